@@ -1,0 +1,1 @@
+"""The science: tokenization, vocabularies, models, losses, metrics, storage. Never imports prefect or mlflow."""

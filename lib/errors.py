@@ -1,0 +1,22 @@
+"""Errors raised by replearn.lib for bad input.
+
+Every error message names the offending file (and row, where there is one) and
+says how to fix it. All derive from ``ValueError`` so callers that only know
+the standard library still catch them.
+"""
+
+
+class ReplearnInputError(ValueError):
+    """Base class: the user's input cannot be used as given."""
+
+
+class CorpusError(ReplearnInputError):
+    """A corpus is missing, empty, unreadable, or lacks the named text column."""
+
+
+class VocabularyError(ReplearnInputError):
+    """A vocabulary is empty after pruning, or a word is not in it."""
+
+
+class EmbeddingsError(ReplearnInputError):
+    """Vectors cannot be exported or indexed: NaN/Inf, wrong dimension, duplicate or null rows."""

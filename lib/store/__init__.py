@@ -1,0 +1,1 @@
+"""Storage: the embeddings table (Parquet), FAISS indexes, atomic writes."""

@@ -1,0 +1,1 @@
+"""Text: streaming tokenization and vocabularies."""

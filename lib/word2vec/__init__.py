@@ -1,0 +1,1 @@
+"""Skip-gram word vectors: negative sampling (compiled kernel) and full softmax."""
