@@ -59,6 +59,34 @@ def _draw_noise(cum_table: np.ndarray, state: np.uint64) -> np.int64:
     return lo
 
 
+@njit(inline="always")
+def subsample(ids, start, end, keep_prob, kept, state):
+    """Frequent-word subsampling of ids[start:end] into ``kept`` (word2vec.c).
+
+    Word w is kept with probability keep_prob[w]; one draw per token.
+    Returns (number kept, generator state).
+    """
+    n = 0
+    for i in range(start, end):
+        w = ids[i]
+        state = _next(state)
+        if keep_prob[w] < 1.0 and keep_prob[w] < _uniform(state):
+            continue
+        kept[n] = w
+        n += 1
+    return n, state
+
+
+@njit(inline="always")
+def window_span(i, n, window, state):
+    """Dynamic window (word2vec.c): effective size window - b, b uniform in [0, window).
+
+    Returns the context positions [lo, hi) around centre position i of a sentence of n words.
+    """
+    b = np.int64((state >> np.uint64(16)) % np.uint64(window))
+    return max(0, i - window + b), min(n, i + window + 1 - b)
+
+
 @njit(fastmath=True, inline="always")
 def sgns_pair_update(syn0, syn1, centre, targets, n_targets, alpha, neu1e):
     """One SGD step of SGNS for one (centre, context) pair; returns the pair's loss.
@@ -123,15 +151,7 @@ def _train_block(syn0, syn1, ids, bounds, s_begin, s_end, keep_prob, cum_table, 
     words = 0
     alpha = alpha0
     for s in range(s_begin, s_end):
-        # frequent-word subsampling (word2vec.c): drop w with prob 1 - keep_prob[w]
-        n = 0
-        for i in range(bounds[s], bounds[s + 1]):
-            w = ids[i]
-            state = _next(state)
-            if keep_prob[w] < 1.0 and keep_prob[w] < _uniform(state):
-                continue
-            kept[n] = w
-            n += 1
+        n, state = subsample(ids, bounds[s], bounds[s + 1], keep_prob, kept, state)
         words += bounds[s + 1] - bounds[s]
         # linear learning-rate decay by global progress, updated once per sentence
         p = progress0 + words * progress_scale
@@ -140,9 +160,7 @@ def _train_block(syn0, syn1, ids, bounds, s_begin, s_end, keep_prob, cum_table, 
             alpha = alpha1
         for i in range(n):
             state = _next(state)
-            b = np.int64((state >> np.uint64(16)) % np.uint64(window))  # dynamic window: 1..window
-            lo = max(0, i - window + b)
-            hi = min(n, i + window + 1 - b)
+            lo, hi = window_span(i, n, window, state)
             centre = kept[i]
             for j in range(lo, hi):
                 if j == i:
