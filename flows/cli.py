@@ -1,0 +1,154 @@
+"""The ``replearn`` command line (typer)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from replearn.flows.params import Word2VecParams
+
+app = typer.Typer(help="replearn: learn representations and make them useful (Prefect flows, MLflow tracking).",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+run_app = typer.Typer(help="Run a training flow (a Prefect flow run, tracked in MLflow).", no_args_is_help=True)
+search_app = typer.Typer(help="Query a registered model (MLflow registry alias 'champion' by default).",
+                         no_args_is_help=True)
+app.add_typer(run_app, name="run")
+app.add_typer(search_app, name="search")
+console = Console()
+
+Home = Annotated[Optional[str], typer.Option(help="Data home (runs, checkpoints, MLflow store); default $REPLEARN_HOME or ./.replearn")]
+
+
+@run_app.command("word2vec")
+def run_word2vec(
+    corpus: Annotated[Optional[Path], typer.Option(help="Text file, .gz/.bz2, folder of them, or Parquet. Default: the embedded corpus")] = None,
+    text_column: Annotated[str, typer.Option(help="Text column of a Parquet corpus")] = "text",
+    home: Home = None,
+    min_count: Annotated[int, typer.Option(help="Drop words seen fewer times")] = 5,
+    max_vocab: Annotated[Optional[int], typer.Option(help="Keep at most this many words")] = None,
+    dim: Annotated[int, typer.Option(help="Embedding dimension")] = 100,
+    window: Annotated[int, typer.Option(help="Maximum context window")] = 5,
+    negative: Annotated[int, typer.Option(help="Noise words per positive pair")] = 5,
+    sample: Annotated[float, typer.Option(help="Subsampling threshold (0 = off)")] = 1e-3,
+    epochs: Annotated[int, typer.Option(help="Passes over the corpus")] = 5,
+    alpha: Annotated[float, typer.Option(help="Initial learning rate")] = 0.025,
+    objective: Annotated[str, typer.Option(help="negative_sampling or softmax (small vocabularies)")] = "negative_sampling",
+    threads: Annotated[int, typer.Option(help="Training threads")] = 2,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 1,
+    export: Annotated[list[str], typer.Option(help="Matrices to export: input, context, mean (repeatable)")] = ["input"],
+    model_name: Annotated[str, typer.Option(help="Registered model name")] = "replearn-word2vec",
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the summary as JSON here")] = None,
+) -> None:
+    """Train skip-gram word vectors: tokenize, vocabulary, train, evaluate, export Parquet, FAISS index, register."""
+    from replearn.flows.word2vec import word2vec_flow
+
+    params = Word2VecParams(corpus=str(corpus) if corpus else None, text_column=text_column, home=home,
+                            min_count=min_count, max_vocab=max_vocab, dim=dim, window=window, negative=negative,
+                            sample=sample, epochs=epochs, alpha=alpha, objective=objective, threads=threads, seed=seed,
+                            export_matrices=export, model_name=model_name)
+    try:
+        summary = word2vec_flow(params)
+    except ValueError as e:  # bad input: one clear line, no traceback
+        console.print(f"[bold red]error:[/] {e}")
+        raise typer.Exit(2) from None
+    _print_summary(summary)
+    if json_out:
+        json_out.write_text(json.dumps(summary, indent=2, default=str))
+
+
+def _print_summary(s: dict) -> None:
+    m = s["metrics"]
+    t = Table(title="word2vec evaluation")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    t.add_row("analogy total (3CosAdd)", f"{m['analogy_total']:.3f}")
+    t.add_row("analogy semantic", f"{m['analogy_semantic']:.3f}")
+    t.add_row("analogy syntactic", f"{m['analogy_syntactic']:.3f}")
+    t.add_row("analogy questions in vocab / OOV", f"{int(m['analogy_n_questions'])} / {int(m['analogy_n_oov'])}")
+    t.add_row("WordSim-353 Spearman", f"{m['wordsim353_spearman']:.3f}")
+    t.add_row("SimLex-999 Spearman", f"{m['simlex999_spearman']:.3f}")
+    t.add_row("corpus words / s", f"{s['words_per_second']:,.0f}")
+    console.print(t)
+    nb = Table(title="nearest neighbours")
+    for col in ("probe", "neighbours"):
+        nb.add_column(col)
+    probes: dict[str, list[str]] = {}
+    for r in s["neighbours"]:
+        probes.setdefault(r["probe"], []).append(f"{r['neighbour']} ({r['similarity']:.2f})")
+    for p, ns in probes.items():
+        nb.add_row(p, ", ".join(ns))
+    console.print(nb)
+    model = s["model"]
+    console.print(f"embeddings : {s['embeddings']['input']}")
+    console.print(f"index      : {s['index']} (recall@10 {s['recall_at_10']:.3f})")
+    console.print(f"MLflow run : {s['mlflow_run_id']}  ({s['tracking_uri']})")
+    console.print(f"registered : {model['name']} version {model['version']}"
+                  f"{' -> champion' if model['champion'] else ' (challenger: champion kept)'}")
+
+
+@search_app.command("word2vec")
+def search_word2vec(
+    word: Annotated[Optional[str], typer.Option(help="Nearest neighbours of this word")] = None,
+    positive: Annotated[Optional[list[str]], typer.Option(help="Words added to the query (e.g. --positive king woman)")] = None,
+    negative: Annotated[Optional[list[str]], typer.Option(help="Words subtracted (e.g. --negative man)")] = None,
+    topn: Annotated[int, typer.Option(help="Results to show")] = 10,
+    home: Home = None,
+    model_name: Annotated[str, typer.Option(help="Registered model name")] = "replearn-word2vec",
+    version: Annotated[Optional[str], typer.Option(help="Model version (default: the 'champion' alias)")] = None,
+) -> None:
+    """Nearest words (cosine) from the registered champion's FAISS index, gensim most_similar semantics."""
+    import pandas as pd
+
+    from replearn.flows.search import load_registered
+    from replearn.tasks.tracking import tracking_uri
+
+    pos = ([word] if word else []) + list(positive or [])
+    if not pos and not negative:
+        console.print("[bold red]error:[/] give --word WORD or --positive WORD... [--negative WORD...]")
+        raise typer.Exit(2)
+    try:
+        model, mv = load_registered(tracking_uri(home), model_name, version=version)
+        out = model.predict(pd.DataFrame([{"positive": pos, "negative": list(negative or []), "topn": topn}]))
+    except (LookupError, ValueError) as e:
+        console.print(f"[bold red]error:[/] {e}")
+        raise typer.Exit(2) from None
+    t = Table(title=f"{model_name} v{mv.version}: +{' +'.join(pos)}" + (f" -{' -'.join(negative)}" if negative else ""))
+    t.add_column("rank", justify="right")
+    t.add_column("word")
+    t.add_column("cosine", justify="right")
+    for r in out.itertuples():
+        t.add_row(str(r.rank), r.word, f"{r.similarity:.4f}")
+    console.print(t)
+
+
+MULTI_VALUE_OPTIONS = ("--positive", "--negative", "--export")
+
+
+def expand_multi_value_options(argv: list[str]) -> list[str]:
+    """Turn ``--positive king woman --negative man`` into repeated options typer understands."""
+    out: list[str] = []
+    current: str | None = None
+    for arg in argv:
+        if arg.startswith("-"):
+            current = arg if arg in MULTI_VALUE_OPTIONS else None
+            out.append(arg)
+        elif current is not None and out and out[-1] != current:
+            out.extend([current, arg])
+        else:
+            out.append(arg)
+    return out
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(args=expand_multi_value_options(sys.argv[1:]), prog_name="replearn")
+
+
+if __name__ == "__main__":
+    main()

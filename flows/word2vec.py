@@ -1,0 +1,66 @@
+"""The word-vector flow: tokenize -> vocabulary -> encode -> train -> evaluate -> export -> index -> register."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow
+
+from replearn.flows.params import Word2VecParams
+from replearn.tasks.evaluate_words import evaluate_task
+from replearn.tasks.export import export_word_vectors_task, index_task
+from replearn.tasks.home import data_home
+from replearn.tasks.register import register_task
+from replearn.tasks.runs import default_corpus_task, end_run_task, fingerprint_task, start_run_task
+from replearn.tasks.text import tokenize_task, vocabulary_task
+from replearn.tasks.tracking import tracking_uri
+from replearn.tasks.word2vec import encode_task, train_task
+
+TOKENIZER = {"lowercase": True, "normalization": "NFKC", "min_len": 2, "max_len": 15}
+
+
+@flow(name="word2vec", log_prints=True)
+def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
+    """Train skip-gram word vectors on a corpus and make them searchable; every stage tracked in MLflow.
+
+    Outputs go to ``<home>/runs/word2vec/<mlflow run id>/`` (tokens, vocabulary,
+    vectors, ``embeddings/*.parquet``, ``index.faiss``); checkpoints to
+    ``<home>/checkpoints/word2vec/<corpus+settings key>/`` so that a killed run,
+    started again with the same inputs, resumes after its last finished epoch.
+    Returns a summary dict (metrics, paths, MLflow run id, model version).
+    """
+    home = str(data_home(params.home))
+    uri = tracking_uri(home)
+    corpus = params.corpus or default_corpus_task(home)
+    tokenizer = {**TOKENIZER, "text_column": params.text_column}
+    train_cfg = params.train_config()
+    fp = fingerprint_task(corpus, {"tokenizer": tokenizer, **train_cfg})
+    run_id = start_run_task(uri, "word2vec", home, tags={"corpus": corpus, "source_hash": fp["source_hash"]})
+    run_dir = Path(home) / "runs" / "word2vec" / run_id
+    try:
+        stats = tokenize_task(corpus, str(run_dir / "tokens"), tokenizer, uri, run_id)
+        vocab = vocabulary_task(str(run_dir / "tokens"), str(run_dir / "vocab.parquet"), params.min_count,
+                                params.max_vocab, uri, run_id)
+        enc = encode_task(str(run_dir / "tokens"), vocab["path"], str(run_dir / "encoded"), params.max_sentence_tokens)
+        trained = train_task(enc["path"], vocab["path"], train_cfg,
+                             str(Path(home) / "checkpoints" / "word2vec" / fp["key"]), str(run_dir / "vectors.npz"),
+                             uri, run_id)
+        metrics = evaluate_task(trained["path"], vocab["path"], uri, run_id, probes=params.probes)
+        exported = export_word_vectors_task(trained["path"], vocab["path"], str(run_dir / "embeddings"),
+                                            list(dict.fromkeys(["input", *params.export_matrices])),
+                                            {"train": train_cfg, "tokenizer": tokenizer}, run_id, fp["source_hash"])
+        index = index_task(exported["input"], str(run_dir / "index.faiss"), uri, run_id)
+        registered = register_task(uri, run_id, params.model_name, "word2vec",
+                                   {"embeddings": exported["input"], "index": index["path"]},
+                                   "analogy_total", metrics["analogy_total"])
+    except BaseException:
+        end_run_task(uri, run_id, failed=True)
+        raise
+    end_run_task(uri, run_id)
+    return {
+        "mlflow_run_id": run_id, "tracking_uri": uri, "corpus": corpus, "tokens": stats["tokens"],
+        "vocab_size": vocab["vocab_size"], "words_per_second": trained["train.words_per_second"],
+        "metrics": {k: v for k, v in metrics.items() if k != "neighbours"}, "neighbours": metrics["neighbours"],
+        "embeddings": exported, "index": index["path"], "recall_at_10": index["recall_at_10"],
+        "model": registered,
+    }

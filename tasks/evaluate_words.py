@@ -1,0 +1,57 @@
+"""Prefect task: evaluate word vectors (analogies, word similarity, nearest neighbours)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from prefect import task
+from prefect.artifacts import create_table_artifact
+from prefect.logging import get_run_logger
+
+from replearn.lib.eval.analogy import evaluate_analogies
+from replearn.lib.eval.neighbours import default_probes, nearest_neighbours
+from replearn.lib.eval.similarity import evaluate_word_pairs, simlex999_path, wordsim353_path
+from replearn.lib.text.vocab import read_vocabulary
+from replearn.lib.vectors import KeyedVectors
+from replearn.tasks.tracking import client, log_metrics
+
+
+def load_keyed_vectors(vectors_path: str, vocab_path: str, matrix: str = "input") -> KeyedVectors:
+    """KeyedVectors from a training output (.npz with ``input`` / ``context``) and its vocabulary."""
+    vocab = read_vocabulary(Path(vocab_path))
+    with np.load(vectors_path) as z:
+        m = z["input"] if matrix == "input" else z["context"] if matrix == "context" else (z["input"] + z["context"]) / 2
+    return KeyedVectors(vocab.words, m)
+
+
+@task(name="evaluate-word-vectors")
+def evaluate_task(vectors_path: str, vocab_path: str, tracking_uri: str, run_id: str,
+                  probes: list[str] | None = None, restrict_vocab: int = 30000) -> dict:
+    """3CosAdd analogies (semantic / syntactic / total / OOV), WordSim-353 and SimLex-999 Spearman,
+    and a nearest-neighbour table; all logged to MLflow and shown as a Prefect table artifact.
+
+    Returns a flat dict of metrics plus ``neighbours`` (list of rows).
+    """
+    kv = load_keyed_vectors(vectors_path, vocab_path)
+    analogy = evaluate_analogies(kv, restrict_vocab=restrict_vocab)
+    ws = evaluate_word_pairs(kv, wordsim353_path())
+    sl = evaluate_word_pairs(kv, simlex999_path())
+    metrics = {**analogy.to_dict(), **ws.to_dict("wordsim353_"), **sl.to_dict("simlex999_")}
+    log_metrics(tracking_uri, run_id, metrics)
+    table = list(nearest_neighbours(kv, probes or default_probes(kv), topn=5))
+    rows = [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in table]
+    summary = [{"metric": k, "value": round(float(v), 4)} for k, v in metrics.items()]
+    if rows:
+        client(tracking_uri).log_table(run_id, {k: [r[k] for r in rows] for k in rows[0]}, "eval/neighbours.json")
+    client(tracking_uri).log_table(run_id, {"metric": [s["metric"] for s in summary],
+                                            "value": [s["value"] for s in summary]}, "eval/metrics.json")
+    create_table_artifact(key="word2vec-evaluation", table=summary,
+                          description="Word-vector evaluation: 3CosAdd analogies (questions-words.txt), "
+                                      "Spearman on WordSim-353 and SimLex-999")
+    if rows:
+        create_table_artifact(key="word2vec-neighbours", table=rows, description="Nearest neighbours of probe words")
+    get_run_logger().info("analogy total %.3f (semantic %.3f, syntactic %.3f, %d OOV questions); "
+                          "WordSim-353 %.3f; SimLex-999 %.3f", analogy.total, analogy.semantic, analogy.syntactic,
+                          analogy.n_oov, ws.spearman, sl.spearman)
+    return {**metrics, "neighbours": rows}

@@ -1,0 +1,66 @@
+"""MLflow tracking without global state: every call takes an explicit tracking URI.
+
+The default store is SQLite at an absolute path under the data home
+(``<home>/mlflow.db``) with artifacts under ``<home>/mlartifacts``; the
+``MLFLOW_TRACKING_URI`` environment variable overrides it (e.g. an MLflow
+server with a database backend).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param
+
+from replearn.tasks.home import data_home
+
+
+def tracking_uri(home: str | Path | None = None) -> str:
+    """The MLflow tracking URI: ``$MLFLOW_TRACKING_URI`` or SQLite under the data home."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    db = data_home(home) / "mlflow.db"
+    return f"sqlite:///{db.resolve()}"
+
+
+def client(uri: str) -> MlflowClient:
+    """A client bound to ``uri`` for both tracking and the model registry."""
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def experiment_id(uri: str, name: str, home: str | Path | None = None) -> str:
+    """Get or create experiment ``name``; its artifacts go under ``<home>/mlartifacts/<name>``."""
+    c = client(uri)
+    exp = c.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    location = None
+    if uri.startswith("sqlite:") or uri.startswith("file:"):
+        location = (data_home(home) / "mlartifacts" / name).resolve().as_uri()
+    try:
+        return c.create_experiment(name, artifact_location=location)
+    except Exception:  # created concurrently by another run
+        exp = c.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+def log_params(uri: str, run_id: str, params: Mapping[str, object], prefix: str = "") -> None:
+    """Log parameters (values stringified, None as 'None') in one batch."""
+    items = [Param(f"{prefix}{k}", str(v)[:6000]) for k, v in params.items()]
+    for i in range(0, len(items), 100):
+        client(uri).log_batch(run_id, params=items[i : i + 100])
+
+
+def log_metrics(uri: str, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+    """Log finite numeric metrics in one batch at ``step``."""
+    now = int(time.time() * 1000)
+    items = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and v == v]
+    for i in range(0, len(items), 500):
+        client(uri).log_batch(run_id, metrics=items[i : i + 500])

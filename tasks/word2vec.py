@@ -1,0 +1,81 @@
+"""Prefect tasks for skip-gram: encode the corpus to ids, train, save the matrices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from prefect import task  # noqa: E402
+from prefect.logging import get_run_logger  # noqa: E402
+
+from replearn.lib.store.atomic import atomic_path  # noqa: E402
+from replearn.lib.text.vocab import keep_probability, noise_distribution, read_vocabulary  # noqa: E402
+from replearn.lib.word2vec.config import Word2VecConfig  # noqa: E402
+from replearn.lib.word2vec.corpus import EncodedCorpus, encode_corpus  # noqa: E402
+from replearn.lib.word2vec.softmax import train_softmax  # noqa: E402
+from replearn.lib.word2vec.trainer import StepLog, train_sgns  # noqa: E402
+from replearn.tasks.tracking import client, log_metrics, log_params  # noqa: E402
+
+
+@task(name="encode-corpus")
+def encode_task(token_dir: str, vocab_path: str, out_dir: str, max_sentence_tokens: int | None) -> dict:
+    """Map token shards to vocabulary ids (out-of-vocabulary words removed) under ``out_dir``."""
+    vocab = read_vocabulary(Path(vocab_path))
+    shards = sorted(Path(token_dir).glob("*.parquet"))
+    corpus = encode_corpus(shards, vocab.words, Path(out_dir), max_sentence_tokens=max_sentence_tokens)
+    return {"path": str(corpus.path), "n_tokens": corpus.n_tokens, "n_sentences": corpus.n_sentences,
+            "raw_tokens": corpus.raw_tokens}
+
+
+def _loss_plot(steps: list[StepLog]):
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([s.words for s in steps], [s.loss for s in steps], lw=1)
+    ax.set_xlabel("corpus words processed")
+    ax.set_ylabel("mean loss per pair (nats)")
+    ax.set_title("skip-gram training loss")
+    fig.tight_layout()
+    return fig
+
+
+@task(name="train-word2vec")
+def train_task(encoded_dir: str, vocab_path: str, config: dict, checkpoint_dir: str, out_path: str,
+               tracking_uri: str, run_id: str) -> dict:
+    """Train skip-gram (negative sampling or full softmax); log loss per step and a loss plot to MLflow.
+
+    Writes ``out_path`` (.npz with ``input`` = V and ``context`` = U, float32 (V, D)) atomically.
+    A run killed mid-training resumes from the last epoch checkpoint in ``checkpoint_dir``.
+    """
+    cfg = Word2VecConfig.from_dict(config)
+    vocab = read_vocabulary(Path(vocab_path))
+    corpus = EncodedCorpus.open(Path(encoded_dir))
+    keep = keep_probability(vocab.counts, cfg.sample)
+    log_params(tracking_uri, run_id, cfg.to_dict(), prefix="train.")
+
+    def on_step(s: StepLog) -> None:
+        log_metrics(tracking_uri, run_id, {"train.loss": s.loss, "train.alpha": s.alpha, "train.words": s.words},
+                    step=s.step)
+
+    if cfg.objective == "softmax":
+        result = train_softmax(corpus, vocab.counts, cfg, keep_prob=keep, on_step=on_step, progress=True)
+    else:
+        result = train_sgns(corpus, vocab.counts, cfg, keep_prob=keep,
+                            noise_probs=noise_distribution(vocab.counts, cfg.ns_exponent),
+                            checkpoint_dir=Path(checkpoint_dir), on_step=on_step, progress=True)
+    with atomic_path(Path(out_path)) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, input=result.syn0, context=result.syn1)
+    raw_wps = corpus.raw_tokens / corpus.n_tokens * result.words_per_second if corpus.n_tokens else 0.0
+    figures = {"train.seconds": result.seconds, "train.words_per_second": raw_wps,
+               "train.resumed_from_epoch": result.resumed_from_epoch}
+    log_metrics(tracking_uri, run_id, figures)
+    if result.steps:
+        fig = _loss_plot(result.steps)
+        client(tracking_uri).log_figure(run_id, fig, "plots/loss.png")
+        plt.close(fig)
+    get_run_logger().info("trained %d epochs in %.1f s (%.0f corpus words/s); resumed after epoch %d",
+                          cfg.epochs, result.seconds, raw_wps, result.resumed_from_epoch)
+    return {"path": out_path, **figures, "final_loss": result.steps[-1].loss if result.steps else None}
