@@ -51,7 +51,8 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
                                             {"train": train_cfg, "tokenizer": tokenizer}, run_id, fp["source_hash"])
         index = index_task(exported["input"], str(run_dir / "index.faiss"), uri, run_id)
         registered = register_task(uri, run_id, params.model_name, "word2vec",
-                                   {"embeddings": exported["input"], "index": index["path"]},
+                                   {"embeddings": exported["input"], "index": index["path"],
+                                    "index_meta": index["sidecar"]},
                                    "analogy_total", metrics["analogy_total"])
     except BaseException:
         end_run_task(uri, run_id, failed=True)

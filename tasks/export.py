@@ -9,7 +9,7 @@ from prefect import task
 from prefect.logging import get_run_logger
 
 from replearn.lib.store.embeddings_table import EmbeddingsMetadata, read_vectors, write_embeddings
-from replearn.lib.store.faiss_index import recall_at_k, save_index, timed_build_index
+from replearn.lib.store.faiss_index import recall_at_k, save_index, sidecar_path, timed_build_index
 from replearn.lib.text.vocab import read_vocabulary
 from replearn.tasks.tracking import log_metrics
 
@@ -57,4 +57,4 @@ def index_task(parquet_path: str, index_path: str, tracking_uri: str, run_id: st
     log_metrics(tracking_uri, run_id, {"index.recall_at_10": recall, "index.build_seconds": seconds,
                                        "index.ntotal": float(index.ntotal)})
     get_run_logger().info("index %s (%s, %d vectors): recall@10 %.4f", index_path, factory, index.ntotal, recall)
-    return {"path": index_path, "recall_at_10": recall, "build_seconds": seconds, "ntotal": int(index.ntotal)}
+    return {"path": index_path, "sidecar": str(sidecar_path(index_path)), "recall_at_10": recall, "build_seconds": seconds, "ntotal": int(index.ntotal)}

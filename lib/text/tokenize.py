@@ -1,0 +1,616 @@
+"""Streaming corpus tokenization: text files or Parquet -> Parquet token shards.
+
+Stage 1 of the pipeline (see DESIGN.md, "Stages"). A corpus is read in blocks
+of a few MB, so memory stays bounded whatever the corpus size; each block of
+lines is tokenized with vectorised polars string kernels and appended to
+Parquet shards ``part-00000.parquet, part-00001.parquet, ...``, each with one
+column ``tokens: list<string>`` (one row per document, input order preserved).
+
+Accepted sources
+----------------
+* a plain UTF-8 text file, or one compressed with gzip (``.gz``) or bzip2
+  (``.bz2``): one document = one line;
+* a folder of such files, read recursively in sorted path order, skipping
+  hidden files and folders (names starting with ``.``);
+* a ``.parquet`` file (also inside a folder) with a string column
+  (``TokenizerConfig.text_column``): one document = one row, newlines and all.
+
+Bad bytes are counted, not fatal: invalid UTF-8 is replaced by U+FFFD and
+counted; byte-order marks (U+FEFF) are removed wherever they occur and counted.
+
+Word rules
+----------
+The defaults of :class:`TokenizerConfig` reproduce the word rules of
+``gensim.utils.simple_preprocess(doc)`` (gensim 4.x, ``gensim/utils.py``):
+lower-case, maximal runs of letters (no digits), keep tokens of 2..15
+characters. Known differences, all on inputs other than plain ASCII words:
+``simple_preprocess`` treats ``_`` as a letter (``foo_bar`` is one token, and
+tokens starting with ``_`` are dropped), while here ``_`` separates tokens;
+NFKC normalization is applied first (``ﬁ`` -> ``fi``); and polars' regex
+engine (Rust ``regex``) counts combining marks as word characters where
+Python's ``re`` does not.
+"""
+
+from __future__ import annotations
+
+import bz2
+import dataclasses
+import gzip
+import os
+import shutil
+import uuid
+import zlib
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from replearn.lib.errors import CorpusError
+
+__all__ = [
+    "TokenizerConfig",
+    "TokenizeStats",
+    "TOKENS_SCHEMA",
+    "tokenize_corpus",
+    "iter_token_shards",
+    "read_tokens",
+    "default_corpus",
+]
+
+#: Schema of every token shard: ``tokens: list<string>``. The list's child field is
+#: named ``element``, as Parquet's nested-type spec has it, so a shard read back
+#: with ``pyarrow.parquet.read_table`` has exactly this schema.
+TOKENS_SCHEMA = pa.schema([pa.field("tokens", pa.list_(pa.field("element", pa.string())))])
+
+#: Bytes of decompressed text read per block (the block is then cut at its last newline).
+BLOCK_BYTES = 4 * 1024 * 1024
+#: Rows per record batch when reading Parquet input.
+PARQUET_BATCH_ROWS = 16_384
+#: Maximum rows per Parquet row group in the token shards.
+ROW_GROUP_ROWS = 65_536
+#: Worker threads tokenizing blocks (polars and pyarrow release the GIL).
+_WORKERS = 2
+
+_NORMALIZATION_FORMS = ("NFC", "NFKC", "NFD", "NFKD")
+_REPLACEMENT_BYTES = "\ufffd".encode("utf-8")  # b"\xef\xbf\xbd"
+_NON_ASCII = r"[^\x00-\x7F]"
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    """How text becomes tokens.
+
+    The defaults reproduce the word rules of ``gensim.utils.simple_preprocess``
+    (lower-case; maximal runs of letters, no digits; 2..15 characters) — see the
+    module docstring for the few differences on non-ASCII text and ``_``.
+
+    Attributes:
+        lowercase: lower-case the text before matching (Unicode-aware).
+        normalization: Unicode normalization form applied first, one of
+            ``"NFC"``, ``"NFKC"``, ``"NFD"``, ``"NFKD"``, or ``None`` for none.
+        pattern: a regex in Rust ``regex`` syntax (polars' engine: no
+            look-around, no back-references); every non-overlapping match is a
+            token. Default ``[^\\W\\d_]+``: runs of letters.
+        min_len: shortest token kept, in characters (Unicode code points), >= 1.
+        max_len: longest token kept, in characters, >= ``min_len``. Longer
+            tokens are dropped, not truncated (as in ``simple_preprocess``).
+        text_column: the string column holding documents in Parquet input.
+
+    Raises:
+        ValueError: a bound is out of range, the normalization form is unknown,
+            the pattern does not compile in polars, or ``text_column`` is empty.
+    """
+
+    lowercase: bool = True
+    normalization: str | None = "NFKC"
+    pattern: str = r"[^\W\d_]+"
+    min_len: int = 2
+    max_len: int = 15
+    text_column: str = "text"
+
+    def __post_init__(self) -> None:
+        if self.min_len < 1:
+            raise ValueError(f"min_len must be >= 1, got {self.min_len}")
+        if self.max_len < self.min_len:
+            raise ValueError(f"max_len must be >= min_len ({self.min_len}), got {self.max_len}")
+        if self.normalization is not None and self.normalization not in _NORMALIZATION_FORMS:
+            raise ValueError(
+                f"normalization must be one of {_NORMALIZATION_FORMS} or None, got {self.normalization!r}"
+            )
+        if not self.text_column:
+            raise ValueError("text_column must be a non-empty column name")
+        try:
+            pl.Series([""]).str.extract_all(self.pattern)
+        except Exception as e:  # polars raises ComputeError for a bad regex
+            raise ValueError(
+                f"pattern {self.pattern!r} does not compile in polars' regex engine "
+                f"(Rust regex syntax: no look-around or back-references): {e}"
+            ) from e
+
+
+@dataclass(frozen=True)
+class TokenizeStats:
+    """What :func:`tokenize_corpus` read and wrote.
+
+    Attributes:
+        files: input files read (>= 1).
+        documents: documents (rows) written, i.e. non-empty lines / rows with
+            at least one token.
+        tokens: tokens written (>= 1).
+        invalid_utf8: invalid UTF-8 sequences replaced by U+FFFD (text input
+            only; Parquet strings are already decoded).
+        boms_removed: byte-order marks (U+FEFF) removed, wherever they occurred.
+        shards: shard file names inside the output folder, in order.
+    """
+
+    files: int
+    documents: int
+    tokens: int
+    invalid_utf8: int
+    boms_removed: int
+    shards: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        """Return a JSON-serialisable dict (``shards`` as a list)."""
+        d = dataclasses.asdict(self)
+        d["shards"] = list(self.shards)
+        return d
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _is_hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _list_files(source: Path) -> list[Path]:
+    """Input files of ``source`` in read order; raises CorpusError if none."""
+    if not source.exists():
+        raise CorpusError(
+            f"corpus not found: {source} (resolved from {Path.cwd()}); "
+            "pass an existing text file (.txt, .gz, .bz2), Parquet file, or folder of them"
+        )
+    if source.is_dir():
+        files = sorted(
+            (p for p in source.rglob("*") if p.is_file() and not _is_hidden(p, source)),
+            key=lambda p: p.relative_to(source).as_posix(),
+        )
+        if not files:
+            raise CorpusError(
+                f"no readable files in folder {source} (hidden files are skipped); "
+                "put text files (.txt, .gz, .bz2) or Parquet files in it, or pass a file"
+            )
+        return files
+    return [source]
+
+
+def _kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    return {".gz": "gzip", ".bz2": "bzip2", ".parquet": "parquet"}.get(suffix, "text")
+
+
+def _open_binary(path: Path, raw: BinaryIO) -> BinaryIO:
+    kind = _kind(path)
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if kind == "bzip2":
+        return bz2.BZ2File(raw, mode="rb")
+    return raw
+
+
+def _iter_line_blocks(stream: BinaryIO, block_bytes: int) -> Iterator[bytes]:
+    """Yield byte blocks that end at a line break (the last one may not).
+
+    Cutting at ``b"\\n"`` is safe in UTF-8: that byte never occurs inside a
+    multi-byte sequence. A line longer than ``block_bytes`` is accumulated
+    across reads and yielded whole.
+    """
+    pending: list[bytes] = []
+    while True:
+        buf = stream.read(block_bytes)
+        if not buf:
+            break
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            pending.append(buf)
+            continue
+        pending.append(buf[: cut + 1])
+        yield b"".join(pending)
+        pending = [buf[cut + 1 :]] if cut + 1 < len(buf) else []
+    if pending:
+        yield b"".join(pending)
+
+
+def _decode_block(raw: bytes) -> tuple[pl.Series, int, int]:
+    """Decode a block into a Series of lines; returns (lines, invalid UTF-8 count, BOMs removed).
+
+    Invalid UTF-8 is replaced by U+FFFD; replacements are counted as U+FFFD
+    characters after decoding minus genuine U+FFFD already encoded in the
+    bytes. Every U+FEFF (byte-order mark, anywhere) is removed and counted.
+    """
+    text = raw.decode("utf-8", errors="replace")
+    invalid = text.count("\ufffd")
+    if invalid:
+        invalid -= raw.count(_REPLACEMENT_BYTES)
+    boms = text.count("\ufeff")
+    if boms:
+        text = text.replace("\ufeff", "")
+    return pl.Series("text", text.split("\n"), dtype=pl.String), invalid, boms
+
+
+def _iter_text_file(path: Path, on_bytes, block_bytes: int) -> Iterator[bytes]:
+    """Yield raw byte blocks, cut at line breaks, of a plain/gzip/bzip2 text file."""
+    with open(path, "rb") as raw, _open_binary(path, raw) as stream:
+        pos = 0
+        for block in _iter_line_blocks(stream, block_bytes):
+            now = raw.tell()
+            on_bytes(now - pos)
+            pos = now
+            yield block
+
+
+def _iter_parquet_file(path: Path, column: str, on_bytes) -> Iterator[pl.Series]:
+    """Yield Series of documents (one per non-null row) of a Parquet file's text column."""
+    pf = pq.ParquetFile(path)
+    schema = pf.schema_arrow
+    if column not in schema.names:
+        raise CorpusError(
+            f"Parquet file {path} has no column {column!r}; available columns: {schema.names}. "
+            "Pass the column holding the text with --text-column NAME (TokenizerConfig.text_column)"
+        )
+    col_type = schema.field(column).type
+    is_string_view = getattr(pa.types, "is_string_view", lambda t: False)  # pyarrow >= 16
+    if not (pa.types.is_string(col_type) or pa.types.is_large_string(col_type) or is_string_view(col_type)):
+        raise CorpusError(
+            f"column {column!r} of Parquet file {path} has type {col_type}, not string; "
+            "store the documents as a string column or pass another --text-column"
+        )
+    size = path.stat().st_size
+    rows = max(pf.metadata.num_rows, 1)
+    for batch in pf.iter_batches(columns=[column], batch_size=PARQUET_BATCH_ROWS):
+        on_bytes(size * batch.num_rows // rows)
+        yield pl.Series("text", batch.column(0)).cast(pl.String).drop_nulls()
+
+
+# --------------------------------------------------------------------------- tokenization
+
+
+def _normalize(s: pl.Series, form: str) -> pl.Series:
+    """Unicode-normalize only the non-ASCII rows (ASCII is invariant under every form)."""
+    idx = s.str.contains(_NON_ASCII).arg_true()
+    if len(idx) == 0:
+        return s
+    return s.scatter(idx, s.gather(idx).str.normalize(form))
+
+
+def _token_expr(config: TokenizerConfig) -> pl.Expr:
+    text = pl.col("text")
+    if config.lowercase:
+        text = text.str.to_lowercase()
+    tok = pl.element()
+    return (
+        text.str.extract_all(config.pattern)
+        .list.eval(tok.filter(tok.str.len_chars().is_between(config.min_len, config.max_len)))
+        .alias("tokens")
+    )
+
+
+@dataclass
+class _Block:
+    table: pa.Table  # TOKENS_SCHEMA, documents with >= 1 token
+    tokens: int
+    invalid_utf8: int
+    boms: int
+
+
+def _tokenize_block(item: bytes | pl.Series, config: TokenizerConfig, expr: pl.Expr) -> _Block:
+    """Tokenize one block: raw text bytes (one document per line) or a Series of documents.
+
+    Runs in a worker thread; polars and pyarrow release the GIL.
+    """
+    if isinstance(item, bytes):
+        s, invalid, boms = _decode_block(item)
+    else:
+        s, invalid = item, 0
+        boms = int(s.str.count_matches("\ufeff", literal=True).sum() or 0)
+        if boms:
+            s = s.str.replace_all("\ufeff", "", literal=True)
+    if config.normalization is not None:
+        s = _normalize(s, config.normalization)
+    df = pl.DataFrame({"text": s}).select(expr).filter(pl.col("tokens").list.len() > 0)
+    n_tokens = int(df["tokens"].list.len().sum() or 0)
+    return _Block(df.to_arrow().cast(TOKENS_SCHEMA), n_tokens, invalid, boms)
+
+
+def _guard_reads(blocks: Iterator, path: Path) -> Iterator:
+    """Re-raise read/decompression errors of ``blocks`` as CorpusError naming ``path``."""
+    try:
+        yield from blocks
+    except (OSError, EOFError, zlib.error, pa.ArrowException) as e:
+        raise CorpusError(
+            f"cannot read {path} as {_kind(path)}: {e}; "
+            "check that the file is complete and that its extension matches its format"
+        ) from e
+
+
+class _ShardWriter:
+    """Append tables to ``part-%05d.parquet`` files of at most ``shard_rows`` rows."""
+
+    def __init__(self, folder: Path, shard_rows: int) -> None:
+        self.folder = folder
+        self.shard_rows = shard_rows
+        self.names: list[str] = []
+        self._writer: pq.ParquetWriter | None = None
+        self._rows_in_shard = 0
+
+    def write(self, table: pa.Table) -> None:
+        while table.num_rows:
+            if self._writer is None or self._rows_in_shard >= self.shard_rows:
+                self._open_next()
+            take = min(table.num_rows, self.shard_rows - self._rows_in_shard)
+            self._writer.write_table(table.slice(0, take), row_group_size=ROW_GROUP_ROWS)
+            self._rows_in_shard += take
+            table = table.slice(take)
+
+    def _open_next(self) -> None:
+        self.close()
+        name = f"part-{len(self.names):05d}.parquet"
+        self._writer = pq.ParquetWriter(
+            self.folder / name, TOKENS_SCHEMA, compression="zstd", write_statistics=False
+        )
+        self.names.append(name)
+        self._rows_in_shard = 0
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _replace_dir(tmp: Path, out_dir: Path) -> None:
+    """Move ``tmp`` onto ``out_dir``; an existing ``out_dir`` is replaced."""
+    if not out_dir.exists():
+        os.replace(tmp, out_dir)
+        return
+    old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex}"
+    os.replace(out_dir, old)
+    try:
+        os.replace(tmp, out_dir)
+    except BaseException:
+        os.replace(old, out_dir)  # put the previous output back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def tokenize_corpus(
+    source: Path,
+    out_dir: Path,
+    config: TokenizerConfig = TokenizerConfig(),
+    shard_rows: int = 200_000,
+    progress: bool = False,
+) -> TokenizeStats:
+    """Tokenize a corpus into Parquet token shards, streaming.
+
+    Writes ``out_dir/part-00000.parquet, part-00001.parquet, ...``, each with
+    one column ``tokens: list<string>`` (see :data:`TOKENS_SCHEMA`), one row
+    per document in input order, at most ``shard_rows`` rows per shard and
+    :data:`ROW_GROUP_ROWS` rows per row group. Documents with no tokens
+    (blank lines, lines of digits or punctuation) are dropped; long documents
+    are kept whole, never truncated; a trailing ``\r`` (CRLF files) is not
+    part of any token. Memory is bounded by a few blocks in flight (each
+    :data:`BLOCK_BYTES` of text or :data:`PARQUET_BATCH_ROWS` rows, plus the
+    longest line), not by the corpus size: blocks are read in this thread,
+    tokenized by :data:`_WORKERS` threads and written in input order.
+
+    The output is atomic: everything is written to a temporary sibling folder
+    ``out_dir.parent / ".{out_dir.name}.tmp-<uuid>"`` that is renamed onto
+    ``out_dir`` only on success (replacing a previous ``out_dir``); on any
+    failure the temporary folder is removed and ``out_dir`` is untouched.
+
+    Args:
+        source: a text file (plain, ``.gz``, ``.bz2``), a ``.parquet`` file, or
+            a folder of them (recursive, sorted, hidden entries skipped).
+        out_dir: output folder; its parent is created if needed.
+        config: word rules and the Parquet text column.
+        shard_rows: maximum documents per shard, >= 1.
+        progress: show a tqdm progress bar over the bytes read.
+
+    Returns:
+        :class:`TokenizeStats` with file, document, token, invalid-UTF-8 and
+        BOM counts and the shard names.
+
+    Raises:
+        CorpusError: ``source`` is missing; a folder holds no (non-hidden)
+            files; a file cannot be read or decompressed; a Parquet file lacks
+            ``config.text_column`` or it is not a string column; the corpus
+            yields no tokens at all; ``out_dir`` exists and is not a folder.
+        ValueError: ``shard_rows < 1``.
+    """
+    source, out_dir = Path(source), Path(out_dir)
+    if shard_rows < 1:
+        raise ValueError(f"shard_rows must be >= 1, got {shard_rows}")
+    files = _list_files(source)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CorpusError(f"output path {out_dir} exists and is not a folder; remove it or choose another output")
+
+    from tqdm.auto import tqdm
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex}"
+    tmp.mkdir()
+    expr = _token_expr(config)
+    writer = _ShardWriter(tmp, shard_rows)
+    documents = tokens = invalid_utf8 = boms = 0
+    total_bytes = sum(p.stat().st_size for p in files)
+    pending: deque[Future[_Block]] = deque()
+    try:
+        with (
+            tqdm(total=total_bytes, unit="B", unit_scale=True, desc="tokenize", disable=not progress) as bar,
+            ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="tokenize") as pool,
+        ):
+            # Read in this thread, tokenize up to _WORKERS blocks ahead in worker
+            # threads, write results in input order: bounded memory, order kept.
+            def drain(keep: int) -> None:
+                nonlocal documents, tokens, invalid_utf8, boms
+                while len(pending) > keep:
+                    block = pending.popleft().result()
+                    writer.write(block.table)
+                    documents += block.table.num_rows
+                    tokens += block.tokens
+                    invalid_utf8 += block.invalid_utf8
+                    boms += block.boms
+
+            for path in files:
+                if _kind(path) == "parquet":
+                    blocks = _iter_parquet_file(path, config.text_column, bar.update)
+                else:
+                    blocks = _iter_text_file(path, bar.update, BLOCK_BYTES)
+                for item in _guard_reads(blocks, path):
+                    pending.append(pool.submit(_tokenize_block, item, config, expr))
+                    drain(keep=_WORKERS)
+            drain(keep=0)
+        writer.close()
+        if tokens == 0:
+            raise CorpusError(
+                f"empty corpus: {source} yielded no tokens ({len(files)} file(s), "
+                f"pattern {config.pattern!r}, {config.min_len}..{config.max_len} characters); "
+                "check the path, the --text-column, or the tokenizer settings"
+            )
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        for fut in pending:
+            fut.cancel()
+        writer.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return TokenizeStats(
+        files=len(files),
+        documents=documents,
+        tokens=tokens,
+        invalid_utf8=invalid_utf8,
+        boms_removed=boms,
+        shards=tuple(writer.names),
+    )
+
+
+# --------------------------------------------------------------------------- reading shards
+
+
+def _shard_paths(token_dir: Path) -> list[Path]:
+    token_dir = Path(token_dir)
+    if not token_dir.is_dir():
+        raise CorpusError(f"token folder not found: {token_dir}; run the tokenize stage first")
+    paths = sorted(token_dir.glob("part-*.parquet"))
+    if not paths:
+        raise CorpusError(f"no token shards (part-*.parquet) in {token_dir}; run the tokenize stage first")
+    return paths
+
+
+def iter_token_shards(token_dir: Path) -> Iterator[pa.Table]:
+    """Yield each token shard of ``token_dir`` as a ``pyarrow.Table``, in order.
+
+    Each table has :data:`TOKENS_SCHEMA` (``tokens: list<string>``), one row per
+    document. One shard is in memory at a time.
+
+    Raises:
+        CorpusError: ``token_dir`` is missing or holds no ``part-*.parquet``.
+    """
+    for path in _shard_paths(token_dir):
+        yield pq.read_table(path)
+
+
+def read_tokens(token_dir: Path) -> list[list[str]]:
+    """Read all documents of ``token_dir`` as lists of tokens (small data only: all in memory).
+
+    Raises:
+        CorpusError: as :func:`iter_token_shards`.
+    """
+    docs: list[list[str]] = []
+    for table in iter_token_shards(token_dir):
+        docs.extend(table.column("tokens").to_pylist())
+    return docs
+
+
+# --------------------------------------------------------------------------- default corpus
+
+#: gensim test-data files that make up the default corpus.
+WIKI_EXCERPT = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+LEE_CORPUS = "lee_background.cor"
+
+
+def _wiki_paragraphs(path: str) -> Iterator[str]:
+    """Article paragraphs of a MediaWiki dump, via gensim's own parser and markup filter."""
+    from gensim.corpora.wikicorpus import IGNORED_NAMESPACES, extract_pages, filter_wiki
+
+    with bz2.open(path, "rb") as f:
+        for title, text, _pageid in extract_pages(f, filter_namespaces=("0",)):
+            if not text or text.lstrip()[:9].lower() == "#redirect":
+                continue
+            if any(title.startswith(ns + ":") for ns in IGNORED_NAMESPACES):
+                continue
+            for line in filter_wiki(text).split("\n"):
+                line = line.replace("'''", "").replace("''", "").strip()
+                if line and not (line.startswith("=") and line.endswith("=")):  # skip headings
+                    yield line
+
+
+def default_corpus(dest: Path) -> Path:
+    """Build (once) the embedded default corpus as one UTF-8 text file at ``dest``.
+
+    Made only from text shipped inside the gensim wheel, no downloads:
+
+    * the English Wikipedia excerpt ``enwiki-latest-pages-articles1.xml-
+      p000000010p000030302-shortened.bz2`` (106 articles), parsed with
+      ``gensim.corpora.wikicorpus.extract_pages`` (main namespace only,
+      redirects and ``Category:``/``File:``/... pages skipped) and cleaned with
+      ``filter_wiki``; one paragraph per line, headings dropped;
+    * ``lee_background.cor`` (Lee et al. 2005 news corpus, 300 documents), one
+      document per line.
+
+    About 500k words (simple_preprocess tokens). The file is written to a
+    temporary sibling and renamed, so ``dest`` is either absent or complete.
+
+    Args:
+        dest: path of the text file to create; its parent is created if needed.
+
+    Returns:
+        ``dest``; if it already exists it is returned without rebuilding.
+
+    Raises:
+        CorpusError: gensim's test data is not installed.
+    """
+    dest = Path(dest)
+    if dest.exists():
+        return dest
+    from gensim.test.utils import datapath
+
+    wiki, lee = datapath(WIKI_EXCERPT), datapath(LEE_CORPUS)
+    for p in (wiki, lee):
+        if not os.path.exists(p):
+            raise CorpusError(
+                f"default corpus source not found: {p}; reinstall gensim (pip install --force-reinstall gensim) "
+                "or pass your own corpus path"
+            )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex}"
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as out:
+            for para in _wiki_paragraphs(wiki):
+                out.write(para + "\n")
+            with open(lee, encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    line = line.strip()
+                    if line:
+                        out.write(line + "\n")
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return dest

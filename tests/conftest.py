@@ -1,0 +1,44 @@
+"""Shared fixtures: a Prefect test harness (temporary API, session-wide), tiny real corpora, a data home."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A throw-away Prefect API for flow and task tests (no server needed)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """An empty data home; MLFLOW_TRACKING_URI unset so the SQLite store under it is used."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    h = tmp_path / "home"
+    h.mkdir()
+    return h
+
+
+@pytest.fixture(scope="session")
+def lee_corpus() -> Path:
+    """The Lee news corpus shipped in the gensim wheel (about 60k words of real text)."""
+    from gensim.test.utils import datapath
+
+    return Path(datapath("lee_background.cor"))
+
+
+@pytest.fixture(scope="session")
+def books_corpus() -> Path:
+    path = SHARED_DATA / "corpus" / "books.txt.gz"
+    if not path.exists():
+        pytest.skip(f"{path} not present (shared data lives beside the repo in ../shared/data)")
+    return path
