@@ -11,7 +11,13 @@ from replearn.tasks.evaluate_words import evaluate_task
 from replearn.tasks.export import export_word_vectors_task, index_task
 from replearn.tasks.home import data_home
 from replearn.tasks.register import register_task
-from replearn.tasks.runs import default_corpus_task, end_run_task, fingerprint_task, start_run_task
+from replearn.tasks.runs import (
+    default_corpus_task,
+    discard_outputs_task,
+    end_run_task,
+    fingerprint_task,
+    start_run_task,
+)
 from replearn.tasks.text import tokenize_task, vocabulary_task
 from replearn.tasks.tracking import tracking_uri
 from replearn.tasks.word2vec import encode_task, train_task
@@ -56,6 +62,7 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
                                    "analogy_total", metrics["analogy_total"])
     except BaseException:
         end_run_task(uri, run_id, failed=True)
+        discard_outputs_task(str(run_dir))
         raise
     end_run_task(uri, run_id)
     return {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import json
 from pathlib import Path
 
@@ -50,3 +51,9 @@ def fingerprint_task(source: str, settings: dict) -> dict:
     data_hash = content_hash(path)
     key = hashlib.sha256((data_hash + json.dumps(settings, sort_keys=True)).encode()).hexdigest()[:16]
     return {"source_hash": data_hash, "key": key}
+
+
+@task(name="discard-outputs")
+def discard_outputs_task(run_dir: str) -> None:
+    """Remove a failed run's partial outputs (checkpoints, kept elsewhere, survive for resume)."""
+    shutil.rmtree(run_dir, ignore_errors=True)

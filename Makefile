@@ -1,0 +1,42 @@
+# replearn: two commands on a fresh machine (Python 3.11 + pip):
+#   make demo   set up, then train/evaluate/export/index/register word vectors on the embedded default corpus
+#   make test   set up, then run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test test-fast bench ui-prefect ui-mlflow clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	# the CPU build of PyTorch first: any other torch request pulls a multi-GB CUDA build
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install -e ".[dev]"
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/replearn run word2vec --epochs 10
+	$(BIN)/replearn search word2vec --word city
+	$(BIN)/replearn search word2vec --positive paris germany --negative france
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: setup
+	$(BIN)/python bench/word2vec.py --json bench/out/word2vec.json
+
+ui-prefect: setup
+	$(BIN)/prefect server start --host 127.0.0.1
+
+ui-mlflow: setup
+	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(abspath .replearn)/mlflow.db
+
+clean:
+	rm -rf .replearn bench/out

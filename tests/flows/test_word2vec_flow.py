@@ -1,0 +1,106 @@
+"""The word2vec flow end to end under a Prefect test harness, with a real MLflow SQLite store."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from gensim.models import KeyedVectors as GensimKV
+
+from replearn.flows.params import Word2VecParams
+from replearn.flows.search import load_registered
+from replearn.lib.errors import CorpusError, VocabularyError
+from replearn.lib.store.embeddings_table import read_vectors
+from replearn.tasks.tracking import client, tracking_uri
+
+pytestmark = pytest.mark.slow
+
+SMALL = dict(dim=24, epochs=2, min_count=3, threads=1)
+
+
+def _run(home, corpus, **kw):
+    from replearn.flows.word2vec import word2vec_flow
+
+    return word2vec_flow(Word2VecParams(corpus=str(corpus), home=str(home), **{**SMALL, **kw}))
+
+
+def test_flow_trains_evaluates_exports_indexes_and_registers(prefect_harness, home, lee_corpus):
+    s = _run(home, lee_corpus)
+    uri = tracking_uri(home)
+    run = client(uri).get_run(s["mlflow_run_id"])
+    assert run.info.status == "FINISHED"
+    for key in ("analogy_total", "wordsim353_spearman", "simlex999_spearman", "index.recall_at_10",
+                "tokenize.tokens", "vocabulary.vocab_size", "train.words_per_second"):
+        assert key in run.data.metrics, key
+    losses = client(uri).get_metric_history(s["mlflow_run_id"], "train.loss")
+    assert len(losses) >= 2 and all(0 < m.value < 10 for m in losses)  # per-step means, not a cumulative sum
+    artifacts = {a.path for a in client(uri).list_artifacts(s["mlflow_run_id"], "plots")}
+    assert "plots/loss.png" in artifacts
+    assert s["recall_at_10"] > 0.99 and s["vocab_size"] > 1000
+    assert str(s["model"]["version"]) == "1" and s["model"]["champion"]
+    # the export is a plain Parquet file with the config in its metadata
+    words, ids, vectors, meta = read_vectors(s["embeddings"]["input"])
+    assert meta.family == "word2vec" and meta.mlflow_run_id == s["mlflow_run_id"] and meta.config["train"]["dim"] == 24
+    # the registered champion answers like gensim's most_similar on the same vectors
+    model, mv = load_registered(uri, "replearn-word2vec")
+    gkv = GensimKV(24)
+    gkv.add_vectors(words, vectors)
+    for pos, neg in ((["government"], []), (["police", "fire"], ["water"])):
+        got = model.predict(pd.DataFrame([{"positive": pos, "negative": neg, "topn": 8}]))
+        want = gkv.most_similar(positive=pos, negative=neg, topn=8)
+        assert list(got["word"]) == [w for w, _ in want]
+        np.testing.assert_allclose(got["similarity"], [x for _, x in want], atol=1e-5)
+
+
+def test_worse_retrain_keeps_the_champion(prefect_harness, home, lee_corpus):
+    first = _run(home, lee_corpus, epochs=3)
+    worse = _run(home, lee_corpus, epochs=1, dim=4, alpha=0.0005)
+    assert first["model"]["champion"]
+    assert worse["metrics"]["analogy_total"] <= first["metrics"]["analogy_total"]
+    assert not worse["model"]["champion"] and str(worse["model"]["version"]) == "2"
+    c = client(tracking_uri(home))
+    assert str(c.get_model_version_by_alias("replearn-word2vec", "champion").version) == "1"
+    assert c.get_model_version("replearn-word2vec", "2").tags["role"] == "challenger"
+
+
+def _assert_nothing_left(home):
+    runs = home / "runs" / "word2vec"
+    leftovers = [p for p in runs.rglob("*") if p.name in ("tokens", "vocab.parquet", "vectors.npz") or ".tmp-" in p.name] \
+        if runs.exists() else []
+    assert leftovers == []
+
+
+def test_empty_corpus_fails_clearly_and_leaves_nothing(prefect_harness, home, tmp_path):
+    empty = tmp_path / "empty.txt.gz"
+    with gzip.open(empty, "wt") as f:
+        f.write("\n  \n 123 456 \n")
+    with pytest.raises(CorpusError, match="empty.txt.gz"):
+        _run(home, empty)
+    _assert_nothing_left(home)
+    runs = client(tracking_uri(home)).search_runs([client(tracking_uri(home)).get_experiment_by_name("word2vec").experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def test_min_count_pruning_everything_fails_clearly(prefect_harness, home, tmp_path):
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text("alpha beta gamma\ndelta alpha\n")
+    with pytest.raises(VocabularyError, match="min_count"):
+        _run(home, corpus, min_count=50)
+    _assert_nothing_left(home)
+
+
+def test_missing_file_fails_clearly(prefect_harness, home, tmp_path):
+    with pytest.raises(CorpusError, match="nope.txt"):
+        _run(home, tmp_path / "nope.txt")
+
+
+def test_parquet_without_text_column_names_the_columns(prefect_harness, home, tmp_path):
+    path = tmp_path / "docs.parquet"
+    pq.write_table(pa.table({"body": ["some words here"] * 5}), path)
+    with pytest.raises(CorpusError, match="body"):
+        _run(home, path, text_column="text")
+    _assert_nothing_left(home)
