@@ -30,6 +30,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: setup
+	$(BIN)/pip install -q -e ".[dev,bench]"
 	$(BIN)/python bench/word2vec.py --json bench/out/word2vec.json
 
 ui-prefect: setup

@@ -25,9 +25,10 @@ vectors as an uninterrupted run.
 
 from __future__ import annotations
 
-import numba
+from concurrent.futures import Executor
+
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 _LCG_MUL = np.uint64(25214903917)
 _LCG_ADD = np.uint64(11)
@@ -45,18 +46,17 @@ def _uniform(state: np.uint64) -> float:
 
 
 @njit(inline="always")
-def _draw_noise(cum_table: np.ndarray, state: np.uint64) -> np.int64:
-    """Binary search of a cumulative table (gensim's cum_table), O(log V)."""
-    r = (state >> np.uint64(16)) % np.uint64(cum_table[-1])
-    lo = 0
-    hi = cum_table.shape[0] - 1
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if np.uint64(cum_table[mid]) > r:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+def _draw_noise(alias_prob: np.ndarray, alias_idx: np.ndarray, state: np.uint64) -> tuple[np.int64, np.uint64]:
+    """One noise word by Walker's alias method (Walker 1977; Vose 1991): O(1), exact distribution.
+
+    Returns (word id, advanced generator state).
+    """
+    state = _next(state)
+    i = np.int64((state >> np.uint64(16)) % np.uint64(alias_prob.shape[0]))
+    state = _next(state)
+    if _uniform(state) < alias_prob[i]:
+        return i, state
+    return alias_idx[i], state
 
 
 @njit(inline="always")
@@ -105,14 +105,15 @@ def sgns_pair_update(syn0, syn1, centre, targets, n_targets, alpha, neu1e):
         The loss L of the pair before the update (nats), float.
     """
     D = syn0.shape[1]
+    l1 = syn0[centre]
     for k in range(D):
         neu1e[k] = 0.0
     loss = 0.0
     for j in range(n_targets):
-        t = targets[j]
+        l2 = syn1[targets[j]]
         f = np.float32(0.0)
         for k in range(D):
-            f += syn0[centre, k] * syn1[t, k]
+            f += l1[k] * l2[k]
         if f > 30.0:
             f = np.float32(30.0)
         elif f < -30.0:
@@ -126,16 +127,15 @@ def sgns_pair_update(syn0, syn1, centre, targets, n_targets, alpha, neu1e):
             loss -= np.log(max(1.0 - s, 1e-12))
         g32 = np.float32(g)
         for k in range(D):
-            neu1e[k] += g32 * syn1[t, k]
-        for k in range(D):
-            syn1[t, k] += g32 * syn0[centre, k]
+            neu1e[k] += g32 * l2[k]
+            l2[k] += g32 * l1[k]
     for k in range(D):
-        syn0[centre, k] += neu1e[k]
+        l1[k] += neu1e[k]
     return loss
 
 
-@njit(fastmath=True)
-def _train_block(syn0, syn1, ids, bounds, s_begin, s_end, keep_prob, cum_table, window, negative,
+@njit(fastmath=True, nogil=True)
+def _train_block(syn0, syn1, ids, bounds, s_begin, s_end, keep_prob, alias_prob, alias_idx, window, negative,
                  alpha0, alpha1, progress0, progress_scale, seed):
     """Train on sentences [s_begin, s_end) of a chunk. Returns (loss_sum, n_pairs, n_words)."""
     D = syn0.shape[1]
@@ -168,8 +168,7 @@ def _train_block(syn0, syn1, ids, bounds, s_begin, s_end, keep_prob, cum_table, 
                 targets[0] = kept[j]
                 m = 1
                 for _ in range(negative):
-                    state = _next(state)
-                    t = _draw_noise(cum_table, state)
+                    t, state = _draw_noise(alias_prob, alias_idx, state)
                     if t == kept[j]:
                         continue
                     targets[m] = t
@@ -179,38 +178,55 @@ def _train_block(syn0, syn1, ids, bounds, s_begin, s_end, keep_prob, cum_table, 
     return loss, pairs, words
 
 
-@njit(parallel=True)
-def _train_chunk_parallel(syn0, syn1, ids, bounds, block_starts, keep_prob, cum_table, window, negative,
-                          alpha0, alpha1, progress0, progress_scale, seeds, out):
-    for b in prange(len(block_starts) - 1):
-        loss, pairs, words = _train_block(syn0, syn1, ids, bounds, block_starts[b], block_starts[b + 1], keep_prob,
-                                          cum_table, window, negative, alpha0, alpha1, progress0, progress_scale,
-                                          seeds[b])
-        out[b, 0] = loss
-        out[b, 1] = pairs
-        out[b, 2] = words
-
-
 @njit
-def _train_chunk_serial(syn0, syn1, ids, bounds, block_starts, keep_prob, cum_table, window, negative,
-                        alpha0, alpha1, progress0, progress_scale, seeds, out):
-    for b in range(len(block_starts) - 1):
-        loss, pairs, words = _train_block(syn0, syn1, ids, bounds, block_starts[b], block_starts[b + 1], keep_prob,
-                                          cum_table, window, negative, alpha0, alpha1, progress0, progress_scale,
-                                          seeds[b])
-        out[b, 0] = loss
-        out[b, 1] = pairs
-        out[b, 2] = words
+def _build_alias(p):
+    n = p.shape[0]
+    prob = np.zeros(n, dtype=np.float64)
+    alias = np.arange(n, dtype=np.int64)
+    scaled = p * n
+    small = np.empty(n, dtype=np.int64)
+    large = np.empty(n, dtype=np.int64)
+    ns = 0
+    nl = 0
+    for i in range(n):
+        if scaled[i] < 1.0:
+            small[ns] = i
+            ns += 1
+        else:
+            large[nl] = i
+            nl += 1
+    while ns > 0 and nl > 0:
+        ns -= 1
+        s = small[ns]
+        g = large[nl - 1]
+        prob[s] = scaled[s]
+        alias[s] = g
+        scaled[g] = (scaled[g] + scaled[s]) - 1.0
+        if scaled[g] < 1.0:
+            nl -= 1
+            small[ns] = g
+            ns += 1
+    for i in range(nl):
+        prob[large[i]] = 1.0
+    for i in range(ns):
+        prob[small[i]] = 1.0
+    return prob, alias
 
 
-def cumulative_noise_table(noise_probs: np.ndarray, domain: int = 2**31 - 1) -> np.ndarray:
-    """gensim's ``cum_table``: int64 (V,) cumulative noise probabilities scaled to ``domain``.
+def alias_table(noise_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Walker/Vose alias table for O(1) sampling of noise words.
 
-    A noise word is drawn as the first index whose entry exceeds a uniform
-    integer in [0, table[-1]).
+    Args:
+        noise_probs: (V,) non-negative weights (normalised here), e.g. unigram^0.75.
+
+    Returns:
+        (prob, alias): float64 (V,) acceptance probabilities in [0, 1] and int64 (V,)
+        alias ids. Draw i uniform in [0, V), u uniform in [0, 1): i if u < prob[i] else alias[i].
     """
     p = np.asarray(noise_probs, dtype=np.float64)
-    return np.round(np.cumsum(p) / p.sum() * domain).astype(np.int64)
+    if p.ndim != 1 or len(p) == 0 or not np.isfinite(p).all() or (p < 0).any() or p.sum() <= 0:
+        raise ValueError("noise_probs must be a non-empty 1-D array of finite non-negative weights with a positive sum")
+    return _build_alias(p / p.sum())
 
 
 def block_seeds(seed: int, epoch: int, chunk: int, n_blocks: int) -> np.ndarray:
@@ -219,46 +235,58 @@ def block_seeds(seed: int, epoch: int, chunk: int, n_blocks: int) -> np.ndarray:
     return ss.generate_state(n_blocks, dtype=np.uint64)
 
 
-def train_chunk(syn0: np.ndarray, syn1: np.ndarray, ids: np.ndarray, bounds: np.ndarray, *, keep_prob: np.ndarray,
-                cum_table: np.ndarray, window: int, negative: int, alpha0: float, alpha1: float, progress0: float,
-                total_words: float, seeds: np.ndarray, threads: int) -> tuple[float, int, int]:
-    """Train SGNS on one chunk of whole sentences, in place.
+def split_jobs(bounds: np.ndarray, job_tokens: int) -> np.ndarray:
+    """Split a chunk's sentences into jobs of about ``job_tokens`` tokens (whole sentences).
 
     Args:
-        syn0, syn1: float32 (V, D) C-contiguous input / context matrices.
+        bounds: int64 (s + 1,) sentence boundaries. job_tokens: target tokens per job, >= 1.
+
+    Returns:
+        int64 (n_jobs + 1,) sentence indices where jobs start; a long sentence is one job, whole.
+    """
+    S = len(bounds) - 1
+    cuts = np.searchsorted(bounds, np.arange(job_tokens, int(bounds[-1]), job_tokens), side="left")
+    return np.unique(np.concatenate([[0], np.clip(cuts, 0, S), [S]])).astype(np.int64)
+
+
+def train_chunk(syn0: np.ndarray, syn1: np.ndarray, ids: np.ndarray, bounds: np.ndarray, *, keep_prob: np.ndarray,
+                noise: tuple[np.ndarray, np.ndarray], window: int, negative: int, alpha0: float, alpha1: float,
+                progress0: float, total_words: float, seed: int, epoch: int, chunk: int, job_tokens: int = 10_000,
+                executor: Executor | None = None) -> tuple[float, int, int]:
+    """Train SGNS on one chunk of whole sentences, in place.
+
+    The chunk is split into jobs of about ``job_tokens`` tokens. Without an
+    executor the jobs run in order in this thread (bit-for-bit reproducible);
+    with one (a thread pool) they run concurrently, lock-free (Hogwild), the
+    compiled kernel releasing the GIL, as gensim's worker threads do.
+
+    Args:
+        syn0, syn1: float32 (V, D) C-contiguous input / context matrices, updated in place.
         ids: int32 (n,) token ids. bounds: int64 (s + 1,) sentence boundaries.
         keep_prob: float64 (V,) subsampling keep probabilities.
-        cum_table: int64 (V,) from :func:`cumulative_noise_table`.
+        noise: (prob, alias) from :func:`alias_table` over the noise distribution.
         window: max window; negative: noise words per pair (K).
         alpha0, alpha1: start / end learning rate; the rate at a point is
             alpha0 - (alpha0 - alpha1) * progress, progress in [0, 1] over all epochs.
         progress0: progress at the start of this chunk.
         total_words: corpus tokens times epochs (the progress denominator).
-        seeds: uint64 (n_blocks,) one per block; the chunk is split into n_blocks
-            blocks of roughly equal token counts.
-        threads: 1 runs blocks in order in this thread (deterministic); more runs them in parallel.
+        seed, epoch, chunk: every job's random stream is a function of (seed, epoch, chunk, job).
+        job_tokens: tokens per job. executor: thread pool for concurrent jobs, or None.
 
     Returns:
         (loss_sum, n_pairs, n_words): summed pair losses (nats), positive pairs trained,
         tokens read (before subsampling).
     """
-    n_blocks = len(seeds)
-    S = len(bounds) - 1
-    # split sentences into blocks of about equal token counts
-    targets = np.linspace(0, bounds[-1], n_blocks + 1)[1:-1]
-    inner = np.searchsorted(bounds, targets)
-    block_starts = np.unique(np.concatenate([[0], np.clip(inner, 0, S), [S]])).astype(np.int64)
-    if len(block_starts) - 1 < n_blocks:
-        seeds = seeds[: len(block_starts) - 1]
-    n = len(block_starts) - 1
-    out = np.zeros((n, 3), dtype=np.float64)
-    # each block sees progress as if the blocks ran interleaved: scale its own words by n
-    scale = n / max(total_words, 1.0)
-    args = (syn0, syn1, ids, bounds, block_starts, keep_prob, cum_table, int(window), int(negative),
-            float(alpha0), float(alpha1), float(progress0), float(scale), seeds, out)
-    if threads > 1 and n > 1:
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-        _train_chunk_parallel(*args)
-    else:
-        _train_chunk_serial(*args)
-    return float(out[:, 0].sum()), int(out[:, 1].sum()), int(out[:, 2].sum())
+    starts = split_jobs(bounds, job_tokens)
+    n = len(starts) - 1
+    seeds = block_seeds(seed, epoch, chunk, n)
+    scale = 1.0 / max(total_words, 1.0)
+    alias_prob, alias_idx = noise
+
+    def job(b: int) -> tuple[float, int, int]:
+        p0 = progress0 + float(bounds[starts[b]]) * scale  # exact progress at the job's first token
+        return _train_block(syn0, syn1, ids, bounds, starts[b], starts[b + 1], keep_prob, alias_prob, alias_idx,
+                            int(window), int(negative), float(alpha0), float(alpha1), p0, scale, seeds[b])
+
+    results = list(executor.map(job, range(n))) if executor is not None else [job(b) for b in range(n)]
+    return (float(sum(r[0] for r in results)), int(sum(r[1] for r in results)), int(sum(r[2] for r in results)))

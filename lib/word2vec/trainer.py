@@ -11,6 +11,7 @@ import json
 import os
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from tqdm.auto import tqdm
 
 from replearn.lib.word2vec.config import Word2VecConfig
 from replearn.lib.word2vec.corpus import EncodedCorpus
-from replearn.lib.word2vec.sgns import block_seeds, cumulative_noise_table, train_chunk
+from replearn.lib.word2vec.sgns import alias_table, train_chunk
 
 
 @dataclass(frozen=True)
@@ -142,37 +143,40 @@ def train_sgns(corpus: EncodedCorpus, counts: np.ndarray, config: Word2VecConfig
         found = latest_checkpoint(checkpoint_dir, config, V)
         if found is not None:
             start_epoch, syn0, syn1 = found
-    cum_table = cumulative_noise_table(noise_probs)
+    noise = alias_table(noise_probs)
     keep_prob = np.ascontiguousarray(keep_prob, dtype=np.float64)
     total = float(corpus.n_tokens) * config.epochs
-    n_blocks = max(config.threads, 1) * 2
     result = TrainResult(syn0, syn1, resumed_from_epoch=start_epoch)
     step = start_epoch * -(-corpus.n_tokens // config.chunk_tokens)
     bar = tqdm(total=int(total), initial=int(start_epoch * corpus.n_tokens), unit="w", unit_scale=True,
                disable=not progress, desc="sgns")
+    pool = ThreadPoolExecutor(config.threads) if config.threads > 1 else None
     t0 = time.perf_counter()
-    for epoch in range(start_epoch, config.epochs):
-        done = epoch * corpus.n_tokens
-        for chunk, (ids, bounds) in enumerate(corpus.iter_chunks(config.chunk_tokens)):
-            seeds = block_seeds(config.seed, epoch, chunk, n_blocks)
-            loss, pairs, words = train_chunk(
-                syn0, syn1, ids, bounds, keep_prob=keep_prob, cum_table=cum_table, window=config.window,
-                negative=config.negative, alpha0=config.alpha, alpha1=config.min_alpha, progress0=done / total,
-                total_words=total, seeds=seeds, threads=config.threads)
-            done += words
-            result.words += words
-            alpha = config.alpha - (config.alpha - config.min_alpha) * min(done / total, 1.0)
-            log = StepLog(step, epoch, done, loss / max(pairs, 1), alpha)
-            result.steps.append(log)
-            if on_step is not None:
-                on_step(log)
-            bar.update(words)
-            bar.set_postfix(loss=f"{log.loss:.3f}", alpha=f"{alpha:.4f}")
-            step += 1
-        if not np.isfinite(syn0).all() or not np.isfinite(syn1).all():
-            raise FloatingPointError(f"non-finite vectors after epoch {epoch + 1}; lower alpha (now {config.alpha})")
-        if checkpoint_dir is not None:
-            save_checkpoint(checkpoint_dir, epoch + 1, syn0, syn1, config, V)
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            done = epoch * corpus.n_tokens
+            for chunk, (ids, bounds) in enumerate(corpus.iter_chunks(config.chunk_tokens)):
+                loss, pairs, words = train_chunk(
+                    syn0, syn1, ids, bounds, keep_prob=keep_prob, noise=noise, window=config.window,
+                    negative=config.negative, alpha0=config.alpha, alpha1=config.min_alpha, progress0=done / total,
+                    total_words=total, seed=config.seed, epoch=epoch, chunk=chunk, executor=pool)
+                done += words
+                result.words += words
+                alpha = config.alpha - (config.alpha - config.min_alpha) * min(done / total, 1.0)
+                log = StepLog(step, epoch, done, loss / max(pairs, 1), alpha)
+                result.steps.append(log)
+                if on_step is not None:
+                    on_step(log)
+                bar.update(words)
+                bar.set_postfix(loss=f"{log.loss:.3f}", alpha=f"{alpha:.4f}")
+                step += 1
+            if not np.isfinite(syn0).all() or not np.isfinite(syn1).all():
+                raise FloatingPointError(f"non-finite vectors after epoch {epoch + 1}; lower alpha (now {config.alpha})")
+            if checkpoint_dir is not None:
+                save_checkpoint(checkpoint_dir, epoch + 1, syn0, syn1, config, V)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     result.seconds = time.perf_counter() - t0
     bar.close()
     return result

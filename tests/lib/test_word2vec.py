@@ -10,13 +10,7 @@ import torch
 
 from replearn.lib.word2vec.config import Word2VecConfig
 from replearn.lib.word2vec.corpus import EncodedCorpus, encode_corpus, group_sentences
-from replearn.lib.word2vec.sgns import (
-    _draw_noise,
-    block_seeds,
-    cumulative_noise_table,
-    sgns_pair_update,
-    train_chunk,
-)
+from replearn.lib.word2vec.sgns import _draw_noise, alias_table, sgns_pair_update, split_jobs, train_chunk
 from replearn.lib.word2vec.softmax import skipgram_pairs, softmax_loss, train_softmax
 from replearn.lib.word2vec.trainer import train_sgns
 
@@ -126,18 +120,30 @@ def test_subsampling_keep_rate_matches_keep_probability():
 
 
 def test_noise_draws_follow_unigram_075():
-    counts = np.array([1000, 300, 100, 10, 1], dtype=np.float64)
+    counts = np.array([1000, 300, 100, 10, 1, 0], dtype=np.float64)
     p = counts**0.75 / (counts**0.75).sum()
-    table = cumulative_noise_table(p)
-    state = np.uint64(99)
+    prob, alias = alias_table(p)
+    # the alias table represents p exactly: sum of acceptance mass plus aliased mass per word
+    mass = prob.copy()
+    np.add.at(mass, alias, 1.0 - prob)
+    np.testing.assert_allclose(mass / len(p), p, atol=1e-12)
     draws = np.zeros(len(p))
+    state = np.uint64(99)
     n = 200_000
-    s = 99
     for _ in range(n):
-        s = lcg(s)
-        draws[_draw_noise(table, np.uint64(s))] += 1
-    np.testing.assert_allclose(draws / n, p, atol=0.01)
-    assert state == 99
+        w, state = _draw_noise(prob, alias, state)
+        draws[w] += 1
+    np.testing.assert_allclose(draws / n, p, atol=0.005)
+    assert draws[-1] == 0  # a zero-weight word is never drawn
+    with pytest.raises(ValueError):
+        alias_table(np.array([np.nan, 1.0]))
+
+
+def test_split_jobs_keeps_whole_sentences():
+    bounds = np.array([0, 5, 30, 31, 100, 104], dtype=np.int64)
+    starts = split_jobs(bounds, 10)
+    assert starts[0] == 0 and starts[-1] == 5 and np.all(np.diff(starts) > 0)
+    np.testing.assert_array_equal(split_jobs(bounds, 1000), [0, 5])
 
 
 def _tiny_corpus(tmp_path, n_docs=400, vocab=30, seed=0, doc_len=12):
@@ -250,9 +256,9 @@ def test_train_chunk_reports_words_and_pairs():
     syn1 = np.zeros((V, D), np.float32)
     ids = np.arange(10, dtype=np.int32)
     bounds = np.array([0, 10], dtype=np.int64)
-    loss, pairs, words = train_chunk(syn0, syn1, ids, bounds, keep_prob=np.ones(V), cum_table=cumulative_noise_table(np.ones(V)),
+    loss, pairs, words = train_chunk(syn0, syn1, ids, bounds, keep_prob=np.ones(V), noise=alias_table(np.ones(V)),
                                      window=1, negative=2, alpha0=0.025, alpha1=0.025, progress0=0.0, total_words=10.0,
-                                     seeds=block_seeds(0, 0, 0, 1), threads=1)
+                                     seed=0, epoch=0, chunk=0)
     assert (pairs, words) == (18, 10)  # window 1: every inner word has 2 neighbours, the ends 1
     # zero context vectors: every target has sigma = 0.5, so loss ~ (1 + k) log 2 per pair (k <= 2 noise words)
     assert 1.0 * np.log(2) * pairs <= loss <= 3.0 * np.log(2) * pairs + 1e-6

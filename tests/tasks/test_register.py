@@ -1,0 +1,42 @@
+"""Registry promotion: champion moves only when the primary metric improves."""
+
+from __future__ import annotations
+
+from replearn.tasks.register import promote
+from replearn.tasks.tracking import client, experiment_id, log_metrics, tracking_uri
+
+
+def _version(uri, home, name, value):
+    c = client(uri)
+    run = c.create_run(experiment_id(uri, "promo", home))
+    log_metrics(uri, run.info.run_id, {"analogy_total": value})
+    try:
+        c.create_registered_model(name)
+    except Exception:
+        pass
+    return c.create_model_version(name, f"{run.info.artifact_uri}/model", run_id=run.info.run_id).version
+
+
+def test_first_version_becomes_champion_then_only_better_ones(home):
+    uri = tracking_uri(home)
+    c = client(uri)
+    v1 = _version(uri, home, "m", 0.20)
+    assert promote(uri, "m", v1, "analogy_total", 0.20)["champion"]
+    v2 = _version(uri, home, "m", 0.15)
+    out = promote(uri, "m", v2, "analogy_total", 0.15)
+    assert not out["champion"] and str(out["previous_champion"]) == str(v1) and out["previous_value"] == 0.20
+    assert str(c.get_model_version_by_alias("m", "champion").version) == str(v1)
+    tags = c.get_model_version("m", v2).tags
+    assert tags["role"] == "challenger" and "0.1500 <= champion" in tags["comparison"]
+    v3 = _version(uri, home, "m", 0.25)
+    assert promote(uri, "m", v3, "analogy_total", 0.25)["champion"]
+    assert str(c.get_model_version_by_alias("m", "champion").version) == str(v3)
+
+
+def test_tracking_uri_is_sqlite_under_home_unless_overridden(home, monkeypatch):
+    assert tracking_uri(home) == f"sqlite:///{(home / 'mlflow.db').resolve()}"
+    eid = experiment_id(tracking_uri(home), "exp", home)
+    loc = client(tracking_uri(home)).get_experiment(eid).artifact_location
+    assert loc.startswith((home / "mlartifacts").resolve().as_uri())
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    assert tracking_uri(home) == "http://127.0.0.1:5999"
