@@ -85,11 +85,12 @@ def _print_summary(s: dict) -> None:
         nb.add_row(p, ", ".join(ns))
     console.print(nb)
     model = s["model"]
-    console.print(f"embeddings : {s['embeddings']['input']}")
-    console.print(f"index      : {s['index']} (recall@10 {s['recall_at_10']:.3f})")
-    console.print(f"MLflow run : {s['mlflow_run_id']}  ({s['tracking_uri']})")
-    console.print(f"registered : {model['name']} version {model['version']}"
-                  f"{' -> champion' if model['champion'] else ' (challenger: champion kept)'}")
+    for name, value in (("embeddings", s["embeddings"]["input"]),
+                        ("index", f"{s['index']} (recall@10 {s['recall_at_10']:.3f})"),
+                        ("MLflow run", f"{s['mlflow_run_id']} ({s['tracking_uri']})"),
+                        ("registered", f"{model['name']} version {model['version']}"
+                                       f"{' -> champion' if model['champion'] else ' (challenger: champion kept)'}")):
+        console.print(f"{name:<11}: {value}", soft_wrap=True, highlight=False)
 
 
 @search_app.command("word2vec")
