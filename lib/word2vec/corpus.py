@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
+from numba import njit
 
 IDS_FILE = "ids.int32"
 OFFSETS_FILE = "offsets.int64"
@@ -84,6 +85,25 @@ class EncodedCorpus:
                 s = e
 
 
+@njit
+def _group_stream(lengths, cur, max_tokens, pos0, out):
+    """Greedy grouping of a stream of document lengths, resumable across batches.
+
+    ``cur`` tokens are already in the open sentence and ``pos0`` tokens precede
+    this batch. Writes the boundaries it closes into ``out``; returns (count, cur).
+    """
+    n = 0
+    pos = pos0
+    for length in lengths:
+        if cur > 0 and cur + length > max_tokens:
+            out[n] = pos
+            n += 1
+            cur = 0
+        cur += length
+        pos += length
+    return n, cur
+
+
 def group_sentences(lengths: np.ndarray, max_tokens: int | None) -> np.ndarray:
     """Join consecutive documents into pseudo-sentences of at most ``max_tokens``.
 
@@ -98,19 +118,40 @@ def group_sentences(lengths: np.ndarray, max_tokens: int | None) -> np.ndarray:
     Returns:
         int64 (S + 1,) sentence boundaries in token units, starting at 0.
     """
-    lengths = np.asarray(lengths, dtype=np.int64)
-    ends = np.cumsum(lengths)
-    if max_tokens is None or len(lengths) == 0:
-        return np.concatenate([[0], ends]).astype(np.int64)
-    bounds = [0]
-    start = 0
-    # searchsorted jumps a whole sentence at a time: O(S log n), not O(n) Python steps
-    while start < ends[-1]:
-        i = int(np.searchsorted(ends, start + max_tokens, side="right")) - 1
-        nxt = int(ends[i]) if i >= 0 and ends[i] > start else int(ends[np.searchsorted(ends, start, side="right")])
-        bounds.append(nxt)
-        start = nxt
-    return np.asarray(bounds, dtype=np.int64)
+    grouper = SentenceGrouper(max_tokens)
+    inner = grouper.add(np.asarray(lengths, dtype=np.int64))
+    return np.concatenate([[0], inner, grouper.close()]).astype(np.int64)
+
+
+class SentenceGrouper:
+    """Streaming form of :func:`group_sentences`: feed document lengths batch by batch.
+
+    Memory is O(batch), so corpora of any number of documents are grouped in flat memory.
+    """
+
+    def __init__(self, max_tokens: int | None) -> None:
+        self.max_tokens = max_tokens
+        self.cur = 0
+        self.pos = 0
+
+    def add(self, lengths: np.ndarray) -> np.ndarray:
+        """Boundaries (absolute token positions, int64) closed by this batch of lengths."""
+        lengths = np.asarray(lengths, dtype=np.int64)
+        if self.max_tokens is None:
+            ends = self.pos + np.cumsum(lengths)
+            self.pos = int(ends[-1]) if len(ends) else self.pos
+            return ends.astype(np.int64)
+        out = np.empty(len(lengths), dtype=np.int64)
+        n, self.cur = _group_stream(lengths, self.cur, self.max_tokens, self.pos, out)
+        self.pos += int(lengths.sum())
+        return out[:n]
+
+    def close(self) -> np.ndarray:
+        """The final boundary, if a sentence is still open (max_tokens mode)."""
+        if self.max_tokens is not None and self.cur > 0:
+            self.cur = 0
+            return np.array([self.pos], dtype=np.int64)
+        return np.zeros(0, dtype=np.int64)
 
 
 def encode_corpus(
@@ -135,9 +176,11 @@ def encode_corpus(
     tmp.mkdir(parents=True)
     vocab = pl.DataFrame({"token": list(words), "id": np.arange(len(words), dtype=np.int32)})
     raw = 0
-    lengths: list[np.ndarray] = []
+    grouper = SentenceGrouper(max_sentence_tokens)
     try:
-        with open(tmp / IDS_FILE, "wb") as f_ids:
+        with open(tmp / IDS_FILE, "wb") as f_ids, open(tmp / OFFSETS_FILE, "wb") as f_off:
+            np.zeros(1, dtype=np.int64).tofile(f_off)
+            n_sent = 0
             for shard in shards:
                 pf = pq.ParquetFile(shard)
                 for batch in pf.iter_batches(columns=["tokens"], batch_size=100_000):
@@ -147,12 +190,14 @@ def encode_corpus(
                     if flat.height == 0:
                         continue
                     flat["id"].to_numpy().astype(np.int32).tofile(f_ids)
-                    lengths.append(flat.group_by("doc", maintain_order=True).len()["len"].to_numpy())
-        doc_lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
-        offsets = group_sentences(doc_lengths, max_sentence_tokens)
-        offsets.tofile(tmp / OFFSETS_FILE)
-        n_tokens = int(offsets[-1])
-        meta = {"n_tokens": n_tokens, "n_sentences": len(offsets) - 1, "raw_tokens": raw, "vocab_size": len(words),
+                    closed = grouper.add(flat.group_by("doc", maintain_order=True).len()["len"].to_numpy())
+                    closed.tofile(f_off)
+                    n_sent += len(closed)
+            last = grouper.close()
+            last.tofile(f_off)
+            n_sent += len(last)
+        n_tokens = grouper.pos
+        meta = {"n_tokens": n_tokens, "n_sentences": n_sent, "raw_tokens": raw, "vocab_size": len(words),
                 "max_sentence_tokens": max_sentence_tokens}
         (tmp / META_FILE).write_text(json.dumps(meta))
         if out_dir.exists():
@@ -161,4 +206,4 @@ def encode_corpus(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return EncodedCorpus(out_dir, n_tokens, len(offsets) - 1, raw)
+    return EncodedCorpus(out_dir, n_tokens, n_sent, raw)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from replearn.lib.word2vec.config import Word2VecConfig
-from replearn.lib.word2vec.corpus import EncodedCorpus, encode_corpus, group_sentences
+from replearn.lib.word2vec.corpus import EncodedCorpus, SentenceGrouper, encode_corpus, group_sentences
 from replearn.lib.word2vec.sgns import _draw_noise, alias_table, sgns_pair_update, split_jobs, train_chunk
 from replearn.lib.word2vec.softmax import skipgram_pairs, softmax_loss, train_softmax
 from replearn.lib.word2vec.trainer import train_sgns
@@ -248,6 +248,11 @@ def test_group_sentences_equals_plain_loop():
     bounds.append(pos)
     np.testing.assert_array_equal(group_sentences(lengths, 100), bounds)
     np.testing.assert_array_equal(group_sentences(lengths, None), np.concatenate([[0], np.cumsum(lengths)]))
+    # streaming in uneven batches gives the same boundaries (flat memory for any corpus size)
+    for cap in (100, None):
+        g = SentenceGrouper(cap)
+        parts = [g.add(lengths[a:b]) for a, b in ((0, 7), (7, 8), (8, 300), (300, 500))]
+        np.testing.assert_array_equal(np.concatenate([[0], *parts, g.close()]), group_sentences(lengths, cap))
 
 
 def test_train_chunk_reports_words_and_pairs():
