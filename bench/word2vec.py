@@ -35,6 +35,32 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class RssSampler:
+    """Peak resident set size (MB) of this process while the ``with`` block runs, sampled every 0.1 s."""
+
+    def __enter__(self):
+        import threading
+
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while True:
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        self.peak_mb = max(self.peak_mb, int(line.split()[1]) / 1024)
+            if self._stop.wait(0.1):
+                return
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 # ---------------------------------------------------------------- tokenization
 def _lines(path: Path):
     with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
@@ -96,7 +122,7 @@ def bench_tokenize(corpus: Path, work: Path, repeats: int) -> dict:
 
 
 # ---------------------------------------------------------------- trainers (child processes)
-def child_replearn(token_dir: Path, out: Path, epochs: int, threads: int) -> dict:
+def child_replearn(token_dir: Path, out: Path, epochs: int, threads: int, min_count: int = HYPER["min_count"]) -> dict:
     import numpy as np
 
     from replearn.lib.text.vocab import build_vocabulary, count_tokens, keep_probability, noise_distribution
@@ -105,16 +131,17 @@ def child_replearn(token_dir: Path, out: Path, epochs: int, threads: int) -> dic
     from replearn.lib.word2vec.trainer import train_sgns
 
     t0 = time.perf_counter()
-    vocab = build_vocabulary(count_tokens(token_dir), min_count=HYPER["min_count"])
+    vocab = build_vocabulary(count_tokens(token_dir), min_count=min_count)
     corpus = encode_corpus(sorted(token_dir.glob("*.parquet")), vocab.words, out.parent / "encoded", 1000)
     prep = time.perf_counter() - t0
-    cfg = Word2VecConfig(epochs=epochs, threads=threads, **HYPER)
-    r = train_sgns(corpus, vocab.counts, cfg, keep_prob=keep_probability(vocab.counts, cfg.sample),
-                   noise_probs=noise_distribution(vocab.counts))
+    cfg = Word2VecConfig(epochs=epochs, threads=threads, **{**HYPER, "min_count": min_count})
+    with RssSampler() as sampler:
+        r = train_sgns(corpus, vocab.counts, cfg, keep_prob=keep_probability(vocab.counts, cfg.sample),
+                       noise_probs=noise_distribution(vocab.counts))
     np.save(out, r.syn0)
     (out.parent / "words.json").write_text(json.dumps(list(vocab.words)))
     return {"train_seconds": r.seconds, "prep_seconds": prep, "raw_words": corpus.raw_tokens * epochs,
-            "vocab": len(vocab), "peak_rss_mb": peak_rss_mb()}
+            "vocab": len(vocab), "peak_rss_mb": peak_rss_mb(), "train_rss_mb": sampler.peak_mb}
 
 
 def child_gensim(token_dir: Path, out: Path, epochs: int, threads: int) -> dict:
@@ -185,10 +212,13 @@ def main() -> None:
     ap.add_argument("--child", choices=["replearn", "gensim"], help=argparse.SUPPRESS)
     ap.add_argument("--tokens", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--min-count", type=int, default=HYPER["min_count"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        fn = child_replearn if args.child == "replearn" else child_gensim
-        print(json.dumps(fn(args.tokens, args.out, args.epochs, args.threads)))
+        if args.child == "replearn":
+            print(json.dumps(child_replearn(args.tokens, args.out, args.epochs, args.threads, args.min_count)))
+        else:
+            print(json.dumps(child_gensim(args.tokens, args.out, args.epochs, args.threads)))
         return
     if not args.corpus.exists():
         sys.exit(f"corpus {args.corpus} not found: the books corpus lives in ../shared/data/corpus/ beside the repo")
