@@ -2,9 +2,12 @@
 
 Stage 1 of the pipeline (see DESIGN.md, "Stages"). A corpus is read in blocks
 of a few MB, so memory stays bounded whatever the corpus size; each block of
-lines is tokenized with vectorised polars string kernels and appended to
-Parquet shards ``part-00000.parquet, part-00001.parquet, ...``, each with one
-column ``tokens: list<string>`` (one row per document, input order preserved).
+lines is tokenized with vectorised kernels (with the default word rules, pure
+ASCII lines by numpy straight on the bytes, other lines by polars string
+kernels; the result is the same) and appended to Parquet shards
+``part-00000.parquet, part-00001.parquet, ...``, each with one column
+``tokens: list<string>`` (one row per document, input order preserved).
+Decompression, tokenization and Parquet encoding run in overlapping threads.
 
 Accepted sources
 ----------------
@@ -35,7 +38,6 @@ from __future__ import annotations
 
 import bz2
 import dataclasses
-import gzip
 import os
 import shutil
 import uuid
@@ -47,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -70,16 +73,31 @@ TOKENS_SCHEMA = pa.schema([pa.field("tokens", pa.list_(pa.field("element", pa.st
 
 #: Bytes of decompressed text read per block (the block is then cut at its last newline).
 BLOCK_BYTES = 4 * 1024 * 1024
+#: Compressed bytes read per zlib call for ``.gz`` input.
+_GZIP_CHUNK = 1024 * 1024
 #: Rows per record batch when reading Parquet input.
 PARQUET_BATCH_ROWS = 16_384
 #: Maximum rows per Parquet row group in the token shards.
 ROW_GROUP_ROWS = 65_536
-#: Worker threads tokenizing blocks (polars and pyarrow release the GIL).
+#: ``pyarrow.parquet.ParquetWriter`` options of the token shards: no compression and
+#: no dictionary (PLAIN strings), the cheapest to write and to read back: about 9
+#: bytes per token on disk, some 4x the size with ``compression="zstd"`` and the
+#: dictionary on, which costs about a third of the whole tokenize time.
+PARQUET_OPTIONS = {"compression": "none", "use_dictionary": False, "write_statistics": False}
+#: Worker threads tokenizing blocks (numpy, polars and pyarrow release the GIL).
 _WORKERS = 2
+#: Tokenized blocks queued for the writer thread at most (bounds memory).
+_WRITE_AHEAD = 2
 
 _NORMALIZATION_FORMS = ("NFC", "NFKC", "NFD", "NFKD")
 _REPLACEMENT_BYTES = "\ufffd".encode("utf-8")  # b"\xef\xbf\xbd"
 _NON_ASCII = r"[^\x00-\x7F]"
+#: The default pattern, runs of letters: on ASCII text exactly ``[A-Za-z]+``, which
+#: lets :func:`_tokenize_text_block` tokenize ASCII lines with numpy on the raw bytes.
+_LETTERS = r"[^\W\d_]+"
+#: Above this share of non-ASCII lines a block is tokenized by polars alone.
+_MAX_SLOW_SHARE = 0.25
+_TOKEN_LIST = TOKENS_SCHEMA.field("tokens").type  # list<element: string>
 
 
 @dataclass(frozen=True)
@@ -109,7 +127,7 @@ class TokenizerConfig:
 
     lowercase: bool = True
     normalization: str | None = "NFKC"
-    pattern: str = r"[^\W\d_]+"
+    pattern: str = _LETTERS
     min_len: int = 2
     max_len: int = 15
     text_column: str = "text"
@@ -196,10 +214,76 @@ def _kind(path: Path) -> str:
     return {".gz": "gzip", ".bz2": "bzip2", ".parquet": "parquet"}.get(suffix, "text")
 
 
+class _GzipStream:
+    """Read-only decompressing stream over a gzip file: ``read(size)`` and ``with`` only.
+
+    Same bytes as :class:`gzip.GzipFile` (members concatenated, zero padding
+    after a member skipped), but the compressed file is read in
+    :data:`_GZIP_CHUNK` pieces and inflated by one ``zlib`` call per piece or
+    per ``size`` bytes of output, not per 8 KiB: fewer Python calls, and zlib
+    runs long stretches without the GIL. zlib checks each member's header,
+    CRC-32 and length (``zlib.error``); a truncated stream raises
+    ``EOFError``, as ``GzipFile`` does.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._inflate = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
+        self._input = b""  # compressed bytes read but not yet inflated
+        self._in_member = False  # some bytes of the current member were fed to zlib
+        self._members = 0  # members fully read
+        self._done = False
+
+    def __enter__(self) -> _GzipStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def _end_member(self) -> None:
+        self._input = self._inflate.unused_data
+        self._inflate = zlib.decompressobj(wbits=31)
+        self._in_member = False
+        self._members += 1
+
+    def read(self, size: int) -> bytes:
+        parts: list[bytes] = []
+        got = 0
+        while got < size and not self._done:
+            if not self._input:
+                self._input = self._raw.read(_GZIP_CHUNK)
+                if not self._input:
+                    if self._in_member:  # the end of the file: flush, then the member must be complete
+                        tail = self._inflate.flush()
+                        if tail:
+                            parts.append(tail)
+                            got += len(tail)
+                        if not self._inflate.eof:
+                            raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+                        self._end_member()
+                        continue
+                    self._done = True
+                    break
+            if not self._in_member and self._members:
+                self._input = self._input.lstrip(b"\0")  # zero padding between members, as GzipFile
+                if not self._input:
+                    continue
+            self._in_member = True
+            piece = self._inflate.decompress(self._input, size - got)
+            if piece:
+                parts.append(piece)
+                got += len(piece)
+            if self._inflate.eof:
+                self._end_member()
+            else:
+                self._input = self._inflate.unconsumed_tail
+        return b"".join(parts)
+
+
 def _open_binary(path: Path, raw: BinaryIO) -> BinaryIO:
     kind = _kind(path)
     if kind == "gzip":
-        return gzip.GzipFile(fileobj=raw, mode="rb")
+        return _GzipStream(raw)
     if kind == "bzip2":
         return bz2.BZ2File(raw, mode="rb")
     return raw
@@ -228,8 +312,8 @@ def _iter_line_blocks(stream: BinaryIO, block_bytes: int) -> Iterator[bytes]:
         yield b"".join(pending)
 
 
-def _decode_block(raw: bytes) -> tuple[pl.Series, int, int]:
-    """Decode a block into a Series of lines; returns (lines, invalid UTF-8 count, BOMs removed).
+def _decode(raw: bytes) -> tuple[str, int, int]:
+    """Decode UTF-8 bytes; returns (text, invalid UTF-8 count, BOMs removed).
 
     Invalid UTF-8 is replaced by U+FFFD; replacements are counted as U+FFFD
     characters after decoding minus genuine U+FFFD already encoded in the
@@ -242,7 +326,18 @@ def _decode_block(raw: bytes) -> tuple[pl.Series, int, int]:
     boms = text.count("\ufeff")
     if boms:
         text = text.replace("\ufeff", "")
-    return pl.Series("text", text.split("\n"), dtype=pl.String), invalid, boms
+    return text, invalid, boms
+
+
+def _decode_block(raw: bytes) -> tuple[pl.Series, int, int]:
+    """Decode a block into a Series of lines; returns (lines, invalid UTF-8 count, BOMs removed).
+
+    As :func:`_decode`; lines are split at ``"\\n"`` only, as ``str.split("\\n")``
+    does, inside polars (no Python string per line).
+    """
+    text, invalid, boms = _decode(raw)
+    lines = pl.Series("text", [text], dtype=pl.String).str.split("\n", inclusive=False).explode()
+    return lines, invalid, boms
 
 
 def _iter_text_file(path: Path, on_bytes, block_bytes: int) -> Iterator[bytes]:
@@ -290,8 +385,12 @@ def _normalize(s: pl.Series, form: str) -> pl.Series:
     return s.scatter(idx, s.gather(idx).str.normalize(form))
 
 
-def _token_expr(config: TokenizerConfig) -> pl.Expr:
+def _token_expr(config: TokenizerConfig, normalize: bool = False) -> pl.Expr:
+    """Expression: column ``text`` -> ``tokens`` (a list per row); Unicode-normalizes
+    every row first if ``normalize`` (else see :func:`_normalize`)."""
     text = pl.col("text")
+    if normalize and config.normalization is not None:
+        text = text.str.normalize(config.normalization)
     if config.lowercase:
         text = text.str.to_lowercase()
     tok = pl.element()
@@ -310,23 +409,138 @@ class _Block:
     boms: int
 
 
+def _token_lists(s: pl.Series, config: TokenizerConfig, expr: pl.Expr) -> pl.Series:
+    """The tokens of each document of ``s``: one list per row, in order, possibly empty."""
+    if config.normalization is not None:
+        s = _normalize(s, config.normalization)
+    return pl.DataFrame({"text": s}).select(expr).to_series()
+
+
 def _tokenize_block(item: bytes | pl.Series, config: TokenizerConfig, expr: pl.Expr) -> _Block:
     """Tokenize one block: raw text bytes (one document per line) or a Series of documents.
 
-    Runs in a worker thread; polars and pyarrow release the GIL.
+    Runs in a worker thread; numpy, polars and pyarrow release the GIL. Text
+    blocks go to :func:`_tokenize_text_block` (numpy fast path for ASCII lines).
     """
     if isinstance(item, bytes):
-        s, invalid, boms = _decode_block(item)
-    else:
-        s, invalid = item, 0
-        boms = int(s.str.count_matches("\ufeff", literal=True).sum() or 0)
-        if boms:
-            s = s.str.replace_all("\ufeff", "", literal=True)
-    if config.normalization is not None:
-        s = _normalize(s, config.normalization)
-    df = pl.DataFrame({"text": s}).select(expr).filter(pl.col("tokens").list.len() > 0)
-    n_tokens = int(df["tokens"].list.len().sum() or 0)
-    return _Block(df.to_arrow().cast(TOKENS_SCHEMA), n_tokens, invalid, boms)
+        return _tokenize_text_block(item, config, expr)
+    s = item
+    boms = int(s.str.count_matches("\ufeff", literal=True).sum() or 0)
+    if boms:
+        s = s.str.replace_all("\ufeff", "", literal=True)
+    return _block_from_lists(_token_lists(s, config, expr), 0, boms)
+
+
+def _block_from_lists(lists: pl.Series, invalid: int, boms: int) -> _Block:
+    """A :class:`_Block` of the non-empty token lists of ``lists``."""
+    lists = lists.filter(lists.list.len() > 0)
+    n_tokens = int(lists.list.len().sum() or 0)
+    table = pa.Table.from_arrays([lists.to_arrow()], names=["tokens"]).cast(TOKENS_SCHEMA)
+    return _Block(table, n_tokens, invalid, boms)
+
+
+def _tokenize_text_block(raw: bytes, config: TokenizerConfig, expr: pl.Expr) -> _Block:
+    """Tokenize a block of UTF-8 text, one document per line (split at ``b"\\n"``).
+
+    With the default pattern (:data:`_LETTERS`) the lines that are pure ASCII
+    are tokenized with numpy straight on the bytes: on ASCII text
+    ``[^\\W\\d_]+`` is exactly ``[A-Za-z]+``, NFKC (any form) is the identity,
+    Unicode lower-casing is ASCII lower-casing (``byte | 0x20`` on letters), and
+    there are no invalid bytes nor BOMs to count. The lines holding a byte
+    >= 0x80 are decoded and tokenized by polars with the same expression as
+    :func:`_polars_text_block` uses (normalizing each of them; normalizing
+    ASCII is a no-op) and merged back in line order, so the result is the same
+    as tokenizing every line with polars. Decoding, NFKC and lower-casing are
+    line-local (``"\\n"`` is a boundary for all three), so doing them on the
+    non-ASCII lines joined by ``"\\n"`` changes nothing. Blocks with more than
+    :data:`_MAX_SLOW_SHARE` non-ASCII lines, other patterns, and blocks of
+    2 GiB or more go to :func:`_polars_text_block` whole.
+    """
+    n = len(raw)
+    if config.pattern != _LETTERS or n >= 2**31 - 1:
+        return _block_from_lists(*_polars_text_block(raw, config, expr))
+    a = np.frombuffer(raw, dtype=np.uint8)
+    newlines = np.flatnonzero(a == 10)
+    n_lines = newlines.size + 1  # as str.split("\n"): the text after the last "\n" is a line, maybe empty
+    line_starts = np.empty(n_lines, dtype=np.int64)
+    line_starts[0] = 0
+    line_starts[1:] = newlines + 1
+    high = np.flatnonzero(a >= 0x80)
+    slow = np.unique(np.searchsorted(newlines, high)) if high.size else high  # lines with non-ASCII bytes
+    if slow.size > _MAX_SLOW_SHARE * n_lines:
+        return _block_from_lists(*_polars_text_block(raw, config, expr))
+    line_ends = np.append(newlines, n)
+    slow_spans = list(zip(line_starts[slow].tolist(), line_ends[slow].tolist()))
+
+    # letter[i + 1]: byte i is an ASCII letter on an ASCII line; False pads both ends
+    letter = np.empty(n + 2, dtype=bool)
+    letter[0] = letter[-1] = False
+    scratch = np.bitwise_or(a, np.uint8(0x20))  # ASCII letters to lower case
+    scratch -= np.uint8(ord("a"))  # wraps around: letters are now 0..25
+    np.less(scratch, np.uint8(26), out=letter[1:-1])
+    del scratch
+    for s, e in slow_spans:
+        letter[s + 1 : e + 1] = False
+    runs = np.flatnonzero(letter[1:] != letter[:-1]).reshape(-1, 2)  # run i of letters: raw[runs[i, 0]:runs[i, 1]]
+    starts = runs[:, 0]
+    lengths = runs[:, 1] - starts
+    good = lengths >= config.min_len
+    good &= lengths <= config.max_len
+    dropped = np.flatnonzero(~good)
+    if dropped.size:  # runs too short or too long are dropped whole: clear their letters
+        drop_starts, drop_lengths = starts[dropped], lengths[dropped]
+        letter[drop_starts + 1] = False  # the first letter (all of it for the many 1-letter runs)
+        longer = np.flatnonzero(drop_lengths > 1)
+        if longer.size:
+            drop_starts, drop_lengths = drop_starts[longer], drop_lengths[longer]
+            first = np.cumsum(drop_lengths) - drop_lengths
+            total = int(first[-1] + drop_lengths[-1])
+            letter[np.repeat(drop_starts - first, drop_lengths) + np.arange(1, total + 1)] = False
+        starts, lengths = starts[good], lengths[good]
+    del runs, good, dropped
+    chars = np.compress(letter[1:-1], a)
+    del letter
+    if config.lowercase:
+        chars |= np.uint8(0x20)
+    offsets = np.zeros(starts.size + 1, dtype=np.int32)
+    np.cumsum(lengths, dtype=np.int32, out=offsets[1:])
+    values = pa.StringArray.from_buffers(starts.size, pa.py_buffer(offsets), pa.py_buffer(chars))
+    first_token = np.searchsorted(starts, line_starts)  # index in values of each line's first token
+    counts = np.diff(first_token, append=starts.size)  # tokens per line (0 on non-ASCII lines so far)
+
+    invalid = boms = 0
+    if slow_spans:
+        text, invalid, boms = _decode(b"\n".join([raw[s:e] for s, e in slow_spans]))
+        # every line here is non-ASCII (or ASCII once its BOMs are gone, which normalizes to itself)
+        slow_lists = pl.DataFrame({"text": text.split("\n")}).select(_token_expr(config, normalize=True))
+        slow_lists = slow_lists.to_series().to_arrow()
+        slow_counts = slow_lists.value_lengths().to_numpy(zero_copy_only=False).astype(np.int64)
+        slow_values = slow_lists.flatten().cast(pa.string())
+        counts[slow] = slow_counts
+        first_token[slow] = np.cumsum(slow_counts) - slow_counts  # index in slow_values
+    docs = np.flatnonzero(counts)
+    list_offsets = np.zeros(docs.size + 1, dtype=np.int32)
+    np.cumsum(counts[docs], dtype=np.int32, out=list_offsets[1:])
+    if slow_spans and docs.size:  # interleave runs of ASCII and non-ASCII documents, in line order
+        is_slow = np.zeros(n_lines, dtype=bool)
+        is_slow[slow] = True
+        doc_slow = is_slow[docs]
+        cuts = (np.flatnonzero(doc_slow[1:] != doc_slow[:-1]) + 1).tolist()
+        first, last = docs[[0, *cuts]], docs[[c - 1 for c in cuts] + [docs.size - 1]]
+        run_start, run_stop = first_token[first], first_token[last] + counts[last]
+        values = pa.concat_arrays([
+            (slow_values if s else values).slice(b, e - b)
+            for s, b, e in zip(doc_slow[[0, *cuts]].tolist(), run_start.tolist(), run_stop.tolist())
+        ])
+    tokens = pa.ListArray.from_arrays(pa.array(list_offsets), values, type=_TOKEN_LIST)
+    table = pa.Table.from_arrays([tokens], schema=TOKENS_SCHEMA)
+    return _Block(table, int(list_offsets[-1]), invalid, boms)
+
+
+def _polars_text_block(raw: bytes, config: TokenizerConfig, expr: pl.Expr) -> tuple[pl.Series, int, int]:
+    """(token lists of every line, invalid UTF-8 count, BOMs removed) of a text block, all in polars."""
+    lines, invalid, boms = _decode_block(raw)
+    return _token_lists(lines, config, expr), invalid, boms
 
 
 def _guard_reads(blocks: Iterator, path: Path) -> Iterator:
@@ -341,7 +555,12 @@ def _guard_reads(blocks: Iterator, path: Path) -> Iterator:
 
 
 class _ShardWriter:
-    """Append tables to ``part-%05d.parquet`` files of at most ``shard_rows`` rows."""
+    """Append tables to ``part-%05d.parquet`` files of at most ``shard_rows`` rows.
+
+    Rows are buffered until a whole row group is there (:data:`ROW_GROUP_ROWS`
+    rows, or what the shard has room for), so row groups are full-size
+    whatever the size of the tables appended; :meth:`close` writes the rest.
+    """
 
     def __init__(self, folder: Path, shard_rows: int) -> None:
         self.folder = folder
@@ -349,29 +568,50 @@ class _ShardWriter:
         self.names: list[str] = []
         self._writer: pq.ParquetWriter | None = None
         self._rows_in_shard = 0
+        self._buffer: list[pa.Table] = []
+        self._buffered = 0
 
     def write(self, table: pa.Table) -> None:
-        while table.num_rows:
-            if self._writer is None or self._rows_in_shard >= self.shard_rows:
-                self._open_next()
-            take = min(table.num_rows, self.shard_rows - self._rows_in_shard)
-            self._writer.write_table(table.slice(0, take), row_group_size=ROW_GROUP_ROWS)
-            self._rows_in_shard += take
-            table = table.slice(take)
+        if table.num_rows:
+            self._buffer.append(table)
+            self._buffered += table.num_rows
+        while self._buffered and self._buffered >= self._group_rows():
+            self._write_group(self._group_rows())
+
+    def _group_rows(self) -> int:
+        """Rows of the next row group: ROW_GROUP_ROWS or the room left in the shard."""
+        room = self.shard_rows - self._rows_in_shard
+        if self._writer is None or room <= 0:
+            room = self.shard_rows  # the next group opens a new shard
+        return min(ROW_GROUP_ROWS, room)
+
+    def _write_group(self, rows: int) -> None:
+        if self._writer is None or self._rows_in_shard >= self.shard_rows:
+            self._open_next()
+        table = pa.concat_tables(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
+        self._writer.write_table(table.slice(0, rows), row_group_size=rows)
+        self._rows_in_shard += rows
+        self._buffered -= rows
+        self._buffer = [table.slice(rows)] if self._buffered else []
 
     def _open_next(self) -> None:
-        self.close()
+        self._close_file()
         name = f"part-{len(self.names):05d}.parquet"
-        self._writer = pq.ParquetWriter(
-            self.folder / name, TOKENS_SCHEMA, compression="zstd", write_statistics=False
-        )
+        self._writer = pq.ParquetWriter(self.folder / name, TOKENS_SCHEMA, **PARQUET_OPTIONS)
         self.names.append(name)
         self._rows_in_shard = 0
 
-    def close(self) -> None:
+    def _close_file(self) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+    def close(self, discard: bool = False) -> None:
+        """Write the buffered rows (unless ``discard``) and close the current shard."""
+        while self._buffered and not discard:
+            self._write_group(min(self._buffered, self._group_rows()))
+        self._buffer, self._buffered = [], 0
+        self._close_file()
 
 
 def _replace_dir(tmp: Path, out_dir: Path) -> None:
@@ -401,13 +641,16 @@ def tokenize_corpus(
     Writes ``out_dir/part-00000.parquet, part-00001.parquet, ...``, each with
     one column ``tokens: list<string>`` (see :data:`TOKENS_SCHEMA`), one row
     per document in input order, at most ``shard_rows`` rows per shard and
-    :data:`ROW_GROUP_ROWS` rows per row group. Documents with no tokens
+    :data:`ROW_GROUP_ROWS` rows per row group, written with
+    :data:`PARQUET_OPTIONS` (uncompressed). Documents with no tokens
     (blank lines, lines of digits or punctuation) are dropped; long documents
     are kept whole, never truncated; a trailing ``\r`` (CRLF files) is not
     part of any token. Memory is bounded by a few blocks in flight (each
     :data:`BLOCK_BYTES` of text or :data:`PARQUET_BATCH_ROWS` rows, plus the
-    longest line), not by the corpus size: blocks are read in this thread,
-    tokenized by :data:`_WORKERS` threads and written in input order.
+    longest line, plus one row group being assembled), not by the corpus
+    size: blocks are read in this thread, tokenized by :data:`_WORKERS`
+    threads and written in input order by one writer thread, so
+    decompression, tokenization and Parquet encoding overlap.
 
     The output is atomic: everything is written to a temporary sibling folder
     ``out_dir.parent / ".{out_dir.name}.tmp-<uuid>"`` that is renamed onto
@@ -450,32 +693,44 @@ def tokenize_corpus(
     documents = tokens = invalid_utf8 = boms = 0
     total_bytes = sum(p.stat().st_size for p in files)
     pending: deque[Future[_Block]] = deque()
+    writes: deque[Future[None]] = deque()
     try:
         with (
             tqdm(total=total_bytes, unit="B", unit_scale=True, desc="tokenize", disable=not progress) as bar,
             ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="tokenize") as pool,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenize-write") as write_pool,
         ):
-            # Read in this thread, tokenize up to _WORKERS blocks ahead in worker
-            # threads, write results in input order: bounded memory, order kept.
+            # Read (and decompress) in this thread, tokenize up to _WORKERS blocks
+            # ahead in worker threads, write results in input order in one writer
+            # thread, at most _WRITE_AHEAD blocks behind: bounded memory, order kept.
             def drain(keep: int) -> None:
                 nonlocal documents, tokens, invalid_utf8, boms
                 while len(pending) > keep:
                     block = pending.popleft().result()
-                    writer.write(block.table)
                     documents += block.table.num_rows
                     tokens += block.tokens
                     invalid_utf8 += block.invalid_utf8
                     boms += block.boms
+                    writes.append(write_pool.submit(writer.write, block.table))
+                    while len(writes) > _WRITE_AHEAD:
+                        writes.popleft().result()
 
-            for path in files:
-                if _kind(path) == "parquet":
-                    blocks = _iter_parquet_file(path, config.text_column, bar.update)
-                else:
-                    blocks = _iter_text_file(path, bar.update, BLOCK_BYTES)
-                for item in _guard_reads(blocks, path):
-                    pending.append(pool.submit(_tokenize_block, item, config, expr))
-                    drain(keep=_WORKERS)
-            drain(keep=0)
+            try:
+                for path in files:
+                    if _kind(path) == "parquet":
+                        blocks = _iter_parquet_file(path, config.text_column, bar.update)
+                    else:
+                        blocks = _iter_text_file(path, bar.update, BLOCK_BYTES)
+                    for item in _guard_reads(blocks, path):
+                        pending.append(pool.submit(_tokenize_block, item, config, expr))
+                        drain(keep=_WORKERS)
+                drain(keep=0)
+                while writes:
+                    writes.popleft().result()
+            except BaseException:
+                for fut in (*pending, *writes):  # don't start queued work; running work is awaited on exit
+                    fut.cancel()
+                raise
         writer.close()
         if tokens == 0:
             raise CorpusError(
@@ -485,9 +740,7 @@ def tokenize_corpus(
             )
         _replace_dir(tmp, out_dir)
     except BaseException:
-        for fut in pending:
-            fut.cancel()
-        writer.close()
+        writer.close(discard=True)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return TokenizeStats(

@@ -151,6 +151,88 @@ def test_parquet_rows_are_documents(tmp_path):
     assert (stats.documents, stats.boms_removed, stats.invalid_utf8) == (2, 1, 0)
 
 
+# --------------------------------------------------------------------------- numpy fast path == polars
+
+
+_PIECES = [
+    "word", "Word", "WORD", "a", "I", "ab", "abcdefghijklmno", "abcdefghijklmnop", "x" * 40, "foo_bar", "_lead",
+    "42abc", "x7y", "3.14", " ", "  ", "\t", ", ", ". ", "-", "'", "(", ")", "\r",
+    "café", "ÉCOLE", "Straße", "naïve", "æsir", "Œuvre", "ﬁne", "Ａｂｃ", "e\u0301t\u0301e", "x\u0338y", "<\u0338",
+    "ΣΊΣΥΦΟΣ", "ὈΔΥΣΣΕΎΣ", "İstanbul", "ǅemal", "\u00a0", "’", "“quoted”", "—", "…", "½", "日本語", "🙂", "\ufffd",
+    "\ufeff", "foo\ufeffbar",
+]
+
+
+def _random_bytes_lines(n: int, non_ascii: float, seed: int) -> bytes:
+    """Lines mixing ASCII words, non-ASCII letters and marks, BOMs, U+FFFD and invalid UTF-8."""
+    rng = random.Random(seed)
+    ascii_pieces = [p for p in _PIECES if p.isascii()]
+    out = []
+    for _ in range(n):
+        fancy = rng.random() < non_ascii
+        pool = _PIECES if fancy else ascii_pieces
+        line = "".join(rng.choice(pool) + rng.choice([" ", "", ", ", "-"]) for _ in range(rng.randint(0, 12)))
+        b = line.encode("utf-8")
+        if fancy and rng.random() < 0.2:
+            cut = rng.randint(0, len(b))
+            b = b[:cut] + rng.choice([b"\xff", b"\xc3", b"\xe2\x80", b"\xfe\xfe", b"\xc3\xa9"]) + b[cut:]
+        out.append(b)
+    return b"\n".join(out) + rng.choice([b"", b"\n", b"\n\n", b"\r\n"])
+
+
+@pytest.mark.parametrize("config", [
+    TokenizerConfig(),
+    TokenizerConfig(min_len=1, max_len=4),
+    TokenizerConfig(min_len=3, max_len=40),
+    TokenizerConfig(lowercase=False),
+    TokenizerConfig(normalization=None),
+    TokenizerConfig(normalization="NFD", lowercase=False, min_len=1, max_len=1),
+])
+@pytest.mark.parametrize("non_ascii", [0.0, 0.05, 0.6])  # 0.6: above _MAX_SLOW_SHARE, the block goes to polars whole
+def test_ascii_fast_path_equals_polars(config, non_ascii):
+    expr = tok._token_expr(config)
+    for seed in range(4):
+        raw = _random_bytes_lines(400, non_ascii, seed)
+        fast = tok._tokenize_text_block(raw, config, expr)
+        ref = tok._block_from_lists(*tok._polars_text_block(raw, config, expr))
+        assert fast.table.schema == ref.table.schema == TOKENS_SCHEMA
+        assert fast.table.column("tokens").to_pylist() == ref.table.column("tokens").to_pylist()
+        assert (fast.tokens, fast.invalid_utf8, fast.boms) == (ref.tokens, ref.invalid_utf8, ref.boms)
+
+
+def test_fast_path_mixed_file_matches_polars(tmp_path, monkeypatch):
+    raw = _random_bytes_lines(3000, 0.05, seed=7)
+    src = tmp_path / "mixed.txt.gz"
+    src.write_bytes(gzip.compress(raw))
+    monkeypatch.setattr(tok, "BLOCK_BYTES", 2048)  # many blocks, lines cut across reads
+    stats = tokenize_corpus(src, tmp_path / "out", TokenizerConfig(), shard_rows=500)
+    lists, invalid, boms = tok._polars_text_block(raw, TokenizerConfig(), tok._token_expr(TokenizerConfig()))
+    expected = [t for t in lists.to_list() if t]
+    assert read_tokens(tmp_path / "out") == expected
+    assert (stats.documents, stats.tokens) == (len(expected), sum(map(len, expected)))
+    assert (stats.invalid_utf8, stats.boms_removed) == (invalid, boms) and invalid > 0 and boms > 0
+    # rows are buffered into whole row groups, whatever the block size
+    groups = [pq.ParquetFile(tmp_path / "out" / s).metadata.num_row_groups for s in stats.shards]
+    assert groups == [1] * len(stats.shards)
+
+
+def test_gzip_members_padding_and_garbage(tmp_path):
+    src = tmp_path / "multi.gz"
+    src.write_bytes(gzip.compress(b"first member\n") + gzip.compress(b"") + b"\0" * 7 + gzip.compress(b"second one\n"))
+    tokenize_corpus(src, tmp_path / "out", TokenizerConfig())
+    assert read_tokens(tmp_path / "out") == [["first", "member"], ["second", "one"]]
+    bad = tmp_path / "garbage.gz"
+    bad.write_bytes(gzip.compress(b"some words\n") + b"not gzip")
+    with pytest.raises(CorpusError, match="cannot read"):
+        tokenize_corpus(bad, tmp_path / "out2", TokenizerConfig())
+    crc = tmp_path / "crc.gz"
+    data = gzip.compress(b"some words\n" * 100)
+    crc.write_bytes(data[:-8] + bytes(4) + data[-4:])  # wrong CRC-32
+    with pytest.raises(CorpusError, match="cannot read"):
+        tokenize_corpus(crc, tmp_path / "out3", TokenizerConfig())
+    assert _leftovers(tmp_path) == []
+
+
 # --------------------------------------------------------------------------- bad bytes
 
 
@@ -207,7 +289,7 @@ def test_shards_and_row_groups_bounded(tmp_path, monkeypatch):
     assert stats.shards == tuple(f"part-{i:05d}.parquet" for i in range(4))
     sizes = [pq.ParquetFile(tmp_path / "out" / s).metadata for s in stats.shards]
     assert [m.num_rows for m in sizes] == [3, 3, 3, 1]
-    assert all(m.row_group(i).num_rows <= 2 for m in sizes for i in range(m.num_row_groups))
+    assert [[m.row_group(i).num_rows for i in range(m.num_row_groups)] for m in sizes] == [[2, 1]] * 3 + [[1]]
     assert [d[2] for d in read_tokens(tmp_path / "out")] == [f"{chr(97 + i)}{chr(97 + i)}" for i in range(10)]
 
 
