@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/replearn run word2vec --epochs 10
 	$(BIN)/replearn search word2vec --word city
-	$(BIN)/replearn search word2vec --positive paris germany --negative france
+	$(BIN)/replearn search word2vec --positive king woman --negative man
 
 test: setup
 	$(BIN)/python -m pytest -q

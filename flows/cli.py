@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -11,7 +14,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pydantic import ValidationError
+
 from replearn.flows.params import Word2VecParams
+from replearn.lib.errors import ReplearnInputError
 
 app = typer.Typer(help="replearn: learn representations and make them useful (Prefect flows, MLflow tracking).",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -48,18 +54,50 @@ def run_word2vec(
     """Train skip-gram word vectors: tokenize, vocabulary, train, evaluate, export Parquet, FAISS index, register."""
     from replearn.flows.word2vec import word2vec_flow
 
-    params = Word2VecParams(corpus=str(corpus) if corpus else None, text_column=text_column, home=home,
-                            min_count=min_count, max_vocab=max_vocab, dim=dim, window=window, negative=negative,
-                            sample=sample, epochs=epochs, alpha=alpha, objective=objective, threads=threads, seed=seed,
-                            export_matrices=export, model_name=model_name)
+    try:
+        params = Word2VecParams(corpus=str(corpus) if corpus else None, text_column=text_column, home=home,
+                                min_count=min_count, max_vocab=max_vocab, dim=dim, window=window, negative=negative,
+                                sample=sample, epochs=epochs, alpha=alpha, objective=objective, threads=threads,
+                                seed=seed, export_matrices=export, model_name=model_name)
+        if corpus is not None:
+            from replearn.lib.text.tokenize import list_corpus_files
+
+            list_corpus_files(corpus)  # fail in a second, before the Prefect API starts
+    except ValidationError as e:
+        _fail("; ".join(f"--{'-'.join(str(x) for x in err['loc']).replace('_', '-')}: {err['msg']}"
+                        for err in e.errors()))
+    except ReplearnInputError as e:
+        _fail(str(e))
+    from replearn.flows.word2vec import word2vec_flow
+
+    _quiet_input_errors()
     try:
         summary = word2vec_flow(params)
-    except ValueError as e:  # bad input: one clear line, no traceback
-        console.print(f"[bold red]error:[/] {e}")
-        raise typer.Exit(2) from None
+    except ValueError as e:  # bad input found inside the flow: one clear line, no traceback
+        _fail(str(e))
     _print_summary(summary)
     if json_out:
         json_out.write_text(json.dumps(summary, indent=2, default=str))
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
+    raise typer.Exit(2)
+
+
+class _DropInputErrorTracebacks(logging.Filter):
+    """Prefect logs a failed task/flow run with its traceback; for bad user input the message is enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], ReplearnInputError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _quiet_input_errors() -> None:
+    for name in ("prefect.task_runs", "prefect.flow_runs"):
+        logging.getLogger(name).addFilter(_DropInputErrorTracebacks())
 
 
 def _print_summary(s: dict) -> None:
@@ -98,7 +136,7 @@ def search_word2vec(
     word: Annotated[Optional[str], typer.Option(help="Nearest neighbours of this word")] = None,
     positive: Annotated[Optional[list[str]], typer.Option(help="Words added to the query (e.g. --positive king woman)")] = None,
     negative: Annotated[Optional[list[str]], typer.Option(help="Words subtracted (e.g. --negative man)")] = None,
-    topn: Annotated[int, typer.Option(help="Results to show")] = 10,
+    topn: Annotated[int, typer.Option(min=1, help="Results to show")] = 10,
     home: Home = None,
     model_name: Annotated[str, typer.Option(help="Registered model name")] = "replearn-word2vec",
     version: Annotated[Optional[str], typer.Option(help="Model version (default: the 'champion' alias)")] = None,
@@ -111,14 +149,13 @@ def search_word2vec(
 
     pos = ([word] if word else []) + list(positive or [])
     if not pos and not negative:
-        console.print("[bold red]error:[/] give --word WORD or --positive WORD... [--negative WORD...]")
-        raise typer.Exit(2)
+        _fail("give --word WORD or --positive WORD... [--negative WORD...]")
     try:
         model, mv = load_registered(tracking_uri(home), model_name, version=version)
-        out = model.predict(pd.DataFrame([{"positive": pos, "negative": list(negative or []), "topn": topn}]))
+        out = model.predict(pd.DataFrame([{"positive": " ".join(pos), "negative": " ".join(negative or []),
+                                           "topn": topn}]))
     except (LookupError, ValueError) as e:
-        console.print(f"[bold red]error:[/] {e}")
-        raise typer.Exit(2) from None
+        _fail(str(e))
     t = Table(title=f"{model_name} v{mv.version}: +{' +'.join(pos)}" + (f" -{' -'.join(negative)}" if negative else ""))
     t.add_column("rank", justify="right")
     t.add_column("word")
@@ -146,8 +183,15 @@ def expand_multi_value_options(argv: list[str]) -> list[str]:
     return out
 
 
+def _terminate(signum, frame) -> None:
+    raise SystemExit(128 + signum)  # unwinds Prefect's context, so its temporary API server is stopped too
+
+
 def main() -> None:
     """Console-script entry point."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    signal.signal(signal.SIGTERM, _terminate)
     app(args=expand_multi_value_options(sys.argv[1:]), prog_name="replearn")
 
 

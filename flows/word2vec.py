@@ -59,7 +59,7 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
         registered = register_task(uri, run_id, params.model_name, "word2vec",
                                    {"embeddings": exported["input"], "index": index["path"],
                                     "index_meta": index["sidecar"]},
-                                   "analogy_total", metrics["analogy_total"])
+                                   "analogy_score", metrics["analogy_score"])
     except BaseException:
         end_run_task(uri, run_id, failed=True)
         discard_outputs_task(str(run_dir))

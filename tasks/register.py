@@ -11,10 +11,11 @@ from prefect import task
 from prefect.logging import get_run_logger
 
 from replearn.tasks.tracking import client
+from replearn.tasks.word_vectors_model import SIGNATURE as WORD_VECTORS_SIGNATURE
 from replearn.tasks.word_vectors_model import WordVectorsModel
 
 CHAMPION = "champion"
-MODELS = {"word2vec": WordVectorsModel}
+MODELS = {"word2vec": (WordVectorsModel, WORD_VECTORS_SIGNATURE)}
 
 
 def _champion_metric(uri: str, name: str, metric: str) -> tuple[str | None, float | None]:
@@ -56,7 +57,8 @@ def register_task(tracking_uri: str, run_id: str, model_name: str, family: str, 
     c = client(tracking_uri)
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / "model"
-        mlflow.pyfunc.save_model(str(local), python_model=MODELS[family](), artifacts=artifacts,
+        model_class, signature = MODELS[family]
+        mlflow.pyfunc.save_model(str(local), python_model=model_class(), artifacts=artifacts, signature=signature,
                                  pip_requirements=["replearn", "faiss-cpu", "pyarrow", "pandas", "numpy"])
         c.log_artifacts(run_id, str(local), "model")
     source = f"{c.get_run(run_id).info.artifact_uri}/model"

@@ -11,9 +11,8 @@ from mlflow.entities import RunStatus
 from prefect import task
 from prefect.runtime import flow_run
 
-from replearn.lib.errors import CorpusError
 from replearn.lib.store.embeddings_table import content_hash
-from replearn.lib.text.tokenize import default_corpus
+from replearn.lib.text.tokenize import default_corpus, list_corpus_files
 from replearn.tasks.tracking import client, experiment_id
 
 
@@ -44,11 +43,7 @@ def default_corpus_task(home: str) -> str:
 @task(name="fingerprint")
 def fingerprint_task(source: str, settings: dict) -> dict:
     """Content hash of the corpus and a key for (corpus, settings): names the resumable checkpoint folder."""
-    path = Path(source)
-    if not path.exists():
-        raise CorpusError(f"corpus {source} does not exist; pass --corpus PATH to a text file, .gz/.bz2, "
-                          "a folder of them, or a Parquet file with a text column")
-    data_hash = content_hash(path)
+    data_hash = content_hash(list_corpus_files(Path(source)))
     key = hashlib.sha256((data_hash + json.dumps(settings, sort_keys=True)).encode()).hexdigest()[:16]
     return {"source_hash": data_hash, "key": key}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import matplotlib
@@ -76,6 +77,10 @@ def train_task(encoded_dir: str, vocab_path: str, config: dict, checkpoint_dir: 
         fig = _loss_plot(result.steps)
         client(tracking_uri).log_figure(run_id, fig, "plots/loss.png")
         plt.close(fig)
-    get_run_logger().info("trained %d epochs in %.1f s (%.0f corpus words/s); resumed after epoch %d",
-                          cfg.epochs, result.seconds, raw_wps, result.resumed_from_epoch)
+    trained = cfg.epochs - result.resumed_from_epoch
+    resumed = f" after resuming from the epoch-{result.resumed_from_epoch} checkpoint" if result.resumed_from_epoch else ""
+    get_run_logger().info("trained %d epoch(s) in %.1f s (%.0f corpus words/s)%s", trained, result.seconds, raw_wps,
+                          resumed)
+    # the vectors are saved: checkpoints only serve to resume an interrupted run
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return {"path": out_path, **figures, "final_loss": result.steps[-1].loss if result.steps else None}

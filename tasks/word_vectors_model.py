@@ -5,6 +5,8 @@ from __future__ import annotations
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.models.signature import ModelSignature
+from mlflow.types.schema import ColSpec, Schema
 
 from replearn.lib.store.embeddings_table import read_vectors
 from replearn.lib.store.faiss_index import load_index, search
@@ -55,3 +57,11 @@ class WordVectorsModel(mlflow.pyfunc.PythonModel):
                                                           _as_list(rec.get("negative")), topn), 1):
                 rows.append({"query": qi, "rank": rank, "word": w, "similarity": s})
         return pd.DataFrame(rows, columns=["query", "rank", "word", "similarity"])
+
+
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", "positive"), ColSpec("string", "negative", required=False),
+                   ColSpec("long", "topn", required=False)]),
+    outputs=Schema([ColSpec("long", "query"), ColSpec("long", "rank"), ColSpec("string", "word"),
+                    ColSpec("double", "similarity")]),
+)

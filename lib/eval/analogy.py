@@ -200,6 +200,17 @@ class AnalogyResult:
     sections: dict[str, tuple[int, int]]
 
     @property
+    def score(self) -> float:
+        """Correct answers over ALL questions, out-of-vocabulary ones counted wrong, in [0, 1].
+
+        Unlike ``total`` (gensim's accuracy over in-vocabulary questions) it is
+        comparable between models with different vocabularies, so it is the
+        primary metric for promoting a model in the registry.
+        """
+        n = self.n_questions + self.n_oov
+        return self.n_correct / n if n else 0.0
+
+    @property
     def oov_ratio(self) -> float:
         """Share of questions skipped for OOV words, in [0, 1] (gensim logs it x100)."""
         n = self.n_questions + self.n_oov
@@ -215,6 +226,7 @@ class AnalogyResult:
             f"{prefix}n_questions": float(self.n_questions),
             f"{prefix}n_oov": float(self.n_oov),
             f"{prefix}oov_ratio": self.oov_ratio,
+            f"{prefix}score": self.score,
         }
         for name, (ok, n) in self.sections.items():
             key = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)

@@ -188,8 +188,12 @@ def _is_hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
-def _list_files(source: Path) -> list[Path]:
-    """Input files of ``source`` in read order; raises CorpusError if none."""
+def list_corpus_files(source: Path) -> list[Path]:
+    """Input files of a corpus ``source`` (a file, or every non-hidden file below a folder) in read order.
+
+    Raises:
+        CorpusError: the path does not exist, or the folder holds no files.
+    """
     if not source.exists():
         raise CorpusError(
             f"corpus not found: {source} (resolved from {Path.cwd()}); "
@@ -679,7 +683,7 @@ def tokenize_corpus(
     source, out_dir = Path(source), Path(out_dir)
     if shard_rows < 1:
         raise ValueError(f"shard_rows must be >= 1, got {shard_rows}")
-    files = _list_files(source)
+    files = list_corpus_files(source)
     if out_dir.exists() and not out_dir.is_dir():
         raise CorpusError(f"output path {out_dir} exists and is not a folder; remove it or choose another output")
 

@@ -34,3 +34,35 @@ def test_search_before_any_training_says_how_to_train(tmp_path, monkeypatch):
     result = runner.invoke(app, ["search", "word2vec", "--word", "king", "--home", str(tmp_path)])
     assert result.exit_code == 2
     assert "replearn run word2vec" in result.output
+
+
+def test_invalid_parameters_give_one_line_per_option():
+    result = runner.invoke(app, ["run", "word2vec", "--dim", "0", "--epochs", "0"])
+    assert result.exit_code == 2
+    assert "--dim: Input should be greater than or equal to 1" in result.output
+    assert "--epochs" in result.output and "Traceback" not in result.output
+
+
+def test_missing_or_empty_corpus_fails_before_prefect_starts(tmp_path):
+    result = runner.invoke(app, ["run", "word2vec", "--corpus", str(tmp_path / "nope.txt")])
+    assert result.exit_code == 2 and "nope.txt" in result.output
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(app, ["run", "word2vec", "--corpus", str(tmp_path / "empty")])
+    assert result.exit_code == 2 and "no readable files" in result.output
+
+
+def test_input_error_tracebacks_are_dropped_from_prefect_logs():
+    import logging
+
+    from replearn.flows.cli import _DropInputErrorTracebacks
+    from replearn.lib.errors import CorpusError
+
+    for exc, kept in ((CorpusError("bad corpus"), False), (RuntimeError("bug"), True)):
+        try:
+            raise exc
+        except Exception:
+            import sys
+
+            record = logging.LogRecord("prefect.task_runs", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+        assert _DropInputErrorTracebacks().filter(record)
+        assert (record.exc_info is not None) == kept  # real bugs keep their traceback

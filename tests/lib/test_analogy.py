@@ -190,3 +190,10 @@ def test_bad_files(tmp_path):
 
 def test_result_type(structured_kv):
     assert isinstance(evaluate_analogies(structured_kv, restrict_vocab=50), AnalogyResult)
+
+
+def test_score_counts_out_of_vocabulary_questions_as_wrong():
+    from replearn.lib.eval.analogy import AnalogyResult
+
+    r = AnalogyResult(semantic=0.5, syntactic=0.5, total=0.5, n_correct=50, n_questions=100, n_oov=900, sections={})
+    assert r.score == 0.05 and r.to_dict()["analogy_score"] == 0.05
