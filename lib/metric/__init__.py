@@ -1,0 +1,1 @@
+"""Metric learning: image data, encoders, pair/triplet mining, contrastive and triplet losses."""
