@@ -122,18 +122,32 @@ def bench_tokenize(corpus: Path, work: Path, repeats: int) -> dict:
 
 
 # ---------------------------------------------------------------- trainers (child processes)
-def child_replearn(token_dir: Path, out: Path, epochs: int, threads: int, min_count: int = HYPER["min_count"]) -> dict:
+def child_replearn(token_dir: Path, out: Path, epochs: int, threads: int, min_count: int = HYPER["min_count"],
+                   stage: str = "all") -> dict:
+    """Vocabulary + encoding ("prepare"), training ("train"), or both ("all") in this process.
+
+    With stage "train" the vocabulary and encoded corpus written by a "prepare" run
+    beside ``out`` are reused, so the process's memory is the trainer's alone.
+    """
     import numpy as np
 
-    from replearn.lib.text.vocab import build_vocabulary, count_tokens, keep_probability, noise_distribution
+    from replearn.lib.text.vocab import (build_vocabulary, count_tokens, keep_probability, noise_distribution,
+                                         read_vocabulary, write_vocabulary)
     from replearn.lib.word2vec.config import Word2VecConfig
-    from replearn.lib.word2vec.corpus import encode_corpus
+    from replearn.lib.word2vec.corpus import EncodedCorpus, encode_corpus
     from replearn.lib.word2vec.trainer import train_sgns
 
     t0 = time.perf_counter()
-    vocab = build_vocabulary(count_tokens(token_dir), min_count=min_count)
-    corpus = encode_corpus(sorted(token_dir.glob("*.parquet")), vocab.words, out.parent / "encoded", 1000)
+    if stage == "train":
+        vocab = read_vocabulary(out.parent / "vocab.parquet")
+        corpus = EncodedCorpus.open(out.parent / "encoded")
+    else:
+        vocab = build_vocabulary(count_tokens(token_dir), min_count=min_count)
+        write_vocabulary(vocab, out.parent / "vocab.parquet")
+        corpus = encode_corpus(sorted(token_dir.glob("*.parquet")), vocab.words, out.parent / "encoded", 1000)
     prep = time.perf_counter() - t0
+    if stage == "prepare":
+        return {"prep_seconds": prep, "vocab": len(vocab), "peak_rss_mb": peak_rss_mb()}
     cfg = Word2VecConfig(epochs=epochs, threads=threads, **{**HYPER, "min_count": min_count})
     with RssSampler() as sampler:
         r = train_sgns(corpus, vocab.counts, cfg, keep_prob=keep_probability(vocab.counts, cfg.sample),
@@ -206,17 +220,19 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=3, help="training runs per library, alternating (medians reported)")
+    ap.add_argument("--repeats", type=int, default=5, help="training runs per library, alternating (medians reported)")
     ap.add_argument("--json", type=Path, help="write the figures here as one flat JSON object")
     ap.add_argument("--skip-tokenize-peers", action="store_true", help="only time replearn's tokenizer")
     ap.add_argument("--child", choices=["replearn", "gensim"], help=argparse.SUPPRESS)
     ap.add_argument("--tokens", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--min-count", type=int, default=HYPER["min_count"], help=argparse.SUPPRESS)
+    ap.add_argument("--stage", choices=["all", "prepare", "train"], default="all", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         if args.child == "replearn":
-            print(json.dumps(child_replearn(args.tokens, args.out, args.epochs, args.threads, args.min_count)))
+            print(json.dumps(child_replearn(args.tokens, args.out, args.epochs, args.threads, args.min_count,
+                                            args.stage)))
         else:
             print(json.dumps(child_gensim(args.tokens, args.out, args.epochs, args.threads)))
         return

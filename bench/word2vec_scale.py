@@ -37,13 +37,16 @@ def run(times: int, corpus: Path, work: Path, epochs: int, threads: int) -> dict
     tok_seconds = time.perf_counter() - t
     out_dir = work / f"replearn-x{times}"
     out_dir.mkdir()
-    cmd = [sys.executable, str(BENCH), "--child", "replearn", "--tokens", str(work / f"tokens-x{times}"),
-           "--out", str(out_dir / "vectors.npy"), "--epochs", str(epochs), "--threads", str(threads),
-           "--min-count", str(5 * times)]
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise RuntimeError(res.stderr[-3000:])
-    r = json.loads(res.stdout.strip().splitlines()[-1])
+    base = [sys.executable, str(BENCH), "--child", "replearn", "--tokens", str(work / f"tokens-x{times}"),
+            "--out", str(out_dir / "vectors.npy"), "--epochs", str(epochs), "--threads", str(threads),
+            "--min-count", str(5 * times)]
+    results = []
+    for stage in ("prepare", "train"):  # training in its own process: its RSS is the trainer's alone
+        res = subprocess.run([*base, "--stage", stage], capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(res.stderr[-3000:])
+        results.append(json.loads(res.stdout.strip().splitlines()[-1]))
+    r = results[1]
     return {"tokens": stats.tokens, "tokenize_seconds": tok_seconds, "words_per_s": r["raw_words"] / r["train_seconds"],
             "train_rss_mb": r["train_rss_mb"], "peak_rss_mb": r["peak_rss_mb"], "vocab": r["vocab"],
             "train_seconds": r["train_seconds"]}

@@ -104,16 +104,17 @@ def sgns_pair_update(syn0, syn1, centre, targets, n_targets, alpha, neu1e):
     Returns:
         The loss L of the pair before the update (nats), float.
     """
+    # 2-D indexing, no row views: a view would take a reference on the shared matrix
+    # (an atomic increment), and threads doing that millions of times contend for one cache line
     D = syn0.shape[1]
-    l1 = syn0[centre]
     for k in range(D):
         neu1e[k] = 0.0
     loss = 0.0
     for j in range(n_targets):
-        l2 = syn1[targets[j]]
+        t = targets[j]
         f = np.float32(0.0)
         for k in range(D):
-            f += l1[k] * l2[k]
+            f += syn0[centre, k] * syn1[t, k]
         if f > 30.0:
             f = np.float32(30.0)
         elif f < -30.0:
@@ -127,10 +128,10 @@ def sgns_pair_update(syn0, syn1, centre, targets, n_targets, alpha, neu1e):
             loss -= np.log(max(1.0 - s, 1e-12))
         g32 = np.float32(g)
         for k in range(D):
-            neu1e[k] += g32 * l2[k]
-            l2[k] += g32 * l1[k]
+            neu1e[k] += g32 * syn1[t, k]
+            syn1[t, k] += g32 * syn0[centre, k]
     for k in range(D):
-        l1[k] += neu1e[k]
+        syn0[centre, k] += neu1e[k]
     return loss
 
 
