@@ -16,7 +16,7 @@ from rich.table import Table
 
 from pydantic import ValidationError
 
-from replearn.flows.params import Word2VecParams
+from replearn.flows.params import MetricParams, Word2VecParams
 from replearn.lib.errors import ReplearnInputError
 
 app = typer.Typer(help="replearn: learn representations and make them useful (Prefect flows, MLflow tracking).",
@@ -64,8 +64,7 @@ def run_word2vec(
 
             list_corpus_files(corpus)  # fail in a second, before the Prefect API starts
     except ValidationError as e:
-        _fail("; ".join(f"--{'-'.join(str(x) for x in err['loc']).replace('_', '-')}: {err['msg']}"
-                        for err in e.errors()))
+        _fail(_validation_message(e))
     except ReplearnInputError as e:
         _fail(str(e))
     from replearn.flows.word2vec import word2vec_flow
@@ -78,6 +77,10 @@ def run_word2vec(
     _print_summary(summary)
     if json_out:
         json_out.write_text(json.dumps(summary, indent=2, default=str))
+
+
+def _validation_message(e: ValidationError) -> str:
+    return "; ".join(f"--{'-'.join(str(x) for x in err['loc']).replace('_', '-')}: {err['msg']}" for err in e.errors())
 
 
 def _fail(message: str) -> None:
@@ -162,6 +165,86 @@ def search_word2vec(
     t.add_column("cosine", justify="right")
     for r in out.itertuples():
         t.add_row(str(r.rank), r.word, f"{r.similarity:.4f}")
+    console.print(t)
+
+
+@run_app.command("metric")
+def run_metric(
+    data: Annotated[str, typer.Option(help="'digits' (sklearn 8x8), 'mnist:<folder>', a folder of class sub-folders, or Parquet")] = "digits",
+    image_column: Annotated[str, typer.Option(help="Parquet column of image bytes or paths")] = "image",
+    label_column: Annotated[str, typer.Option(help="Parquet column of labels")] = "label",
+    train_classes: Annotated[int, typer.Option(help="The first N classes train; the rest are evaluated (unseen)")] = 5,
+    loss: Annotated[str, typer.Option(help="triplet_hinge, triplet_max, triplet_mean, smooth_softplus, smooth_softmax, infonce, supcon")] = "supcon",
+    miner: Annotated[str, typer.Option(help="all, batch_hard, semi_hard (triplet losses)")] = "batch_hard",
+    encoder: Annotated[str, typer.Option(help="cnn or mlp")] = "cnn",
+    dim: Annotated[int, typer.Option(help="Embedding dimension")] = 32,
+    epochs: Annotated[int, typer.Option(help="Training epochs")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Batch size (P classes x K images)")] = 128,
+    lr: Annotated[float, typer.Option(help="Adam learning rate")] = 1e-3,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 0,
+    home: Home = None,
+    model_name: Annotated[str, typer.Option(help="Registered model name")] = "replearn-metric",
+) -> None:
+    """Metric learning on images: train an encoder, evaluate on unseen classes, export, index, register."""
+    try:
+        params = MetricParams(data=data, image_column=image_column, label_column=label_column,
+                              train_classes=train_classes, loss=loss, miner=miner, encoder=encoder, dim=dim,
+                              epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, home=home, model_name=model_name)
+    except ValidationError as e:
+        _fail(_validation_message(e))
+    from replearn.flows.metric import metric_flow
+
+    _quiet_input_errors()
+    try:
+        s = metric_flow(params)
+    except ValueError as e:
+        _fail(str(e))
+    t = Table(title="metric learning: retrieval on unseen classes, classifiers on all classes")
+    cols = ["features", "map_at_r", "precision_at_1", "r_precision", "logreg_accuracy", "linear_svm_accuracy",
+            "knn_accuracy", "accuracy"]
+    for c in cols:
+        t.add_column(c)
+    for row in s["table"]:
+        t.add_row(*[(f"{row[c]:.3f}" if isinstance(row.get(c), float) else str(row.get(c, ""))) for c in cols])
+    console.print(t)
+    model = s["model"]
+    for name, value in (("embeddings", s["embeddings"]), ("index", s["index"]),
+                        ("MLflow run", f"{s['mlflow_run_id']} ({s['tracking_uri']})"),
+                        ("registered", f"{model['name']} version {model['version']}"
+                                       f"{' -> champion' if model['champion'] else ' (challenger: champion kept)'}")):
+        console.print(f"{name:<11}: {value}", soft_wrap=True, highlight=False)
+
+
+@search_app.command("metric")
+def search_metric(
+    image: Annotated[Optional[Path], typer.Option(help="An image file: its nearest exported images")] = None,
+    id: Annotated[Optional[int], typer.Option("--id", help="A row id of the exported embeddings")] = None,
+    topn: Annotated[int, typer.Option(min=1, help="Results to show")] = 10,
+    home: Home = None,
+    model_name: Annotated[str, typer.Option(help="Registered model name")] = "replearn-metric",
+    version: Annotated[Optional[str], typer.Option(help="Model version (default: the 'champion' alias)")] = None,
+) -> None:
+    """Nearest images (with labels) from the registered champion's FAISS index."""
+    import pandas as pd
+
+    from replearn.flows.search import load_registered
+    from replearn.tasks.tracking import tracking_uri
+
+    if (image is None) == (id is None):
+        _fail("give exactly one of --image PATH or --id N")
+    if image is not None and not image.exists():
+        _fail(f"image {image} not found")
+    try:
+        model, mv = load_registered(tracking_uri(home), model_name, version=version)
+        query = {"image": str(image), "topn": topn} if image is not None else {"id": id, "topn": topn}
+        out = model.predict(pd.DataFrame([query]))
+    except (LookupError, ValueError, OSError) as e:
+        _fail(str(e))
+    t = Table(title=f"{model_name} v{mv.version}: neighbours of {image or f'id {id}'}")
+    for c in ("rank", "id", "label", "cosine", "key"):
+        t.add_column(c)
+    for r in out.itertuples():
+        t.add_row(str(r.rank), str(r.id), str(r.label), f"{r.similarity:.4f}", str(r.key))
     console.print(t)
 
 

@@ -39,3 +39,36 @@ class Word2VecParams(BaseModel):
         keys = ("dim", "window", "negative", "sample", "epochs", "alpha", "min_alpha", "min_count", "max_vocab",
                 "objective", "threads", "seed", "max_sentence_tokens")
         return {k: getattr(self, k) for k in keys}
+
+
+class MetricParams(BaseModel):
+    """Parameters of the metric-learning flow (train on seen classes, evaluate retrieval on unseen ones)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data: str = Field("digits", description="'digits' (scikit-learn 8x8), 'mnist:<folder>' (IDX test set), "
+                                            "a folder with one sub-folder per class, or Parquet")
+    image_column: str = Field("image", description="Parquet column of image bytes or paths")
+    label_column: str = Field("label", description="Parquet column of labels")
+    train_classes: int = Field(5, ge=1, description="The first N classes train the encoder; the rest are evaluated")
+    home: str | None = Field(None, description="Data home (default ./.replearn)")
+    loss: Literal["triplet_hinge", "triplet_max", "triplet_mean", "smooth_softplus", "smooth_softmax", "infonce",
+                  "supcon"] = "supcon"
+    miner: Literal["all", "batch_hard", "semi_hard"] = Field("batch_hard", description="Triplet miner (triplet and "
+                                                                                    "smooth losses only)")
+    encoder: Literal["cnn", "mlp"] = "cnn"
+    dim: int = Field(32, ge=2, le=1024, description="Embedding dimension")
+    epochs: int = Field(10, ge=1, le=1000)
+    batch_size: int = Field(128, ge=4)
+    lr: float = Field(1e-3, gt=0)
+    margin: float = Field(0.2, ge=0)
+    tau: float = Field(0.1, gt=0)
+    seed: int = 0
+    model_name: str = Field("replearn-metric", description="Name in the MLflow model registry")
+
+    def train_config(self) -> dict:
+        """Fields of :class:`replearn.lib.metric.config.MetricTrainConfig`."""
+        triplet = self.loss.startswith(("triplet", "smooth"))
+        return {"loss": self.loss, "miner": self.miner if triplet else "all", "epochs": self.epochs,
+                "batch_size": self.batch_size, "lr": self.lr, "margin": self.margin, "tau": self.tau, "seed": self.seed,
+                "augment": {} if self.loss == "infonce" else None}

@@ -10,12 +10,14 @@ from mlflow.exceptions import MlflowException
 from prefect import task
 from prefect.logging import get_run_logger
 
+from replearn.tasks.image_model import SIGNATURE as IMAGE_SIGNATURE
+from replearn.tasks.image_model import ImageNeighboursModel
 from replearn.tasks.tracking import client
 from replearn.tasks.word_vectors_model import SIGNATURE as WORD_VECTORS_SIGNATURE
 from replearn.tasks.word_vectors_model import WordVectorsModel
 
 CHAMPION = "champion"
-MODELS = {"word2vec": (WordVectorsModel, WORD_VECTORS_SIGNATURE)}
+MODELS = {"word2vec": (WordVectorsModel, WORD_VECTORS_SIGNATURE), "metric": (ImageNeighboursModel, IMAGE_SIGNATURE)}
 
 
 def _champion_metric(uri: str, name: str, metric: str) -> tuple[str | None, float | None]:
@@ -59,7 +61,7 @@ def register_task(tracking_uri: str, run_id: str, model_name: str, family: str, 
         local = Path(tmp) / "model"
         model_class, signature = MODELS[family]
         mlflow.pyfunc.save_model(str(local), python_model=model_class(), artifacts=artifacts, signature=signature,
-                                 pip_requirements=["replearn", "faiss-cpu", "pyarrow", "pandas", "numpy"])
+                                 pip_requirements=["replearn", "faiss-cpu", "pyarrow", "pandas", "numpy", "torch"])
         c.log_artifacts(run_id, str(local), "model")
     source = f"{c.get_run(run_id).info.artifact_uri}/model"
     try:

@@ -217,7 +217,7 @@ def load_mnist_test(folder: Path | str) -> ImageDataset:
 # --------------------------------------------------------------------------- decoding
 
 
-def _decode_image(source, size: int) -> np.ndarray:
+def decode_image(source, size: int) -> np.ndarray:
     """One image (a path or a binary file object) -> float32 (size, size) in [0, 1].
 
     Colour is converted to luminance (Pillow's ITU-R 601-2 ``L`` mode), alpha is
@@ -249,7 +249,7 @@ def _decode_image(source, size: int) -> np.ndarray:
 
 def _try_decode(source, size: int, name: str, skipped: list[SkippedImage]) -> np.ndarray | None:
     try:
-        return _decode_image(source, size)
+        return decode_image(source, size)
     except Exception as e:  # any decoder failure is recorded with its reason, never silent
         msg = str(e).replace(repr(source), "the bytes") if isinstance(source, io.BytesIO) else str(e)
         skipped.append(SkippedImage(name, f"{type(e).__name__}: {msg}"))

@@ -1,0 +1,213 @@
+"""Metric-learning training configuration, saved inside every checkpoint (as nanoGPT saves its model config).
+
+:class:`MetricTrainConfig` names the loss, the miner, the distance and the
+optimiser settings of :func:`replearn.lib.metric.trainer.train_metric`. It is a
+frozen dataclass: ``to_dict()`` gives plain JSON, ``from_dict()`` rebuilds it,
+and ``training_key()`` is what a checkpoint must match to be resumed.
+
+Losses (classes in :mod:`replearn.lib.metric.losses`):
+
+==================  ===============================================================  =========
+``loss``            what it is                                                       labels
+==================  ===============================================================  =========
+``triplet_hinge``   hinge ``max(0, Dp - Dn + margin)`` summed over the negatives,    yes
+                    averaged over (anchor, positive) pairs (variant 1)
+``triplet_max``     hinge at the hardest negative of each (anchor, positive)         yes
+                    (variant 2)
+``triplet_mean``    hinge averaged over the mined triplets (pytorch-metric-learning  yes
+                    ``TripletMarginLoss`` with ``MeanReducer``)
+``smooth_softplus`` ``tau * softplus((Dp - Dn) / tau)`` summed over negatives        yes
+``smooth_softmax``  N-pair / (N+1)-tuplet softmax over {p} and the negatives         yes
+``infonce``         NT-Xent on two augmented views (SimCLR); needs ``augment``       no
+``supcon``          supervised contrastive L^sup_out (Khosla et al. 2020)            yes
+==================  ===============================================================  =========
+
+The five triplet-family losses (``triplet_*``, ``smooth_*``) take their triplets
+from ``miner``; ``infonce`` and ``supcon`` use every pair of the batch and accept
+only ``miner="all"``.
+
+Default distance rule: ``distance=None`` means ``"euclidean"`` for the
+triplet-family losses (margins and Euclidean distances on unit vectors as in
+FaceNet) and ``"cosine_distance"`` for ``infonce`` / ``supcon`` (the cosine
+similarity of SimCLR and SupCon). :attr:`MetricTrainConfig.resolved_distance`
+applies the rule; ``None`` stays in the field so that ``dataclasses.replace(cfg,
+loss=...)`` picks the new loss's default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+from replearn.lib.errors import ReplearnInputError
+from replearn.lib.metric.augment import AugmentConfig
+from replearn.lib.metric.distances import DISTANCES
+
+LossKind = Literal["triplet_hinge", "triplet_max", "triplet_mean", "smooth_softplus", "smooth_softmax",
+                   "infonce", "supcon"]
+MinerKind = Literal["all", "batch_hard", "semi_hard"]
+
+TRIPLET_LOSSES: tuple[str, ...] = ("triplet_hinge", "triplet_max", "triplet_mean", "smooth_softplus",
+                                   "smooth_softmax")
+LOSSES: tuple[str, ...] = TRIPLET_LOSSES + ("infonce", "supcon")
+MINERS: tuple[str, ...] = ("all", "batch_hard", "semi_hard")
+
+
+@dataclass(frozen=True)
+class MetricTrainConfig:
+    """Hyperparameters of one metric-learning run.
+
+    Attributes:
+        loss: one of :data:`LOSSES` (table in the module docstring). Default ``"supcon"``.
+        miner: ``"all"`` (every valid triplet of the batch), ``"batch_hard"`` (hardest
+            positive and negative per anchor, Hermans et al. 2017) or ``"semi_hard"``
+            (``Dp < Dn < Dp + margin``, FaceNet); used by the triplet-family losses,
+            must be ``"all"`` for ``infonce`` / ``supcon``.
+        distance: a kind of :func:`~replearn.lib.metric.distances.pairwise_distance`
+            or ``None`` for the default rule (module docstring).
+        margin: triplet margin m >= 0 (default 0.2, FaceNet's value on unit vectors; also
+            the semi-hard window).
+        tau: temperature > 0 of ``smooth_*``, ``infonce`` and ``supcon`` (default 0.1, the
+            SupCon paper's value; SimCLR uses 0.1-0.5; about 1 suits ``smooth_*`` on
+            unnormalised Euclidean embeddings).
+        epochs: passes over the data, >= 1 (an epoch is ceil(N / batch) batches).
+        batch_size: images per batch, >= 2 (256 default). Supervised batches are
+            P x K with ``K = batch_size // P``, so up to ``P - 1`` fewer images.
+        classes_per_batch: P, the classes in each supervised (PK) batch; ``None``
+            picks ``min(#classes, max(1, batch_size // 4))`` (about 4 images a class
+            for many classes, Hermans et al. use P=18, K=4). Needs ``batch_size // P >= 2``
+            so every sampled class can contribute a positive pair.
+        lr: Adam learning rate > 0 (default 1e-3).
+        weight_decay: Adam (L2) weight decay >= 0 (default 0).
+        seed: >= 0; seeds the batch sampler, the augmentations and the probe batch
+            (the encoder's initial weights are the caller's: seed torch before building it).
+        collapse_threshold: >= 0; training stops with ``TrainingError`` when the mean
+            pairwise Euclidean distance of the probe batch's embeddings falls below it
+            (default 1e-3; unit vectors of distinct items are about 1.4 apart). 0 disables.
+        augment: ``None`` or the fields of :class:`~replearn.lib.metric.augment.AugmentConfig`
+            (a dict or an ``AugmentConfig``; stored as ``AugmentConfig``). ``infonce``
+            needs it; ``supcon`` then uses two views per image (the SupCon recipe), the
+            triplet losses one augmented view.
+        device: torch device string ("cpu", "cuda", "cuda:1", "mps"); not part of the
+            checkpoint key, so a run may resume on another device.
+    """
+
+    loss: LossKind = "supcon"
+    miner: MinerKind = "all"
+    distance: str | None = None
+    margin: float = 0.2
+    tau: float = 0.1
+    epochs: int = 10
+    batch_size: int = 256
+    classes_per_batch: int | None = None
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    collapse_threshold: float = 1e-3
+    augment: AugmentConfig | None = None
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        aug = self.augment
+        if isinstance(aug, dict):
+            unknown = sorted(set(aug) - {f.name for f in dataclasses.fields(AugmentConfig)})
+            if unknown:
+                raise ReplearnInputError(f"invalid MetricTrainConfig: unknown augment field(s) {unknown}; "
+                                         f"see AugmentConfig for the names")
+            try:
+                aug = AugmentConfig.from_dict(aug)
+            except (TypeError, ValueError) as e:
+                raise ReplearnInputError(f"invalid MetricTrainConfig: augment: {e}") from None
+            object.__setattr__(self, "augment", aug)
+        elif aug is not None and not isinstance(aug, AugmentConfig):
+            raise ReplearnInputError(f"invalid MetricTrainConfig: augment must be None, a dict or an "
+                                     f"AugmentConfig, got {type(aug).__name__}")
+
+        def is_int(v) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        checks = {
+            "loss": self.loss in LOSSES,
+            "miner": self.miner in MINERS,
+            "distance": self.distance is None or self.distance in DISTANCES,
+            "margin": self.margin >= 0,
+            "tau": self.tau > 0,
+            "epochs": is_int(self.epochs) and self.epochs >= 1,
+            "batch_size": is_int(self.batch_size) and self.batch_size >= 2,
+            "classes_per_batch": self.classes_per_batch is None or (is_int(self.classes_per_batch)
+                                                                   and self.classes_per_batch >= 1),
+            "lr": self.lr > 0,
+            "weight_decay": self.weight_decay >= 0,
+            "seed": is_int(self.seed) and self.seed >= 0,
+            "collapse_threshold": self.collapse_threshold >= 0,
+        }
+        bad = [n for n, ok in checks.items() if not ok]
+        if bad:
+            values = ", ".join(f"{n}={getattr(self, n)!r}" for n in bad)
+            hint = ""
+            if "loss" in bad:
+                hint += f" (loss: one of {', '.join(LOSSES)})"
+            if "miner" in bad:
+                hint += f" (miner: one of {', '.join(MINERS)})"
+            if "distance" in bad:
+                hint += f" (distance: None or one of {', '.join(DISTANCES)})"
+            raise ReplearnInputError(f"invalid MetricTrainConfig: {values}{hint}; see the MetricTrainConfig "
+                                     f"docstring for ranges")
+        if self.classes_per_batch is not None and self.batch_size // self.classes_per_batch < 2:
+            raise ReplearnInputError(
+                f"invalid MetricTrainConfig: batch_size={self.batch_size} // classes_per_batch="
+                f"{self.classes_per_batch} gives K < 2 images per class, so no batch holds a positive pair; "
+                f"raise batch_size to at least {2 * self.classes_per_batch} or lower classes_per_batch")
+        if self.loss not in TRIPLET_LOSSES and self.miner != "all":
+            raise ReplearnInputError(f"invalid MetricTrainConfig: miner={self.miner!r} with loss={self.loss!r}; "
+                                     f"{self.loss} uses every pair of the batch, so set miner='all' (miners "
+                                     f"apply to {', '.join(TRIPLET_LOSSES)})")
+        if self.loss == "infonce" and self.augment is None:
+            raise ReplearnInputError("invalid MetricTrainConfig: loss='infonce' needs augment (two random views "
+                                     "of each image are its positive pair); pass augment={} for the default "
+                                     "AugmentConfig, or e.g. {'max_translate_px': 0.5} for 8x8 digits")
+        try:
+            import torch
+
+            torch.device(self.device)
+        except (RuntimeError, TypeError) as e:
+            raise ReplearnInputError(f"invalid MetricTrainConfig: device={self.device!r} ({e}); "
+                                     f"use e.g. 'cpu' or 'cuda'") from None
+
+    @property
+    def supervised(self) -> bool:
+        """True when the loss uses labels (every loss but ``infonce``)."""
+        return self.loss != "infonce"
+
+    @property
+    def resolved_distance(self) -> str:
+        """``distance``, or the default for ``loss`` when it is None (module docstring)."""
+        if self.distance is not None:
+            return self.distance
+        return "euclidean" if self.loss in TRIPLET_LOSSES else "cosine_distance"
+
+    def to_dict(self) -> dict:
+        """Plain JSON-serialisable dict of every field (``augment`` as a dict or None)."""
+        d = dataclasses.asdict(self)  # asdict recurses into the AugmentConfig
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MetricTrainConfig":
+        """Rebuild from :meth:`to_dict` output, ignoring unknown keys (older or newer checkpoints)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def training_key(self) -> dict:
+        """The fields that shape the trained weights, used to match a checkpoint for resuming.
+
+        ``device`` is left out (a run may resume elsewhere) and so is ``epochs``
+        (the learning rate is constant and each epoch's randomness depends only on
+        ``seed`` and the epoch number, so a finished run can be extended); the
+        distance appears resolved, so ``None`` and its explicit default match.
+        """
+        d = self.to_dict()
+        d.pop("device")
+        d.pop("epochs")
+        d["distance"] = self.resolved_distance
+        return d

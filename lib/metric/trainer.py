@@ -1,0 +1,551 @@
+"""Training loops for image encoders: metric learning (triplet / contrastive losses) and a classifier baseline.
+
+:func:`train_metric` trains an encoder (``images (B, C, H, W) -> (B, dim)``) with
+one of the losses of :class:`~replearn.lib.metric.config.MetricTrainConfig`:
+
+* **Batches.** Supervised losses draw PK batches (Hermans et al. 2017, sec. 4):
+  P classes, K = ``batch_size // P`` images of each, so every batch holds
+  positive pairs. Each class's images are visited in a fresh random order,
+  cycling when a class is used up, so all images are seen about equally often.
+  A class with fewer than K images contributes all of them. ``infonce`` ignores
+  labels and draws plain shuffled batches. An epoch is ``ceil(N / (P*K))``
+  batches (``ceil(N / batch_size)`` for ``infonce``).
+* **Views.** ``infonce`` makes two augmented views per image (SimCLR);
+  ``supcon`` with ``augment`` also uses two views (labels repeated, Khosla et al.
+  2020); the triplet losses use one augmented view when ``augment`` is set.
+* **Mining.** For the triplet-family losses, ``miner="batch_hard"`` /
+  ``"semi_hard"`` pass the mined ``(a, p, n)`` indices to the loss;
+  ``miner="all"`` passes the labels, which scores every triplet of the batch
+  without listing them (same value as ``all_triplets`` indices, O(B^2) memory).
+* **Empty batches.** A batch whose loss had ``n_valid == 0`` (no positive pair,
+  e.g. every label distinct) is counted in ``EpochLog.empty_batches`` and takes
+  no optimiser step (a zero gradient would still move Adam's momentum).
+* **Reproducibility.** Every random draw comes from ``numpy`` / ``torch``
+  generators seeded by ``(config.seed, epoch)``, so with one thread
+  (``torch.set_num_threads(1)``) and the same initial weights two runs give
+  identical weights, and a run resumed from epoch e's checkpoint continues
+  exactly as the uninterrupted run did.
+* **Checkpoints.** After every epoch ``<checkpoint_dir>/epoch-0003.pt`` holds the
+  encoder's ``state_dict``, the optimiser state, the config, the encoder config
+  (``encoder.config.to_dict()`` when the encoder has one, so
+  ``build_encoder(EncoderConfig.from_dict(ckpt["encoder_config"]))`` rebuilds it),
+  the epoch and the history; it is written to a temporary name and renamed. A
+  new call resumes from the newest checkpoint whose config (``training_key()``)
+  and encoder config match and whose epoch is <= ``config.epochs``.
+* **Guards.** A non-finite loss or embedding raises
+  :class:`~replearn.lib.errors.TrainingError` naming the epoch, batch and
+  learning rate. After each epoch the mean pairwise Euclidean distance of a
+  fixed probe batch (up to 512 training images, embedded in eval mode) is
+  logged; below ``collapse_threshold`` the epoch is logged, ``on_epoch`` is
+  called and ``TrainingError("embeddings collapsed: ...")`` is raised with the
+  history attached as ``err.history``.
+
+:func:`train_classifier` / :func:`classifier_accuracy` are the supervised
+baseline: the whole encoder fine-tuned with a linear head and cross-entropy.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from replearn.lib.errors import ReplearnInputError, TrainingError
+from replearn.lib.metric.augment import augment as augment_view
+from replearn.lib.metric.config import MetricTrainConfig
+from replearn.lib.metric.distances import mean_pairwise_distance
+from replearn.lib.metric.encoders import embed
+from replearn.lib.metric.losses import InfoNCELoss, MetricLoss, SmoothTripletLoss, SupConLoss, TripletHingeLoss
+from replearn.lib.metric.miners import batch_hard, semi_hard
+from replearn.lib.store.atomic import atomic_path
+
+PROBE_SIZE = 512  # images in the fixed collapse-diagnostic batch
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class EpochLog:
+    """One finished epoch.
+
+    Attributes:
+        epoch: 1-based number of the epoch (1 after the first pass).
+        loss: mean loss over the epoch's non-empty batches (0.0 if every batch was empty).
+        mean_pairwise_distance: mean Euclidean distance between the embeddings of the
+            fixed probe batch after the epoch (eval mode): the collapse diagnostic.
+        empty_batches: batches whose loss had ``n_valid == 0`` (no step taken).
+        batches: batches in the epoch.
+        seconds: wall-clock time of the epoch, probe included.
+    """
+
+    epoch: int
+    loss: float
+    mean_pairwise_distance: float
+    empty_batches: int
+    batches: int
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class MetricTrainResult:
+    """What :func:`train_metric` returns.
+
+    Attributes:
+        encoder: the trained encoder (the object passed in, trained in place).
+        history: one :class:`EpochLog` per epoch, resumed epochs included (from the checkpoint).
+        config: the config used.
+        resumed_from_epoch: epochs loaded from a checkpoint (0 for a fresh run).
+        seconds: wall-clock time of this call.
+        checkpoint: the last checkpoint written or loaded (None without ``checkpoint_dir``).
+    """
+
+    encoder: nn.Module
+    history: list[EpochLog]
+    config: MetricTrainConfig
+    resumed_from_epoch: int = 0
+    seconds: float = 0.0
+    checkpoint: Path | None = None
+
+    @property
+    def final_loss(self) -> float:
+        return self.history[-1].loss if self.history else float("nan")
+
+
+# --------------------------------------------------------------------------- randomness and batches
+
+
+def _epoch_rngs(seed: int, epoch: int) -> tuple[np.random.Generator, torch.Generator]:
+    """numpy and torch generators for epoch ``epoch`` (0-based), depending only on (seed, epoch)."""
+    ss = np.random.SeedSequence([seed, 1, epoch])
+    rng = np.random.default_rng(ss)
+    g = torch.Generator().manual_seed(int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1)))
+    return rng, g
+
+
+def pk_batches(labels: np.ndarray, P: int, K: int, n_batches: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """``n_batches`` PK batches of indices into ``labels``: P distinct classes, up to K images each.
+
+    Classes are drawn uniformly without replacement per batch (all classes when
+    there are at most P). Each class's images are taken in a random order,
+    reshuffled when used up, so within an epoch an image repeats only after all
+    of its class was seen; a class with fewer than K images gives all of them
+    (no duplicates in a batch).
+
+    Args:
+        labels: (N,) class ids (any integers).
+        P: classes per batch, >= 1. K: images per class, >= 1.
+        n_batches: batches to draw, >= 0.
+        rng: numpy generator.
+
+    Returns:
+        list of int64 index arrays, each of length <= P*K, grouped by class.
+    """
+    classes, codes = np.unique(np.asarray(labels), return_inverse=True)
+    by_class = np.argsort(codes.reshape(-1), kind="stable")                    # indices grouped by class
+    members = np.split(by_class, np.cumsum(np.bincount(codes.reshape(-1), minlength=len(classes)))[:-1])
+    order = [rng.permutation(m) for m in members]
+    pos = [0] * len(members)
+    P = min(P, len(members))
+    out = []
+    for _ in range(n_batches):
+        chosen = np.sort(rng.choice(len(members), size=P, replace=False))
+        parts = []
+        for c in chosen:
+            take = min(K, len(members[c]))
+            if pos[c] + take > len(order[c]):  # used up: the unseen rest, then a fresh order
+                rest = order[c][pos[c]:]
+                fresh = rng.permutation(members[c])
+                in_rest = np.isin(fresh, rest)  # moved to the end, so this batch holds no image twice
+                order[c] = np.concatenate([rest, fresh[~in_rest], fresh[in_rest]])
+                pos[c] = 0
+            parts.append(order[c][pos[c]:pos[c] + take])
+            pos[c] += take
+        out.append(np.concatenate(parts).astype(np.int64))
+    return out
+
+
+def _resolve_pk(config: MetricTrainConfig, n_classes: int) -> tuple[int, int]:
+    """(P, K) for this run: P = classes_per_batch (or the default rule) capped at n_classes; K = batch // P."""
+    P = config.classes_per_batch if config.classes_per_batch is not None else max(1, config.batch_size // 4)
+    P = max(1, min(P, n_classes))
+    return P, config.batch_size // P
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def build_loss(config: MetricTrainConfig) -> MetricLoss:
+    """The loss module named by ``config.loss`` with its margin / temperature and resolved distance."""
+    d = config.resolved_distance
+    if config.loss == "triplet_hinge":
+        return TripletHingeLoss(config.margin, d, reduction="sum_negatives")
+    if config.loss == "triplet_max":
+        return TripletHingeLoss(config.margin, d, reduction="max_negative")
+    if config.loss == "triplet_mean":
+        return TripletHingeLoss(config.margin, d, reduction="mean")
+    if config.loss == "smooth_softplus":
+        return SmoothTripletLoss(config.tau, d, form="softplus")
+    if config.loss == "smooth_softmax":
+        return SmoothTripletLoss(config.tau, d, form="softmax")
+    if config.loss == "infonce":
+        return InfoNCELoss(config.tau, d)
+    if config.loss == "supcon":
+        return SupConLoss(config.tau, d)
+    raise ReplearnInputError(f"unknown loss {config.loss!r}")
+
+
+def _batch_loss(encoder: nn.Module, loss_fn: MetricLoss, config: MetricTrainConfig, x: torch.Tensor,
+                y: torch.Tensor | None, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, embeddings) of one batch ``x`` (B, C, H, W) with labels ``y`` (B,) (None for infonce)."""
+    aug = config.augment
+    if config.loss == "infonce":
+        B = x.size(0)
+        views = torch.cat([augment_view(x, g, aug), augment_view(x, g, aug)])   # (2B, C, H, W)
+        z = encoder(views)                                                       # (2B, D), one BN batch
+        return loss_fn(z[:B], z[B:]), z
+    if config.loss == "supcon":
+        if aug is not None:
+            x = torch.cat([augment_view(x, g, aug), augment_view(x, g, aug)])   # (2B, C, H, W)
+            y = torch.cat([y, y])                                                # views of one image are positives
+        z = encoder(x)                                                           # (B or 2B, D)
+        return loss_fn(z, y), z
+    if aug is not None:
+        x = augment_view(x, g, aug)
+    z = encoder(x)                                                               # (B, D)
+    if config.miner == "batch_hard":
+        return loss_fn(z, indices=batch_hard(z, y, distance=config.resolved_distance)), z
+    if config.miner == "semi_hard":
+        return loss_fn(z, indices=semi_hard(z, y, distance=config.resolved_distance, margin=config.margin)), z
+    return loss_fn(z, y), z                                                      # every triplet of the batch
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def _encoder_config(encoder: nn.Module) -> dict | None:
+    cfg = getattr(encoder, "config", None)
+    return cfg.to_dict() if hasattr(cfg, "to_dict") else None
+
+
+def checkpoint_path(checkpoint_dir: Path | str, epoch: int) -> Path:
+    """``<checkpoint_dir>/epoch-NNNN.pt``, the state after ``epoch`` (1-based) epochs."""
+    return Path(checkpoint_dir) / f"epoch-{epoch:04d}.pt"
+
+
+def save_checkpoint(checkpoint_dir: Path | str, epoch: int, encoder: nn.Module, optimizer: torch.optim.Optimizer,
+                    config: MetricTrainConfig, history: list[EpochLog]) -> Path:
+    """Write the state after ``epoch`` epochs atomically (temporary sibling + rename); return its path."""
+    final = checkpoint_path(checkpoint_dir, epoch)
+    state = {
+        "epoch": epoch,
+        "config": config.to_dict(),
+        "training_key": config.training_key(),
+        "encoder_config": _encoder_config(encoder),
+        "state_dict": encoder.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "history": [h.to_dict() for h in history],
+    }
+    with atomic_path(final) as tmp:
+        torch.save(state, tmp)
+    return final
+
+
+def latest_checkpoint(checkpoint_dir: Path | str, config: MetricTrainConfig, encoder: nn.Module,
+                      map_location: str | torch.device = "cpu") -> tuple[Path, dict] | None:
+    """The newest readable checkpoint with the same ``training_key()`` and encoder config, epoch <= config.epochs.
+
+    Damaged or foreign files are skipped (the previous checkpoint is used).
+    Returns ``(path, state)`` or None.
+    """
+    d = Path(checkpoint_dir)
+    if not d.is_dir():
+        return None
+    key, enc_cfg = config.training_key(), _encoder_config(encoder)
+    for path in sorted(d.glob("epoch-*.pt"), reverse=True):
+        try:
+            state = torch.load(path, map_location=map_location, weights_only=True)
+            if (state["training_key"] != key or state["encoder_config"] != enc_cfg
+                    or not 1 <= int(state["epoch"]) <= config.epochs):
+                continue
+            return path, state
+        except Exception:  # truncated or foreign file: skip it, use an older one
+            continue
+    return None
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def _check_inputs(images, labels, config: MetricTrainConfig) -> tuple[np.ndarray, np.ndarray | None]:
+    x = np.asarray(images)
+    if x.ndim != 4 or x.dtype.kind != "f":
+        raise ReplearnInputError(f"images must be a float array (N, C, H, W), got dtype {x.dtype} shape {x.shape}; "
+                                 f"use ImageDataset.images (float32 in [0, 1])")
+    if len(x) < 2:
+        raise ReplearnInputError(f"train_metric needs at least 2 images, got {len(x)}")
+    if not np.isfinite(x).all():
+        bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
+        raise ReplearnInputError(f"images hold NaN/Inf in {len(bad)} image(s), first rows {bad[:5].tolist()}")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if labels is None:
+        if config.supervised:
+            raise ReplearnInputError(f"loss={config.loss!r} needs labels; pass one class id per image "
+                                     f"(or use loss='infonce' for unlabelled images)")
+        return x, None
+    y = np.asarray(labels)
+    if y.shape != (len(x),):
+        raise ReplearnInputError(f"labels must be (N,) with one per image: {len(x)} images, labels shape {y.shape}")
+    if y.dtype.kind not in "iu":
+        raise ReplearnInputError(f"labels must be integer class ids, got dtype {y.dtype}; "
+                                 f"encode names with LabelEncoder.fit(names).encode(names)")
+    return x, y.astype(np.int64)
+
+
+def _fail(msg: str, history: list[EpochLog]) -> TrainingError:
+    return TrainingError(msg, history=history)
+
+
+# --------------------------------------------------------------------------- metric training
+
+
+def train_metric(encoder: nn.Module, images: np.ndarray, labels: np.ndarray | None, config: MetricTrainConfig, *,
+                 checkpoint_dir: Path | str | None = None, on_epoch: Callable[[EpochLog], None] | None = None,
+                 progress: bool = False) -> MetricTrainResult:
+    """Train ``encoder`` in place with the loss, miner and optimiser of ``config`` (module docstring).
+
+    Args:
+        encoder: ``nn.Module`` mapping (B, C, H, W) float images to (B, D) embeddings
+            (e.g. ``build_encoder(EncoderConfig(...))``); moved to ``config.device``.
+        images: float32 (N, C, H, W), values in [0, 1] as the loaders give them.
+        labels: int (N,) class ids; may be None for ``infonce`` (ignored there anyway).
+        config: :class:`MetricTrainConfig`.
+        checkpoint_dir: folder for per-epoch checkpoints; a matching one there is resumed from.
+        on_epoch: called with each new :class:`EpochLog` (also the one that reports a collapse).
+        progress: show a tqdm bar over batches.
+
+    Returns:
+        :class:`MetricTrainResult`; the encoder keeps the train/eval mode it came with.
+
+    Raises:
+        ReplearnInputError: images not (N, C, H, W) float or with NaN/Inf, fewer than 2
+            images, labels missing or not one integer per image.
+        TrainingError: non-finite loss or embeddings, or collapsed embeddings
+            (``err.history`` holds the epochs logged so far).
+    """
+    x_np, y_np = _check_inputs(images, labels, config)
+    device = torch.device(config.device)
+    encoder.to(device)
+    was_training = encoder.training
+    loss_fn = build_loss(config).to(device)
+    optimizer = torch.optim.Adam(encoder.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    N = len(x_np)
+    x_all = torch.from_numpy(x_np)                                              # CPU; batches moved to device
+
+    if config.supervised:
+        n_classes = len(np.unique(y_np))
+        P, K = _resolve_pk(config, n_classes)
+        n_batches = math.ceil(N / (P * K))
+        if np.bincount(np.unique(y_np, return_inverse=True)[1]).max() < 2:
+            warnings.warn(f"train_metric: every label is distinct ({N} images, {n_classes} classes), so no batch "
+                          f"holds a positive pair: every batch will be empty and the encoder will not change",
+                          UserWarning, stacklevel=2)
+    else:
+        n_batches = math.ceil(N / config.batch_size)
+    probe_idx = np.sort(np.random.default_rng(np.random.SeedSequence([config.seed, 2]))
+                        .choice(N, size=min(N, PROBE_SIZE), replace=False))
+    probe = x_all[probe_idx]
+
+    history: list[EpochLog] = []
+    start_epoch, last_ckpt = 0, None
+    if checkpoint_dir is not None:
+        found = latest_checkpoint(checkpoint_dir, config, encoder, map_location=device)
+        if found is not None:
+            last_ckpt, state = found
+            encoder.load_state_dict(state["state_dict"])
+            optimizer.load_state_dict(state["optimizer"])
+            start_epoch = int(state["epoch"])
+            history = [EpochLog(**h) for h in state["history"]][:start_epoch]
+
+    t_start = time.perf_counter()
+    bar = tqdm(total=(config.epochs - start_epoch) * n_batches, disable=not progress, desc=f"metric:{config.loss}",
+               unit="batch")
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            t0 = time.perf_counter()
+            rng, g = _epoch_rngs(config.seed, epoch)
+            if config.supervised:
+                batches = pk_batches(y_np, P, K, n_batches, rng)
+            else:
+                perm = rng.permutation(N)
+                batches = [perm[s:s + config.batch_size] for s in range(0, N, config.batch_size)]
+            encoder.train()
+            losses, empty = [], 0
+            for b, idx in enumerate(batches):
+                if len(idx) < 2:  # nothing to compare (and batch norm cannot train on one image)
+                    empty += 1
+                    bar.update(1)
+                    continue
+                xb = x_all[idx].to(device)
+                yb = torch.from_numpy(y_np[idx]).to(device) if config.supervised else None
+                loss, z = _batch_loss(encoder, loss_fn, config, xb, yb, g)
+                # the embeddings are checked too: some distances map NaN rows to a finite value
+                if not bool(torch.isfinite(loss)) or not bool(torch.isfinite(z.detach()).all()):
+                    what = f"loss is {loss.item()}" if not torch.isfinite(loss) else "encoder output has NaN/Inf"
+                    raise _fail(f"{what} at epoch {epoch + 1}, batch {b + 1}/{len(batches)} (loss={config.loss}, "
+                                f"lr={config.lr}); lower lr, check the images for extreme values, or raise tau",
+                                history)
+                if loss_fn.empty:
+                    empty += 1
+                else:
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    losses.append(loss.item())
+                bar.update(1)
+                if losses:
+                    bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.4f}")
+
+            z = torch.from_numpy(embed(encoder, probe, device=device)).double()  # (M, D) eval mode, float64
+            if not torch.isfinite(z).all():
+                raise _fail(f"embeddings became NaN/Inf after epoch {epoch + 1} (loss={config.loss}, "
+                            f"lr={config.lr}); lower lr", history)
+            mpd = float(mean_pairwise_distance(z, kind="euclidean"))
+            log = EpochLog(epoch + 1, float(np.mean(losses)) if losses else 0.0, mpd, empty, len(batches),
+                           time.perf_counter() - t0)
+            history.append(log)
+            if on_epoch is not None:
+                on_epoch(log)
+            if mpd < config.collapse_threshold:
+                raise _fail(f"embeddings collapsed: mean pairwise distance {mpd:.3g} < collapse_threshold "
+                            f"{config.collapse_threshold} after epoch {epoch + 1} (loss={config.loss}, "
+                            f"lr={config.lr}); lower lr / change loss (e.g. supcon, or a triplet loss with a "
+                            f"margin and miner='semi_hard')", history)
+            if checkpoint_dir is not None:
+                last_ckpt = save_checkpoint(checkpoint_dir, epoch + 1, encoder, optimizer, config, history)
+    finally:
+        bar.close()
+        encoder.train(was_training)
+    return MetricTrainResult(encoder, history, config, start_epoch, time.perf_counter() - t_start, last_ckpt)
+
+
+# --------------------------------------------------------------------------- classifier baseline
+
+
+class EncoderClassifier(nn.Module):
+    """An encoder followed by a linear head: ``logits = head(encoder(x))``, (B, n_classes)."""
+
+    def __init__(self, encoder: nn.Module, dim: int, n_classes: int):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(dim, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x))                                        # (B, D) -> (B, n_classes)
+
+
+def _embed_dim(encoder: nn.Module, sample: torch.Tensor) -> int:
+    cfg = getattr(encoder, "config", None)
+    if cfg is not None and hasattr(cfg, "dim"):
+        return int(cfg.dim)
+    was = encoder.training
+    encoder.eval()
+    with torch.no_grad():
+        d = encoder(sample[:2]).shape[1]
+    encoder.train(was)
+    return int(d)
+
+
+def train_classifier(encoder: nn.Module, images: np.ndarray, labels: np.ndarray, n_classes: int, epochs: int = 5,
+                     lr: float = 1e-3, seed: int = 0, *, batch_size: int = 128, device: str = "cpu",
+                     progress: bool = False) -> EncoderClassifier:
+    """Fine-tune the whole encoder with a linear head and cross-entropy (the supervised baseline).
+
+    Adam, shuffled mini-batches drawn from a generator seeded by ``seed``; the
+    head is initialised under ``seed`` too (the encoder's weights are the
+    caller's). ``model.encoder`` is the fine-tuned encoder (trained in place).
+
+    Args:
+        encoder: (B, C, H, W) -> (B, D) module.
+        images: float (N, C, H, W). labels: int (N,) in 0..n_classes-1.
+        n_classes: >= 2. epochs: >= 1. lr: > 0. seed: >= 0.
+        batch_size: >= 2. device: torch device string.
+
+    Returns:
+        :class:`EncoderClassifier` in eval mode.
+
+    Raises:
+        ReplearnInputError: bad shapes or labels out of range.
+        TrainingError: non-finite loss.
+    """
+    x_np = np.asarray(images)
+    y_np = np.asarray(labels)
+    if x_np.ndim != 4 or x_np.dtype.kind != "f" or y_np.shape != (len(x_np),) or len(x_np) < 2:
+        raise ReplearnInputError(f"train_classifier needs float images (N, C, H, W) with N >= 2 and (N,) labels; "
+                                 f"got {x_np.shape} {x_np.dtype} and {y_np.shape}")
+    if n_classes < 2 or y_np.dtype.kind not in "iu" or y_np.min() < 0 or y_np.max() >= n_classes:
+        raise ReplearnInputError(f"labels must be integers in 0..n_classes-1 with n_classes >= 2; got n_classes="
+                                 f"{n_classes}, labels {y_np.dtype} in [{y_np.min()}, {y_np.max()}]")
+    if epochs < 1 or not lr > 0 or batch_size < 2 or seed < 0:
+        raise ReplearnInputError(f"need epochs >= 1, lr > 0, batch_size >= 2, seed >= 0; got epochs={epochs}, "
+                                 f"lr={lr}, batch_size={batch_size}, seed={seed}")
+    dev = torch.device(device)
+    x_all = torch.from_numpy(np.ascontiguousarray(x_np, dtype=np.float32))
+    y_all = torch.from_numpy(y_np.astype(np.int64))
+    encoder.to(dev)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = EncoderClassifier(encoder, _embed_dim(encoder, x_all.to(dev)), n_classes).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    g = torch.Generator().manual_seed(seed)
+    N = len(x_all)
+    bar = tqdm(total=epochs * math.ceil(N / batch_size), disable=not progress, desc="classifier", unit="batch")
+    model.train()
+    try:
+        for epoch in range(epochs):
+            perm = torch.randperm(N, generator=g)
+            for s in range(0, N, batch_size):
+                idx = perm[s:s + batch_size]
+                if len(idx) < 2:  # batch norm cannot train on one image
+                    continue
+                loss = F.cross_entropy(model(x_all[idx].to(dev)), y_all[idx].to(dev))
+                if not torch.isfinite(loss):
+                    raise TrainingError(f"classifier loss is {loss.item()} at epoch {epoch + 1}; lower lr (now {lr})")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                bar.update(1)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.4f}")
+    finally:
+        bar.close()
+    return model.eval()
+
+
+@torch.no_grad()
+def classifier_accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray, batch_size: int = 512) -> float:
+    """Fraction in [0, 1] of ``images`` whose arg-max logit equals ``labels`` (eval mode, mode restored)."""
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32))
+    y = np.asarray(labels)
+    if len(x) != len(y) or len(x) == 0:
+        raise ReplearnInputError(f"classifier_accuracy needs N >= 1 images and N labels; got {len(x)} and {len(y)}")
+    device = next(model.parameters()).device
+    was = model.training
+    model.eval()
+    try:
+        pred = torch.cat([model(x[s:s + batch_size].to(device)).argmax(dim=1).cpu()
+                          for s in range(0, len(x), batch_size)]).numpy()
+    finally:
+        model.train(was)
+    return float(np.mean(pred == y))

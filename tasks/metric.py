@@ -1,0 +1,177 @@
+"""Prefect tasks for metric learning: load images, train an encoder, evaluate, embed for export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from prefect import task  # noqa: E402
+from prefect.artifacts import create_table_artifact  # noqa: E402
+from prefect.logging import get_run_logger  # noqa: E402
+
+from replearn.lib.eval.probe import pca_baseline, probe_accuracies  # noqa: E402
+from replearn.lib.eval.retrieval import retrieval_metrics  # noqa: E402
+from replearn.lib.metric.config import MetricTrainConfig  # noqa: E402
+from replearn.lib.metric.encoders import EncoderConfig, build_encoder, embed  # noqa: E402
+from replearn.lib.metric.images import (  # noqa: E402
+    ImageDataset,
+    load_digits_8x8,
+    load_image_folder,
+    load_image_parquet,
+    load_mnist_test,
+    split_by_classes,
+)
+from replearn.lib.metric.trainer import classifier_accuracy, train_classifier, train_metric  # noqa: E402
+from replearn.lib.store.atomic import atomic_path  # noqa: E402
+from replearn.tasks.tracking import client, log_metrics, log_params  # noqa: E402
+
+DATA_FILE = "images.npz"
+
+
+def load_dataset(source: str, image_column: str = "image", label_column: str = "label") -> ImageDataset:
+    """``digits`` (scikit-learn 8x8), ``mnist:<folder>`` (IDX test set), a folder of class sub-folders, or Parquet."""
+    if source == "digits":
+        return load_digits_8x8()
+    if source.startswith("mnist:"):
+        return load_mnist_test(source.split(":", 1)[1])
+    path = Path(source)
+    if path.suffix == ".parquet":
+        return load_image_parquet(path, image_column, label_column)
+    return load_image_folder(path)
+
+
+@task(name="load-images")
+def load_images_task(source: str, out_dir: str, image_column: str, label_column: str, train_classes: int,
+                     tracking_uri: str, run_id: str) -> dict:
+    """Load and cache the images (``images.npz``); split classes into seen (train) and unseen (evaluation)."""
+    ds = load_dataset(source, image_column, label_column)
+    train_idx, test_idx = split_by_classes(ds.labels, train_classes)
+    path = Path(out_dir) / DATA_FILE
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, images=ds.images, labels=ds.labels, train_idx=train_idx, test_idx=test_idx,
+                     keys=np.array(ds.keys), names=np.array(ds.label_names))
+    info = {"images": len(ds), "classes": len(ds.classes), "skipped": ds.n_skipped,
+            "train_images": len(train_idx), "unseen_images": len(test_idx)}
+    log_metrics(tracking_uri, run_id, {f"data.{k}": v for k, v in info.items()})
+    log_params(tracking_uri, run_id, {"source": source, "train_classes": train_classes,
+                                      "image_shape": str(ds.images.shape[1:])}, prefix="data.")
+    if ds.n_skipped:
+        get_run_logger().warning("skipped %d unreadable images, e.g. %s", ds.n_skipped,
+                                 "; ".join(f"{s.source}: {s.reason}" for s in ds.skipped[:3]))
+    return {"path": str(path), **info}
+
+
+def _data(path: str) -> dict:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+@task(name="train-metric")
+def train_metric_task(data_path: str, train_config: dict, encoder_config: dict, checkpoint_dir: str, out_path: str,
+                      tracking_uri: str, run_id: str) -> dict:
+    """Train the encoder on the seen classes; log loss, collapse diagnostic and empty batches per epoch."""
+    d = _data(data_path)
+    cfg = MetricTrainConfig.from_dict(train_config)
+    enc_cfg = EncoderConfig.from_dict(encoder_config)
+    encoder = build_encoder(enc_cfg)
+    log_params(tracking_uri, run_id, cfg.to_dict(), prefix="train.")
+    log_params(tracking_uri, run_id, enc_cfg.to_dict(), prefix="encoder.")
+
+    def on_epoch(e) -> None:
+        log_metrics(tracking_uri, run_id, {"train.loss": e.loss, "train.mean_pairwise_distance": e.mean_pairwise_distance,
+                                           "train.empty_batches": e.empty_batches}, step=e.epoch)
+
+    tr = d["train_idx"]
+    result = train_metric(encoder, d["images"][tr], d["labels"][tr], cfg, checkpoint_dir=Path(checkpoint_dir),
+                          on_epoch=on_epoch, progress=True)
+    with atomic_path(Path(out_path)) as tmp:
+        torch.save({"encoder": encoder.state_dict(), "encoder_config": enc_cfg.to_dict(), "train_config": cfg.to_dict()},
+                   tmp)
+    history = result.history
+    if history:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.plot([h.epoch for h in history], [h.loss for h in history], marker="o")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"{cfg.loss} loss")
+        fig.tight_layout()
+        client(tracking_uri).log_figure(run_id, fig, "plots/loss.png")
+        plt.close(fig)
+    return {"path": out_path, "final_loss": history[-1].loss if history else None,
+            "empty_batches": int(sum(h.empty_batches for h in history))}
+
+
+def load_encoder(path: str) -> torch.nn.Module:
+    """Rebuild the encoder from a checkpoint written by :func:`train_metric_task` (config inside)."""
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    encoder = build_encoder(EncoderConfig.from_dict(ck["encoder_config"]))
+    encoder.load_state_dict(ck["encoder"])
+    return encoder.eval()
+
+
+@task(name="evaluate-metric")
+def evaluate_metric_task(data_path: str, encoder_path: str, tracking_uri: str, run_id: str, seed: int = 0,
+                         finetune_epochs: int = 5) -> dict:
+    """Retrieval on unseen classes (P@1, R-Precision, MAP@R) against raw pixels and PCA of the same dimension,
+    and classifiers on frozen features over all classes (logistic regression, linear SVM, kNN) beside
+    fine-tuning the whole encoder with a classification head. Logged to MLflow and as a Prefect table."""
+    d = _data(data_path)
+    encoder = load_encoder(encoder_path)
+    z = embed(encoder, d["images"])
+    raw = d["images"].reshape(len(d["images"]), -1)
+    te, tr = d["test_idx"], d["train_idx"]
+    dim = z.shape[1]
+    pca_tr, pca_te = pca_baseline(raw[tr], raw[te], dim, seed=seed)
+    rows = []
+    for name, feats in (("encoder", z[te]), ("raw_pixels", raw[te]), (f"pca_{dim}", pca_te)):
+        r = retrieval_metrics(feats, d["labels"][te], "l2")
+        rows.append({"features": name, "map_at_r": r.map_at_r, "precision_at_1": r.precision_at_1,
+                     "r_precision": r.r_precision})
+    # classifiers on frozen features, all classes: a seeded 70/30 split
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(z))
+    cut = int(0.7 * len(z))
+    ptr, pte = perm[:cut], perm[cut:]
+    y = d["labels"]
+    probes = {"encoder": probe_accuracies(z[ptr], y[ptr], z[pte], y[pte]),
+              "raw_pixels": probe_accuracies(raw[ptr], y[ptr], raw[pte], y[pte])}
+    for row in rows:
+        row.update(probes.get(row["features"], {}))
+    ck = torch.load(encoder_path, map_location="cpu", weights_only=True)
+    fresh = build_encoder(EncoderConfig.from_dict(ck["encoder_config"]))
+    clf = train_classifier(fresh, d["images"][ptr], y[ptr], n_classes=int(y.max()) + 1, epochs=finetune_epochs,
+                           seed=seed)
+    rows.append({"features": "finetuned_classifier", "accuracy": classifier_accuracy(clf, d["images"][pte], y[pte])})
+    metrics = {f"{row['features']}.{k}": float(v) for row in rows for k, v in row.items() if k != "features"}
+    metrics["map_at_r"] = rows[0]["map_at_r"]
+    log_metrics(tracking_uri, run_id, metrics)
+    table = [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()} for row in rows]
+    client(tracking_uri).log_text(run_id, json.dumps(table, indent=2), "eval/table.json")
+    create_table_artifact(key="metric-evaluation", table=table,
+                          description="Retrieval on unseen classes (MAP@R, P@1, R-Precision) and classifiers on "
+                                      "frozen features over all classes")
+    get_run_logger().info("unseen-class MAP@R: encoder %.3f, raw pixels %.3f, PCA-%d %.3f", rows[0]["map_at_r"],
+                          rows[1]["map_at_r"], dim, rows[2]["map_at_r"])
+    return {"table": table, **metrics}
+
+
+@task(name="export-image-embeddings")
+def export_image_embeddings_task(data_path: str, encoder_path: str, out_path: str, config: dict, run_id: str,
+                                 source_hash: str | None) -> str:
+    """Embed every image and write the embeddings table (unit vectors, key = image source, label = class name)."""
+    from replearn.lib.store.embeddings_table import EmbeddingsMetadata, write_embeddings
+
+    d = _data(data_path)
+    z = embed(load_encoder(encoder_path), d["images"])
+    names = [str(n) for n in d["names"]]
+    meta = EmbeddingsMetadata(family="metric", dim=int(z.shape[1]), normalized=bool(config["encoder"]["normalize"]),
+                              similarity="cos", mlflow_run_id=run_id, source_hash=source_hash, config=config)
+    write_embeddings(Path(out_path), [str(k) for k in d["keys"]], z, meta, ids=np.arange(len(z), dtype=np.int64),
+                     label=[names[int(y)] for y in d["labels"]])
+    return out_path
