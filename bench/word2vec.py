@@ -250,14 +250,20 @@ def main() -> None:
         else:
             fig.update(bench_tokenize(args.corpus, work, args.repeats))
         runs: dict[str, list[dict]] = {"gensim": [], "replearn": []}
-        for _ in range(args.repeats):  # alternate, so a noisy neighbour hurts both alike; report medians
+        for _ in range(args.repeats):  # alternate, so a noisy neighbour hurts both alike
             for which in runs:
-                runs[which].append(run_child(which, work / "tokens", work, args.epochs, args.threads))
+                r = run_child(which, work / "tokens", work, args.epochs, args.threads)
+                r.update(evaluate(work, which))  # every run's vectors are scored: quality varies run to run too
+                runs[which].append(r)
         for which, rs in runs.items():
             wps = sorted(r["raw_words"] / r["train_seconds"] for r in rs)
-            r = {**rs[-1], "words_per_s": statistics.median(wps), "words_per_s_min": wps[0], "words_per_s_max": wps[-1],
-                 "peak_rss_mb": max(x["peak_rss_mb"] for x in rs)}
-            r.update(evaluate(work, which))  # vectors of the last run
+            r = {"words_per_s": statistics.median(wps), "words_per_s_min": wps[0], "words_per_s_max": wps[-1],
+                 "peak_rss_mb": max(x["peak_rss_mb"] for x in rs), "vocab": rs[-1]["vocab"],
+                 "king_neighbours": rs[-1]["king_neighbours"]}
+            for key in ("analogy_semantic", "analogy_syntactic", "analogy_total", "wordsim353", "simlex999"):
+                values = [x[key] for x in rs]
+                r[key] = statistics.mean(values)  # mean over repeats
+                r[f"{key}_sd"] = statistics.stdev(values) if len(values) > 1 else 0.0
             fig.update({f"{k}_{which}": v for k, v in r.items()})
         fig["repeats"] = args.repeats
     fig["words_per_s_ratio"] = fig["words_per_s_replearn"] / fig["words_per_s_gensim"]
@@ -280,6 +286,8 @@ def print_table(f: dict) -> None:
         vals = [f[f"{k}_{who}"] for k in keys]
         print(f"{who:10}" + "".join(f"{v:>15,.0f}" if k in ("words_per_s", "peak_rss_mb", "vocab") else f"{v:>15.4f}"
                                     for k, v in zip(keys, vals)))
+    print(f"(quality: mean over {f['repeats']} runs each; analogy sd gensim {f['analogy_total_sd_gensim']:.4f}, "
+          f"replearn {f['analogy_total_sd_replearn']:.4f})")
     print(f"\nratios replearn/gensim: words/s {f['words_per_s_ratio']:.2f}x, peak RSS {f['peak_rss_ratio']:.2f}x; "
           f"analogy {f['analogy_total_diff_points']:+.2f} points, WS-353 {f['wordsim353_diff']:+.3f}, "
           f"SimLex {f['simlex999_diff']:+.3f}")

@@ -10,7 +10,8 @@ from replearn.flows.cli import app, expand_multi_value_options
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("args", [[], ["run"], ["search"], ["run", "word2vec"], ["search", "word2vec"]])
+@pytest.mark.parametrize("args", [[], ["run"], ["search"], ["run", "word2vec"], ["search", "word2vec"], ["run", "metric"],
+                                  ["search", "metric"]])
 def test_help_on_every_command(args):
     result = runner.invoke(app, [*args, "--help"])
     assert result.exit_code == 0, result.output
