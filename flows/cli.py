@@ -125,9 +125,13 @@ def _print_summary(s: dict) -> None:
     for p, ns in probes.items():
         nb.add_row(p, ", ".join(ns))
     console.print(nb)
+    _print_outputs(s, s["embeddings"]["input"], f"{s['index']} (recall@10 {s['recall_at_10']:.3f})")
+
+
+def _print_outputs(s: dict, embeddings: str, index: str) -> None:
+    """Where a flow run put its outputs: Parquet, FAISS index, MLflow run, registered version."""
     model = s["model"]
-    for name, value in (("embeddings", s["embeddings"]["input"]),
-                        ("index", f"{s['index']} (recall@10 {s['recall_at_10']:.3f})"),
+    for name, value in (("embeddings", embeddings), ("index", index),
                         ("MLflow run", f"{s['mlflow_run_id']} ({s['tracking_uri']})"),
                         ("registered", f"{model['name']} version {model['version']}"
                                        f"{' -> champion' if model['champion'] else ' (challenger: champion kept)'}")):
@@ -207,12 +211,7 @@ def run_metric(
     for row in s["table"]:
         t.add_row(*[(f"{row[c]:.3f}" if isinstance(row.get(c), float) else str(row.get(c, ""))) for c in cols])
     console.print(t)
-    model = s["model"]
-    for name, value in (("embeddings", s["embeddings"]), ("index", s["index"]),
-                        ("MLflow run", f"{s['mlflow_run_id']} ({s['tracking_uri']})"),
-                        ("registered", f"{model['name']} version {model['version']}"
-                                       f"{' -> champion' if model['champion'] else ' (challenger: champion kept)'}")):
-        console.print(f"{name:<11}: {value}", soft_wrap=True, highlight=False)
+    _print_outputs(s, s["embeddings"], s["index"])
 
 
 @search_app.command("metric")

@@ -43,6 +43,16 @@ class MetricLoss(nn.Module):
         return f"distance={self.distance!r}"
 
 
+class TemperatureLoss(MetricLoss):
+    """Base of the contrastive losses: logits are ``-D / tau`` with temperature ``tau > 0``."""
+
+    def __init__(self, temperature: float = 0.1, distance: DistanceKind = "cosine_distance"):
+        super().__init__(distance)
+        if not temperature > 0:
+            raise ReplearnInputError(f"temperature must be > 0, got {temperature}")
+        self.temperature = float(temperature)
+
+
 def resolve_triplets(embeddings: torch.Tensor, labels, indices: Triplets | None) -> Triplets:
     """The triplets a loss uses: ``indices`` if given (checked), else :func:`all_triplets` of ``labels``."""
     if embeddings.dim() != 2:

@@ -23,11 +23,11 @@ import torch
 import torch.nn.functional as F
 
 from replearn.lib.errors import ReplearnInputError
-from replearn.lib.metric.distances import DistanceKind, pairwise_distance
-from replearn.lib.metric.losses.base import MetricLoss
+from replearn.lib.metric.distances import pairwise_distance
+from replearn.lib.metric.losses.base import TemperatureLoss
 
 
-class InfoNCELoss(MetricLoss):
+class InfoNCELoss(TemperatureLoss):
     """NT-Xent over two views. ``forward(z1 (B, D), z2 (B, D)) -> 0-dim``.
 
     Row i of ``z1`` and row i of ``z2`` are two views of the same item.
@@ -38,12 +38,6 @@ class InfoNCELoss(MetricLoss):
         distance: kind for :func:`~replearn.lib.metric.distances.pairwise_distance`;
             logits are ``-D / tau``.
     """
-
-    def __init__(self, temperature: float = 0.1, distance: DistanceKind = "cosine_distance"):
-        super().__init__(distance)
-        if not temperature > 0:
-            raise ReplearnInputError(f"temperature must be > 0, got {temperature}")
-        self.temperature = float(temperature)
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         if z1.dim() != 2 or z1.shape != z2.shape:

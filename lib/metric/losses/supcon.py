@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import torch
 
-from replearn.lib.errors import ReplearnInputError
-from replearn.lib.metric.distances import DistanceKind, pairwise_distance
-from replearn.lib.metric.losses.base import MetricLoss
+from replearn.lib.metric.distances import pairwise_distance
+from replearn.lib.metric.losses.base import TemperatureLoss
 from replearn.lib.metric.miners import check_labels
 
 
-class SupConLoss(MetricLoss):
+class SupConLoss(TemperatureLoss):
     """L^sup_out. ``forward(embeddings (N, D), labels (N,)) -> 0-dim`` (0 when no anchor is valid).
 
     Args:
@@ -35,12 +34,6 @@ class SupConLoss(MetricLoss):
         distance: kind for :func:`~replearn.lib.metric.distances.pairwise_distance`;
             logits are ``-D / tau``.
     """
-
-    def __init__(self, temperature: float = 0.1, distance: DistanceKind = "cosine_distance"):
-        super().__init__(distance)
-        if not temperature > 0:
-            raise ReplearnInputError(f"temperature must be > 0, got {temperature}")
-        self.temperature = float(temperature)
 
     def forward(self, embeddings: torch.Tensor, labels) -> torch.Tensor:
         y = check_labels(embeddings, labels)                                     # (N,)
