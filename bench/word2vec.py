@@ -32,6 +32,15 @@ HYPER = dict(dim=100, window=5, negative=5, min_count=5, sample=1e-3)
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident set size (VmHWM), MB.
+
+    Not ``getrusage().ru_maxrss``: after fork + exec that still counts the parent's
+    pages at the fork, so every child would report at least the parent's size.
+    """
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
