@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from replearn.lib.dataclass_config import check_fields, from_known_fields
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -66,18 +68,14 @@ class AugmentConfig:
             "noise_prob": 0 <= self.noise_prob <= 1,
             "noise_std": self.noise_std >= 0,
         }
-        bad = [n for n, ok in checks.items() if not ok]
-        if bad:
-            values = ", ".join(f"{n}={getattr(self, n)!r}" for n in bad)
-            raise ValueError(f"invalid AugmentConfig: {values}; see the AugmentConfig docstring for ranges")
+        check_fields(self, checks)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "AugmentConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return from_known_fields(cls, d)
 
 
 def _check(x: torch.Tensor) -> None:

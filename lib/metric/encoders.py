@@ -22,6 +22,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from replearn.lib.dataclass_config import check_fields, from_known_fields
+
 EncoderKind = Literal["cnn", "mlp"]
 
 
@@ -57,10 +59,7 @@ class EncoderConfig:
             "channels": all(c >= 1 for c in self.channels) and (self.kind == "mlp" or len(self.channels) >= 1),
             "dim": self.dim >= 1,
         }
-        bad = [n for n, ok in checks.items() if not ok]
-        if bad:
-            values = ", ".join(f"{n}={getattr(self, n)!r}" for n in bad)
-            raise ValueError(f"invalid EncoderConfig: {values}; see the EncoderConfig docstring for ranges")
+        check_fields(self, checks)
 
     def to_dict(self) -> dict:
         """Plain JSON-serialisable dict (``channels`` as a list), for checkpoints."""
@@ -71,8 +70,7 @@ class EncoderConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "EncoderConfig":
         """Rebuild from :meth:`to_dict` output, ignoring unknown keys."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return from_known_fields(cls, d)
 
 
 def l2_normalize(z: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:

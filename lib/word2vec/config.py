@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
+from replearn.lib.dataclass_config import check_fields, from_known_fields
+
 Objective = Literal["negative_sampling", "softmax"]
 
 
@@ -80,10 +82,7 @@ class Word2VecConfig:
             "threads": self.threads >= 1,
             "chunk_tokens": self.chunk_tokens >= 1,
         }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            values = ", ".join(f"{n}={getattr(self, n)!r}" for n in bad)
-            raise ValueError(f"invalid Word2VecConfig: {values}; see the Word2VecConfig docstring for ranges")
+        check_fields(self, checks)
 
     def to_dict(self) -> dict:
         """Plain dict of all fields (JSON-serialisable), for checkpoints and exports."""
@@ -92,8 +91,7 @@ class Word2VecConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "Word2VecConfig":
         """Rebuild from :meth:`to_dict` output, ignoring unknown keys."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return from_known_fields(cls, d)
 
     def training_key(self) -> dict:
         """The fields that change the trained vectors (threads excluded), used to match checkpoints."""
