@@ -185,6 +185,8 @@ def run_metric(
     epochs: Annotated[int, typer.Option(help="Training epochs")] = 10,
     batch_size: Annotated[int, typer.Option(help="Batch size (P classes x K images)")] = 128,
     lr: Annotated[float, typer.Option(help="Adam learning rate")] = 1e-3,
+    augment: Annotated[bool, typer.Option(help="Random small rotations, shifts, erasing and noise while training "
+                                                "(InfoNCE always augments)")] = True,
     seed: Annotated[int, typer.Option(help="Random seed")] = 0,
     home: Home = None,
     model_name: Annotated[str, typer.Option(help="Registered model name")] = "replearn-metric",
@@ -193,7 +195,8 @@ def run_metric(
     try:
         params = MetricParams(data=data, image_column=image_column, label_column=label_column,
                               train_classes=train_classes, loss=loss, miner=miner, encoder=encoder, dim=dim,
-                              epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, home=home, model_name=model_name)
+                              epochs=epochs, batch_size=batch_size, lr=lr, augment=augment, seed=seed, home=home,
+                              model_name=model_name)
     except ValidationError as e:
         _fail(_validation_message(e))
     from replearn.flows.metric import metric_flow
@@ -203,15 +206,30 @@ def run_metric(
         s = metric_flow(params)
     except ValueError as e:
         _fail(str(e))
-    t = Table(title="metric learning: retrieval on unseen classes, classifiers on all classes")
-    cols = ["features", "map_at_r", "precision_at_1", "r_precision", "logreg_accuracy", "linear_svm_accuracy",
-            "knn_accuracy", "accuracy"]
-    for c in cols:
-        t.add_column(c)
-    for row in s["table"]:
-        t.add_row(*[(f"{row[c]:.3f}" if isinstance(row.get(c), float) else str(row.get(c, ""))) for c in cols])
-    console.print(t)
+    _metric_tables(s["table"])
     _print_outputs(s, s["embeddings"], s["index"])
+
+
+def _metric_tables(rows: list[dict]) -> None:
+    """Two narrow tables (fit in 80 columns): retrieval on unseen classes, classifiers on all classes."""
+    def fmt(v) -> str:
+        return f"{v:.3f}" if isinstance(v, float) else ""
+
+    t = Table(title="retrieval on unseen classes")
+    for head in ("features", "MAP@R", "P@1", "R-Prec"):
+        t.add_column(head, no_wrap=True)
+    for row in rows:
+        if "map_at_r" in row:
+            t.add_row(row["features"], fmt(row["map_at_r"]), fmt(row.get("precision_at_1")), fmt(row.get("r_precision")))
+    console.print(t)
+    t = Table(title="classifiers on all classes (accuracy)")
+    for head in ("features", "logreg", "linear SVM", "kNN", "fine-tuned"):
+        t.add_column(head, no_wrap=True)
+    for row in rows:
+        if "map_at_r" not in row or "logreg_accuracy" in row:
+            t.add_row(row["features"], fmt(row.get("logreg_accuracy")), fmt(row.get("linear_svm_accuracy")),
+                      fmt(row.get("knn_accuracy")), fmt(row.get("accuracy")))
+    console.print(t)
 
 
 @search_app.command("metric")

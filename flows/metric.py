@@ -35,13 +35,16 @@ def metric_flow(params: MetricParams = MetricParams()) -> dict:
         data = load_images_task(params.data, str(run_dir), params.image_column, params.label_column,
                                 params.train_classes, uri, run_id)
         encoder_cfg = {"kind": params.encoder, "in_size": _image_size(data["path"]), "dim": params.dim,
-                       "channels": [16, 32] if _image_size(data["path"]) <= 8 else [32, 64, 128], "normalize": True}
-        trained = train_metric_task(data["path"], params.train_config(), encoder_cfg,
+                       "channels": [16, 32] if _image_size(data["path"]) <= 8 else [16, 32, 64], "normalize": True}
+        train_cfg = params.train_config()
+        if train_cfg["augment"] is not None:  # shifts in proportion to the image: 2 px on MNIST's 28, 0.5 px on 8x8
+            train_cfg["augment"] = {"max_translate_px": round(2.0 * encoder_cfg["in_size"] / 28, 2)}
+        trained = train_metric_task(data["path"], train_cfg, encoder_cfg,
                                     str(Path(home) / "checkpoints" / "metric" / run_id), str(run_dir / "encoder.pt"),
                                     uri, run_id)
         ev = evaluate_metric_task(data["path"], trained["path"], uri, run_id, seed=params.seed)
         emb = export_image_embeddings_task(data["path"], trained["path"], str(run_dir / "embeddings" / "images.parquet"),
-                                           {"train": params.train_config(), "encoder": encoder_cfg, "data": params.data},
+                                           {"train": train_cfg, "encoder": encoder_cfg, "data": params.data},
                                            run_id, None)
         index = index_task(emb, str(run_dir / "index.faiss"), uri, run_id)
         registered = register_task(uri, run_id, params.model_name, "metric",

@@ -63,6 +63,8 @@ class MetricParams(BaseModel):
     lr: float = Field(1e-3, gt=0)
     margin: float = Field(0.2, ge=0)
     tau: float = Field(0.1, gt=0)
+    augment: bool = Field(True, description="Train on randomly distorted views (small rotation, scale, shift, "
+                                            "erasing, noise); InfoNCE always does")
     seed: int = 0
     model_name: str = Field("replearn-metric", description="Name in the MLflow model registry")
 
@@ -71,4 +73,4 @@ class MetricParams(BaseModel):
         triplet = self.loss.startswith(("triplet", "smooth"))
         return {"loss": self.loss, "miner": self.miner if triplet else "all", "epochs": self.epochs,
                 "batch_size": self.batch_size, "lr": self.lr, "margin": self.margin, "tau": self.tau, "seed": self.seed,
-                "augment": {} if self.loss == "infonce" else None}
+                "augment": {} if (self.loss == "infonce" or self.augment) else None}

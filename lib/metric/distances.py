@@ -107,7 +107,7 @@ def pairwise_distance(x: torch.Tensor, y: torch.Tensor | None = None, kind: Dist
         d2 = d2.masked_fill(eye, 0.0)
     if kind == "squared_euclidean":
         return d2
-    positive = d2 > 0
+    positive = d2 != 0                                         # NaN != 0: NaN inputs stay NaN, never become 0
     safe = torch.where(positive, d2, torch.ones_like(d2))      # sqrt'(1) is finite; its gradient is discarded below
     return torch.where(positive, safe.sqrt(), torch.zeros_like(d2))
 

@@ -67,3 +67,25 @@ def test_input_error_tracebacks_are_dropped_from_prefect_logs():
             record = logging.LogRecord("prefect.task_runs", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
         assert _DropInputErrorTracebacks().filter(record)
         assert (record.exc_info is not None) == kept  # real bugs keep their traceback
+
+
+def test_metric_tables_fit_80_columns_without_truncation():
+    from rich.console import Console
+
+    from replearn.flows import cli
+
+    rows = [{"features": "encoder", "map_at_r": 0.4662, "precision_at_1": 0.9196, "r_precision": 0.5708,
+             "logreg_accuracy": 0.95, "linear_svm_accuracy": 0.94, "knn_accuracy": 0.97},
+            {"features": "raw_pixels", "map_at_r": 0.3579, "precision_at_1": 0.9698, "r_precision": 0.478,
+             "logreg_accuracy": 0.9, "linear_svm_accuracy": 0.89, "knn_accuracy": 0.95},
+            {"features": "finetuned_classifier", "accuracy": 0.98}]
+    narrow = Console(width=80, record=True, force_terminal=False)
+    old, cli.console = cli.console, narrow
+    try:
+        cli._metric_tables(rows)
+    finally:
+        cli.console = old
+    text = narrow.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    for word in ("MAP@R", "R-Prec", "linear SVM", "fine-tuned", "finetuned_classifier", "0.466", "0.980"):
+        assert word in text

@@ -126,3 +126,12 @@ def test_same_as_pytorch_metric_learning_distances():
     torch.testing.assert_close(1 - pairwise_distance(x, y, "cosine_distance"), pml.CosineSimilarity()(x, y), **close)
     torch.testing.assert_close(-pairwise_distance(x, y, "inner_product"),
                                pml.DotProductSimilarity(normalize_embeddings=False)(x, y), **close)
+
+
+@pytest.mark.parametrize("kind", ["euclidean", "squared_euclidean", "cosine_distance", "inner_product"])
+def test_nan_embeddings_give_nan_distances_not_zero(kind):
+    x = torch.randn(4, 3)
+    x[1, 2] = float("nan")
+    D = pairwise_distance(x, kind=kind)
+    assert torch.isnan(D[1, [0, 2, 3]]).all() and torch.isnan(D[[0, 2, 3], 1]).all()
+    assert not torch.isnan(D[0, 2])
