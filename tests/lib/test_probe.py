@@ -33,19 +33,19 @@ def test_accuracies_equal_sklearn_directly(digits):
     assert all(0.0 <= v <= 1.0 for v in got.values())
 
     xtr, xte = xtr_img.reshape(400, -1).astype(np.float64), xte_img.reshape(200, -1).astype(np.float64)
-    s_tr, s_te = xtr, xte  # features as given by default
+    sc = StandardScaler().fit(xtr)
+    sc.scale_ = np.maximum(sc.scale_, 0.1 * sc.scale_.max())  # the floor of _scaled
+    s_tr, s_te = sc.transform(xtr), sc.transform(xte)
     lr = LogisticRegression(C=1.0, max_iter=1000).fit(s_tr, ytr)
-    svm = LinearSVC(C=1.0, max_iter=5000, random_state=0, dual="auto").fit(s_tr, ytr)
+    svm = LinearSVC(C=1.0, max_iter=5000, random_state=0, dual="auto").fit(xtr, ytr)  # features as given
     knn = KNeighborsClassifier(n_neighbors=3).fit(xtr, ytr)
     assert got["logreg_accuracy"] == pytest.approx((lr.predict(s_te) == yte).mean())
-    assert got["linear_svm_accuracy"] == pytest.approx((svm.predict(s_te) == yte).mean())
+    assert got["linear_svm_accuracy"] == pytest.approx((svm.predict(xte) == yte).mean())
     assert got["knn_accuracy"] == pytest.approx(knn.score(xte, yte))
     assert got["logreg_accuracy"] > 0.85 and got["knn_accuracy"] > 0.9  # digits are easy
 
-    scaled = logistic_accuracy(xtr, ytr, xte, yte, C=0.5, standardize=True)
-    sc = StandardScaler().fit(xtr)
-    assert scaled == pytest.approx(LogisticRegression(C=0.5, max_iter=1000).fit(sc.transform(xtr), ytr)
-                                   .score(sc.transform(xte), yte))
+    unscaled = logistic_accuracy(xtr, ytr, xte, yte, C=0.5, standardize=False)
+    assert unscaled == pytest.approx(LogisticRegression(C=0.5, max_iter=1000).fit(xtr, ytr).score(xte, yte))
     assert set(probe_accuracies(xtr, ytr, xte, yte, prefix="test/")) == {
         "test/logreg_accuracy", "test/linear_svm_accuracy", "test/knn_accuracy"}
 
@@ -103,6 +103,7 @@ def test_max_train_fits_on_a_seeded_sample(digits):
     xtr = xtr_img.reshape(len(xtr_img), -1).astype(np.float64)
     keep = np.sort(np.random.default_rng(3).choice(len(xtr), size=100, replace=False))
     want = LogisticRegression(max_iter=1000).fit(xtr[keep], ytr[keep]).score(xte_img.reshape(len(xte_img), -1), yte)
-    assert logistic_accuracy(xtr_img, ytr, xte_img, yte, max_train=100, seed=3) == pytest.approx(want)
+    got = logistic_accuracy(xtr_img, ytr, xte_img, yte, max_train=100, seed=3, standardize=False)
+    assert got == pytest.approx(want)
     with pytest.raises(EmbeddingsError, match="max_train"):
         linear_svm_accuracy(xtr_img, ytr, xte_img, yte, max_train=1)
