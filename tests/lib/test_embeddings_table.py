@@ -234,6 +234,16 @@ def _bad_cases():
         "bad_sense": (dict(keys=keys, vectors=x, sense=[0] * 9 + [40000]), ["sense"]),
         "not_unit": (dict(keys=keys, vectors=x, metadata=_meta(normalized=True)), ["normalized", "10 rows"]),
         "1d": (dict(keys=keys, vectors=x[0]), ["2-D"]),
+        "null_vector": (dict(keys=keys[:4], vectors=[list(x[0]), None, list(x[2]), None]),
+                        ["null vectors", "2 rows", "ids 1, 3"]),
+        "null_vector_ids": (dict(keys=keys[:3], vectors=[None, list(x[1]), list(x[2])], ids=[7, 8, 9]),
+                            ["null vectors", "ids 7)"]),
+        "null_vector_arrow": (dict(keys=keys[:3], vectors=pa.array([list(x[0]), None, list(x[2])],
+                                                                   pa.list_(pa.float32(), D))),
+                              ["null vectors", "ids 1)"]),
+        "wrong_dim_arrow": (dict(keys=keys[:2], vectors=pa.array([[0.0] * 6, [0.0] * 4], pa.list_(pa.float32()))),
+                            ["dimension", "ids 1)"]),
+        "nan_folder": (dict(keys=keys, vectors=nan, shard_rows=3), ["NaN", "ids 2, 7"]),
     }
 
 
@@ -334,3 +344,73 @@ def test_content_hash(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError):
         content_hash(tmp_path / "empty")
+
+
+# --------------------------------------------------------------------------- Arrow input, folders of shards
+
+
+def test_arrow_vectors_accepted(tmp_path):
+    keys, x = _data(5)
+    col = pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), D)
+    _, _, v, _ = read_vectors(write_embeddings(tmp_path / "e.parquet", keys, pa.chunked_array([col]), _meta()))
+    assert _bits_equal(v, x)
+
+
+def test_folder_of_shards_reads_as_one_table(tmp_path):
+    pl = pytest.importorskip("polars")
+    duckdb = pytest.importorskip("duckdb")
+    keys, x = _data(1000)
+    ids = np.arange(1000) * 2 + 1
+    label = [f"c{i % 7}" for i in range(1000)]
+    p = write_embeddings(tmp_path / "emb", keys, x.astype(np.float64), _meta(), ids=ids, label=label,
+                         shard_rows=300, row_group_size=128)
+    parts = sorted(q.name for q in p.iterdir())
+    assert parts == [f"part-{i:05d}.parquet" for i in range(4)]
+    assert [q.name for q in tmp_path.iterdir()] == ["emb"]  # no temporary left
+    md = pq.read_metadata(p / "part-00000.parquet")
+    assert md.num_rows == 300 and md.num_row_groups == 3 and max(md.row_group(i).num_rows for i in range(3)) <= 128
+    assert json.loads(md.metadata[METADATA_KEY])["family"] == "word2vec"  # every shard self-describing
+
+    k2, i2, v2, meta = read_vectors(p)
+    assert k2 == keys and (i2 == ids).all() and _bits_equal(v2, x) and meta == _meta()
+    assert read_metadata(p) == _meta()
+    t, _ = read_embeddings(p, columns=["id", "label"])
+    assert t.column("label").to_pylist() == label
+
+    # without replearn
+    assert pq.read_table(p).num_rows == 1000
+    df = pl.read_parquet(f"{p}/*.parquet")
+    assert df.height == 1000 and df["id"].to_list() == ids.tolist()
+    [(n, s)] = duckdb.sql(f"select count(*), sum(id) from '{p}/*.parquet'").fetchall()
+    assert n == 1000 and s == int(ids.sum())
+    [row] = duckdb.sql(f"select key, vector from '{p}/*.parquet' where id = 21").fetchall()
+    assert row[0] == "w10" and np.allclose(np.asarray(row[1], np.float32), x[10])
+
+
+def test_folder_layout_by_suffix_and_atomic_replace(tmp_path):
+    keys, x = _data(50)
+    p = write_embeddings(tmp_path / "emb", keys, x, _meta())  # no .parquet suffix: a folder
+    assert p.is_dir() and [q.name for q in p.iterdir()] == ["part-00000.parquet"]
+    keys2, x2 = _data(20, seed=1)
+    write_embeddings(p, keys2, x2, _meta(), shard_rows=8)
+    assert len(list(p.iterdir())) == 3 and read_vectors(p)[0] == keys2
+    bad = x2.copy()
+    bad[4] = np.nan
+    with pytest.raises(EmbeddingsError, match="ids 4"):
+        write_embeddings(p, keys2, bad, _meta(), shard_rows=8)
+    assert read_vectors(p)[0] == keys2 and sorted(q.name for q in tmp_path.iterdir()) == ["emb"]
+    f = write_embeddings(tmp_path / "one.parquet", keys, x, _meta())  # existing callers: one file
+    assert f.is_file()
+
+
+def test_folder_with_mixed_exports_is_refused(tmp_path):
+    keys, x = _data(10)
+    p = write_embeddings(tmp_path / "emb", keys, x, _meta(), shard_rows=5)
+    other = write_embeddings(tmp_path / "o", keys, x, _meta(family="clip"), shard_rows=5)
+    (other / "part-00001.parquet").replace(p / "part-00001.parquet")
+    with pytest.raises(EmbeddingsError, match=r"shards \['part-00001.parquet'\] carry metadata different"):
+        read_vectors(p)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="no .parquet shards"):
+        read_vectors(empty)

@@ -256,3 +256,26 @@ def test_lib_store_never_imports_prefect_or_mlflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- training subsample, adding later
+
+
+def test_train_size_and_add_vectors(data):
+    xb, xq = data
+    index = build_index(xb[:400], "cos", "IVF4,Flat", train_size=200, seed=1)
+    from replearn.lib.store.faiss_index import add_vectors, set_search_params
+
+    add_vectors(index, xb[400:], "cos")
+    assert index.ntotal == N
+    set_search_params(index, {"nprobe": 4})
+    D1, I1 = search(index, xq, 5, "cos")
+    D2, I2 = exact_search(xb, xq, 5, "cos")
+    _assert_same_neighbours(D1, I1, D2, I2)
+    with pytest.raises(EmbeddingsError, match="without ids"):
+        add_vectors(index, xb[:2], "cos", ids=[1000, 1001])
+    mapped = build_index(xb[:10], "l2", ids=np.arange(10) + 50)
+    with pytest.raises(EmbeddingsError, match="ids are needed"):
+        add_vectors(mapped, xb[10:12], "l2")
+    add_vectors(mapped, xb[10:12], "l2", ids=[7, 8])
+    assert search(mapped, xb[10:11], 1, "l2")[1][0, 0] == 7

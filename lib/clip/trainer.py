@@ -1,0 +1,333 @@
+"""Training loop of the two-tower model (Radford et al. 2021), single-process or under torch.distributed.
+
+:func:`train_clip` trains a :class:`~replearn.lib.clip.model.TwoTower` on
+(image, caption) pairs with :class:`~replearn.lib.clip.loss.ClipLoss`:
+
+* **Optimiser.** AdamW (Loshchilov & Hutter 2019), decoupled weight decay on
+  matrices and conv kernels only (not on biases, norms, embeddings or
+  ``logit_scale``, as in CLIP/open_clip). Learning rate constant, or cosine
+  (SGDR without restarts, Loshchilov & Hutter 2017) after one warm-up epoch
+  of linear increase, updated every step.
+* **Batches.** Each epoch shuffles the pairs with a generator seeded by
+  ``(seed, epoch)`` and cuts the order into ``ceil(N / batch_size)`` nearly
+  equal batches (sizes differ by at most one, never a batch of one pair).
+  Captions may change every epoch: pass a function ``epoch -> captions``
+  (:meth:`~replearn.lib.clip.data.DigitPairs.train_captions` draws a new
+  template per image and epoch).
+* **Distributed.** When ``torch.distributed`` is initialised, every rank runs
+  the same batch order (same seed); each global batch is cut into
+  ``world_size`` equal contiguous shards (up to ``world_size - 1`` pairs of the
+  batch are dropped so the shards are equal), each rank encodes its shard, the
+  loss gathers the features (:func:`~replearn.lib.clip.loss.gather_features`)
+  and the gradients are reduced by hand: summed for the tower weights and
+  averaged for ``logit_scale`` (see :mod:`replearn.lib.clip.loss` for why), so a
+  step equals the single-process step on the global batch, except for batch
+  norm statistics, which stay per rank. Only rank 0 writes checkpoints.
+* **Logs.** After every epoch a :class:`ClipEpochLog`: mean loss, logit scale
+  s, learning rate, and, with ``eval_pairs``, zero-shot top-1 and Recall@1/5/10
+  both ways on the held-out pairs (:func:`~replearn.lib.clip.evaluate.evaluate_clip`).
+* **Checkpoints and resuming.** ``<checkpoint_dir>/epoch-0003.pt`` holds the
+  config, the vocabulary, the weights, the optimiser, the epoch and the history,
+  written atomically. A new call resumes from the newest checkpoint whose
+  ``training_key()`` matches and whose epoch is <= ``config.epochs``; loaded with
+  ``torch.load(weights_only=True)``.
+* **Guards.** A non-finite loss raises :class:`~replearn.lib.errors.TrainingError`
+  naming the epoch, batch and learning rate, with the history so far.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+from tqdm.auto import tqdm
+
+from replearn.lib.clip.captions import all_captions
+from replearn.lib.clip.data import ClipPairs, DigitPairs
+from replearn.lib.clip.evaluate import evaluate_clip
+from replearn.lib.clip.loss import ClipLoss
+from replearn.lib.clip.model import ClipConfig, TwoTower, build_model, model_from_state, model_state
+from replearn.lib.errors import ReplearnInputError, TrainingError
+from replearn.lib.store.atomic import atomic_path
+
+Captions = Sequence[str] | Callable[[int], Sequence[str]]
+
+
+@dataclass(frozen=True)
+class ClipEpochLog:
+    """One finished epoch.
+
+    Attributes:
+        epoch: 1-based epoch number.
+        loss: mean training loss over the epoch's batches (>= 0).
+        logit_scale: s = min(exp(logit_scale), 100) after the epoch.
+        lr: learning rate of the epoch's last step.
+        seconds: wall-clock time of the epoch, evaluation included.
+        metrics: held-out evaluation (``ClipEvaluation.to_dict()``: ``zero_shot_top1``,
+            ``i2t_r1`` ... ``t2i_r10``), empty without ``eval_pairs``.
+    """
+
+    epoch: int
+    loss: float
+    logit_scale: float
+    lr: float
+    seconds: float
+    metrics: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def flat(self) -> dict[str, float]:
+        """Flat ``{name: value}`` for MLflow (metrics inlined)."""
+        d = {k: float(v) for k, v in asdict(self).items() if k != "metrics"}
+        d.update({k: float(v) for k, v in self.metrics.items()})
+        return d
+
+
+@dataclass
+class ClipTrainResult:
+    """What :func:`train_clip` returns: the trained model (eval mode), its history and where it was saved."""
+
+    model: TwoTower
+    history: list[ClipEpochLog]
+    config: ClipConfig
+    resumed_from_epoch: int = 0
+    seconds: float = 0.0
+    checkpoint: Path | None = None
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """Shuffled index batches of one epoch: ``ceil(n / batch_size)`` parts of nearly equal size, each >= 2.
+
+    Depends only on ``(n, batch_size, seed, epoch)``, so every rank computes the same order.
+    """
+    order = np.random.default_rng(np.random.SeedSequence([seed, 1, epoch])).permutation(n)
+    nb = max(1, math.ceil(n / batch_size))
+    nb = min(nb, max(1, n // 2))                                                 # smallest part floor(n / nb) >= 2
+    return [b.astype(np.int64) for b in np.array_split(order, nb)]
+
+
+def learning_rate(config: ClipConfig, step: int, steps_per_epoch: int) -> float:
+    """lr at optimiser step ``step`` (0-based): constant, or one warm-up epoch then cosine to 0."""
+    if config.schedule == "constant":
+        return config.lr
+    total = config.epochs * steps_per_epoch
+    warm = steps_per_epoch if config.epochs > 1 else 0
+    if step < warm:
+        return config.lr * (step + 1) / warm
+    t = (step - warm) / max(1, total - warm)
+    return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if p.ndim >= 2 and "embed" not in name and name != "logit_scale":
+            decay.append(p)
+        else:
+            no_decay.append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def checkpoint_path(checkpoint_dir: Path | str, epoch: int) -> Path:
+    """``<checkpoint_dir>/epoch-NNNN.pt``, the state after ``epoch`` epochs."""
+    return Path(checkpoint_dir) / f"epoch-{epoch:04d}.pt"
+
+
+def save_checkpoint(checkpoint_dir: Path | str, epoch: int, model: TwoTower, optimizer: torch.optim.Optimizer,
+                    history: list[ClipEpochLog]) -> Path:
+    """Write the state after ``epoch`` epochs atomically; return its path."""
+    final = checkpoint_path(checkpoint_dir, epoch)
+    state = model_state(model)
+    state.update({"epoch": epoch, "training_key": model.config.training_key(), "optimizer": optimizer.state_dict(),
+                  "history": [h.to_dict() for h in history]})
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(final) as tmp:
+        torch.save(state, tmp)
+    return final
+
+
+def latest_checkpoint(checkpoint_dir: Path | str, config: ClipConfig) -> tuple[Path, dict] | None:
+    """The newest readable checkpoint with the same ``training_key()`` and epoch <= config.epochs, or None.
+
+    Damaged or foreign files are skipped.
+    """
+    d = Path(checkpoint_dir)
+    if not d.is_dir():
+        return None
+    key = config.training_key()
+    for path in sorted(d.glob("epoch-*.pt"), reverse=True):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if state["training_key"] == key and 1 <= int(state["epoch"]) <= config.epochs:
+                return path, state
+        except Exception:  # truncated or foreign file: use an older one
+            continue
+    return None
+
+
+def _check_images(images) -> np.ndarray:
+    x = np.asarray(images)
+    if x.ndim != 4 or x.dtype.kind != "f":
+        raise ReplearnInputError(f"images must be a float array (N, C, H, W), got dtype {x.dtype} shape {x.shape}; "
+                                 f"use ClipPairs.images (float32 in [0, 1])")
+    if len(x) < 2:
+        raise ReplearnInputError(f"train_clip needs at least 2 (image, caption) pairs, got {len(x)}: a batch of "
+                                 f"one pair has no negative")
+    bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
+    if len(bad):
+        raise ReplearnInputError(f"images hold NaN/Inf in {len(bad)} image(s), first rows {bad[:5].tolist()}")
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _sync_gradients(model: TwoTower, world_size: int) -> None:
+    """Sum tower gradients over ranks, average the ``logit_scale`` gradient (module docstring)."""
+    for name, p in model.named_parameters():
+        if p.grad is None:
+            continue
+        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+        if name == "logit_scale":
+            p.grad.div_(world_size)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train_clip(config: ClipConfig, images: np.ndarray, captions: Captions, *, model: TwoTower | None = None,
+               vocab_captions: Sequence[str] | None = None, eval_pairs: ClipPairs | None = None,
+               prompts: Sequence[Sequence[str]] | None = None, checkpoint_dir: Path | str | None = None,
+               on_epoch: Callable[[ClipEpochLog], None] | None = None, progress: bool = False) -> ClipTrainResult:
+    """Train a two-tower model on (image, caption) pairs (module docstring).
+
+    Args:
+        config: :class:`ClipConfig`.
+        images: float32 (N, C, H, W) in [0, 1], any size (resized by the image tower).
+        captions: N captions, or a function ``epoch (0-based) -> N captions``.
+        model: a model to train in place; default ``build_model(config, vocab_captions)``.
+        vocab_captions: captions the scratch vocabulary is built from (default the
+            captions of epoch 0); ignored for ``text.kind == "lit"`` except that their
+            sentence embeddings are precomputed.
+        eval_pairs: held-out pairs evaluated after every epoch (zero-shot needs labels).
+        prompts: zero-shot prompts per class (default the digit prompts).
+        checkpoint_dir: per-epoch checkpoints; a matching one there is resumed from.
+        on_epoch: called with each :class:`ClipEpochLog` (on every rank).
+        progress: tqdm bar over batches.
+
+    Returns:
+        :class:`ClipTrainResult` with the model in eval mode.
+
+    Raises:
+        ReplearnInputError: bad images, a caption count different from the image count.
+        CaptionError: a caption with no token (naming the row).
+        TrainingError: a non-finite loss (``err.history`` holds the epochs logged so far).
+    """
+    x_np = _check_images(images)
+    N = len(x_np)
+    caption_fn = captions if callable(captions) else (lambda _epoch, c=list(captions): c)
+    first = list(caption_fn(0))
+    if len(first) != N:
+        raise ReplearnInputError(f"train_clip: {N} images but {len(first)} captions; give one caption per image")
+
+    distributed = dist.is_available() and dist.is_initialized()
+    world, rank = (dist.get_world_size(), dist.get_rank()) if distributed else (1, 0)
+
+    history: list[ClipEpochLog] = []
+    start_epoch, last_ckpt, state = 0, None, None
+    if checkpoint_dir is not None:
+        found = latest_checkpoint(checkpoint_dir, config)
+        if found is not None:
+            last_ckpt, state = found
+    if model is None:
+        if state is not None:
+            model = model_from_state(state, device=config.device)
+        else:
+            model = build_model(config, vocab_captions if vocab_captions is not None else first)
+    elif state is not None:
+        model.load_state_dict(state["state_dict"])
+    device = torch.device(config.device)
+    model.to(device)
+    if config.text.kind == "lit" and vocab_captions is not None:
+        model.text.precompute(list(vocab_captions), where="the vocabulary captions")
+
+    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch = int(state["epoch"])
+        history = [ClipEpochLog(**h) for h in state["history"]][:start_epoch]
+
+    loss_fn = ClipLoss(world, rank)
+    x_all = torch.from_numpy(x_np)
+    steps_per_epoch = len(epoch_batches(N, config.batch_size, config.seed, 0))
+    t_start = time.perf_counter()
+    bar = tqdm(total=(config.epochs - start_epoch) * steps_per_epoch, disable=not progress or rank != 0,
+               desc="clip", unit="batch")
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            t0 = time.perf_counter()
+            texts = first if epoch == 0 else list(caption_fn(epoch))
+            if len(texts) != N:
+                raise ReplearnInputError(f"train_clip: epoch {epoch} gave {len(texts)} captions for {N} images")
+            prepared = model.prepare_text(texts, where=f"the training captions (epoch {epoch})")
+            model.train()
+            losses: list[float] = []
+            lr = config.lr
+            for b, idx in enumerate(epoch_batches(N, config.batch_size, config.seed, epoch)):
+                if world > 1:
+                    n_local = len(idx) // world
+                    idx = idx[rank * n_local:(rank + 1) * n_local]               # this rank's shard
+                lr = learning_rate(config, epoch * steps_per_epoch + b, steps_per_epoch)
+                for g in optimizer.param_groups:
+                    g["lr"] = lr
+                it = torch.from_numpy(idx)
+                zi = model.encode_image(x_all[it].to(device))                    # (n, D)
+                zt = model.encode_text(**{k: v[it].to(device) for k, v in prepared.items()})   # (n, D)
+                loss = loss_fn(zi, zt, model.logit_scale)
+                if not bool(torch.isfinite(loss)):
+                    raise TrainingError(f"CLIP loss is {loss.item()} at epoch {epoch + 1}, batch {b + 1}/"
+                                        f"{steps_per_epoch} (lr={lr:.3g}, logit scale={model.scale:.3g}); lower "
+                                        f"lr or check the images for extreme values", history=history)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if world > 1:
+                    _sync_gradients(model, world)
+                optimizer.step()
+                losses.append(loss.item())
+                bar.update(1)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.4f}", s=f"{model.scale:.1f}")
+            metrics = {}
+            if eval_pairs is not None:
+                metrics = evaluate_clip(model, eval_pairs, prompts).to_dict()
+            log = ClipEpochLog(epoch + 1, float(np.mean(losses)), model.scale, lr, time.perf_counter() - t0, metrics)
+            history.append(log)
+            if on_epoch is not None:
+                on_epoch(log)
+            if checkpoint_dir is not None and rank == 0:
+                last_ckpt = save_checkpoint(checkpoint_dir, epoch + 1, model, optimizer, history)
+    finally:
+        bar.close()
+    model.eval()
+    return ClipTrainResult(model, history, config, start_epoch, time.perf_counter() - t_start, last_ckpt)
+
+
+def train_digits(config: ClipConfig, pairs: DigitPairs, **kwargs) -> ClipTrainResult:
+    """:func:`train_clip` on :func:`~replearn.lib.clip.data.digit_pairs` output.
+
+    Captions are redrawn from the train templates every epoch, the vocabulary
+    covers every caption the train templates can make, and ``pairs.test`` is
+    evaluated after each epoch. ``kwargs`` go to :func:`train_clip`.
+    """
+    kwargs.setdefault("eval_pairs", pairs.test)
+    kwargs.setdefault("vocab_captions", all_captions(pairs.train_templates))
+    return train_clip(config, pairs.train_images, pairs.train_captions, **kwargs)

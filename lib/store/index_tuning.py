@@ -1,0 +1,371 @@
+"""Tune an approximate FAISS index's search parameter to reach a target recall@k, and build + tune in one call.
+
+:func:`tune_index` raises ``nprobe`` (IVF; Jégou, Douze & Schmid 2011) or
+``efSearch`` (HNSW; Malkov & Yashunin 2018) along a fixed ascending grid until
+recall@k against exact search reaches ``target_recall`` (default 0.95) on
+held-out queries, keeps the smallest value that does (the fastest), and
+measures its latency. Recall grows with either parameter, so the first value
+that reaches the target is the cheapest on the grid.
+
+Held-out queries: either given (``xq``: vectors not in the index), or
+``n_queries`` rows sampled from ``xb`` with each query's own row removed from
+both the exact and the approximate results (``k + 1`` neighbours searched,
+the query's id dropped), so an index is not credited for finding the query
+itself -- the measure then matches held-out queries from the same
+distribution.
+
+:func:`build_tuned_index` is the one call for the task layer: choose
+(:func:`~replearn.lib.store.index_choice.choose_index`), build on a training
+subsample, add everything, tune, and return the index with a JSON-ready
+report (choice, build seconds, tuned parameter, recall, ms/query) that
+:func:`~replearn.lib.store.faiss_index.save_index` writes into the sidecar
+(``tuning=``) and :func:`tuning_metrics` flattens for MLflow.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import faiss
+import numpy as np
+
+from replearn.lib.errors import EmbeddingsError
+from replearn.lib.store.embeddings_table import _as_ids
+from replearn.lib.store.faiss_index import (
+    _as_matrix,
+    _check_index_metric,
+    _check_k,
+    _id_map,
+    _normalized,
+    add_vectors,
+    build_index,
+    set_search_params,
+)
+from replearn.lib.store.index_choice import IndexChoice, choose_index
+
+__all__ = [
+    "EF_SEARCH_GRID",
+    "NPROBE_GRID",
+    "build_tuned_index",
+    "search_param_of",
+    "tune_index",
+    "tuning_metrics",
+]
+
+NPROBE_GRID = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024,
+               1536, 2048, 4096, 8192, 16384, 32768, 65536)
+"""``nprobe`` values tried, ascending; values above ``nlist`` are skipped (nprobe = nlist is exhaustive)."""
+
+EF_SEARCH_GRID = (16, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256, 320, 384, 512, 768, 1024, 2048)
+"""``efSearch`` values tried, ascending; values below ``k`` are raised to ``k`` (HNSW needs efSearch >= k)."""
+
+
+def _unwrap(index: faiss.Index) -> faiss.Index:
+    """The innermost index under IDMap / PreTransform (OPQ) / Refine wrappers."""
+    index = faiss.downcast_index(index)
+    while True:
+        if isinstance(index, (faiss.IndexIDMap, faiss.IndexIDMap2)):
+            index = faiss.downcast_index(index.index)
+        elif isinstance(index, faiss.IndexPreTransform):
+            index = faiss.downcast_index(index.index)
+        elif isinstance(index, faiss.IndexRefine):
+            index = faiss.downcast_index(index.base_index)
+        else:
+            return index
+
+
+def search_param_of(index: faiss.Index) -> tuple[str | None, int | None]:
+    """``("nprobe", nlist)`` for IVF, ``("efSearch", None)`` for HNSW, ``(None, None)`` otherwise."""
+    inner = _unwrap(index)
+    if isinstance(inner, faiss.IndexIVF):
+        return "nprobe", int(inner.nlist)
+    if isinstance(inner, faiss.IndexHNSW):
+        return "efSearch", None
+    return None, None
+
+
+def _grid(param: str | None, nlist: int | None, k: int) -> list[int]:
+    if param == "nprobe":
+        g = [p for p in NPROBE_GRID if p < nlist] + [nlist]
+        return sorted(set(g))
+    if param == "efSearch":
+        return sorted({max(e, k) for e in EF_SEARCH_GRID})
+    return [0]
+
+
+def _hits(I: np.ndarray, E: np.ndarray) -> int:
+    """Sum over rows of |I_row ∩ E_row| (ids, -1 never matches a valid id)."""
+    hits = 0
+    k1, k2 = I.shape[1], E.shape[1]
+    step = max(1, (1 << 22) // max(1, k1 * k2))
+    for s in range(0, len(E), step):
+        hits += int((I[s : s + step, :, None] == E[s : s + step, None, :]).any(axis=2).sum())
+    return hits
+
+
+def _drop_self(I: np.ndarray, self_ids: np.ndarray, k: int) -> np.ndarray:
+    """Remove each row's own id from ``I`` (nq, k+1) and keep the first ``k`` of the rest (-1 if short)."""
+    keep = I != self_ids[:, None]
+    out = np.full((len(I), k), -1, np.int64)
+    for r in range(len(I)):  # nq <= a few thousand: cheap
+        row = I[r][keep[r]][:k]
+        out[r, : len(row)] = row
+    return out
+
+
+def tune_index(
+    index: faiss.Index,
+    xb: np.ndarray,
+    xq: np.ndarray | None = None,
+    *,
+    metric: str,
+    k: int = 10,
+    target_recall: float = 0.95,
+    n_queries: int = 1000,
+    seed: int = 0,
+    ids: np.ndarray | None = None,
+    gt: np.ndarray | None = None,
+    repeats: int = 3,
+) -> dict[str, Any]:
+    """Set ``nprobe`` / ``efSearch`` on ``index`` to the smallest grid value reaching ``target_recall``.
+
+    The chosen value must also return ``k`` results for every query (IVF with
+    a small ``nprobe`` can come back short, which :func:`search` refuses
+    rather than pad with -1).
+
+    Args:
+        index: built over ``xb`` (from :func:`~replearn.lib.store.faiss_index.build_index`);
+            modified in place (its search parameter is set).
+        xb: ``(N, D)`` the vectors the index holds, in insertion order (used
+            for exact search and, when ``xq`` is None, to sample queries).
+        xq: ``(nq, D)`` held-out queries, or ``None`` to sample ``n_queries``
+            rows of ``xb`` (self-matches removed, see the module docstring).
+        metric: the metric the index was built with: ``"l2"``, ``"ip"``, ``"cos"``.
+        k: recall@k is measured, >= 1, truncated to N - 1 for sampled queries.
+        target_recall: in (0, 1]; default 0.95.
+        n_queries: queries sampled when ``xq`` is None (>= 1, at most N).
+        seed: for the query sample.
+        ids: the ids the index returns for ``xb``'s rows; default the index's
+            ``IndexIDMap`` ids, else row positions.
+        gt: optional precomputed exact ``(nq, >= k)`` ids for ``xq`` (saves the
+            exact search; only with a given ``xq``).
+        repeats: timing runs of the chosen setting; the fastest is reported.
+
+    Returns:
+        A JSON-ready dict: ``param`` (``"nprobe"``, ``"efSearch"`` or None),
+        ``value`` (the chosen value or None), ``recall_at_k`` (measured at
+        ``value``, in [0, 1]), ``k``, ``target_recall``, ``reached`` (bool:
+        False when even the largest grid value stays below the target; the
+        largest value is then set), ``ms_per_query`` (wall-clock per query,
+        batch search, current FAISS thread count), ``n_queries``,
+        ``queries`` (``"held-out"`` or ``"database sample, self excluded"``),
+        ``tried`` (list of ``{value, recall, ms_per_query, complete}``).
+
+    Raises:
+        EmbeddingsError: ``index.ntotal != N``, bad ``k`` / ``target_recall``
+            / ``n_queries``, non-finite input, metric inconsistent with the index.
+    """
+    k = _check_k(k)
+    if not (isinstance(target_recall, (int, float)) and 0 < target_recall <= 1):
+        raise EmbeddingsError(f"target_recall must be in (0, 1], got {target_recall!r}")
+    _check_index_metric(index, metric)
+    xb = _as_matrix(xb, "xb", index.d)
+    n = len(xb)
+    if n != index.ntotal:
+        raise EmbeddingsError(f"xb has {n} rows but the index holds {index.ntotal} vectors: pass the indexed vectors")
+    if ids is None:
+        ids = _id_map(index)
+    ids_np = np.arange(n, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
+    sampled = xq is None
+    if sampled:
+        if isinstance(n_queries, bool) or not isinstance(n_queries, (int, np.integer)) or n_queries < 1:
+            raise EmbeddingsError(f"n_queries must be an int >= 1, got {n_queries!r}")
+        if n < 2:
+            raise EmbeddingsError("tuning with queries sampled from xb needs N >= 2 vectors; pass xq")
+        rows = np.sort(np.random.default_rng(seed).choice(n, size=min(int(n_queries), n), replace=False))
+        xq = xb[rows]
+        k = min(k, n - 1)
+        kk = k + 1
+        self_ids = ids_np[rows]
+    else:
+        xq = _as_matrix(xq, "xq", index.d)
+        k = min(k, n)
+        kk = k
+    if metric == "cos":
+        xb_s, xq_s = _normalized(xb, "xb"), _normalized(xq, "xq")
+    else:
+        xb_s, xq_s = xb, xq
+    if gt is not None and not sampled:
+        E = np.asarray(gt)[:, :k]
+    else:
+        _, pos = faiss.knn(xq_s, xb_s, kk, faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT)
+        E = ids_np[pos]
+        if sampled:
+            E = _drop_self(E, self_ids, k)
+
+    param, nlist = search_param_of(index)
+    tried = []
+    chosen = None
+    for value in _grid(param, nlist, kk):
+        if param is not None:
+            set_search_params(index, {param: value})
+        t0 = time.perf_counter()
+        _, I = index.search(xq_s, kk)
+        ms = 1e3 * (time.perf_counter() - t0) / len(xq_s)
+        if sampled:
+            I = _drop_self(I, self_ids, k)
+        r = _hits(I, E) / (len(E) * k)
+        complete = not bool((I < 0).any())  # every query got k results: search() will not raise
+        tried.append({"value": value if param else None, "recall": r, "ms_per_query": ms, "complete": complete})
+        if r >= target_recall and complete:
+            chosen = tried[-1]
+            break
+    reached = chosen is not None
+    if chosen is None:
+        chosen = tried[-1]  # the largest value stays set
+    times = []
+    for _ in range(max(1, int(repeats))):
+        t0 = time.perf_counter()
+        index.search(xq_s, kk)
+        times.append(1e3 * (time.perf_counter() - t0) / len(xq_s))
+    return {
+        "param": param,
+        "value": chosen["value"],
+        "recall_at_k": chosen["recall"],
+        "k": k,
+        "target_recall": float(target_recall),
+        "reached": reached,
+        "ms_per_query": min(times),
+        "faiss_threads": faiss.omp_get_max_threads(),
+        "n_queries": len(xq_s),
+        "queries": "database sample, self excluded" if sampled else "held-out",
+        "tried": tried,
+    }
+
+
+def build_tuned_index(
+    xb: np.ndarray,
+    metric: str,
+    *,
+    ids: np.ndarray | None = None,
+    memory_budget_bytes: int | None = None,
+    factory: str | None = None,
+    target_recall: float = 0.95,
+    k: int = 10,
+    xq: np.ndarray | None = None,
+    n_queries: int = 1000,
+    seed: int = 0,
+    choice_kwargs: dict[str, Any] | None = None,
+) -> tuple[faiss.Index, dict[str, Any]]:
+    """Choose, build, add and tune an index over ``xb``; return it with a report for the sidecar and MLflow.
+
+    Args:
+        xb: ``(N, D)`` finite vectors (cast to float32; normalised in a copy for ``cos``).
+        metric: ``"l2"``, ``"ip"``, ``"cos"``, or ``"mips"``: maximum inner
+            product over unnormalised vectors through the L2 reduction of
+            :mod:`replearn.lib.store.mips` -- the index is then an L2 index over
+            ``D + 1`` dimensions, ``report["mips_max_norm"]`` holds ``M``;
+            search it with ``search_mips(index, xq, k, M)`` and save it with
+            ``save_index(index, path, metric="l2", tuning=report)``.
+        ids: optional ``(N,)`` distinct ids >= 0 returned by searches.
+        memory_budget_bytes: passed to :func:`~replearn.lib.store.index_choice.choose_index`.
+        factory: force a factory string instead of choosing (still tuned).
+        target_recall, k, xq, n_queries, seed: as :func:`tune_index`. When
+            ``xq`` is None and the chosen index is approximate,
+            ``min(n_queries, N // 10)`` rows are held out: the index is built
+            on the others, tuned with the held-out rows as queries (truly
+            unseen, unlike a database sample: HNSW in particular finds the
+            neighbours of an indexed point more easily than of a new one),
+            then the held-out rows are added. The index then always returns
+            ids (``ids``, else row positions) through an ``IndexIDMap2``.
+        choice_kwargs: extra keyword arguments for ``choose_index`` (``flat_max``, ``hnsw_max``, ``nlist``).
+
+    Returns:
+        ``(index, report)``; ``report`` (JSON-ready) holds ``choice``
+        (:meth:`IndexChoice.to_dict`), ``factory``, ``build_seconds``,
+        ``tune_seconds``, ``index_bytes_estimate``
+        (:func:`~replearn.lib.store.index_choice.estimate_index_bytes`) and ``tuning`` (:func:`tune_index`'s dict). Pass it
+        as ``save_index(..., factory=report["factory"], recall_at_10=...,
+        build_seconds=report["build_seconds"], tuning=report)``.
+
+    Raises:
+        EmbeddingsError: as ``choose_index``, ``build_index`` and ``tune_index``.
+    """
+    xb = _as_matrix(xb, "xb")
+    n, d = xb.shape
+    if n == 0:
+        raise EmbeddingsError("xb is empty: nothing to index")
+    if factory is None:
+        choice = choose_index(n, d, metric, memory_budget_bytes, **(choice_kwargs or {}))
+    else:
+        choice = IndexChoice(factory, "given", metric, None, notes=["factory given by the caller"])
+    max_norm = None
+    if metric == "mips":  # Bachrach et al. 2014: L2 search over one extra coordinate
+        from replearn.lib.store.mips import mips_augment_database, mips_augment_queries
+
+        xb, max_norm = mips_augment_database(xb)
+        xq = None if xq is None else mips_augment_queries(xq)
+        metric = "l2"
+        as_queries = mips_augment_queries
+    else:
+        def as_queries(x: np.ndarray) -> np.ndarray:
+            return x
+    ids_np = np.arange(n, dtype=np.int64) if ids is None else _as_ids(ids, n)
+    hold = 0
+    if xq is None and choice.kind not in ("flat",) and n >= 20:
+        hold = min(int(n_queries), n // 10)
+    t0 = time.perf_counter()
+    if hold:
+        # true held-out queries: build on the rest, tune, then add the held-out rows (IVF and HNSW add
+        # incrementally); ids keep the rows' original ids / positions.
+        mask = np.zeros(n, bool)
+        mask[np.random.default_rng(seed).choice(n, size=hold, replace=False)] = True
+        rest, held = np.flatnonzero(~mask), np.flatnonzero(mask)
+        train = min(choice.train_size, len(rest)) if choice.train_size else None
+        index = build_index(xb[rest], metric, choice.factory, ids=ids_np[rest], train_size=train, seed=seed)
+        build_seconds = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        tuning = tune_index(index, xb[rest], as_queries(xb[held][:, :d]), metric=metric, k=k,
+                            target_recall=target_recall, ids=ids_np[rest])
+        tuning["queries"] = f"{hold} database rows held out of the index while tuning, added after"
+        tune_seconds = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        add_vectors(index, xb[held], metric, ids=ids_np[held])
+        build_seconds += time.perf_counter() - t2
+    else:
+        index = build_index(xb, metric, choice.factory, ids=ids, train_size=choice.train_size or None, seed=seed)
+        build_seconds = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        tuning = tune_index(index, xb, xq, metric=metric, k=k, target_recall=target_recall, n_queries=n_queries,
+                            seed=seed, ids=ids)
+        tune_seconds = time.perf_counter() - t1
+    report = {
+        "mips_max_norm": max_norm,
+        "choice": choice.to_dict(),
+        "factory": choice.factory,
+        "build_seconds": build_seconds,
+        "tune_seconds": tune_seconds,
+        "index_bytes_estimate": choice.bytes_estimate or None,
+        "tuning": tuning,
+    }
+    return index, report
+
+
+def tuning_metrics(report: dict[str, Any], prefix: str = "index.") -> dict[str, float]:
+    """Flatten a :func:`build_tuned_index` report (or a :func:`tune_index` dict) to MLflow metrics.
+
+    Keys: ``{prefix}recall_at_{k}``, ``{prefix}ms_per_query``,
+    ``{prefix}queries_per_second``, ``{prefix}{param}`` (e.g. ``index.nprobe``),
+    ``{prefix}build_seconds``, ``{prefix}index_bytes_estimate`` where present. Values are floats.
+    """
+    t = report.get("tuning", report)
+    out = {f"{prefix}recall_at_{t['k']}": float(t["recall_at_k"]), f"{prefix}ms_per_query": float(t["ms_per_query"])}
+    if t["ms_per_query"] > 0:
+        out[f"{prefix}queries_per_second"] = 1e3 / float(t["ms_per_query"])
+    if t.get("param"):
+        out[f"{prefix}{t['param']}"] = float(t["value"])
+    for key in ("build_seconds", "index_bytes_estimate"):
+        if report.get(key) is not None:
+            out[f"{prefix}{key}"] = float(report[key])
+    return out
