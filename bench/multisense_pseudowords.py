@@ -1,0 +1,147 @@
+"""Benchmark: multi-sense skip-gram on the books corpus — pseudo-words, similarity, senses of ambiguous words.
+
+Tokenizes ``books.txt.gz`` (lib/text/tokenize), builds the vocabulary
+(min_count 5), merges pseudo-word pairs chosen by the fixed rule of
+lib/multisense/pseudowords.py, holds out 10 % of the sentences, then trains on
+the same merged training corpus (dim 100, window 5, negative 5, sample 1e-3):
+
+* multi-sense skip-gram (lib/multisense), and
+* single-sense skip-gram (lib/word2vec), same epochs,
+* (--ceiling, default on) single-sense skip-gram on the *unmerged* corpus, whose
+  separate vectors v_a, v_b classify the held-out occurrences with the same
+  posterior: what a multi-sense model that recovered each pair exactly would score,
+
+and prints pseudo-word accuracy per pair, senses pruned, WS-353 / SimLex-999
+Spearman (multi-sense average and MaxSim vs skip-gram), nearest words per sense
+of a few ambiguous words, and words/s.
+
+    python bench/multisense_pseudowords.py --json bench/out/multisense.json [--epochs 4] [--pairs 8] \
+        [--estep-window 0] [--no-ceiling]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CORPUS = REPO.parent / "shared" / "data" / "corpus" / "books.txt.gz"
+AMBIGUOUS = ("bank", "spring", "bear", "fair", "light", "ring", "well")
+
+
+def main() -> None:
+    from replearn.lib.eval.similarity import evaluate_word_pairs, simlex999_path, wordsim353_path
+    from replearn.lib.multisense.config import MultiSenseConfig
+    from replearn.lib.multisense.pseudowords import (build_pseudoword_corpus, ceiling_accuracy, choose_pairs,
+                                                     evaluate_pseudowords)
+    from replearn.lib.multisense.similarity import evaluate_average, evaluate_maxsim
+    from replearn.lib.multisense.trainer import train_multisense
+    from replearn.lib.text.tokenize import tokenize_corpus
+    from replearn.lib.text.vocab import build_vocabulary, count_tokens, keep_probability, noise_distribution
+    from replearn.lib.vectors import KeyedVectors
+    from replearn.lib.word2vec.config import Word2VecConfig
+    from replearn.lib.word2vec.corpus import encode_corpus
+    from replearn.lib.word2vec.trainer import train_sgns
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    ap.add_argument("--epochs", type=int, default=4, help="multi-sense epochs (the first is the skip-gram warm-up)")
+    ap.add_argument("--sg-epochs", type=int, default=None, help="single-sense skip-gram epochs (default: --epochs)")
+    ap.add_argument("--estep-window", type=int, default=0, help="MultiSenseConfig.estep_window")
+    ap.add_argument("--no-ceiling", action="store_true", help="skip the unmerged-corpus skip-gram reference")
+    ap.add_argument("--pairs", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    if args.sg_epochs is None:
+        args.sg_epochs = args.epochs
+    if not args.corpus.exists():
+        sys.exit(f"corpus {args.corpus} not found (expected in ../shared/data/corpus/)")
+    fig: dict = {"corpus": str(args.corpus), "epochs": args.epochs, "sg_epochs": args.sg_epochs}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        tokenize_corpus(args.corpus, work / "tokens")
+        vocab = build_vocabulary(count_tokens(work / "tokens"), min_count=5)
+        corpus = encode_corpus(sorted((work / "tokens").glob("*.parquet")), vocab.words, work / "encoded", 1000)
+        pairs = choose_pairs(vocab.words, n_pairs=args.pairs)
+        data = build_pseudoword_corpus(corpus, vocab, pairs, work / "merged", test_fraction=0.1, window=5)
+        v2 = data.vocab
+        noise = noise_distribution(v2.counts, 0.75)
+        keep = keep_probability(v2.counts, 1e-3)
+        fig["pairs_rule"] = "choose_pairs defaults: ranks 500..5000, alphabetic, >= 5 letters, not a stop word, " \
+                            "neighbours in count, first n"
+        fig.update({"vocab": len(v2), "train_tokens": data.corpus.n_tokens, "test_sentences": data.test_sentences})
+
+        cfg = MultiSenseConfig(dim=100, window=5, negative=5, epochs=args.epochs, threads=args.threads,
+                               estep_window=args.estep_window)
+        res = train_multisense(data.corpus, v2.counts, cfg, keep_prob=keep, noise_probs=noise)
+        model = res.to_vectors(v2.words, v2.counts, noise, cfg)
+        fig.update({"ms_seconds": res.seconds, "ms_words_per_s": res.words_per_second, "ms_sense_rows": len(res.sv),
+                    "ms_senses_pruned": len(res.pruned), "ms_config": json.dumps(cfg.to_dict())})
+
+        wcfg = Word2VecConfig(dim=100, window=5, negative=5, epochs=args.sg_epochs, threads=args.threads)
+        sg = train_sgns(data.corpus, v2.counts, wcfg, keep_prob=keep, noise_probs=noise)
+        kv = KeyedVectors(v2.words, sg.syn0)
+        fig.update({"sg_seconds": sg.seconds, "sg_words_per_s": sg.words_per_second})
+        ceiling = None
+        if not args.no_ceiling:
+            ref = train_sgns(corpus, vocab.counts, wcfg, keep_prob=keep_probability(vocab.counts, 1e-3),
+                             noise_probs=noise_distribution(vocab.counts, 0.75))
+            ceiling = ceiling_accuracy(ref.syn0, ref.syn1, vocab, noise_distribution(vocab.counts, 0.75), 5, data)
+
+    results = evaluate_pseudowords(model, data)
+    print(f"\npseudo-words ({len(results)} pairs; {fig['pairs_rule']}):")
+    print(f"{'pair':28s} {'K':>2s} {'priors':24s} {'n_test':>6s} {'acc':>6s} {'base':>6s} {'ceiling':>7s}")
+    for i, r in enumerate(results):
+        c = ceiling[i] if ceiling is not None else float("nan")
+        print(f"{r.merged:28s} {r.n_senses:2d} {' '.join(f'{p:.2f}' for p in r.prior):24s} {r.n_test:6d} "
+              f"{r.accuracy:6.3f} {r.baseline:6.3f} {c:7.3f}")
+        fig[f"pw_{i}_n_test"] = r.n_test
+        fig[f"pw_{i}_ceiling"] = c
+        fig[f"pw_{i}_pair"] = r.merged
+        fig[f"pw_{i}_accuracy"] = r.accuracy
+        fig[f"pw_{i}_baseline"] = r.baseline
+        fig[f"pw_{i}_nontrivial_senses"] = r.nontrivial_senses
+        fig[f"pw_{i}_priors"] = " ".join(f"{p:.3f}" for p in r.prior)
+    fig["pw_mean_accuracy"] = float(np.mean([r.accuracy for r in results]))
+    fig["pw_mean_baseline"] = float(np.mean([r.baseline for r in results]))
+    fig["pw_pairs_ge_85"] = int(sum(r.accuracy >= 0.85 for r in results))
+    if ceiling is not None:
+        fig["pw_mean_ceiling"] = float(np.mean(ceiling))
+        print(f"ceiling (separate skip-gram vectors of a and b, same posterior): mean {fig['pw_mean_ceiling']:.3f}")
+    print(f"mean accuracy {fig['pw_mean_accuracy']:.3f} (majority baseline {fig['pw_mean_baseline']:.3f}); "
+          f"{fig['pw_pairs_ge_85']}/{len(results)} pairs >= 0.85")
+    print(f"senses pruned: {len(res.pruned)} (first 10: "
+          f"{[(v2.words[p.word], p.sense, round(p.prior, 4)) for p in res.pruned[:10]]})")
+
+    for name, path in (("ws353", wordsim353_path()), ("simlex", simlex999_path())):
+        fig[f"{name}_sg"] = evaluate_word_pairs(kv, path).spearman
+        fig[f"{name}_ms_avg"] = evaluate_average(model, path).spearman
+        fig[f"{name}_ms_maxsim"] = evaluate_maxsim(model, path).spearman
+        print(f"{name}: skip-gram {fig[f'{name}_sg']:.4f}  multisense avg {fig[f'{name}_ms_avg']:.4f}  "
+              f"maxSim {fig[f'{name}_ms_maxsim']:.4f}  (avg - sg = {fig[f'{name}_ms_avg'] - fig[f'{name}_sg']:+.4f})")
+    print(f"words/s: multisense {fig['ms_words_per_s']:,.0f} ({fig['ms_seconds']:.0f} s), "
+          f"skip-gram {fig['sg_words_per_s']:,.0f} ({fig['sg_seconds']:.0f} s)")
+
+    print("\nnearest words per sense (against prior-weighted average word vectors):")
+    for w in AMBIGUOUS:
+        if w not in model:
+            continue
+        prior = model.sense_prior(w)
+        for z, nb in enumerate(model.sense_neighbours(w, topn=8)):
+            line = ", ".join(x for x, _ in nb)
+            print(f"  {w}[{z}] p={prior[z]:.2f}: {line}")
+            fig[f"nb_{w}_{z}"] = f"p={prior[z]:.2f}: {line}"
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(fig, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,290 @@
+"""Multi-sense training loop: epochs, chunks, prior re-estimation, pruning, checkpoints, resume.
+
+State: sense vectors ``sv`` float32 (S, D), context vectors ``syn1`` float32
+(V, D), offsets ``sense_start`` int64 (V + 1,) and the expected sense counts of
+the last epoch. Initialisation: every sense of word x starts at word2vec.c's
+initial vector of x (uniform in [-0.5/D, 0.5/D)) plus independent noise
+uniform in [-init_noise/D, init_noise/D) per sense, so the senses differ and
+the E-step can tell them apart (symmetry breaking); u starts at 0.
+
+Prior (EM M-step, :func:`.objective.prior_from_counts`): after every chunk,
+p(z|x) = (n(x,z) + beta) / (n(x) + K_x beta) with n the responsibilities summed
+over the last epoch's worth of occurrences: this epoch's counts so far plus the
+previous epoch's counts times the fraction of the epoch not yet seen ("stepwise
+EM" over a one-epoch window). In the first epoch the prior starts uniform.
+
+Pruning: after each epoch from ``prune_from_epoch`` on, senses with prior
+below ``prune_threshold`` are removed (each word keeps its most probable sense)
+and reported as :class:`.prune.PrunedSense`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from replearn.lib.errors import CorpusError, TrainingError
+from replearn.lib.multisense.cluster import cluster_directions, context_features
+from replearn.lib.multisense.config import MultiSenseConfig
+from replearn.lib.multisense.kernel import NOISE_MODES, train_chunk
+from replearn.lib.multisense.model import MultiSenseVectors
+from replearn.lib.multisense.objective import prior_from_counts
+from replearn.lib.multisense.prune import PrunedSense, prune_senses
+from replearn.lib.multisense.senses import sense_offsets, senses_per_word
+from replearn.lib.word2vec.corpus import EncodedCorpus
+from replearn.lib.word2vec.sgns import alias_table
+
+
+@dataclass(frozen=True)
+class StepLog:
+    """One training step (one chunk).
+
+    Attributes:
+        step, epoch: indices from 0. words: corpus tokens processed so far over all epochs.
+        loss: mean window NLL per centre occurrence in this step (nats).
+        alpha: learning rate at the end of the step. senses: sense rows S at the step.
+    """
+
+    step: int
+    epoch: int
+    words: int
+    loss: float
+    alpha: float
+    senses: int
+
+
+@dataclass
+class MultiSenseTrainResult:
+    """Trained state and run figures.
+
+    Attributes:
+        sv: float32 (S, D) sense vectors. syn1: float32 (V, D) context vectors.
+        sense_start: int64 (V + 1,) offsets. prior: float64 (S,) p(z|x).
+        pruned: senses removed, in order (word id, sense index at pruning, prior, epoch).
+        steps: per-step logs of this process. seconds: wall-clock time of this process.
+        words: corpus tokens trained by this process. resumed_from_epoch: epochs loaded from a checkpoint.
+    """
+
+    sv: np.ndarray
+    syn1: np.ndarray
+    sense_start: np.ndarray
+    prior: np.ndarray
+    pruned: list[PrunedSense] = field(default_factory=list)
+    steps: list[StepLog] = field(default_factory=list)
+    seconds: float = 0.0
+    words: int = 0
+    resumed_from_epoch: int = 0
+
+    @property
+    def words_per_second(self) -> float:
+        """Corpus tokens (in-vocabulary) per wall-clock second of this process."""
+        return self.words / self.seconds if self.seconds > 0 else 0.0
+
+    def to_vectors(self, words, counts: np.ndarray, noise_probs: np.ndarray,
+                   config: MultiSenseConfig) -> MultiSenseVectors:
+        """The query object over this result (words / counts: the vocabulary used for training)."""
+        return MultiSenseVectors(words, counts, self.sense_start, self.sv, self.prior, self.syn1, noise_probs, config)
+
+
+def init_state(counts: np.ndarray, config: MultiSenseConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Initial (sv (S, D), syn1 (V, D), sense_start (V + 1,)); see the module docstring."""
+    V, D = len(counts), config.dim
+    start = sense_offsets(senses_per_word(counts, config.max_senses, config.sense_min_count, config.sense_count_base))
+    rng = np.random.default_rng(config.seed)
+    base = (rng.random((V, D), dtype=np.float32) - 0.5) / D
+    owner = np.repeat(np.arange(V), np.diff(start))
+    noise = (rng.random((len(owner), D), dtype=np.float32) - 0.5) * (2 * config.init_noise / D)
+    sv = np.ascontiguousarray(base[owner] + noise.astype(np.float32), dtype=np.float32)
+    syn1 = np.zeros((V, D), dtype=np.float32)
+    return sv, syn1, start
+
+
+def expand_senses(syn0: np.ndarray, counts: np.ndarray, config: MultiSenseConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Sense vectors from single-sense vectors after the warm-up: (sv (S, D), sense_start (V + 1,)).
+
+    Sense z of word x = v_x + N(0, (init_noise |v_x|)^2 / D I), seeded by config.seed.
+    """
+    start = sense_offsets(senses_per_word(counts, config.max_senses, config.sense_min_count, config.sense_count_base))
+    owner = np.repeat(np.arange(len(counts)), np.diff(start))
+    rng = np.random.default_rng([config.seed, 1])
+    scale = config.init_noise * np.linalg.norm(syn0, axis=1) / np.sqrt(syn0.shape[1])
+    noise = rng.standard_normal((len(owner), syn0.shape[1])) * scale[owner, None]
+    noise[np.diff(start)[owner] == 1] = 0.0  # single-sense words keep their vector
+    return np.ascontiguousarray(syn0[owner] + noise, dtype=np.float32), start
+
+
+def cluster_senses(syn0: np.ndarray, syn1: np.ndarray, corpus: EncodedCorpus, counts: np.ndarray,
+                   config: MultiSenseConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Sense vectors after the warm-up by clustering occurrences (:mod:`.cluster`): (sv (S, D), sense_start).
+
+    Sense z of a word x with K_x > 1 = v_x + init_noise |v_x| d_z, d_z the unit
+    direction of its z-th context cluster; words that could not be clustered get
+    :func:`expand_senses`' noise; single-sense words keep v_x.
+    """
+    sv, start = expand_senses(syn0, counts, config)
+    k = np.diff(start)
+    words, feats = context_features(corpus, syn1, None, k > 1, config.cluster_occurrences, config.cluster_window,
+                                    config.seed)
+    for x, d in cluster_directions(words, feats, k).items():
+        scale = config.init_noise * float(np.linalg.norm(syn0[x]))
+        sv[start[x]:start[x + 1]] = (syn0[x][None, :] + scale * d).astype(np.float32)
+    return sv, start
+
+
+def _ckpt(ckpt_dir: Path, epoch: int) -> Path:
+    return ckpt_dir / f"epoch-{epoch:03d}.npz"
+
+
+def save_checkpoint(ckpt_dir: Path, epoch: int, sv: np.ndarray, syn1: np.ndarray, sense_start: np.ndarray,
+                    prev_counts: np.ndarray, pruned: list[PrunedSense], config: MultiSenseConfig,
+                    vocab_size: int, noise_ll: np.ndarray | None = None) -> Path:
+    """Write the state after ``epoch`` epochs (1-based) atomically; returns the path."""
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    final = _ckpt(ckpt_dir, epoch)
+    tmp = ckpt_dir / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}.npz"
+    meta = json.dumps({"epoch": epoch, "vocab_size": vocab_size, "config": config.training_key(),
+                       "pruned": [[p.word, p.sense, p.prior, p.epoch] for p in pruned]})
+    try:
+        np.savez(tmp, sv=sv, syn1=syn1, sense_start=sense_start, prev_counts=prev_counts,
+                 noise_ll=noise_ll if noise_ll is not None else np.full(len(sv), -np.log(2.0)), meta=np.array(meta))
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return final
+
+
+def latest_checkpoint(ckpt_dir: Path, config: MultiSenseConfig, vocab_size: int):
+    """The newest matching checkpoint as (epoch, sv, syn1, sense_start, prev_counts, pruned, noise_ll), or None."""
+    if not ckpt_dir.is_dir():
+        return None
+    for path in sorted(ckpt_dir.glob("epoch-*.npz"), reverse=True):
+        try:
+            with np.load(path) as z:
+                meta = json.loads(str(z["meta"]))
+                if meta["config"] != config.training_key() or meta["vocab_size"] != vocab_size:
+                    continue
+                pruned = [PrunedSense(int(a), int(b), float(c), int(d)) for a, b, c, d in meta["pruned"]]
+                return (int(meta["epoch"]), z["sv"].copy(), z["syn1"].copy(), z["sense_start"].copy(),
+                        z["prev_counts"].copy(), pruned, z["noise_ll"].copy())
+        except (OSError, ValueError, KeyError):
+            continue
+    return None
+
+
+def train_multisense(corpus: EncodedCorpus, counts: np.ndarray, config: MultiSenseConfig, *, keep_prob: np.ndarray,
+                     noise_probs: np.ndarray, checkpoint_dir: Path | None = None,
+                     on_step: Callable[[StepLog], None] | None = None, progress: bool = False) -> MultiSenseTrainResult:
+    """Train multi-sense skip-gram by maximum marginal likelihood (EM, see :mod:`.kernel`).
+
+    Args:
+        corpus: the encoded corpus (ids in [0, V)), e.g. from ``encode_corpus``.
+        counts: int64 (V,) vocabulary counts (defines V and the senses per word).
+        config: hyperparameters.
+        keep_prob: float64 (V,) subsampling keep probabilities (``vocab.keep_probability``).
+        noise_probs: float64 (V,) noise distribution (``vocab.noise_distribution``).
+        checkpoint_dir: a checkpoint is written after each epoch; a matching one there is resumed from.
+        on_step: called after every step. progress: tqdm bar over tokens.
+
+    Returns:
+        :class:`MultiSenseTrainResult` (call ``.to_vectors(...)`` for the query object).
+
+    Raises:
+        CorpusError: the corpus holds no tokens, or its ids exceed the vocabulary.
+        TrainingError: vectors became NaN/Inf (lower alpha).
+    """
+    if corpus.n_tokens == 0:
+        raise CorpusError(f"encoded corpus {corpus.path} holds no in-vocabulary tokens; lower min_count")
+    counts = np.asarray(counts, dtype=np.int64)
+    V = len(counts)
+    if config.warmup_epochs > 0:
+        sv, syn1, _ = init_state(counts, MultiSenseConfig.from_dict({**config.to_dict(), "max_senses": 1}))
+        start = np.arange(V + 1, dtype=np.int64)
+    else:
+        sv, syn1, start = init_state(counts, config)
+    prev = np.zeros(len(sv), dtype=np.float64)
+    pruned: list[PrunedSense] = []
+    noise_ll = np.full(len(sv), -np.log(2.0))
+    start_epoch = 0
+    if checkpoint_dir is not None:
+        found = latest_checkpoint(Path(checkpoint_dir), config, V)
+        if found is not None:
+            start_epoch, sv, syn1, start, prev, pruned, noise_ll = found
+    noise = alias_table(noise_probs)
+    keep_prob = np.ascontiguousarray(keep_prob, dtype=np.float64)
+    total = float(corpus.n_tokens) * config.epochs
+    result = MultiSenseTrainResult(sv, syn1, start, prior_from_counts(prev, start, config.prior_smoothing),
+                                   pruned=pruned, resumed_from_epoch=start_epoch)
+    step = start_epoch * -(-corpus.n_tokens // config.chunk_tokens)
+    bar = tqdm(total=int(total), initial=int(start_epoch * corpus.n_tokens), unit="w", unit_scale=True,
+               disable=not progress, desc="multisense")
+    pool = ThreadPoolExecutor(config.threads) if config.threads > 1 else None
+    t0 = time.perf_counter()
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            done = epoch * corpus.n_tokens
+            warm = epoch < config.warmup_epochs
+            if epoch == config.warmup_epochs and config.warmup_epochs > 0:
+                if config.sense_init == "cluster":
+                    sv, start = cluster_senses(sv, syn1, corpus, counts, config)
+                else:
+                    sv, start = expand_senses(sv, counts, config)
+                prev = np.zeros(len(sv), dtype=np.float64)
+                noise_ll = np.full(len(sv), -np.log(2.0))
+            cur = np.zeros(len(sv), dtype=np.float64)
+            seen = 0
+            for chunk, (ids, bounds) in enumerate(corpus.iter_chunks(config.chunk_tokens)):
+                if len(ids) and int(ids.max()) >= V:
+                    raise CorpusError(f"encoded corpus {corpus.path} has word id {int(ids.max())} >= vocabulary "
+                                      f"size {V}; encode it with the same vocabulary")
+                frac_left = max(0.0, 1.0 - seen / corpus.n_tokens)
+                log_prior = np.log(prior_from_counts(cur + frac_left * prev, start, config.prior_smoothing))
+                loss, centres, words = train_chunk(
+                    sv, syn1, start, log_prior, cur, ids, bounds, keep_prob=keep_prob, noise=noise,
+                    window=config.window, negative=config.negative, alpha0=config.alpha, alpha1=config.min_alpha,
+                    progress0=done / total, total_words=total, seed=config.seed, epoch=epoch, chunk=chunk,
+                    executor=pool, sample_sense=config.estep == "sample" and not warm,
+                    noise_mode=NOISE_MODES[config.estep_noise], noise_ll=noise_ll,
+                    estep_window=0 if warm else config.estep_window)
+                seen += words
+                done += words
+                result.words += words
+                alpha = config.alpha - (config.alpha - config.min_alpha) * min(done / total, 1.0)
+                log = StepLog(step, epoch, done, loss / max(centres, 1), alpha, len(sv))
+                result.steps.append(log)
+                if on_step is not None:
+                    on_step(log)
+                bar.update(words)
+                bar.set_postfix(loss=f"{log.loss:.3f}", alpha=f"{alpha:.4f}")
+                step += 1
+            if not np.isfinite(sv).all() or not np.isfinite(syn1).all():
+                raise TrainingError(f"non-finite vectors after epoch {epoch + 1}; lower alpha (now {config.alpha})",
+                                    result.steps)
+            prev = cur
+            prior = prior_from_counts(prev, start, config.prior_smoothing)
+            if config.prune_threshold > 0 and epoch + 1 >= max(config.prune_from_epoch, config.warmup_epochs + 1):
+                keep, start, gone = prune_senses(prior, start, config.prune_threshold, epoch + 1)
+                if gone:
+                    sv = np.ascontiguousarray(sv[keep])
+                    prev = prev[keep]
+                    noise_ll = noise_ll[keep]
+                    pruned.extend(gone)
+            if checkpoint_dir is not None:
+                save_checkpoint(Path(checkpoint_dir), epoch + 1, sv, syn1, start, prev, pruned, config, V, noise_ll)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    result.sv, result.syn1, result.sense_start = sv, syn1, start
+    result.prior = prior_from_counts(prev, start, config.prior_smoothing)
+    result.pruned = pruned
+    result.seconds = time.perf_counter() - t0
+    bar.close()
+    return result
