@@ -16,7 +16,7 @@ from rich.table import Table
 
 from pydantic import ValidationError
 
-from replearn.flows.params import ClipParams, MetricParams, Word2VecParams
+from replearn.flows.params import ClipParams, MetricParams, MultisenseParams, Word2VecParams
 from replearn.lib.errors import ReplearnInputError
 
 app = typer.Typer(help="replearn: learn representations and make them useful (Prefect flows, MLflow tracking).",
@@ -338,6 +338,139 @@ def search_clip(
     for r in out.itertuples():
         t.add_row(str(r.rank), str(r.id), str(r.label or ""), f"{r.similarity:.4f}", str(r.key))
     console.print(t)
+
+
+@search_app.command("graph")
+def search_graph(
+    a: Annotated[str, typer.Argument(help="First item: a key (word, image path, caption) or a row id")],
+    b: Annotated[str, typer.Argument(help="Second item")],
+    model_name: Annotated[str, typer.Option(help="Registered model name")] = "replearn-word2vec",
+    weighted: Annotated[bool, typer.Option(help="Sum of edge lengths (1 - cosine) instead of hops")] = False,
+    home: Home = None,
+    version: Annotated[Optional[str], typer.Option(help="Model version (default: the 'champion' alias)")] = None,
+) -> None:
+    """NN-graph distance: the shortest path between two items over the exported k-nearest-neighbour graph."""
+    from replearn.flows.search import graph_distance
+    from replearn.tasks.tracking import tracking_uri
+
+    try:
+        r = graph_distance(tracking_uri(home), model_name, a, b, version=version, weighted=weighted)
+    except (LookupError, ValueError) as e:
+        _fail(str(e))
+    unit = "summed 1 - cosine" if weighted else "hops"
+    console.print(f"{a} -> {b}: {r['distance']:g} {unit} over the {r['k']}-NN graph of {model_name} "
+                  f"v{r['version']}", highlight=False)
+
+
+@app.command("serve")
+def serve(
+    model_name: Annotated[str, typer.Option(help="Registered model name")] = "replearn-word2vec",
+    alias: Annotated[str, typer.Option(help="Registry alias to serve")] = "champion",
+    version: Annotated[Optional[str], typer.Option(help="Serve this version instead of the alias")] = None,
+    host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps it on this machine")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 5001,
+    home: Home = None,
+) -> None:
+    """Serve a registered model over HTTP (MLflow scoring server: POST /invocations, GET /ping)."""
+    import shutil
+    import subprocess
+
+    from replearn.tasks.tracking import tracking_uri
+
+    uri = tracking_uri(home)
+    model_uri = f"models:/{model_name}/{version}" if version else f"models:/{model_name}@{alias}"
+    bindir = str(Path(sys.executable).parent)            # uvicorn lives beside this interpreter
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
+    mlflow_cli = shutil.which("mlflow", path=env["PATH"]) or "mlflow"
+    console.print(f"serving {model_uri} from {uri} on http://{host}:{port}/invocations", highlight=False)
+    proc = subprocess.run([mlflow_cli, "models", "serve", "-m", model_uri, "--env-manager", "local", "-h", host,
+                           "-p", str(port)], env=env)
+    raise typer.Exit(proc.returncode)
+
+
+@run_app.command("multisense")
+def run_multisense(
+    corpus: Annotated[Optional[str], typer.Option(help="Text file, .gz/.bz2, folder, or Parquet (default: embedded corpus)")] = None,
+    text_column: Annotated[str, typer.Option(help="Text column of a Parquet corpus")] = "text",
+    min_count: Annotated[int, typer.Option(help="Drop words seen fewer times")] = 5,
+    max_senses: Annotated[int, typer.Option(help="Most senses per word (frequent words get more)")] = 5,
+    sense_min_count: Annotated[int, typer.Option(help="Words seen fewer times keep one sense")] = 200,
+    prune_threshold: Annotated[float, typer.Option(help="Prune senses whose prior falls below this")] = 0.02,
+    dim: Annotated[int, typer.Option(help="Vector dimension")] = 100,
+    window: Annotated[int, typer.Option(help="Maximum context window")] = 5,
+    epochs: Annotated[int, typer.Option(help="Training epochs (the first is plain skip-gram)")] = 4,
+    threads: Annotated[int, typer.Option(help="Training threads")] = 2,
+    pseudo_pairs: Annotated[int, typer.Option(help="Pseudo-word pairs to merge and recover (0 = off)")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 1,
+    home: Home = None,
+    model_name: Annotated[str, typer.Option(help="Registered model name")] = "replearn-multisense",
+) -> None:
+    """Multi-sense word vectors: a latent sense per occurrence with a learned prior, trained by EM."""
+    try:
+        params = MultisenseParams(corpus=corpus, text_column=text_column, min_count=min_count, max_senses=max_senses,
+                                  sense_min_count=sense_min_count, prune_threshold=prune_threshold, dim=dim,
+                                  window=window, epochs=epochs, threads=threads, pseudo_pairs=pseudo_pairs,
+                                  seed=seed, home=home, model_name=model_name)
+    except ValidationError as e:
+        _fail(_validation_message(e))
+    from replearn.flows.multisense import multisense_flow
+
+    _quiet_input_errors()
+    try:
+        s = multisense_flow(params)
+    except ValueError as e:
+        _fail(str(e))
+    t = Table(title="multi-sense evaluation")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for k, v in s["metrics"].items():
+        t.add_row(k, f"{v:.3f}")
+    t.add_row("senses pruned", str(len(s["pruned"])))
+    console.print(t)
+    nb = Table(title="neighbours of each sense")
+    for col in ("word", "sense", "prior", "neighbours"):
+        nb.add_column(col)
+    for r in s["neighbours"]:
+        nb.add_row(r["word"], str(r["sense"]), f"{r['prior']:.2f}", r["neighbours"])
+    console.print(nb)
+    if s["pseudowords"]:
+        pw = Table(title="pseudo-words: original word recovered from the posterior")
+        for col in ("pseudo_word", "senses", "prior", "held_out", "accuracy", "majority"):
+            pw.add_column(col)
+        for r in s["pseudowords"]:
+            pw.add_row(*(str(r[c]) for c in ("pseudo_word", "senses", "prior", "held_out", "accuracy", "majority")))
+        console.print(pw)
+    _print_outputs(s, s["embeddings"], s["index"])
+
+
+@app.command("disambiguate")
+def disambiguate(
+    word: Annotated[str, typer.Option(help="The ambiguous word")],
+    context: Annotated[str, typer.Option(help="Words around it")] = "",
+    topn: Annotated[int, typer.Option(min=1, help="Neighbours per sense")] = 8,
+    home: Home = None,
+    model_name: Annotated[str, typer.Option(help="Registered multi-sense model")] = "replearn-multisense",
+    version: Annotated[Optional[str], typer.Option(help="Model version (default: the 'champion' alias)")] = None,
+) -> None:
+    """Posterior over the senses of WORD in CONTEXT, and each sense's nearest words (registered multi-sense model)."""
+    import pandas as pd
+
+    from replearn.flows.search import load_registered
+    from replearn.tasks.tracking import tracking_uri
+
+    try:
+        model, mv = load_registered(tracking_uri(home), model_name, version=version)
+        out = model.predict(pd.DataFrame([{"word": word, "context": context, "topn": topn}]))
+    except (LookupError, ValueError, OSError) as e:
+        _fail(str(e))
+    t = Table(title=f"{model_name} v{mv.version}: {word!r} in {context!r}")
+    for c in ("sense", "prior", "posterior", "neighbours"):
+        t.add_column(c)
+    for r in out.itertuples():
+        t.add_row(str(r.sense), f"{r.prior:.3f}", f"{r.posterior:.3f}", r.neighbours)
+    console.print(t)
+    if len(out) and out["note"].iloc[0]:
+        console.print(f"note: {out['note'].iloc[0]}", highlight=False)
 
 
 MULTI_VALUE_OPTIONS = ("--positive", "--negative", "--export")

@@ -8,7 +8,7 @@ from prefect import flow
 
 from replearn.flows.params import ClipParams
 from replearn.tasks.clip import evaluate_clip_task, export_clip_embeddings_task, load_pairs_task, train_clip_task
-from replearn.tasks.export import index_task
+from replearn.tasks.export import embedding_map_task, index_task, knn_graph_task
 from replearn.tasks.home import data_home
 from replearn.tasks.register import register_task
 from replearn.tasks.runs import discard_outputs_task, end_run_task, start_run_task
@@ -42,9 +42,11 @@ def clip_flow(params: ClipParams = ClipParams()) -> dict:
         emb = export_clip_embeddings_task(data["path"], trained["path"], str(run_dir / "embeddings" / "clip.parquet"),
                                           {"train": cfg, "data": params.data}, run_id, None)
         index = index_task(emb, str(run_dir / "index.faiss"), uri, run_id)
+        graph = knn_graph_task(emb, index["path"], str(run_dir / "knn_graph.parquet"), uri, run_id)
+        embedding_map_task(emb, str(run_dir / "embedding_map.png"), uri, run_id)
         metric = "zero_shot_accuracy" if ev["zero_shot_accuracy"] is not None else "i2t_r1"
         registered = register_task(uri, run_id, params.model_name, "clip",
-                                   {"embeddings": emb, "index": index["path"], "index_meta": index["sidecar"],
+                                   {"embeddings": emb, "index": index["path"], "index_meta": index["sidecar"], "graph": graph,
                                     "model": trained["path"]}, metric, ev[metric])
     except BaseException:
         end_run_task(uri, run_id, failed=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 from prefect import flow
 
 from replearn.flows.params import MetricParams
-from replearn.tasks.export import index_task
+from replearn.tasks.export import embedding_map_task, index_task, knn_graph_task
 from replearn.tasks.home import data_home
 from replearn.tasks.metric import evaluate_metric_task, export_image_embeddings_task, load_images_task, train_metric_task
 from replearn.tasks.register import register_task
@@ -47,8 +47,10 @@ def metric_flow(params: MetricParams = MetricParams()) -> dict:
                                            {"train": train_cfg, "encoder": encoder_cfg, "data": params.data},
                                            run_id, None)
         index = index_task(emb, str(run_dir / "index.faiss"), uri, run_id)
+        graph = knn_graph_task(emb, index["path"], str(run_dir / "knn_graph.parquet"), uri, run_id)
+        embedding_map_task(emb, str(run_dir / "embedding_map.png"), uri, run_id)
         registered = register_task(uri, run_id, params.model_name, "metric",
-                                   {"embeddings": emb, "index": index["path"], "index_meta": index["sidecar"],
+                                   {"embeddings": emb, "index": index["path"], "index_meta": index["sidecar"], "graph": graph,
                                     "encoder": trained["path"]}, "map_at_r", ev["map_at_r"])
     except BaseException:
         end_run_task(uri, run_id, failed=True)

@@ -106,3 +106,36 @@ class ClipParams(BaseModel):
                 "text": {"kind": self.text_tower}, "dim": self.dim, "lr": self.lr,
                 "epochs": self.epochs or (15 if small else 4), "batch_size": self.batch_size if not small else
                 min(self.batch_size, 128), "seed": self.seed, "n_test_templates": self.n_test_templates}
+
+
+class MultisenseParams(BaseModel):
+    """Parameters of the multi-sense word-vector flow (a latent sense per occurrence, learned prior p(z|x))."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    corpus: str | None = Field(None, description="Text file, .gz/.bz2, folder of them, or Parquet; empty = the "
+                                                 "embedded default corpus")
+    text_column: str = Field("text", description="Text column when the corpus is Parquet")
+    home: str | None = Field(None, description="Data home (default ./.replearn)")
+    min_count: int = Field(5, ge=1, description="Drop words seen fewer times")
+    max_senses: int = Field(5, ge=1, le=50, description="Most senses a word may have (frequent words get more)")
+    sense_min_count: int = Field(200, ge=1, description="Words seen fewer times keep one sense")
+    prune_threshold: float = Field(0.02, ge=0, lt=1, description="Senses whose prior falls below this are pruned")
+    dim: int = Field(100, ge=1, le=4096)
+    window: int = Field(5, ge=1, le=50)
+    negative: int = Field(5, ge=1, le=50)
+    sample: float = Field(1e-3, ge=0.0, lt=1.0)
+    epochs: int = Field(4, ge=1, le=1000)
+    threads: int = Field(2, ge=1, le=256)
+    seed: int = 1
+    pseudo_pairs: int = Field(0, ge=0, le=100, description="Merge this many pairs of unrelated, similarly frequent "
+                                                          "words into pseudo-words and report how well the "
+                                                          "posterior recovers them (0 = off)")
+    probes: list[str] | None = Field(None, description="Ambiguous words whose senses' neighbours are shown")
+    model_name: str = Field("replearn-multisense", description="Name in the MLflow model registry")
+
+    def train_config(self) -> dict:
+        """Fields of :class:`replearn.lib.multisense.config.MultiSenseConfig`."""
+        keys = ("dim", "window", "negative", "sample", "epochs", "min_count", "max_senses", "sense_min_count",
+                "prune_threshold", "threads", "seed")
+        return {k: getattr(self, k) for k in keys}

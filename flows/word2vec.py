@@ -8,7 +8,7 @@ from prefect import flow
 
 from replearn.flows.params import Word2VecParams
 from replearn.tasks.evaluate_words import evaluate_task
-from replearn.tasks.export import export_word_vectors_task, index_task
+from replearn.tasks.export import embedding_map_task, export_word_vectors_task, index_task, knn_graph_task
 from replearn.tasks.home import data_home
 from replearn.tasks.register import register_task
 from replearn.tasks.runs import (
@@ -56,9 +56,11 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
                                             list(dict.fromkeys(["input", *params.export_matrices])),
                                             {"train": train_cfg, "tokenizer": tokenizer}, run_id, fp["source_hash"])
         index = index_task(exported["input"], str(run_dir / "index.faiss"), uri, run_id)
+        graph = knn_graph_task(exported["input"], index["path"], str(run_dir / "knn_graph.parquet"), uri, run_id)
+        embedding_map_task(exported["input"], str(run_dir / "embedding_map.png"), uri, run_id)
         registered = register_task(uri, run_id, params.model_name, "word2vec",
                                    {"embeddings": exported["input"], "index": index["path"],
-                                    "index_meta": index["sidecar"]},
+                                    "index_meta": index["sidecar"], "graph": graph},
                                    "analogy_score", metrics["analogy_score"])
     except BaseException:
         end_run_task(uri, run_id, failed=True)

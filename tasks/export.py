@@ -9,9 +9,12 @@ from prefect import task
 from prefect.logging import get_run_logger
 
 from replearn.lib.store.embeddings_table import EmbeddingsMetadata, read_vectors, write_embeddings
-from replearn.lib.store.faiss_index import recall_at_k, save_index, sidecar_path, timed_build_index
+from replearn.lib.store.embedding_map import embedding_map
+from replearn.lib.store.faiss_index import load_index, save_index, sidecar_path
+from replearn.lib.store.index_tuning import build_tuned_index, tuning_metrics
+from replearn.lib.store.knn_graph import knn_graph, write_knn_graph
 from replearn.lib.text.vocab import read_vocabulary
-from replearn.tasks.tracking import log_metrics
+from replearn.tasks.tracking import client, log_metrics, log_params
 
 
 @task(name="export-word-vectors")
@@ -40,21 +43,60 @@ def export_word_vectors_task(vectors_path: str, vocab_path: str, out_dir: str, m
 
 
 @task(name="build-index")
-def index_task(parquet_path: str, index_path: str, tracking_uri: str, run_id: str, factory: str = "Flat",
-               n_queries: int = 1000, seed: int = 0) -> dict:
-    """FAISS index over an embeddings table (cosine = inner product on unit vectors), saved beside it.
+def index_task(parquet_path: str, index_path: str, tracking_uri: str, run_id: str, factory: str | None = None,
+               memory_budget_mb: float | None = None, target_recall: float = 0.95, n_queries: int = 1000,
+               seed: int = 0) -> dict:
+    """FAISS index over an embeddings table, chosen by size, dimension and memory budget and tuned, saved beside it.
 
-    Recall@10 is measured against exact search on ``n_queries`` held-out rows
-    and written to the index's JSON sidecar and MLflow.
+    Flat for small tables; HNSW / IVF-Flat / IVF-PQ (OPQ) for larger ones, with
+    nprobe / efSearch raised until recall@10 against exact search on held-out
+    rows reaches ``target_recall``. The choice, the measured recall and latency
+    go to the index's JSON sidecar and to MLflow.
     """
     keys, ids, xb, meta = read_vectors(parquet_path)
-    index, seconds = timed_build_index(xb, meta.similarity, factory, ids=ids)
-    rng = np.random.default_rng(seed)
-    xq = xb[rng.choice(len(xb), size=min(n_queries, len(xb)), replace=False)]
-    recall = recall_at_k(index, xb, xq, k=min(10, len(xb)), metric=meta.similarity, ids=ids)
-    save_index(index, Path(index_path), metric=meta.similarity, factory=factory, recall_at_10=recall,
-               build_seconds=seconds, extra={"embeddings": Path(parquet_path).name})
-    log_metrics(tracking_uri, run_id, {"index.recall_at_10": recall, "index.build_seconds": seconds,
-                                       "index.ntotal": float(index.ntotal)})
-    get_run_logger().info("index %s (%s, %d vectors): recall@10 %.4f", index_path, factory, index.ntotal, recall)
-    return {"path": index_path, "sidecar": str(sidecar_path(index_path)), "recall_at_10": recall, "build_seconds": seconds, "ntotal": int(index.ntotal)}
+    budget = None if memory_budget_mb is None else int(memory_budget_mb * 2**20)
+    index, report = build_tuned_index(xb, meta.similarity, ids=ids, memory_budget_bytes=budget, factory=factory,
+                                      target_recall=target_recall, n_queries=n_queries, seed=seed)
+    save_index(index, Path(index_path), metric=meta.similarity, factory=report["factory"], tuning=report,
+               build_seconds=report["build_seconds"], extra={"embeddings": Path(parquet_path).name})
+    figures = tuning_metrics(report)
+    figures["index.ntotal"] = float(index.ntotal)
+    log_metrics(tracking_uri, run_id, figures)
+    log_params(tracking_uri, run_id, {"factory": report["factory"], "reason": report["choice"].get("reason", "")},
+               prefix="index.")
+    recall = figures.get("index.recall_at_10", float(report["tuning"]["recall_at_k"]))
+    get_run_logger().info("index %s (%s, %d vectors): recall@10 %.4f, %.3f ms/query", index_path, report["factory"],
+                          index.ntotal, recall, report["tuning"]["ms_per_query"])
+    return {"path": index_path, "sidecar": str(sidecar_path(index_path)), "recall_at_10": recall,
+            "build_seconds": report["build_seconds"], "ntotal": int(index.ntotal), "factory": report["factory"]}
+
+
+@task(name="knn-graph")
+def knn_graph_task(parquet_path: str, index_path: str, out_path: str, tracking_uri: str, run_id: str,
+                   k: int = 10) -> str:
+    """The k-nearest-neighbour graph of the embeddings, (src, dst, similarity) as Parquet, from the saved index."""
+    keys, ids, xb, meta = read_vectors(parquet_path)
+    index, _ = load_index(index_path)
+    src, dst, sim = knn_graph(xb, k, meta.similarity, ids=ids, index=index)
+    write_knn_graph(Path(out_path), src, dst, sim, metric=meta.similarity, k=k)
+    log_metrics(tracking_uri, run_id, {"graph.edges": float(len(src)), "graph.k": float(k),
+                                       "graph.mean_similarity": float(np.mean(sim)) if len(sim) else 0.0})
+    return out_path
+
+
+@task(name="embedding-map")
+def embedding_map_task(parquet_path: str, png_path: str, tracking_uri: str, run_id: str, method: str = "pca",
+                       max_points: int = 5000) -> str:
+    """A 2-D map of the embeddings (PCA by default) coloured by label where known, logged to MLflow as an image."""
+    from replearn.lib.store.embeddings_table import read_embeddings
+
+    keys, ids, xb, meta = read_vectors(parquet_path)
+    table, _ = read_embeddings(parquet_path, columns=["label", "modality"])
+    labels = table.column("label").to_pylist()
+    if all(v is None for v in labels):
+        modality = table.column("modality").to_pylist()
+        labels = modality if any(v is not None for v in modality) else None
+    embedding_map(xb, Path(png_path), labels=labels, method=method, max_points=max_points,
+                  title=f"{meta.family} embeddings ({method}, {len(xb)} points)")
+    client(tracking_uri).log_artifact(run_id, png_path, "plots")
+    return png_path

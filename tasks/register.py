@@ -13,6 +13,8 @@ from prefect.logging import get_run_logger
 from replearn.tasks.clip_model import SIGNATURE as CLIP_SIGNATURE
 from replearn.tasks.clip_model import ClipSearchModel
 from replearn.tasks.image_model import SIGNATURE as IMAGE_SIGNATURE
+from replearn.tasks.multisense_model import SIGNATURE as MULTISENSE_SIGNATURE
+from replearn.tasks.multisense_model import MultiSenseModel
 from replearn.tasks.image_model import ImageNeighboursModel
 from replearn.tasks.tracking import client
 from replearn.tasks.word_vectors_model import SIGNATURE as WORD_VECTORS_SIGNATURE
@@ -20,7 +22,7 @@ from replearn.tasks.word_vectors_model import WordVectorsModel
 
 CHAMPION = "champion"
 MODELS = {"word2vec": (WordVectorsModel, WORD_VECTORS_SIGNATURE), "metric": (ImageNeighboursModel, IMAGE_SIGNATURE),
-          "clip": (ClipSearchModel, CLIP_SIGNATURE)}
+          "clip": (ClipSearchModel, CLIP_SIGNATURE), "multisense": (MultiSenseModel, MULTISENSE_SIGNATURE)}
 
 
 def _champion_metric(uri: str, name: str, metric: str) -> tuple[str | None, float | None]:

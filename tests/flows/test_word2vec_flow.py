@@ -54,6 +54,19 @@ def test_flow_trains_evaluates_exports_indexes_and_registers(prefect_harness, ho
         want = gkv.most_similar(positive=pos, negative=neg, topn=8)
         assert list(got["word"]) == [w for w, _ in want]
         np.testing.assert_allclose(got["similarity"], [x for _, x in want], atol=1e-5)
+    # the kNN graph and the embedding map are outputs of the run; graph distance is served from the registry
+    assert "plots/embedding_map.png" in {a.path for a in client(uri).list_artifacts(s["mlflow_run_id"], "plots")}
+    assert run.data.metrics["graph.edges"] == 10 * s["vocab_size"]
+    from replearn.flows.search import graph_distance
+    from replearn.lib.store.knn_graph import nn_graph_distance, read_knn_graph
+
+    first = gkv.most_similar("government", topn=1)[0][0]        # exact nearest neighbour: one hop away
+    assert graph_distance(uri, "replearn-word2vec", "government", first)["distance"] == 1.0
+    src, dst, sim, _ = read_knn_graph(s["index"].replace("index.faiss", "knn_graph.parquet"))
+    far = graph_distance(uri, "replearn-word2vec", "government", words[-1])
+    assert far["distance"] == nn_graph_distance((src, dst), far["id_a"], far["id_b"])
+    with pytest.raises(LookupError, match="neither a key"):
+        graph_distance(uri, "replearn-word2vec", "government", "zzzz-not-a-word")
 
 
 def test_worse_retrain_keeps_the_champion(prefect_harness, home, lee_corpus):
@@ -104,3 +117,48 @@ def test_parquet_without_text_column_names_the_columns(prefect_harness, home, tm
     with pytest.raises(CorpusError, match="body"):
         _run(home, path, text_column="text")
     _assert_nothing_left(home)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_replearn_serve_answers_an_http_request_on_localhost(prefect_harness, home, lee_corpus):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    _run(home, lee_corpus, epochs=1)
+    port = _free_port()
+    exe = Path(sys.executable).parent / "replearn"
+    proc = subprocess.Popen([str(exe), "serve", "--home", str(home), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(1)
+        else:
+            raise AssertionError("server did not come up within 120 s")
+        body = json.dumps({"dataframe_records": [{"positive": "government", "topn": 3}]}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            out = json.loads(r.read())["predictions"]
+        assert [row["rank"] for row in out] == [1, 2, 3] and all("word" in row for row in out)
+        assert "government" not in {row["word"] for row in out}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)

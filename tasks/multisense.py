@@ -1,0 +1,160 @@
+"""Prefect tasks for multi-sense word vectors: pseudo-words, train (EM), evaluate, export one row per (word, sense)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from prefect import task  # noqa: E402
+from prefect.artifacts import create_table_artifact  # noqa: E402
+from prefect.logging import get_run_logger  # noqa: E402
+
+from replearn.lib.eval.similarity import simlex999_path, wordsim353_path  # noqa: E402
+from replearn.lib.multisense.config import MultiSenseConfig  # noqa: E402
+from replearn.lib.multisense.model import MultiSenseVectors  # noqa: E402
+from replearn.lib.multisense.pseudowords import (  # noqa: E402
+    build_pseudoword_corpus,
+    choose_pairs,
+    evaluate_pseudowords,
+)
+from replearn.lib.multisense.similarity import evaluate_average, evaluate_maxsim  # noqa: E402
+from replearn.lib.multisense.trainer import StepLog, train_multisense  # noqa: E402
+from replearn.lib.store.embeddings_table import EmbeddingsMetadata, write_embeddings  # noqa: E402
+from replearn.lib.text.vocab import (  # noqa: E402
+    keep_probability,
+    noise_distribution,
+    read_vocabulary,
+    write_vocabulary,
+)
+from replearn.lib.word2vec.corpus import EncodedCorpus  # noqa: E402
+from replearn.tasks.tracking import client, log_metrics, log_params  # noqa: E402
+
+AMBIGUOUS = ("bank", "spring", "bear", "fair", "light", "ring", "well", "bark", "match", "rock")
+
+
+@task(name="pseudo-words")
+def pseudowords_task(encoded_dir: str, vocab_path: str, out_dir: str, n_pairs: int, seed: int, tracking_uri: str,
+                     run_id: str) -> dict:
+    """Merge ``n_pairs`` pairs of similarly frequent content words into one token each (fixed rule of
+    :func:`~replearn.lib.multisense.pseudowords.choose_pairs`) and hold out 10 % of the sentences.
+
+    Writes the training corpus and its vocabulary under ``out_dir``; the held-out
+    occurrences are rebuilt from the same seed at evaluation time.
+    """
+    vocab = read_vocabulary(Path(vocab_path))
+    pairs = choose_pairs(list(vocab.words), n_pairs=n_pairs)
+    data = build_pseudoword_corpus(EncodedCorpus.open(Path(encoded_dir)), vocab, pairs, Path(out_dir) / "corpus",
+                                   seed=seed)
+    vocab_out = Path(out_dir) / "vocab.parquet"
+    write_vocabulary(data.vocab, vocab_out)
+    log_params(tracking_uri, run_id, {"pairs": " ".join(data.merged)}, prefix="pseudowords.")
+    log_metrics(tracking_uri, run_id, {"pseudowords.pairs": float(len(pairs)),
+                                       "pseudowords.test_sentences": float(data.test_sentences)})
+    return {"encoded": str(data.corpus.path), "vocab": str(vocab_out), "pairs": [list(p) for p in pairs]}
+
+
+def _loss_plot(steps: list[StepLog]):
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([s.words for s in steps], [s.loss for s in steps], lw=1)
+    ax.set_xlabel("corpus words processed")
+    ax.set_ylabel("window NLL per centre word (nats)")
+    ax.set_title("multi-sense skip-gram (marginal likelihood)")
+    fig.tight_layout()
+    return fig
+
+
+@task(name="train-multisense")
+def train_multisense_task(encoded_dir: str, vocab_path: str, config: dict, checkpoint_dir: str, out_path: str,
+                          tracking_uri: str, run_id: str) -> dict:
+    """Train sense vectors, context vectors and priors by EM; log loss per step, pruned senses; save the model."""
+    cfg = MultiSenseConfig.from_dict(config)
+    vocab = read_vocabulary(Path(vocab_path))
+    corpus = EncodedCorpus.open(Path(encoded_dir))
+    noise = noise_distribution(vocab.counts, cfg.ns_exponent)
+    log_params(tracking_uri, run_id, cfg.to_dict(), prefix="train.")
+
+    def on_step(s: StepLog) -> None:
+        log_metrics(tracking_uri, run_id, {"train.loss": s.loss, "train.alpha": s.alpha,
+                                           "train.senses": float(s.senses)}, step=s.step)
+
+    result = train_multisense(corpus, vocab.counts, cfg, keep_prob=keep_probability(vocab.counts, cfg.sample),
+                              noise_probs=noise, checkpoint_dir=Path(checkpoint_dir), on_step=on_step, progress=True)
+    model = result.to_vectors(list(vocab.words), vocab.counts, noise, cfg)
+    model.save(Path(out_path))
+    pruned = [{"word": vocab.words[p.word], "sense": p.sense, "prior": round(p.prior, 4), "epoch": p.epoch}
+              for p in result.pruned]
+    client(tracking_uri).log_text(run_id, json.dumps(pruned, indent=1), "train/pruned_senses.json")
+    log_metrics(tracking_uri, run_id, {"train.words_per_second": result.words_per_second,
+                                       "train.pruned_senses": float(len(pruned)),
+                                       "train.sense_rows": float(len(model.vectors))})
+    if result.steps:
+        fig = _loss_plot(result.steps)
+        client(tracking_uri).log_figure(run_id, fig, "plots/loss.png")
+        plt.close(fig)
+    get_run_logger().info("trained %d sense vectors for %d words; %d senses pruned (prior below threshold)",
+                          len(model.vectors), len(vocab), len(pruned))
+    return {"path": out_path, "pruned": pruned, "words_per_second": result.words_per_second}
+
+
+@task(name="evaluate-multisense")
+def evaluate_multisense_task(model_path: str, tracking_uri: str, run_id: str, probes: list[str] | None = None,
+                             pseudo: dict | None = None, encoded_dir: str | None = None,
+                             original_vocab: str | None = None, seed: int = 0) -> dict:
+    """WS-353 / SimLex-999 (prior-weighted average and MaxSim), each sense's neighbours for ambiguous words, and
+    pseudo-word accuracy (when pseudo-words were merged) -> MLflow metrics, tables and a Prefect artifact."""
+    model = MultiSenseVectors.load(Path(model_path))
+    metrics: dict[str, float] = {}
+    for name, path in (("wordsim353", wordsim353_path()), ("simlex999", simlex999_path())):
+        metrics[f"{name}_avg_spearman"] = evaluate_average(model, path).spearman
+        metrics[f"{name}_maxsim_spearman"] = evaluate_maxsim(model, path).spearman
+    table = []
+    for word in probes or AMBIGUOUS:
+        if word not in model:
+            continue
+        prior = model.sense_prior(word)
+        for z, nbrs in enumerate(model.sense_neighbours(word, topn=8)):
+            table.append({"word": word, "sense": z, "prior": round(float(prior[z]), 3),
+                          "neighbours": ", ".join(w for w, _ in nbrs)})
+    pairs_table = []
+    if pseudo is not None:
+        data = build_pseudoword_corpus(EncodedCorpus.open(Path(encoded_dir)), read_vocabulary(Path(original_vocab)),
+                                       [tuple(p) for p in pseudo["pairs"]],
+                                       Path(model_path).parent / "pseudo_eval_corpus", seed=seed)
+        results = evaluate_pseudowords(model, data)
+        for r in results:
+            pairs_table.append({"pseudo_word": r.merged, "senses": r.n_senses,
+                                "prior": " ".join(f"{p:.2f}" for p in r.prior), "held_out": r.n_test,
+                                "accuracy": round(r.accuracy, 4), "majority": round(r.baseline, 4)})
+        acc = [r.accuracy for r in results if r.n_test]
+        metrics["pseudoword_accuracy"] = float(np.mean(acc)) if acc else float("nan")
+        metrics["pseudoword_majority"] = float(np.mean([r.baseline for r in results if r.n_test] or [np.nan]))
+    log_metrics(tracking_uri, run_id, metrics)
+    c = client(tracking_uri)
+    c.log_text(run_id, json.dumps(table, indent=1), "eval/sense_neighbours.json")
+    create_table_artifact(key="sense-neighbours", table=table or [{"word": "", "sense": 0}],
+                          description="Nearest words of each sense (cosine to prior-weighted word vectors)")
+    if pairs_table:
+        c.log_text(run_id, json.dumps(pairs_table, indent=1), "eval/pseudowords.json")
+        create_table_artifact(key="pseudo-words", table=pairs_table,
+                              description="Which original word stood in held-out contexts, from p(z|x, context)")
+    return {**metrics, "neighbours": table, "pseudowords": pairs_table}
+
+
+@task(name="export-multisense")
+def export_multisense_task(model_path: str, out_path: str, config: dict, run_id: str, source_hash: str | None) -> str:
+    """One row per (word, sense): ``key`` the word, ``sense`` its index; priors and counts in the file metadata."""
+    model = MultiSenseVectors.load(Path(model_path))
+    rows = model.export_rows()
+    priors = {f"{k}#{int(z)}": round(float(p), 5) for k, z, p in zip(rows["key"], rows["sense"], rows["prior"])
+              if model.n_senses(k) > 1}
+    meta = EmbeddingsMetadata(family="multisense", dim=int(rows["vector"].shape[1]), normalized=False,
+                              similarity="cos", mlflow_run_id=run_id, source_hash=source_hash,
+                              config={**config, "priors_of_multi_sense_words": priors})
+    write_embeddings(Path(out_path), rows["key"], rows["vector"], meta,
+                     ids=np.arange(len(rows["key"]), dtype=np.int64), sense=rows["sense"])
+    return out_path
