@@ -498,6 +498,8 @@ def _terminate(signum, frame) -> None:
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # the temporary local API can take longer than Prefect's 20 s to start on a loaded 2-core machine
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     signal.signal(signal.SIGTERM, _terminate)
     app(args=expand_multi_value_options(sys.argv[1:]), prog_name="replearn")
