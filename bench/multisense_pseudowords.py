@@ -1,22 +1,27 @@
 """Benchmark: multi-sense skip-gram on the books corpus — pseudo-words, similarity, senses of ambiguous words.
 
 Tokenizes ``books.txt.gz`` (lib/text/tokenize), builds the vocabulary
-(min_count 5), merges pseudo-word pairs chosen by the fixed rule of
-lib/multisense/pseudowords.py, holds out 10 % of the sentences, then trains on
-the same merged training corpus (dim 100, window 5, negative 5, sample 1e-3):
+(min_count 5) and trains a reference single-sense skip-gram on the *unmerged*
+corpus (same epochs). Pseudo-word pairs are chosen by the fixed rule of
+lib/multisense/pseudowords.py (ranks 500..5000, content words, partner = the
+nearest-in-count candidate whose reference-vector cosine is < 0.2); every
+chosen pair is reported. The pairs are merged, 10 % of the sentences held out,
+and on the merged training corpus (dim 100, window 5, negative 5, sample 1e-3)
+are trained:
 
-* multi-sense skip-gram (lib/multisense), and
-* single-sense skip-gram (lib/word2vec), same epochs,
-* (--ceiling, default on) single-sense skip-gram on the *unmerged* corpus, whose
-  separate vectors v_a, v_b classify the held-out occurrences with the same
-  posterior: what a multi-sense model that recovered each pair exactly would score,
+* multi-sense skip-gram (lib/multisense; 1 warm-up epoch, senses initialised by
+  clustering each multi-sense word's contexts, then EM), and
+* single-sense skip-gram (lib/word2vec), same epochs.
 
-and prints pseudo-word accuracy per pair, senses pruned, WS-353 / SimLex-999
-Spearman (multi-sense average and MaxSim vs skip-gram), nearest words per sense
-of a few ambiguous words, and words/s.
+Printed: pseudo-word accuracy per pair (posterior over +-5 words, and the other
+contexts: +-10, the whole held-out sentence, keep-probability weights) with the
+majority baseline and the ceiling (the reference skip-gram's separate vectors of
+a and b classifying the same occurrences with the same posterior); senses pruned;
+WS-353 / SimLex-999 Spearman (multi-sense average and MaxSim vs skip-gram);
+nearest words per sense of a few ambiguous words; words/s.
 
     python bench/multisense_pseudowords.py --json bench/out/multisense.json [--epochs 4] [--pairs 8] \
-        [--estep-window 0] [--no-ceiling]
+        [--estep-window 0] [--sense-init cluster]
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ def main() -> None:
     from replearn.lib.eval.similarity import evaluate_word_pairs, simlex999_path, wordsim353_path
     from replearn.lib.multisense.config import MultiSenseConfig
     from replearn.lib.multisense.pseudowords import (build_pseudoword_corpus, ceiling_accuracy, choose_pairs,
-                                                     evaluate_pseudowords)
+                                                     evaluate_pseudowords, pair_cosine)
     from replearn.lib.multisense.similarity import evaluate_average, evaluate_maxsim
     from replearn.lib.multisense.trainer import train_multisense
     from replearn.lib.text.tokenize import tokenize_corpus
@@ -54,7 +59,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=4, help="multi-sense epochs (the first is the skip-gram warm-up)")
     ap.add_argument("--sg-epochs", type=int, default=None, help="single-sense skip-gram epochs (default: --epochs)")
     ap.add_argument("--estep-window", type=int, default=0, help="MultiSenseConfig.estep_window")
-    ap.add_argument("--no-ceiling", action="store_true", help="skip the unmerged-corpus skip-gram reference")
+    ap.add_argument("--sense-init", default="cluster", choices=("cluster", "noise"), help="MultiSenseConfig.sense_init")
+    ap.add_argument("--max-cosine", type=float, default=0.2, help="pair rule: reference-vector cosine below this")
     ap.add_argument("--pairs", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path)
@@ -69,34 +75,47 @@ def main() -> None:
         tokenize_corpus(args.corpus, work / "tokens")
         vocab = build_vocabulary(count_tokens(work / "tokens"), min_count=5)
         corpus = encode_corpus(sorted((work / "tokens").glob("*.parquet")), vocab.words, work / "encoded", 1000)
-        pairs = choose_pairs(vocab.words, n_pairs=args.pairs)
-        data = build_pseudoword_corpus(corpus, vocab, pairs, work / "merged", test_fraction=0.1, window=5)
+        wcfg = Word2VecConfig(dim=100, window=5, negative=5, epochs=args.sg_epochs, threads=args.threads)
+        ref_noise = noise_distribution(vocab.counts, 0.75)
+        ref = train_sgns(corpus, vocab.counts, wcfg, keep_prob=keep_probability(vocab.counts, 1e-3),
+                         noise_probs=ref_noise)
+        pairs = choose_pairs(vocab.words, n_pairs=args.pairs, vectors=ref.syn0, max_cosine=args.max_cosine)
+        data = build_pseudoword_corpus(corpus, vocab, pairs, work / "merged", test_fraction=0.1)
         v2 = data.vocab
         noise = noise_distribution(v2.counts, 0.75)
         keep = keep_probability(v2.counts, 1e-3)
-        fig["pairs_rule"] = "choose_pairs defaults: ranks 500..5000, alphabetic, >= 5 letters, not a stop word, " \
-                            "neighbours in count, first n"
+        fig["pairs_rule"] = (f"choose_pairs: ranks 500..5000, alphabetic, >= 5 letters, not a stop word, not -ly/-ed/"
+                             f"-ing; partner = first of the next 10 candidates with cosine < {args.max_cosine} in "
+                             f"skip-gram on the unmerged corpus; first n")
+        fig["pairs_cosine"] = {f"{a}_{b}": round(pair_cosine(ref.syn0, vocab.index[a], vocab.index[b]), 3)
+                               for a, b in pairs}
         fig.update({"vocab": len(v2), "train_tokens": data.corpus.n_tokens, "test_sentences": data.test_sentences})
 
         cfg = MultiSenseConfig(dim=100, window=5, negative=5, epochs=args.epochs, threads=args.threads,
-                               estep_window=args.estep_window)
+                               estep_window=args.estep_window, sense_init=args.sense_init)
         res = train_multisense(data.corpus, v2.counts, cfg, keep_prob=keep, noise_probs=noise)
         model = res.to_vectors(v2.words, v2.counts, noise, cfg)
         fig.update({"ms_seconds": res.seconds, "ms_words_per_s": res.words_per_second, "ms_sense_rows": len(res.sv),
                     "ms_senses_pruned": len(res.pruned), "ms_config": json.dumps(cfg.to_dict())})
 
-        wcfg = Word2VecConfig(dim=100, window=5, negative=5, epochs=args.sg_epochs, threads=args.threads)
         sg = train_sgns(data.corpus, v2.counts, wcfg, keep_prob=keep, noise_probs=noise)
         kv = KeyedVectors(v2.words, sg.syn0)
         fig.update({"sg_seconds": sg.seconds, "sg_words_per_s": sg.words_per_second})
-        ceiling = None
-        if not args.no_ceiling:
-            ref = train_sgns(corpus, vocab.counts, wcfg, keep_prob=keep_probability(vocab.counts, 1e-3),
-                             noise_probs=noise_distribution(vocab.counts, 0.75))
-            ceiling = ceiling_accuracy(ref.syn0, ref.syn1, vocab, noise_distribution(vocab.counts, 0.75), 5, data)
-
-    results = evaluate_pseudowords(model, data)
-    print(f"\npseudo-words ({len(results)} pairs; {fig['pairs_rule']}):")
+        variants = {"w5": dict(context="window", width=5), "w5_keep": dict(context="window", width=5, weights=keep),
+                    "w10": dict(context="window", width=10), "w10_keep": dict(context="window", width=10, weights=keep),
+                    "sent": dict(context="sentence"), "sent_keep": dict(context="sentence", weights=keep)}
+        ceilings = {k: ceiling_accuracy(ref.syn0, ref.syn1, vocab, ref_noise, 5, data, **v) for k, v in variants.items()}
+        allres = {k: evaluate_pseudowords(model, data, **v) for k, v in variants.items()}
+    print("\nmean accuracy by posterior context (model / ceiling):")
+    for k in variants:
+        fig[f"pw_mean_accuracy_{k}"] = float(np.mean([r.accuracy for r in allres[k]]))
+        fig[f"pw_mean_ceiling_{k}"] = float(np.mean(ceilings[k]))
+        fig[f"pw_pairs_ge_85_{k}"] = int(sum(r.accuracy >= 0.85 for r in allres[k]))
+        print(f"  {k:10s} {fig[f'pw_mean_accuracy_{k}']:.3f} / {fig[f'pw_mean_ceiling_{k}']:.3f}  "
+              f"({fig[f'pw_pairs_ge_85_{k}']} pairs >= 0.85)  per pair: "
+              + " ".join(f"{r.accuracy:.2f}" for r in allres[k]))
+    results, ceiling = allres["w5"], ceilings["w5"]
+    print(f"\npseudo-words, posterior over +-5 words ({len(results)} pairs; {fig['pairs_rule']}):")
     print(f"{'pair':28s} {'K':>2s} {'priors':24s} {'n_test':>6s} {'acc':>6s} {'base':>6s} {'ceiling':>7s}")
     for i, r in enumerate(results):
         c = ceiling[i] if ceiling is not None else float("nan")

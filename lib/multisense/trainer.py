@@ -5,7 +5,11 @@ State: sense vectors ``sv`` float32 (S, D), context vectors ``syn1`` float32
 the last epoch. Initialisation: every sense of word x starts at word2vec.c's
 initial vector of x (uniform in [-0.5/D, 0.5/D)) plus independent noise
 uniform in [-init_noise/D, init_noise/D) per sense, so the senses differ and
-the E-step can tell them apart (symmetry breaking); u starts at 0.
+the E-step can tell them apart (symmetry breaking); u starts at 0. With a
+warm-up (the default), the first epochs train plain skip-gram and the senses
+then start from the word's vector: by clustering its occurrences' contexts
+(``sense_init="cluster"``, :func:`cluster_senses`, :mod:`.cluster`) or with
+Gaussian noise (``"noise"``, :func:`expand_senses`).
 
 Prior (EM M-step, :func:`.objective.prior_from_counts`): after every chunk,
 p(z|x) = (n(x,z) + beta) / (n(x) + K_x beta) with n the responsibilities summed
