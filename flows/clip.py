@@ -9,7 +9,7 @@ from prefect import flow
 from replearn.flows.params import ClipParams
 from replearn.tasks.clip import evaluate_clip_task, export_clip_embeddings_task, load_pairs_task, train_clip_task
 from replearn.tasks.export import embedding_map_task, index_task, knn_graph_task
-from replearn.tasks.home import data_home
+from replearn.tasks.home import data_home, inside_home
 from replearn.tasks.register import register_task
 from replearn.tasks.runs import discard_outputs_task, end_run_task, start_run_task
 from replearn.tasks.tracking import tracking_uri
@@ -30,7 +30,7 @@ def clip_flow(params: ClipParams = ClipParams()) -> dict:
     home = str(data_home(params.home))
     uri = tracking_uri(home)
     run_id = start_run_task(uri, "clip", home, tags={"data": params.data, "text_tower": params.text_tower})
-    run_dir = Path(home) / "runs" / "clip" / run_id
+    run_dir = inside_home(home, "runs", "clip", run_id)
     try:
         # one caption draw per epoch: enough for the largest default (15 epochs on 8x8 digits)
         data = load_pairs_task(params.data, str(run_dir), params.image_column, params.caption_column,

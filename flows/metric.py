@@ -8,7 +8,7 @@ from prefect import flow
 
 from replearn.flows.params import MetricParams
 from replearn.tasks.export import embedding_map_task, index_task, knn_graph_task
-from replearn.tasks.home import data_home
+from replearn.tasks.home import data_home, inside_home
 from replearn.tasks.metric import evaluate_metric_task, export_image_embeddings_task, load_images_task, train_metric_task
 from replearn.tasks.register import register_task
 from replearn.tasks.runs import discard_outputs_task, end_run_task, start_run_task
@@ -30,7 +30,7 @@ def metric_flow(params: MetricParams = MetricParams()) -> dict:
     home = str(data_home(params.home))
     uri = tracking_uri(home)
     run_id = start_run_task(uri, "metric", home, tags={"data": params.data})
-    run_dir = Path(home) / "runs" / "metric" / run_id
+    run_dir = inside_home(home, "runs", "metric", run_id)
     try:
         data = load_images_task(params.data, str(run_dir), params.image_column, params.label_column,
                                 params.train_classes, uri, run_id)

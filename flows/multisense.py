@@ -10,7 +10,7 @@ from prefect import flow
 from replearn.flows.params import MultisenseParams
 from replearn.flows.word2vec import TOKENIZER
 from replearn.tasks.export import embedding_map_task, index_task, knn_graph_task
-from replearn.tasks.home import data_home
+from replearn.tasks.home import data_home, inside_home
 from replearn.tasks.multisense import (
     evaluate_multisense_task,
     export_multisense_task,
@@ -38,7 +38,7 @@ def multisense_flow(params: MultisenseParams = MultisenseParams()) -> dict:
     cfg = params.train_config()
     fp = fingerprint_task(corpus, {"tokenizer": tokenizer, **cfg, "pseudo_pairs": params.pseudo_pairs})
     run_id = start_run_task(uri, "multisense", home, tags={"corpus": corpus, "source_hash": fp["source_hash"]})
-    run_dir = Path(home) / "runs" / "multisense" / run_id
+    run_dir = inside_home(home, "runs", "multisense", run_id)
     try:
         tokenize_task(corpus, str(run_dir / "tokens"), tokenizer, uri, run_id)
         vocab = vocabulary_task(str(run_dir / "tokens"), str(run_dir / "vocab.parquet"), params.min_count, None,

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from typing_extensions import Annotated
+
+# Registry / run names: letters, digits, '.', '_' and '-', starting with a letter or digit; no '/', no '..':
+# a name can never climb out of the data home or address another registry namespace.
+SafeName = Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")]
 
 
 class Word2VecParams(BaseModel):
@@ -31,7 +36,7 @@ class Word2VecParams(BaseModel):
     max_sentence_tokens: int | None = Field(1000, ge=1, description="Join lines into pseudo-sentences of this many tokens")
     export_matrices: list[Literal["input", "context", "mean"]] = Field(default_factory=lambda: ["input"],
                                                                         description="Matrices to export: V, U, (V+U)/2")
-    model_name: str = Field("replearn-word2vec", description="Name in the MLflow model registry")
+    model_name: SafeName = Field("replearn-word2vec", description="Name in the MLflow model registry")
     probes: list[str] | None = Field(None, description="Words whose nearest neighbours are shown")
 
     def train_config(self) -> dict:
@@ -66,7 +71,7 @@ class MetricParams(BaseModel):
     augment: bool = Field(True, description="Train on randomly distorted views (small rotation, scale, shift, "
                                             "erasing, noise); InfoNCE always does")
     seed: int = 0
-    model_name: str = Field("replearn-metric", description="Name in the MLflow model registry")
+    model_name: SafeName = Field("replearn-metric", description="Name in the MLflow model registry")
 
     def train_config(self) -> dict:
         """Fields of :class:`replearn.lib.metric.config.MetricTrainConfig`."""
@@ -97,7 +102,7 @@ class ClipParams(BaseModel):
     n_test: float = Field(0.2, gt=0, lt=1, description="Fraction of pairs held out for evaluation")
     n_test_templates: int = Field(3, ge=0, description="Caption templates held out for the test captions (digits)")
     seed: int = Field(0, ge=0)
-    model_name: str = Field("replearn-clip", description="Name in the MLflow model registry")
+    model_name: SafeName = Field("replearn-clip", description="Name in the MLflow model registry")
 
     def train_config(self, image_size: int) -> dict:
         """Fields of :class:`replearn.lib.clip.model.ClipConfig` for images of ``image_size`` pixels."""
@@ -132,10 +137,21 @@ class MultisenseParams(BaseModel):
                                                           "words into pseudo-words and report how well the "
                                                           "posterior recovers them (0 = off)")
     probes: list[str] | None = Field(None, description="Ambiguous words whose senses' neighbours are shown")
-    model_name: str = Field("replearn-multisense", description="Name in the MLflow model registry")
+    model_name: SafeName = Field("replearn-multisense", description="Name in the MLflow model registry")
 
     def train_config(self) -> dict:
         """Fields of :class:`replearn.lib.multisense.config.MultiSenseConfig`."""
         keys = ("dim", "window", "negative", "sample", "epochs", "min_count", "max_senses", "sense_min_count",
                 "prune_threshold", "threads", "seed")
         return {k: getattr(self, k) for k in keys}
+
+
+class PipelineParams(BaseModel):
+    """The whole pipeline: word vectors, then image metric learning, then the image-text model (each optional)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    word2vec: Word2VecParams | None = Field(default_factory=Word2VecParams, description="Word vectors (None = skip)")
+    metric: MetricParams | None = Field(default_factory=MetricParams, description="Image metric learning (None = skip)")
+    clip: ClipParams | None = Field(default_factory=ClipParams, description="Image-text model (None = skip)")
+    multisense: MultisenseParams | None = Field(None, description="Multi-sense word vectors (None = skip)")

@@ -9,7 +9,7 @@ from prefect import flow
 from replearn.flows.params import Word2VecParams
 from replearn.tasks.evaluate_words import evaluate_task
 from replearn.tasks.export import embedding_map_task, export_word_vectors_task, index_task, knn_graph_task
-from replearn.tasks.home import data_home
+from replearn.tasks.home import data_home, inside_home
 from replearn.tasks.register import register_task
 from replearn.tasks.runs import (
     default_corpus_task,
@@ -42,7 +42,7 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
     train_cfg = params.train_config()
     fp = fingerprint_task(corpus, {"tokenizer": tokenizer, **train_cfg})
     run_id = start_run_task(uri, "word2vec", home, tags={"corpus": corpus, "source_hash": fp["source_hash"]})
-    run_dir = Path(home) / "runs" / "word2vec" / run_id
+    run_dir = inside_home(home, "runs", "word2vec", run_id)
     try:
         stats = tokenize_task(corpus, str(run_dir / "tokens"), tokenizer, uri, run_id)
         vocab = vocabulary_task(str(run_dir / "tokens"), str(run_dir / "vocab.parquet"), params.min_count,

@@ -11,3 +11,16 @@ def data_home(home: str | Path | None = None) -> Path:
     path = Path(home or os.environ.get("REPLEARN_HOME") or ".replearn").expanduser().resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def inside_home(home: str | Path, *parts: str) -> Path:
+    """``home / parts...`` resolved, refusing any part that would leave ``home`` (``..``, absolute paths, links out).
+
+    Raises:
+        ValueError: the resolved path is not inside the data home (the message names both).
+    """
+    root = Path(home).resolve()
+    path = root.joinpath(*parts).resolve()
+    if path != root and root not in path.parents:
+        raise ValueError(f"{'/'.join(parts)!r} would leave the data home {root}; use a plain name without '..' or '/'")
+    return path
