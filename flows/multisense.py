@@ -10,6 +10,7 @@ from prefect import flow
 from replearn.flows.params import MultisenseParams
 from replearn.flows.word2vec import TOKENIZER
 from replearn.tasks.export import embedding_map_task, index_task, knn_graph_task
+from replearn.tasks.caching import reuse_or_rerun
 from replearn.tasks.home import data_home, inside_home
 from replearn.tasks.multisense import (
     evaluate_multisense_task,
@@ -40,10 +41,11 @@ def multisense_flow(params: MultisenseParams = MultisenseParams()) -> dict:
     run_id = start_run_task(uri, "multisense", home, tags={"corpus": corpus, "source_hash": fp["source_hash"]})
     run_dir = inside_home(home, "runs", "multisense", run_id)
     try:
-        tokenize_task(corpus, str(run_dir / "tokens"), tokenizer, uri, run_id)
-        vocab = vocabulary_task(str(run_dir / "tokens"), str(run_dir / "vocab.parquet"), params.min_count, None,
-                                uri, run_id)
-        enc = encode_task(str(run_dir / "tokens"), vocab["path"], str(run_dir / "encoded"), 1000)
+        stats = reuse_or_rerun(tokenize_task, corpus, str(run_dir / "tokens"), tokenizer, uri, run_id,
+                               source_hash=fp["source_hash"])
+        vocab = reuse_or_rerun(vocabulary_task, stats["path"], str(run_dir / "vocab.parquet"), params.min_count,
+                               None, uri, run_id)
+        enc = reuse_or_rerun(encode_task, stats["path"], vocab["path"], str(run_dir / "encoded"), 1000)
         train_dir, train_vocab, pseudo = enc["path"], vocab["path"], None
         if params.pseudo_pairs:
             pseudo = pseudowords_task(enc["path"], vocab["path"], str(run_dir / "pseudo"), params.pseudo_pairs,

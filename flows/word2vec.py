@@ -9,6 +9,7 @@ from prefect import flow
 from replearn.flows.params import Word2VecParams
 from replearn.tasks.evaluate_words import evaluate_task
 from replearn.tasks.export import embedding_map_task, export_word_vectors_task, index_task, knn_graph_task
+from replearn.tasks.caching import reuse_or_rerun
 from replearn.tasks.home import data_home, inside_home
 from replearn.tasks.register import register_task
 from replearn.tasks.runs import (
@@ -44,20 +45,25 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
     run_id = start_run_task(uri, "word2vec", home, tags={"corpus": corpus, "source_hash": fp["source_hash"]})
     run_dir = inside_home(home, "runs", "word2vec", run_id)
     try:
-        stats = tokenize_task(corpus, str(run_dir / "tokens"), tokenizer, uri, run_id)
-        vocab = vocabulary_task(str(run_dir / "tokens"), str(run_dir / "vocab.parquet"), params.min_count,
-                                params.max_vocab, uri, run_id)
-        enc = encode_task(str(run_dir / "tokens"), vocab["path"], str(run_dir / "encoded"), params.max_sentence_tokens)
-        trained = train_task(enc["path"], vocab["path"], train_cfg,
-                             str(Path(home) / "checkpoints" / "word2vec" / fp["key"]), str(run_dir / "vectors.npz"),
-                             uri, run_id)
+        # every stage below is cached on its inputs' content and its source code (tasks/caching.py): run again
+        # with the same corpus and settings and the completed stages are reused, not recomputed
+        stats = reuse_or_rerun(tokenize_task, corpus, str(run_dir / "tokens"), tokenizer, uri, run_id,
+                               source_hash=fp["source_hash"])
+        vocab = reuse_or_rerun(vocabulary_task, stats["path"], str(run_dir / "vocab.parquet"), params.min_count,
+                               params.max_vocab, uri, run_id)
+        enc = reuse_or_rerun(encode_task, stats["path"], vocab["path"], str(run_dir / "encoded"),
+                             params.max_sentence_tokens)
+        trained = reuse_or_rerun(train_task, enc["path"], vocab["path"], train_cfg,
+                                 str(Path(home) / "checkpoints" / "word2vec" / fp["key"]),
+                                 str(run_dir / "vectors.npz"), uri, run_id)
         metrics = evaluate_task(trained["path"], vocab["path"], uri, run_id, probes=params.probes)
-        exported = export_word_vectors_task(trained["path"], vocab["path"], str(run_dir / "embeddings"),
-                                            list(dict.fromkeys(["input", *params.export_matrices])),
-                                            {"train": train_cfg, "tokenizer": tokenizer}, run_id, fp["source_hash"])
-        index = index_task(exported["input"], str(run_dir / "index.faiss"), uri, run_id)
-        graph = knn_graph_task(exported["input"], index["path"], str(run_dir / "knn_graph.parquet"), uri, run_id)
-        embedding_map_task(exported["input"], str(run_dir / "embedding_map.png"), uri, run_id)
+        exported = reuse_or_rerun(export_word_vectors_task, trained["path"], vocab["path"], str(run_dir / "embeddings"),
+                                  list(dict.fromkeys(["input", *params.export_matrices])),
+                                  {"train": train_cfg, "tokenizer": tokenizer}, run_id, fp["source_hash"])
+        index = reuse_or_rerun(index_task, exported["input"], str(run_dir / "index.faiss"), uri, run_id)
+        graph = reuse_or_rerun(knn_graph_task, exported["input"], index["path"], str(run_dir / "knn_graph.parquet"),
+                               uri, run_id)
+        reuse_or_rerun(embedding_map_task, exported["input"], str(run_dir / "embedding_map.png"), uri, run_id)
         registered = register_task(uri, run_id, params.model_name, "word2vec",
                                    {"embeddings": exported["input"], "index": index["path"],
                                     "index_meta": index["sidecar"], "graph": graph},

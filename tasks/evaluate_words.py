@@ -14,6 +14,7 @@ from replearn.lib.eval.neighbours import default_probes, nearest_neighbours
 from replearn.lib.eval.similarity import evaluate_word_pairs, simlex999_path, wordsim353_path
 from replearn.lib.text.vocab import read_vocabulary
 from replearn.lib.vectors import KeyedVectors
+from replearn.tasks.caching import STAGE_CACHE
 from replearn.tasks.tracking import client, log_metrics
 
 
@@ -25,7 +26,7 @@ def load_keyed_vectors(vectors_path: str, vocab_path: str, matrix: str = "input"
     return KeyedVectors(vocab.words, m)
 
 
-@task(name="evaluate-word-vectors")
+@task(name="evaluate-word-vectors", cache_policy=STAGE_CACHE, persist_result=True)
 def evaluate_task(vectors_path: str, vocab_path: str, tracking_uri: str, run_id: str,
                   probes: list[str] | None = None, restrict_vocab: int = 30000) -> dict:
     """3CosAdd analogies (semantic / syntactic / total / OOV), WordSim-353 and SimLex-999 Spearman,

@@ -14,10 +14,11 @@ from replearn.lib.store.faiss_index import load_index, save_index, sidecar_path
 from replearn.lib.store.index_tuning import build_tuned_index, tuning_metrics
 from replearn.lib.store.knn_graph import knn_graph, write_knn_graph
 from replearn.lib.text.vocab import read_vocabulary
+from replearn.tasks.caching import STAGE_CACHE
 from replearn.tasks.tracking import client, log_metrics, log_params
 
 
-@task(name="export-word-vectors")
+@task(name="export-word-vectors", cache_policy=STAGE_CACHE, persist_result=True)
 def export_word_vectors_task(vectors_path: str, vocab_path: str, out_dir: str, matrices: list[str], config: dict,
                              run_id: str, source_hash: str | None) -> dict[str, str]:
     """Write one embeddings table per matrix (``input`` = V, ``context`` = U, ``mean`` = (V + U) / 2).
@@ -42,7 +43,7 @@ def export_word_vectors_task(vectors_path: str, vocab_path: str, out_dir: str, m
     return out
 
 
-@task(name="build-index")
+@task(name="build-index", cache_policy=STAGE_CACHE, persist_result=True)
 def index_task(parquet_path: str, index_path: str, tracking_uri: str, run_id: str, factory: str | None = None,
                memory_budget_mb: float | None = None, target_recall: float = 0.95, n_queries: int = 1000,
                seed: int = 0) -> dict:
@@ -71,7 +72,7 @@ def index_task(parquet_path: str, index_path: str, tracking_uri: str, run_id: st
             "build_seconds": report["build_seconds"], "ntotal": int(index.ntotal), "factory": report["factory"]}
 
 
-@task(name="knn-graph")
+@task(name="knn-graph", cache_policy=STAGE_CACHE, persist_result=True)
 def knn_graph_task(parquet_path: str, index_path: str, out_path: str, tracking_uri: str, run_id: str,
                    k: int = 10) -> str:
     """The k-nearest-neighbour graph of the embeddings, (src, dst, similarity) as Parquet, from the saved index."""
@@ -84,7 +85,7 @@ def knn_graph_task(parquet_path: str, index_path: str, out_path: str, tracking_u
     return out_path
 
 
-@task(name="embedding-map")
+@task(name="embedding-map", cache_policy=STAGE_CACHE, persist_result=True)
 def embedding_map_task(parquet_path: str, png_path: str, tracking_uri: str, run_id: str, method: str = "pca",
                        max_points: int = 5000) -> str:
     """A 2-D map of the embeddings (PCA by default) coloured by label where known, logged to MLflow as an image."""

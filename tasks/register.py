@@ -62,6 +62,7 @@ def register_task(tracking_uri: str, run_id: str, model_name: str, family: str, 
     Returns ``{"name", "version", "champion", "source", ...}``.
     """
     c = client(tracking_uri)
+    c.log_metric(run_id, metric, float(value))  # also when the evaluation was reused from the stage cache
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / "model"
         model_class, signature = MODELS[family]

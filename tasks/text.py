@@ -10,14 +10,18 @@ from prefect.logging import get_run_logger
 
 from replearn.lib.text.tokenize import TokenizerConfig, tokenize_corpus
 from replearn.lib.text.vocab import build_vocabulary, count_tokens, write_vocabulary
+from replearn.tasks.caching import STAGE_CACHE
 from replearn.tasks.tracking import log_metrics, log_params
 
 
-@task(name="tokenize")
-def tokenize_task(source: str, out_dir: str, tokenizer: dict, tracking_uri: str, run_id: str) -> dict:
+@task(name="tokenize", cache_policy=STAGE_CACHE, persist_result=True)
+def tokenize_task(source: str, out_dir: str, tokenizer: dict, tracking_uri: str, run_id: str,
+                  source_hash: str | None = None) -> dict:
     """Tokenize ``source`` into Parquet token shards under ``out_dir``; log statistics to MLflow.
 
-    Returns the statistics dict (files, documents, tokens, invalid_utf8, boms_removed, shards).
+    ``source_hash`` (the corpus's content hash) keys the stage cache, so an edited
+    corpus at the same path is tokenized again. Returns ``{"path": out_dir}`` and
+    the statistics (files, documents, tokens, invalid_utf8, boms_removed, shards).
     """
     config = TokenizerConfig(**tokenizer)
     stats = tokenize_corpus(Path(source), Path(out_dir), config, progress=True)
@@ -26,10 +30,10 @@ def tokenize_task(source: str, out_dir: str, tokenizer: dict, tracking_uri: str,
     log_metrics(tracking_uri, run_id, {f"tokenize.{k}": v for k, v in d.items() if isinstance(v, (int, float))})
     get_run_logger().info("tokenized %s: %s documents, %s tokens, %s invalid UTF-8 bytes replaced, %s BOMs dropped",
                           source, d["documents"], d["tokens"], d["invalid_utf8"], d["boms_removed"])
-    return d
+    return {"path": out_dir, **d}
 
 
-@task(name="vocabulary")
+@task(name="vocabulary", cache_policy=STAGE_CACHE, persist_result=True)
 def vocabulary_task(token_dir: str, out_path: str, min_count: int, max_vocab: int | None,
                     tracking_uri: str, run_id: str) -> dict:
     """Count tokens, prune by ``min_count`` / ``max_vocab`` and write the vocabulary Parquet (token, count, id)."""

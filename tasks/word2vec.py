@@ -19,10 +19,11 @@ from replearn.lib.word2vec.config import Word2VecConfig  # noqa: E402
 from replearn.lib.word2vec.corpus import EncodedCorpus, encode_corpus  # noqa: E402
 from replearn.lib.word2vec.softmax import train_softmax  # noqa: E402
 from replearn.lib.word2vec.trainer import StepLog, train_sgns  # noqa: E402
+from replearn.tasks.caching import STAGE_CACHE  # noqa: E402
 from replearn.tasks.tracking import client, log_metrics, log_params  # noqa: E402
 
 
-@task(name="encode-corpus")
+@task(name="encode-corpus", cache_policy=STAGE_CACHE, persist_result=True)
 def encode_task(token_dir: str, vocab_path: str, out_dir: str, max_sentence_tokens: int | None) -> dict:
     """Map token shards to vocabulary ids (out-of-vocabulary words removed) under ``out_dir``."""
     vocab = read_vocabulary(Path(vocab_path))
@@ -42,7 +43,7 @@ def _loss_plot(steps: list[StepLog]):
     return fig
 
 
-@task(name="train-word2vec")
+@task(name="train-word2vec", cache_policy=STAGE_CACHE, persist_result=True)
 def train_task(encoded_dir: str, vocab_path: str, config: dict, checkpoint_dir: str, out_path: str,
                tracking_uri: str, run_id: str) -> dict:
     """Train skip-gram (negative sampling or full softmax); log loss per step and a loss plot to MLflow.
