@@ -41,3 +41,12 @@ ui-mlflow: setup
 
 clean:
 	rm -rf .replearn bench/out
+
+# Operations (docs/operations.md): local servers, deployments and a worker.
+.PHONY: servers deploy
+
+servers: setup   ## Prefect server (127.0.0.1:4200) + MLflow server (127.0.0.1:5000) on the data home; Ctrl-C stops both
+	$(BIN)/python deployments/servers.py
+
+deploy: setup    ## needs `make servers`: work pool, every deployment of deployments/prefect.yaml, then a worker
+	BIN=$(abspath $(BIN)) deployments/deploy.sh
