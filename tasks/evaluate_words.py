@@ -9,6 +9,7 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.logging import get_run_logger
 
+from replearn.lib.errors import ReplearnInputError
 from replearn.lib.eval.analogy import evaluate_analogies
 from replearn.lib.eval.neighbours import default_probes, nearest_neighbours
 from replearn.lib.eval.similarity import evaluate_word_pairs, simlex999_path, wordsim353_path
@@ -26,6 +27,16 @@ def load_keyed_vectors(vectors_path: str, vocab_path: str, matrix: str = "input"
     return KeyedVectors(vocab.words, m)
 
 
+def _similarity(kv: KeyedVectors, path, prefix: str) -> dict[str, float]:
+    """Spearman / Pearson on a word-pair set; NaN (with a warning) when the vocabulary covers fewer than 2 pairs:
+    a small or specialised corpus is not an error, its vectors just cannot be scored on this set."""
+    try:
+        return evaluate_word_pairs(kv, path).to_dict(prefix)
+    except ReplearnInputError as e:
+        get_run_logger().warning("%s not scored: %s", prefix.rstrip("_"), e)
+        return {f"{prefix}spearman": float("nan"), f"{prefix}pearson": float("nan"), f"{prefix}n_pairs": 0.0}
+
+
 @task(name="evaluate-word-vectors", cache_policy=STAGE_CACHE, persist_result=True)
 def evaluate_task(vectors_path: str, vocab_path: str, tracking_uri: str, run_id: str,
                   probes: list[str] | None = None, restrict_vocab: int = 30000) -> dict:
@@ -36,9 +47,8 @@ def evaluate_task(vectors_path: str, vocab_path: str, tracking_uri: str, run_id:
     """
     kv = load_keyed_vectors(vectors_path, vocab_path)
     analogy = evaluate_analogies(kv, restrict_vocab=restrict_vocab)
-    ws = evaluate_word_pairs(kv, wordsim353_path())
-    sl = evaluate_word_pairs(kv, simlex999_path())
-    metrics = {**analogy.to_dict(), **ws.to_dict("wordsim353_"), **sl.to_dict("simlex999_")}
+    metrics = {**analogy.to_dict(), **_similarity(kv, wordsim353_path(), "wordsim353_"),
+               **_similarity(kv, simlex999_path(), "simlex999_")}
     log_metrics(tracking_uri, run_id, metrics)
     table = list(nearest_neighbours(kv, probes or default_probes(kv), topn=5))
     rows = [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in table]
@@ -54,5 +64,5 @@ def evaluate_task(vectors_path: str, vocab_path: str, tracking_uri: str, run_id:
         create_table_artifact(key="word2vec-neighbours", table=rows, description="Nearest neighbours of probe words")
     get_run_logger().info("analogy total %.3f (semantic %.3f, syntactic %.3f, %d OOV questions); "
                           "WordSim-353 %.3f; SimLex-999 %.3f", analogy.total, analogy.semantic, analogy.syntactic,
-                          analogy.n_oov, ws.spearman, sl.spearman)
+                          analogy.n_oov, metrics["wordsim353_spearman"], metrics["simlex999_spearman"])
     return {**metrics, "neighbours": rows}

@@ -162,3 +162,11 @@ def test_replearn_serve_answers_an_http_request_on_localhost(prefect_harness, ho
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_a_corpus_without_benchmark_words_trains_and_reports_nan_similarity(prefect_harness, home, tmp_path):
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text("the cat sat on the mat and the dog sat on the log\n" * 200)
+    s = _run(home, corpus, min_count=1, dim=8, epochs=1)
+    assert np.isnan(s["metrics"]["wordsim353_spearman"]) and np.isnan(s["metrics"]["simlex999_spearman"])
+    assert s["metrics"]["analogy_score"] == 0.0 and str(s["model"]["version"]) == "1"
