@@ -3,8 +3,8 @@
 Data: ``--n`` (default 1,000,000) x ``--d`` (128) float32 vectors from a fixed-seed
 Gaussian mixture with cluster structure (``--components`` 2000 centres ~ N(0, I),
 per-component scale U(0.6, 1.0), Zipf(0.5) component weights, so clusters are
-unequal in size and overlap), plus ``--nq`` (1000) held-out queries from the
-same mixture. Ground truth: exact L2 top-10 (FAISS Flat).
+unequal in size and overlap), plus ``--nq`` (2000) held-out queries from the
+same mixture, the same for every index (grid and replearn). Ground truth: exact L2 top-10 (FAISS Flat).
 
 Measured for each index: build seconds (train + add), index memory (bytes of
 codes, ids, centroids, graph links), queries per second at 1 and 2 FAISS
@@ -13,7 +13,9 @@ recall@10 against the exact top-10.
 
 * exact ``Flat``;
 * ``HNSW32``, efSearch 16..256 (on the first ``--hnsw-n`` vectors, default all;
-  a subset is reported as such, with its own ground truth);
+  a subset is reported as such, with its own ground truth, and left out of the
+  head-to-head; ``--skip-hnsw`` leaves HNSW out, recorded as ``hnsw_grid`` in
+  the JSON: its 1M build alone takes ~10 min on 2 cores);
 * ``IVF{1024,4096,16384}`` with ``Flat`` and ``PQ32`` codes, nprobe 1..64. One
   coarse quantizer per nlist is trained (k-means, 10 iterations, on
   ``min(N, 50 nlist, 262144)`` vectors; for nlist >= 16384 k-means assigns
@@ -21,8 +23,10 @@ recall@10 against the exact top-10.
   the run on 2 cores) and shared by the Flat and PQ variants; the database is
   assigned to it once, exactly;
 * replearn: ``build_tuned_index(xb, "l2")`` -- ``choose_index`` picks the
-  factory, ``tune_index`` picks nprobe / efSearch for recall@10 >= 0.95 on
-  1000 database rows (self excluded) -- then evaluated on the held-out queries.
+  factory, ``tune_index`` picks nprobe (and a ``max_codes`` cap) / efSearch so
+  that the 95 % lower confidence bound of recall@10 reaches 0.95 on 2,000
+  database rows held out of the index while tuning (added after) -- then
+  evaluated on the bench's held-out queries like the grid.
 
 The headline: replearn's QPS over the QPS of the fastest grid entry reaching
 recall@10 >= 0.95 on the held-out queries, measured head-to-head (5 alternating
@@ -30,7 +34,7 @@ rounds, median) at 1 and 2 threads. Then export and re-read of the N x d
 vectors through ``write_embeddings`` / ``read_vectors`` (a folder of shards,
 and one file) beside ``np.save`` / ``np.load``, in MB/s of vector data.
 
-    python bench/faiss_scale.py --json bench/out/faiss_scale.json [--n 1000000] [--hnsw-n 1000000]
+    python bench/faiss_scale.py --json bench/out/faiss_scale.json [--n 1000000] [--hnsw-n N | --skip-hnsw] [--skip-export]
 """
 
 from __future__ import annotations
@@ -194,6 +198,23 @@ def bench_index(args) -> dict:
     kept = {}
     # HNSW
     hn = min(args.hnsw_n, args.n)
+    out["hnsw_grid"] = "skipped (--skip-hnsw)" if args.skip_hnsw else (
+        "all vectors" if hn == args.n else f"first {hn:,} vectors, own ground truth; not in the head-to-head")
+    if args.skip_hnsw:
+        hn = 0
+    out["grid_train"] = "k-means 10 iterations on min(N, 50 nlist, 262144) vectors per nlist"
+    bench_hnsw(args, xb, xq, gt, hn, rows, kept)
+
+    for nlist in args.nlists:
+        kept.update(bench_grid_ivf(xb, xq, gt, nlist, args.seed, rows))
+        gc.collect()
+    return finish(args, out, xb, xq, gt, rows, kept)
+
+
+def bench_hnsw(args, xb, xq, gt, hn, rows, kept) -> None:
+    if hn <= 0:
+        log("HNSW32 grid skipped")
+        return
     xh = xb[:hn]
     if hn < args.n:
         fl = faiss.IndexFlatL2(args.d)
@@ -221,28 +242,30 @@ def bench_index(args) -> dict:
     else:
         del h
 
-    for nlist in args.nlists:
-        kept.update(bench_grid_ivf(xb, xq, gt, nlist, args.seed, rows))
-        gc.collect()
 
+def finish(args, out, xb, xq, gt, rows, kept):
     # replearn
     t = time.perf_counter()
-    index, report = build_tuned_index(xb, "l2", target_recall=TARGET, k=K, n_queries=1000, seed=args.seed)
+    index, report = build_tuned_index(xb, "l2", target_recall=TARGET, k=K, seed=args.seed)
     total = time.perf_counter() - t
     tun = report["tuning"]
-    log(f"replearn chose {report['factory']} ({tun['param']}={tun['value']}, tuning recall "
-        f"{tun['recall_at_k']:.4f}); build {report['build_seconds']:.1f} s, build+tune {total:.1f} s")
+    log(f"replearn chose {report['factory']} ({tun['params']}, tuning recall {tun['recall_at_k']:.4f}, lower "
+        f"bound {tun['recall_lower_bound']:.4f}, {tun['codes_per_query']} codes/query); train size "
+        f"{report['choice']['train_size']}; build {report['build_seconds']:.1f} s, build+tune {total:.1f} s")
     q1, I = qps(index, xq, 1)
     q2, _ = qps(index, xq, 2)
     r = recall(I, gt)
     mem = ivf_bytes(index) if "IVF" in report["factory"] else (
         hnsw_bytes(index) if "HNSW" in report["factory"] else xb.nbytes)
-    param = f"{tun['param']}={tun['value']}" if tun["param"] else ""
+    param = ",".join(f"{a}={b}" for a, b in tun["params"].items())
     rows.append({"index": f"replearn: {report['factory']}", "param": param, "build_s": report["build_seconds"],
                  "mem_mb": mem / 1e6, "qps_1t": q1, "qps_2t": q2, "recall_at_10": r})
     log(f"  replearn on held-out queries: recall {r:.4f}, QPS {q1:,.0f} (1t) {q2:,.0f} (2t)")
     out.update({"replearn_factory": report["factory"], "replearn_param": param,
-                "replearn_tuning_recall": tun["recall_at_k"], "replearn_tuning_ms_per_query": tun["ms_per_query"],
+                "replearn_params": tun["params"], "replearn_train_size": report["choice"]["train_size"],
+                "replearn_tuning_recall": tun["recall_at_k"], "replearn_tuning_recall_lcb": tun["recall_lower_bound"],
+                "replearn_tuning_codes_per_query": tun["codes_per_query"], "replearn_tuning_queries": tun["n_queries"],
+                "replearn_tuning_ms_per_query": tun["ms_per_query"],
                 "replearn_build_s": report["build_seconds"], "replearn_tune_s": report["tune_seconds"],
                 "replearn_recall_at_10": r})
 
@@ -322,9 +345,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--d", type=int, default=128)
     ap.add_argument("--components", type=int, default=2000)
-    ap.add_argument("--nq", type=int, default=1000)
+    ap.add_argument("--nq", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--hnsw-n", type=int, default=None, help="build HNSW on the first HNSW_N vectors (default all)")
+    ap.add_argument("--hnsw-n", type=int, default=None,
+                    help="build HNSW on the first HNSW_N vectors (default all; a subset is reported, not compared)")
+    ap.add_argument("--skip-hnsw", action="store_true", help="no HNSW32 grid (its 1M build takes ~10 min on 2 cores)")
     ap.add_argument("--nlists", type=int, nargs="+", default=[1024, 4096, 16384])
     ap.add_argument("--skip-export", action="store_true")
     ap.add_argument("--json", type=Path)

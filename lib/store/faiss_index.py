@@ -190,6 +190,10 @@ def set_search_params(index: faiss.Index, params: Mapping[str, Any] | None) -> f
             IVF index with an HNSW coarse quantizer (``"IVF8192_HNSW32,Flat"``),
             ``{"nprobe": 8, "quantizer_efSearch": 32}`` (the quantizer's
             efSearch; FAISS raises it to ``nprobe`` at search time if lower).
+            IVF also takes ``"max_codes"``: the most database vectors scanned
+            per query over its ``nprobe`` lists (0: no cap; FAISS
+            ``IndexIVF.max_codes``), which :func:`~replearn.lib.store.index_tuning.tune_index`
+            sets to cost between two ``nprobe`` values.
             ``None`` or empty: nothing is changed.
 
     Raises:
@@ -199,12 +203,15 @@ def set_search_params(index: faiss.Index, params: Mapping[str, Any] | None) -> f
         return index
     inner = _inner_index(index)
     for name, value in params.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise EmbeddingsError(f"search parameter {name} must be an int >= 1, got {value!r}")
+        lo = 0 if name == "max_codes" else 1
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+            raise EmbeddingsError(f"search parameter {name} must be an int >= {lo}, got {value!r}")
         if name == "nprobe" and isinstance(inner, faiss.IndexIVF):
             inner.nprobe = int(min(value, inner.nlist))
         elif name == "efSearch" and isinstance(inner, faiss.IndexHNSW):
             inner.hnsw.efSearch = int(value)
+        elif name == "max_codes" and isinstance(inner, faiss.IndexIVF):
+            inner.max_codes = int(value)
         elif name == "quantizer_efSearch" and _hnsw_quantizer(inner) is not None:
             _hnsw_quantizer(inner).hnsw.efSearch = int(value)
         else:
@@ -216,11 +223,13 @@ def set_search_params(index: faiss.Index, params: Mapping[str, Any] | None) -> f
 
 
 def get_search_params(index: faiss.Index) -> dict[str, int]:
-    """``{"nprobe": ..}`` for IVF (plus ``"quantizer_efSearch"`` with an HNSW quantizer), ``{"efSearch": ..}`` for
-    HNSW, ``{}`` otherwise (through wrappers)."""
+    """``{"nprobe": ..}`` for IVF (plus ``"max_codes"`` when set and ``"quantizer_efSearch"`` with an HNSW
+    quantizer), ``{"efSearch": ..}`` for HNSW, ``{}`` otherwise (through wrappers)."""
     inner = _inner_index(index)
     if isinstance(inner, faiss.IndexIVF):
         out = {"nprobe": int(inner.nprobe)}
+        if int(inner.max_codes):
+            out["max_codes"] = int(inner.max_codes)
         q = _hnsw_quantizer(inner)
         if q is not None:
             out["quantizer_efSearch"] = int(q.hnsw.efSearch)

@@ -23,7 +23,7 @@ __all__ = ["search_id_range"]
 
 
 def _search_parameters(index: faiss.Index, selector: faiss.IDSelector) -> faiss.SearchParameters:
-    """SearchParameters of the right type for the innermost index, carrying its nprobe / efSearch."""
+    """SearchParameters of the right type for the innermost index, carrying its nprobe / max_codes / efSearch."""
     inner = faiss.downcast_index(index)
     while True:
         if isinstance(inner, (faiss.IndexIDMap, faiss.IndexIDMap2)) or isinstance(inner, faiss.IndexPreTransform):
@@ -31,7 +31,9 @@ def _search_parameters(index: faiss.Index, selector: faiss.IDSelector) -> faiss.
             continue
         break
     if isinstance(inner, faiss.IndexIVF):
-        return faiss.SearchParametersIVF(sel=selector, nprobe=int(inner.nprobe))
+        params = faiss.SearchParametersIVF(sel=selector, nprobe=int(inner.nprobe))
+        params.max_codes = int(inner.max_codes)                      # the tuned cap (0 = none)
+        return params
     if isinstance(inner, faiss.IndexHNSW):
         return faiss.SearchParametersHNSW(sel=selector, efSearch=int(inner.hnsw.efSearch))
     return faiss.SearchParameters(sel=selector)

@@ -44,16 +44,57 @@ def test_tune_index_reaches_target_on_held_out_queries(clustered, factory, param
     xb, xq = clustered
     index = build_index(xb, "l2", factory)
     t = tune_index(index, xb, xq[:150], metric="l2", target_recall=0.95)
-    assert t["param"] == param and t["reached"] and t["recall_at_k"] >= 0.95
-    assert get_search_params(index) == {param: t["value"]}
+    assert t["param"] == param and t["reached"] and t["recall_at_k"] >= t["recall_lower_bound"] >= 0.95
+    assert get_search_params(index) == t["params"] and t["params"][param] == t["value"]
     assert t["ms_per_query"] > 0 and t["queries"] == "held-out"
-    # smallest value on the grid: the previous one tried fell short
+    # smallest value on the grid (before any max_codes cap): the previous one tried fell short of the bound
+    grid_value = t["tried"][-1]["value"]
+    assert t["tried"][-1]["recall_lcb"] >= 0.95
     if len(t["tried"]) > 1:
-        assert t["tried"][-2]["recall"] < 0.95
+        assert t["tried"][-2]["recall_lcb"] < 0.95
+    if param == "nprobe":
+        assert grid_value <= t["value"] <= 2 * grid_value and t["codes_per_query"] > 0
     # independent check on other held-out queries
     _, I = search(index, xq[150:], 10, "l2")
     _, E = exact_search(xb, xq[150:], 10, "l2")
     assert _recall(I, E) >= 0.9
+
+
+def test_lower_confidence_bound_and_plain_mean(clustered):
+    from replearn.lib.store.index_tuning import recall_lower_bound
+
+    per = np.array([1.0, 0.9, 0.8, 1.0])
+    assert recall_lower_bound(per, 0) == pytest.approx(0.925)
+    assert recall_lower_bound(per, 1.645) == pytest.approx(0.925 - 1.645 * per.std(ddof=1) / 2)
+    assert recall_lower_bound(np.ones(50), 1.645) == 1.0
+    xb, xq = clustered
+    index = build_index(xb, "l2", "IVF64,Flat")
+    plain = tune_index(index, xb, xq[:150], metric="l2", confidence_z=0, cap_codes=False)
+    sure = tune_index(index, xb, xq[:150], metric="l2", cap_codes=False)
+    assert plain["recall_lower_bound"] == plain["recall_at_k"] >= 0.95 and plain["params"] == {"nprobe": plain["value"]}
+    assert sure["value"] >= plain["value"] and sure["recall_lower_bound"] >= 0.95
+    with pytest.raises(EmbeddingsError, match="confidence_z"):
+        tune_index(index, xb, xq[:10], metric="l2", confidence_z=-1)
+
+
+def test_max_codes_cap_scans_fewer_vectors_and_survives_save_load(tmp_path, clustered):
+    xb, xq = clustered
+    index = build_index(xb, "l2", "IVF64,Flat")
+    plain = tune_index(index, xb, xq, metric="l2", cap_codes=False)
+    capped = tune_index(index, xb, xq, metric="l2")
+    assert capped["reached"] and capped["recall_lower_bound"] >= 0.95
+    assert capped["codes_per_query"] <= plain["codes_per_query"]
+    if "max_codes" in capped["params"]:  # chosen only when it scans >= 3 % fewer vectors
+        assert capped["codes_per_query"] < 0.97 * plain["codes_per_query"] and capped["capped"]
+        assert faiss.extract_index_ivf(index).max_codes == capped["params"]["max_codes"]
+    p = save_index(index, tmp_path / "i.faiss", metric="l2", tuning=capped)
+    set_search_params(index, {"nprobe": 1, "max_codes": 0})
+    loaded, meta = load_index(p)
+    assert get_search_params(loaded) == capped["params"] == meta["search_params"]
+    # the cap holds on other queries from the same distribution
+    _, I = search(loaded, xq, 10, "l2")
+    _, E = exact_search(xb, xq, 10, "l2")
+    assert _recall(I, E) >= 0.93
 
 
 def test_tune_with_database_sample_excludes_self(clustered):
@@ -111,6 +152,13 @@ def test_set_search_params_errors(clustered):
         set_search_params(build_index(xb[:100], "l2"), {"nprobe": 4})
     with pytest.raises(EmbeddingsError, match=">= 1"):
         set_search_params(build_index(xb[:100], "l2", "HNSW8"), {"efSearch": 0})
+    with pytest.raises(EmbeddingsError, match="max_codes must be an int >= 0"):
+        set_search_params(build_index(xb, "l2", "IVF8,Flat"), {"max_codes": -1})
+    with pytest.raises(EmbeddingsError, match="no search parameter 'quantizer_efSearch'"):
+        set_search_params(build_index(xb, "l2", "IVF8,Flat"), {"quantizer_efSearch": 16})
+    hq = build_index(xb, "l2", "IVF16_HNSW8,Flat")
+    set_search_params(hq, {"nprobe": 3, "quantizer_efSearch": 24, "max_codes": 500})
+    assert get_search_params(hq) == {"nprobe": 3, "quantizer_efSearch": 24, "max_codes": 500}
     with pytest.raises(EmbeddingsError, match="target_recall"):
         tune_index(build_index(xb[:100], "l2"), xb[:100], metric="l2", target_recall=1.5)
 

@@ -1,0 +1,126 @@
+"""CLIP training under torch.distributed: 2 gloo ranks on CPU give the loss curve of one process on the same global
+batch, through the real ``torchrun`` command (:mod:`replearn.lib.ddp_train`) and through ``train_clip`` directly.
+
+``train_clip`` gathers the features (``ClipLoss``) and sums the gradients over ranks; batch norm in the image tower
+normalises each rank's shard with its own statistics unless the model is wrapped in
+:func:`replearn.lib.metric.ddp.sync_batchnorm` (the launcher does), which makes the step equal to one process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from replearn.lib.clip.captions import all_captions
+from replearn.lib.clip.data import digit_pairs
+from replearn.lib.clip.image_tower import ImageTowerConfig
+from replearn.lib.clip.model import ClipConfig, build_model, load_model
+from replearn.lib.clip.text_tower import TextTowerConfig
+from replearn.lib.clip.trainer import train_digits
+from replearn.lib.metric.images import load_digits_8x8
+
+pytestmark = pytest.mark.slow
+
+TINY = ClipConfig(image=ImageTowerConfig(in_size=8, channels=(8, 16), width=32), text=TextTowerConfig(width=16),
+                  dim=16, epochs=3, batch_size=32, lr=5e-3, schedule="constant")
+N_PAIRS = 160  # 5 global batches of 32 a epoch: 16 pairs per rank
+RTOL_FIRST = 1e-6  # epoch 1 mean loss: only float32 summation order differs (observed about 1e-7)
+RTOL = 1e-4        # epochs 2-3: Adam amplifies those differences a little
+RTOL_PER_RANK_BN = 2e-2  # batch norm with per-rank statistics: close, not equal (observed about 5e-4)
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    ds = load_digits_8x8()
+    return digit_pairs(ds.subset(np.arange(200)), n_test=40, seed=0)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _model(pairs):
+    return build_model(TINY, all_captions(pairs.train_templates))
+
+
+def _rank(rank: int, world: int, port: int, out: str, pairs) -> None:
+    import torch.distributed as dist
+
+    from replearn.lib.metric.ddp import sync_batchnorm
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        plain = train_digits(TINY, pairs, model=_model(pairs), eval_pairs=None)
+        model = _model(pairs)
+        with sync_batchnorm(model):
+            synced = train_digits(TINY, pairs, model=model, eval_pairs=None)
+        torch.save({"plain": [h.loss for h in plain.history], "synced": [h.loss for h in synced.history],
+                    "state": synced.model.state_dict()}, f"{out}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_train_clip_two_ranks_match_one_process(pairs, tmp_path):
+    import torch.multiprocessing as mp
+
+    torch.set_num_threads(1)
+    assert len(pairs.train_images) == N_PAIRS
+    single = train_digits(TINY, pairs, model=_model(pairs), eval_pairs=None)
+    want = [h.loss for h in single.history]
+    assert want[-1] < want[0] - 0.05  # it learns (log 32 = 3.47 is chance)
+
+    mp.spawn(_rank, args=(2, _free_port(), str(tmp_path), pairs), nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert r0["synced"] == r1["synced"] and r0["plain"] == r1["plain"]  # the loss is over the global batch
+    # global-batch batch norm: equal to one process within float32 summation order
+    np.testing.assert_allclose(r0["synced"][0], want[0], rtol=RTOL_FIRST)
+    np.testing.assert_allclose(r0["synced"], want, rtol=RTOL)
+    for key, value in single.model.state_dict().items():
+        torch.testing.assert_close(r0["state"][key], r1["state"][key], rtol=0, atol=0, msg=key)
+        torch.testing.assert_close(r0["state"][key], value, rtol=1e-3, atol=1e-4, msg=key)
+    # train_clip alone (batch norm per rank): the same curve within a looser tolerance
+    np.testing.assert_allclose(r0["plain"], want, rtol=RTOL_PER_RANK_BN)
+
+
+def _torchrun() -> list[str]:
+    exe = Path(sys.executable).parent / "torchrun"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "torch.distributed.run"]
+
+
+def _launch(cmd: list[str], out: Path) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd + ["--out", str(out)], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads((out / "history.json").read_text())
+
+
+def test_torchrun_two_processes_match_one(tmp_path):
+    """The command a user runs: ``torchrun --standalone --nproc_per_node 2 -m replearn.lib.ddp_train clip ...``."""
+    args = ["-m", "replearn.lib.ddp_train", "clip", "--limit", "200", "--epochs", "3", "--batch-size", "32",
+            "--dim", "16", "--lr", "5e-3"]
+    one = _launch([sys.executable, *args], tmp_path / "one")
+    two = _launch([*_torchrun(), "--standalone", "--nproc_per_node", "2", *args], tmp_path / "two")
+    assert one["world_size"] == 1 and two["world_size"] == 2
+    loss1, loss2 = [h["loss"] for h in one["history"]], [h["loss"] for h in two["history"]]
+    np.testing.assert_allclose(loss2[0], loss1[0], rtol=RTOL_FIRST)
+    np.testing.assert_allclose(loss2, loss1, rtol=RTOL)
+    # held-out zero-shot accuracy after each epoch, from the same weights
+    np.testing.assert_allclose([h["metrics"]["zero_shot_top1"] for h in two["history"]],
+                               [h["metrics"]["zero_shot_top1"] for h in one["history"]], atol=1 / 40 + 1e-9)
+    assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == [
+        "epoch-0001.pt", "epoch-0002.pt", "epoch-0003.pt"]
+    m1 = load_model(tmp_path / "one" / "checkpoints" / "epoch-0003.pt")   # weights_only load
+    m2 = load_model(tmp_path / "two" / "checkpoints" / "epoch-0003.pt")
+    x = load_digits_8x8().images[:8]
+    np.testing.assert_allclose(m2.embed_images(x), m1.embed_images(x), atol=1e-3)
