@@ -262,7 +262,7 @@ def finish(args, out, xb, xq, gt, rows, kept):
                  "mem_mb": mem / 1e6, "qps_1t": q1, "qps_2t": q2, "recall_at_10": r})
     log(f"  replearn on held-out queries: recall {r:.4f}, QPS {q1:,.0f} (1t) {q2:,.0f} (2t)")
     out.update({"replearn_factory": report["factory"], "replearn_param": param,
-                "replearn_params": tun["params"], "replearn_train_size": report["choice"]["train_size"],
+                "replearn_params": json.dumps(tun["params"]), "replearn_train_size": report["choice"]["train_size"],
                 "replearn_tuning_recall": tun["recall_at_k"], "replearn_tuning_recall_lcb": tun["recall_lower_bound"],
                 "replearn_tuning_codes_per_query": tun["codes_per_query"], "replearn_tuning_queries": tun["n_queries"],
                 "replearn_tuning_ms_per_query": tun["ms_per_query"],
