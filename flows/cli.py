@@ -134,7 +134,7 @@ def _print_outputs(s: dict, embeddings: str, index: str) -> None:
     for name, value in (("embeddings", embeddings), ("index", index),
                         ("MLflow run", f"{s['mlflow_run_id']} ({s['tracking_uri']})"),
                         ("registered", f"{model['name']} version {model['version']}"
-                                       f"{' -> champion' if model['champion'] else ' (challenger: champion kept)'}")):
+                                       f"{' -> champion' if model['champion'] else ' (challenger: ' + model.get('reason', 'champion kept') + ')'}")):
         console.print(f"{name:<11}: {value}", soft_wrap=True, highlight=False)
 
 

@@ -47,7 +47,9 @@ def clip_flow(params: ClipParams = ClipParams()) -> dict:
         metric = "zero_shot_accuracy" if ev["zero_shot_accuracy"] is not None else "i2t_r1"
         registered = register_task(uri, run_id, params.model_name, "clip",
                                    {"embeddings": emb, "index": index["path"], "index_meta": index["sidecar"], "graph": graph,
-                                    "model": trained["path"]}, metric, ev[metric])
+                                    "model": trained["path"]}, metric, ev[metric],
+                                   eval_data=f"{params.data}; held out {params.n_test} of pairs, {params.n_test_templates} "
+                                             f"templates, seed {params.seed}")
     except BaseException:
         end_run_task(uri, run_id, failed=True)
         discard_outputs_task(str(run_dir))

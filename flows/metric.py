@@ -51,7 +51,8 @@ def metric_flow(params: MetricParams = MetricParams()) -> dict:
         embedding_map_task(emb, str(run_dir / "embedding_map.png"), uri, run_id)
         registered = register_task(uri, run_id, params.model_name, "metric",
                                    {"embeddings": emb, "index": index["path"], "index_meta": index["sidecar"], "graph": graph,
-                                    "encoder": trained["path"]}, "map_at_r", ev["map_at_r"])
+                                    "encoder": trained["path"]}, "map_at_r", ev["map_at_r"],
+                                   eval_data=f"{params.data}; classes from #{params.train_classes} unseen")
     except BaseException:
         end_run_task(uri, run_id, failed=True)
         discard_outputs_task(str(run_dir))

@@ -64,7 +64,9 @@ def multisense_flow(params: MultisenseParams = MultisenseParams()) -> dict:
         metric = "pseudoword_accuracy" if pseudo is not None else "simlex999_avg_spearman"
         registered = register_task(uri, run_id, params.model_name, "multisense",
                                    {"model": trained["path"], "embeddings": emb, "index": index["path"],
-                                    "index_meta": index["sidecar"], "graph": graph}, metric, ev[metric])
+                                    "index_meta": index["sidecar"], "graph": graph}, metric, ev[metric],
+                                   eval_data=(f"{fp['source_hash']}; {params.pseudo_pairs} pseudo-word pairs"
+                                              if pseudo is not None else "WordSim-353, SimLex-999"))
     except BaseException:
         end_run_task(uri, run_id, failed=True)
         discard_outputs_task(str(run_dir))

@@ -21,10 +21,12 @@ def load_registered(tracking_uri: str, name: str, alias: str = "champion", versi
     try:
         mv = c.get_model_version(name, version) if version else c.get_model_version_by_alias(name, alias)
     except MlflowException as e:
+        family = next((f for f in ("word2vec", "metric", "clip", "multisense") if f in name), None)
         hint = ("list versions in the MLflow UI (make ui-mlflow)" if version
-                else "train one first with `replearn run word2vec` (or metric, clip, multisense)")
+                else f"train one first with `replearn run {family or '<family>'}`"
+                     + ("" if name.startswith("replearn-") else f" --model-name {name}"))
         raise LookupError(f"no model {name} {'version ' + version if version else '@' + alias} in the registry at "
-                          f"{tracking_uri}; {hint} ({e.message})") from None
+                          f"{tracking_uri}; {hint}") from None
     local = download_artifacts(artifact_uri=mv.source, tracking_uri=tracking_uri)
     return load_model(local), mv
 

@@ -67,7 +67,8 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
         registered = register_task(uri, run_id, params.model_name, "word2vec",
                                    {"embeddings": exported["input"], "index": index["path"],
                                     "index_meta": index["sidecar"], "graph": graph},
-                                   "analogy_score", metrics["analogy_score"])
+                                   "analogy_score", metrics["analogy_score"],
+                                   eval_data="questions-words.txt, WordSim-353, SimLex-999")
     except BaseException:
         end_run_task(uri, run_id, failed=True)
         discard_outputs_task(str(run_dir))

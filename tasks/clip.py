@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import matplotlib
@@ -123,6 +124,7 @@ def train_clip_task(data_path: str, config: dict, checkpoint_dir: str, out_path:
                         checkpoint_dir=Path(checkpoint_dir), on_epoch=on_epoch, progress=True)
     with atomic_path(Path(out_path)) as tmp:
         torch.save(model_state(result.model), tmp)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)  # finished: the epoch checkpoints are no longer needed
     h = result.history
     if h:
         fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import matplotlib
@@ -94,6 +95,7 @@ def train_metric_task(data_path: str, train_config: dict, encoder_config: dict, 
     with atomic_path(Path(out_path)) as tmp:
         torch.save({"encoder": encoder.state_dict(), "encoder_config": enc_cfg.to_dict(), "train_config": cfg.to_dict()},
                    tmp)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)  # finished: the epoch checkpoints are no longer needed
     history = result.history
     if history:
         fig, ax = plt.subplots(figsize=(6, 3.5))

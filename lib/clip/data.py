@@ -195,7 +195,7 @@ def _read_table(path: Path, columns: list[str]):
     missing = [c for c in columns if c not in table.column_names]
     if missing:
         raise PairsError(f"{path} has no column {missing[0]!r}; its columns are {table.column_names}; pass "
-                         f"image_column= and caption_column= from those")
+                         f"--image-column and --caption-column (image_column=, caption_column=) from those")
     return table
 
 

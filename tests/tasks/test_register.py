@@ -40,3 +40,21 @@ def test_tracking_uri_is_sqlite_under_home_unless_overridden(home, monkeypatch):
     assert loc.startswith((home / "mlartifacts").resolve().as_uri())
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
     assert tracking_uri(home) == "http://127.0.0.1:5999"
+
+
+def test_champion_is_not_replaced_across_datasets_or_without_its_metric(home):
+    uri = tracking_uri(home)
+    c = client(uri)
+    v1 = _version(uri, home, "d", 0.20)
+    c.set_model_version_tag("d", v1, "eval_data", "mnist")
+    assert promote(uri, "d", v1, "analogy_total", 0.20, eval_data="mnist")["champion"]
+    v2 = _version(uri, home, "d", 0.90)                     # far better, but on other data
+    out = promote(uri, "d", v2, "analogy_total", 0.90, eval_data="digits")
+    assert not out["champion"] and "not comparable" in c.get_model_version("d", v2).tags["comparison"]
+    v3 = _version(uri, home, "d", 0.50)
+    out = promote(uri, "d", v3, "other_metric", 0.50, eval_data="mnist")   # the champion never logged it
+    assert not out["champion"] and "has no other_metric" in out["reason"]
+    v4 = _version(uri, home, "d", 0.30)
+    assert promote(uri, "d", v4, "analogy_total", 0.30, eval_data="mnist")["champion"]
+    assert c.get_model_version("d", v1).tags["role"] == "former champion"
+    assert str(c.get_model_version_by_alias("d", "champion").version) == str(v4)
