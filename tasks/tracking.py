@@ -28,8 +28,40 @@ def tracking_uri(home: str | Path | None = None) -> str:
     return f"sqlite:///{db.resolve()}"
 
 
+_READY_STORES: set[str] = set()
+
+
+def _init_sqlite_store(uri: str) -> None:
+    """Create / migrate a SQLite store once per process, under an exclusive lock on ``<db>.lock``.
+
+    Two runs started at once into a fresh data home would otherwise both run
+    MLflow's schema migrations on the same file, and one fails ("Online
+    migration expected to match one row ... in 'alembic_version'; 0 found").
+    """
+    if uri in _READY_STORES or not uri.startswith("sqlite:///"):
+        return
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        fcntl = None
+    db = Path(uri[len("sqlite:///"):])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            c = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            c.search_experiments(max_results=1)        # tracking store: creates / migrates the schema
+            c.search_registered_models(max_results=1)  # registry store (same file)
+        finally:
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+    _READY_STORES.add(uri)
+
+
 def client(uri: str) -> MlflowClient:
-    """A client bound to ``uri`` for both tracking and the model registry."""
+    """A client bound to ``uri`` for both tracking and the model registry (a SQLite store is initialised safely)."""
+    _init_sqlite_store(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 

@@ -35,7 +35,9 @@ N_IMAGES = 240
 # Adam amplifies a little over the steps (observed: epoch 1 within 1e-7, epoch 3 within 3e-5)
 RTOL_FIRST = 1e-6
 RTOL = 1e-4
-ATOL_W = 1e-5  # final weights
+REL_W = 3e-2  # final weights: |2 ranks - 1 process| <= 3 % of |trained - initial| (observed: ~1e-6 for supcon and
+#              triplet, under 1e-2 for infonce, whose tau = 0.1 and two views amplify rounding most)
+ATOL_W = 1e-5
 
 
 def _data():
@@ -113,10 +115,18 @@ def test_two_ranks_equal_one_process_on_the_global_batch(ddp_results, name):
     np.testing.assert_allclose(r0[name]["loss"], want, rtol=RTOL)
     assert want[-1] < want[0]  # it learns: the curve is a curve
     np.testing.assert_allclose(r0[name]["mpd"], [h.mean_pairwise_distance for h in single.history], rtol=1e-3)
+    init = _fresh().state_dict()
     for key, value in single.encoder.state_dict().items():
-        # weights and batch-norm running statistics: the same on both ranks, and as one process
+        # weights and batch-norm running statistics: the same on both ranks, and as one process: the difference
+        # is a small fraction of what training moved them (Adam's first steps are about lr * sign(gradient), so a
+        # near-zero gradient component whose sign differs by rounding moves its weight by up to 2 lr)
         torch.testing.assert_close(r0[name]["state"][key], r1[name]["state"][key], rtol=0, atol=0, msg=key)
-        torch.testing.assert_close(r0[name]["state"][key], value, rtol=1e-4, atol=ATOL_W, msg=key)
+        if not value.is_floating_point():
+            assert torch.equal(r0[name]["state"][key], value), key
+            continue
+        diff = (r0[name]["state"][key].double() - value.double()).norm().item()
+        moved = (value.double() - init[key].double()).norm().item()
+        assert diff <= REL_W * moved + 1e-7, f"{key}: |2 ranks - 1 process| = {diff:.3g}, training moved it {moved:.3g}"
     # only rank 0 writes checkpoints
     assert sorted(p.name for p in (out / f"ckpt-{name}").iterdir()) == ["epoch-0001.pt", "epoch-0002.pt",
                                                                          "epoch-0003.pt"]

@@ -1,0 +1,45 @@
+"""Two ``replearn run word2vec`` started at once into the same (fresh) data home both finish, each with its own run
+folder, MLflow run and model version, and neither overwrites the other's outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _cli_runs import cli_env, finish, run_dir, start, summary, vectors, word2vec_cmd
+
+pytestmark = pytest.mark.slow
+
+ARGS = ("--epochs", "2", "--dim", "16", "--min-count", "3", "--threads", "1")
+SEEDS = {"a": "3", "b": "4"}  # different training runs; tokenize / vocabulary / encode have the same inputs and may be
+                              # shared through the stage cache (tasks/caching.py), so only training-derived outputs
+                              # are checked to live in each run's own folder
+
+
+def test_two_runs_at_once_into_one_home(tmp_path, lee_corpus):
+    from replearn.lib.store.embeddings_table import read_vectors
+    from replearn.tasks.tracking import client
+
+    env = cli_env(tmp_path / "prefect")
+    home = tmp_path / "home"  # does not exist yet: both runs create it and the MLflow store
+    procs = [start(word2vec_cmd(lee_corpus, home, tmp_path / f"{n}.json", *ARGS, "--seed", seed), env,
+                   tmp_path / f"{n}.log") for n, seed in SEEDS.items()]
+    for p, n in zip(procs, ("a", "b")):
+        finish(p, tmp_path / f"{n}.log")
+
+    a, b = summary(tmp_path / "a.json"), summary(tmp_path / "b.json")
+    assert a["mlflow_run_id"] != b["mlflow_run_id"] and run_dir(a) != run_dir(b)
+    assert {p.name for p in (home / "runs" / "word2vec").iterdir()} == {a["mlflow_run_id"], b["mlflow_run_id"]}
+    c = client(a["tracking_uri"])
+    for s in (a, b):
+        d = run_dir(s)
+        assert d == home / "runs" / "word2vec" / s["mlflow_run_id"]
+        for name in ("vectors.npz", "index.faiss", "embeddings/input.parquet"):
+            assert (d / name).is_file(), f"{d / name} missing"
+        assert s["index"] == str(d / "index.faiss")
+        words, ids, vecs, meta = read_vectors(s["embeddings"]["input"])   # intact, and its own run's
+        assert meta.mlflow_run_id == s["mlflow_run_id"] and len(words) == s["vocab_size"] == len(vecs)
+        np.testing.assert_array_equal(vecs, vectors(s)[0][ids])
+        run = c.get_run(s["mlflow_run_id"])
+        assert run.info.status == "FINISHED" and "train.loss" in run.data.metrics
+    assert sorted(int(s["model"]["version"]) for s in (a, b)) == [1, 2]
+    assert a["vocab_size"] == b["vocab_size"] and not np.allclose(vectors(a)[0], vectors(b)[0])  # its own training
