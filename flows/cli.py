@@ -252,6 +252,8 @@ def search_metric(
         _fail("give exactly one of --image PATH or --id N")
     if image is not None and not image.exists():
         _fail(f"image {image} not found")
+    if image is not None and image.is_file() and image.stat().st_size == 0:
+        _fail(f"image {image} is empty (0 bytes); pass a PNG, JPEG or other image file")
     try:
         model, mv = load_registered(tracking_uri(home), model_name, version=version)
         query = {"image": str(image), "topn": topn} if image is not None else {"id": id, "topn": topn}
@@ -326,6 +328,8 @@ def search_clip(
         _fail("give exactly one of --text SENTENCE, --image PATH or --id N")
     if image is not None and not image.exists():
         _fail(f"image {image} not found")
+    if image is not None and image.is_file() and image.stat().st_size == 0:
+        _fail(f"image {image} is empty (0 bytes); pass a PNG, JPEG or other image file")
     query = {"text": text} if text is not None else {"image": str(image)} if image is not None else {"id": id}
     try:
         model, mv = load_registered(tracking_uri(home), model_name, version=version)

@@ -89,3 +89,15 @@ def test_metric_tables_fit_80_columns_without_truncation():
     assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
     for word in ("MAP@R", "R-Prec", "linear SVM", "fine-tuned", "finetuned_classifier", "0.466", "0.980"):
         assert word in text
+
+
+def test_search_with_an_empty_image_file_says_so(tmp_path):
+    from typer.testing import CliRunner
+
+    from replearn.flows.cli import app
+
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    for family in ("metric", "clip"):
+        r = CliRunner().invoke(app, ["search", family, "--image", str(empty), "--home", str(tmp_path / "h")])
+        assert r.exit_code == 2 and "is empty (0 bytes)" in r.output
