@@ -5,34 +5,31 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from prefect import task
+from prefect.artifacts import create_table_artifact
+from prefect.logging import get_run_logger
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from prefect import task  # noqa: E402
-from prefect.artifacts import create_table_artifact  # noqa: E402
-from prefect.logging import get_run_logger  # noqa: E402
-
-from replearn.lib.eval.similarity import simlex999_path, wordsim353_path  # noqa: E402
-from replearn.lib.multisense.config import MultiSenseConfig  # noqa: E402
-from replearn.lib.multisense.model import MultiSenseVectors  # noqa: E402
-from replearn.lib.multisense.pseudowords import (  # noqa: E402
+from replearn.lib.eval.similarity import simlex999_path, wordsim353_path
+from replearn.lib.multisense.config import MultiSenseConfig
+from replearn.lib.multisense.model import MultiSenseVectors
+from replearn.lib.multisense.pseudowords import (
     build_pseudoword_corpus,
     choose_pairs,
     evaluate_pseudowords,
 )
-from replearn.lib.multisense.similarity import evaluate_average, evaluate_maxsim  # noqa: E402
-from replearn.lib.multisense.trainer import StepLog, train_multisense  # noqa: E402
-from replearn.lib.store.embeddings_table import EmbeddingsMetadata, write_embeddings  # noqa: E402
-from replearn.lib.text.vocab import (  # noqa: E402
+from replearn.lib.multisense.similarity import evaluate_average, evaluate_maxsim
+from replearn.lib.multisense.trainer import StepLog, train_multisense
+from replearn.lib.store.embeddings_table import EmbeddingsMetadata, write_embeddings
+from replearn.lib.text.vocab import (
     keep_probability,
     noise_distribution,
     read_vocabulary,
     write_vocabulary,
 )
-from replearn.lib.word2vec.corpus import EncodedCorpus  # noqa: E402
-from replearn.tasks.tracking import client, log_metrics, log_params  # noqa: E402
+from replearn.lib.word2vec.corpus import EncodedCorpus
+from replearn.tasks.plots import log_step_loss
+from replearn.tasks.tracking import client, log_metrics, log_params
 
 AMBIGUOUS = ("bank", "spring", "bear", "fair", "light", "ring", "well", "bark", "match", "rock")
 
@@ -56,16 +53,6 @@ def pseudowords_task(encoded_dir: str, vocab_path: str, out_dir: str, n_pairs: i
     log_metrics(tracking_uri, run_id, {"pseudowords.pairs": float(len(pairs)),
                                        "pseudowords.test_sentences": float(data.test_sentences)})
     return {"encoded": str(data.corpus.path), "vocab": str(vocab_out), "pairs": [list(p) for p in pairs]}
-
-
-def _loss_plot(steps: list[StepLog]):
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot([s.words for s in steps], [s.loss for s in steps], lw=1)
-    ax.set_xlabel("corpus words processed")
-    ax.set_ylabel("window NLL per centre word (nats)")
-    ax.set_title("multi-sense skip-gram (marginal likelihood)")
-    fig.tight_layout()
-    return fig
 
 
 @task(name="train-multisense")
@@ -93,9 +80,7 @@ def train_multisense_task(encoded_dir: str, vocab_path: str, config: dict, check
                                        "train.pruned_senses": float(len(pruned)),
                                        "train.sense_rows": float(len(model.vectors))})
     if result.steps:
-        fig = _loss_plot(result.steps)
-        client(tracking_uri).log_figure(run_id, fig, "plots/loss.png")
-        plt.close(fig)
+        log_step_loss(tracking_uri, run_id, result.steps, "window NLL per centre word (nats)", "multi-sense skip-gram (marginal likelihood)")
     get_run_logger().info("trained %d sense vectors for %d words; %d senses pruned (prior below threshold)",
                           len(model.vectors), len(vocab), len(pruned))
     return {"path": out_path, "pruned": pruned, "words_per_second": result.words_per_second}

@@ -5,22 +5,19 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from prefect import task
+from prefect.logging import get_run_logger
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from prefect import task  # noqa: E402
-from prefect.logging import get_run_logger  # noqa: E402
-
-from replearn.lib.store.atomic import atomic_path  # noqa: E402
-from replearn.lib.text.vocab import keep_probability, noise_distribution, read_vocabulary  # noqa: E402
-from replearn.lib.word2vec.config import Word2VecConfig  # noqa: E402
-from replearn.lib.word2vec.corpus import EncodedCorpus, encode_corpus  # noqa: E402
-from replearn.lib.word2vec.softmax import train_softmax  # noqa: E402
-from replearn.lib.word2vec.trainer import StepLog, train_sgns  # noqa: E402
-from replearn.tasks.caching import STAGE_CACHE  # noqa: E402
-from replearn.tasks.tracking import client, log_metrics, log_params  # noqa: E402
+from replearn.lib.store.atomic import atomic_path
+from replearn.lib.text.vocab import keep_probability, noise_distribution, read_vocabulary
+from replearn.lib.word2vec.config import Word2VecConfig
+from replearn.lib.word2vec.corpus import EncodedCorpus, encode_corpus
+from replearn.lib.word2vec.softmax import train_softmax
+from replearn.lib.word2vec.trainer import StepLog, train_sgns
+from replearn.tasks.caching import STAGE_CACHE
+from replearn.tasks.plots import log_step_loss
+from replearn.tasks.tracking import log_metrics, log_params
 
 
 @task(name="encode-corpus", cache_policy=STAGE_CACHE, persist_result=True)
@@ -31,16 +28,6 @@ def encode_task(token_dir: str, vocab_path: str, out_dir: str, max_sentence_toke
     corpus = encode_corpus(shards, vocab.words, Path(out_dir), max_sentence_tokens=max_sentence_tokens)
     return {"path": str(corpus.path), "n_tokens": corpus.n_tokens, "n_sentences": corpus.n_sentences,
             "raw_tokens": corpus.raw_tokens}
-
-
-def _loss_plot(steps: list[StepLog]):
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot([s.words for s in steps], [s.loss for s in steps], lw=1)
-    ax.set_xlabel("corpus words processed")
-    ax.set_ylabel("mean loss per pair (nats)")
-    ax.set_title("skip-gram training loss")
-    fig.tight_layout()
-    return fig
 
 
 @task(name="train-word2vec", cache_policy=STAGE_CACHE, persist_result=True)
@@ -75,9 +62,7 @@ def train_task(encoded_dir: str, vocab_path: str, config: dict, checkpoint_dir: 
                "train.resumed_from_epoch": result.resumed_from_epoch}
     log_metrics(tracking_uri, run_id, figures)
     if result.steps:
-        fig = _loss_plot(result.steps)
-        client(tracking_uri).log_figure(run_id, fig, "plots/loss.png")
-        plt.close(fig)
+        log_step_loss(tracking_uri, run_id, result.steps, "mean loss per pair (nats)", "skip-gram training loss")
     trained = cfg.epochs - result.resumed_from_epoch
     resumed = f" after resuming from the epoch-{result.resumed_from_epoch} checkpoint" if result.resumed_from_epoch else ""
     get_run_logger().info("trained %d epoch(s) in %.1f s (%.0f corpus words/s)%s", trained, result.seconds, raw_wps,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-from replearn.lib.dataclass_config import check_fields, from_known_fields
+from replearn.lib.dataclass_config import ThreadedConfig, check_fields
 from replearn.lib.errors import ReplearnInputError
 
 
@@ -20,7 +19,7 @@ class SenseConfigError(ReplearnInputError):
 
 
 @dataclass(frozen=True)
-class MultiSenseConfig:
+class MultiSenseConfig(ThreadedConfig):
     """Hyperparameters of multi-sense skip-gram (Tian et al. 2014; Bartunov et al. 2016).
 
     Model: every word x has K_x sense vectors v(x, z), z = 0..K_x-1, a prior
@@ -184,18 +183,3 @@ class MultiSenseConfig:
             check_fields(self, checks)
         except ValueError as exc:
             raise SenseConfigError(str(exc)) from None
-
-    def to_dict(self) -> dict:
-        """Plain dict of all fields (JSON-serialisable), for checkpoints and exports."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "MultiSenseConfig":
-        """Rebuild from :meth:`to_dict` output, ignoring unknown keys."""
-        return from_known_fields(cls, d)
-
-    def training_key(self) -> dict:
-        """The fields that change the trained vectors (threads excluded), used to match checkpoints."""
-        d = self.to_dict()
-        d.pop("threads")
-        return d

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-from replearn.lib.dataclass_config import check_fields, from_known_fields
+from replearn.lib.dataclass_config import ThreadedConfig, check_fields
 
 Objective = Literal["negative_sampling", "softmax"]
 
 
 @dataclass(frozen=True)
-class Word2VecConfig:
+class Word2VecConfig(ThreadedConfig):
     """Hyperparameters of skip-gram word vectors (Mikolov et al. 2013).
 
     Attributes:
@@ -83,18 +82,3 @@ class Word2VecConfig:
             "chunk_tokens": self.chunk_tokens >= 1,
         }
         check_fields(self, checks)
-
-    def to_dict(self) -> dict:
-        """Plain dict of all fields (JSON-serialisable), for checkpoints and exports."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Word2VecConfig":
-        """Rebuild from :meth:`to_dict` output, ignoring unknown keys."""
-        return from_known_fields(cls, d)
-
-    def training_key(self) -> dict:
-        """The fields that change the trained vectors (threads excluded), used to match checkpoints."""
-        d = self.to_dict()
-        d.pop("threads")
-        return d
