@@ -30,7 +30,8 @@ from concurrent.futures import Executor
 import numpy as np
 from numba import njit
 
-from replearn.lib.word2vec.sgns import _draw_noise, _next, _uniform, block_seeds, split_jobs, subsample, window_span
+from replearn.lib.word2vec.sgns import (_draw_noise, _next, _uniform, block_seeds, decayed_alpha,
+                                        longest_sentence, split_jobs, subsample, window_span)
 
 #: responsibilities below this skip the sense's M-step (saves time; a negligible part of the gradient).
 R_MIN = 1e-4
@@ -169,10 +170,7 @@ def _train_block(sv, syn1, sense_start, log_prior, counts, ids, bounds, s_begin,
     neu1e = np.empty((kmax, D), dtype=np.float32)
     du = np.empty(D, dtype=np.float32)
     evid = np.empty(2 * estep_window + 1, dtype=np.int64)
-    longest = 0
-    for s in range(s_begin, s_end):
-        longest = max(longest, bounds[s + 1] - bounds[s])
-    kept = np.empty(longest, dtype=np.int32)
+    kept = np.empty(longest_sentence(bounds, s_begin, s_end), dtype=np.int32)
     state = np.uint64(seed)
     loss = 0.0
     centres = 0
@@ -180,10 +178,7 @@ def _train_block(sv, syn1, sense_start, log_prior, counts, ids, bounds, s_begin,
     for s in range(s_begin, s_end):
         n, state = subsample(ids, bounds[s], bounds[s + 1], keep_prob, kept, state)
         words += bounds[s + 1] - bounds[s]
-        p = progress0 + words * progress_scale
-        alpha = alpha0 - (alpha0 - alpha1) * min(p, 1.0)
-        if alpha < alpha1:
-            alpha = alpha1
+        alpha = decayed_alpha(progress0, words, progress_scale, alpha0, alpha1)
         for i in range(n):
             state = _next(state)
             lo, hi = window_span(i, n, window, state)

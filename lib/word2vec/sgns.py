@@ -87,6 +87,23 @@ def window_span(i, n, window, state):
     return max(0, i - window + b), min(n, i + window + 1 - b)
 
 
+@njit(inline="always")
+def longest_sentence(bounds, s_begin, s_end):
+    """Most tokens in one of sentences ``s_begin..s_end-1`` (size of the per-job subsampling buffer)."""
+    longest = 0
+    for s in range(s_begin, s_end):
+        longest = max(longest, bounds[s + 1] - bounds[s])
+    return longest
+
+
+@njit(inline="always")
+def decayed_alpha(progress0, words, progress_scale, alpha0, alpha1):
+    """word2vec.c's linear learning-rate decay from ``alpha0`` to ``alpha1`` by global training progress."""
+    p = progress0 + words * progress_scale
+    alpha = alpha0 - (alpha0 - alpha1) * min(p, 1.0)
+    return alpha1 if alpha < alpha1 else alpha
+
+
 @njit(fastmath=True, inline="always")
 def sgns_pair_update(syn0, syn1, centre, targets, n_targets, alpha, neu1e):
     """One SGD step of SGNS for one (centre, context) pair; returns the pair's loss.
@@ -142,10 +159,7 @@ def _train_block(syn0, syn1, ids, bounds, s_begin, s_end, keep_prob, alias_prob,
     D = syn0.shape[1]
     neu1e = np.empty(D, dtype=np.float32)
     targets = np.empty(negative + 1, dtype=np.int64)
-    longest = 0
-    for s in range(s_begin, s_end):
-        longest = max(longest, bounds[s + 1] - bounds[s])
-    kept = np.empty(longest, dtype=np.int32)
+    kept = np.empty(longest_sentence(bounds, s_begin, s_end), dtype=np.int32)
     state = np.uint64(seed)
     loss = 0.0
     pairs = 0
@@ -154,11 +168,7 @@ def _train_block(syn0, syn1, ids, bounds, s_begin, s_end, keep_prob, alias_prob,
     for s in range(s_begin, s_end):
         n, state = subsample(ids, bounds[s], bounds[s + 1], keep_prob, kept, state)
         words += bounds[s + 1] - bounds[s]
-        # linear learning-rate decay by global progress, updated once per sentence
-        p = progress0 + words * progress_scale
-        alpha = alpha0 - (alpha0 - alpha1) * min(p, 1.0)
-        if alpha < alpha1:
-            alpha = alpha1
+        alpha = decayed_alpha(progress0, words, progress_scale, alpha0, alpha1)  # once per sentence
         for i in range(n):
             state = _next(state)
             lo, hi = window_span(i, n, window, state)
