@@ -8,16 +8,13 @@ normalises each rank's shard with its own statistics unless the model is wrapped
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _ddp_launch import free_port, launch, torchrun
 
 from replearn.lib.clip.captions import all_captions
 from replearn.lib.clip.data import digit_pairs
@@ -41,12 +38,6 @@ RTOL_PER_RANK_BN = 2e-2  # batch norm with per-rank statistics: close, not equal
 def pairs():
     ds = load_digits_8x8()
     return digit_pairs(ds.subset(np.arange(200)), n_test=40, seed=0)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _model(pairs):
@@ -80,7 +71,7 @@ def test_train_clip_two_ranks_match_one_process(pairs, tmp_path):
     want = [h.loss for h in single.history]
     assert want[-1] < want[0] - 0.05  # it learns (log 32 = 3.47 is chance)
 
-    mp.spawn(_rank, args=(2, _free_port(), str(tmp_path), pairs), nprocs=2, join=True)
+    mp.spawn(_rank, args=(2, free_port(), str(tmp_path), pairs), nprocs=2, join=True)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     assert r0["synced"] == r1["synced"] and r0["plain"] == r1["plain"]  # the loss is over the global batch
     # global-batch batch norm: equal to one process within float32 summation order
@@ -93,24 +84,12 @@ def test_train_clip_two_ranks_match_one_process(pairs, tmp_path):
     np.testing.assert_allclose(r0["plain"], want, rtol=RTOL_PER_RANK_BN)
 
 
-def _torchrun() -> list[str]:
-    exe = Path(sys.executable).parent / "torchrun"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "torch.distributed.run"]
-
-
-def _launch(cmd: list[str], out: Path) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd + ["--out", str(out)], env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads((out / "history.json").read_text())
-
-
 def test_torchrun_two_processes_match_one(tmp_path):
     """The command a user runs: ``torchrun --standalone --nproc_per_node 2 -m replearn.lib.ddp_train clip ...``."""
     args = ["-m", "replearn.lib.ddp_train", "clip", "--limit", "200", "--epochs", "3", "--batch-size", "32",
             "--dim", "16", "--lr", "5e-3"]
-    one = _launch([sys.executable, *args], tmp_path / "one")
-    two = _launch([*_torchrun(), "--standalone", "--nproc_per_node", "2", *args], tmp_path / "two")
+    one = launch([sys.executable, *args], tmp_path / "one")
+    two = launch([*torchrun(), "--standalone", "--nproc_per_node", "2", *args], tmp_path / "two")
     assert one["world_size"] == 1 and two["world_size"] == 2
     loss1, loss2 = [h["loss"] for h in one["history"]], [h["loss"] for h in two["history"]]
     np.testing.assert_allclose(loss2[0], loss1[0], rtol=RTOL_FIRST)

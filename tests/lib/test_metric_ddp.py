@@ -5,16 +5,13 @@ process on the same global batch (batch norm included), resume from rank 0's che
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _ddp_launch import free_port, launch, torchrun
 
 from replearn.lib.metric.config import MetricTrainConfig
 from replearn.lib.metric.encoders import EncoderConfig, build_encoder
@@ -48,12 +45,6 @@ def _data():
 def _fresh() -> torch.nn.Module:
     torch.manual_seed(0)
     return build_encoder(ENC)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rank(rank: int, world: int, port: int, out: str) -> None:
@@ -90,7 +81,7 @@ def ddp_results(tmp_path_factory):
     import torch.multiprocessing as mp
 
     out = tmp_path_factory.mktemp("ddp")
-    mp.spawn(_rank, args=(2, _free_port(), str(out)), nprocs=2, join=True)
+    mp.spawn(_rank, args=(2, free_port(), str(out)), nprocs=2, join=True)
     return out, [torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
 
 
@@ -148,25 +139,13 @@ def test_two_ranks_resume_from_rank_zero_checkpoint(ddp_results):
             torch.testing.assert_close(r["resumed"]["state"][key], value, rtol=0, atol=1e-6, msg=key)
 
 
-def _torchrun() -> list[str]:
-    exe = Path(sys.executable).parent / "torchrun"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "torch.distributed.run"]
-
-
-def _launch(cmd: list[str], out: Path) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd + ["--out", str(out)], env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads((out / "history.json").read_text())
-
-
 @pytest.mark.slow
 def test_torchrun_two_processes_match_one(tmp_path):
     """The command a user runs: ``torchrun --standalone --nproc_per_node 2 -m replearn.lib.ddp_train metric ...``."""
     args = ["-m", "replearn.lib.ddp_train", "metric", "--limit", "240", "--epochs", "3", "--batch-size", "63",
             "--dim", "16", "--channels", "8", "16", "--lr", "3e-3", "--augment"]
-    one = _launch([sys.executable, *args], tmp_path / "one")
-    two = _launch([*_torchrun(), "--standalone", "--nproc_per_node", "2", *args], tmp_path / "two")
+    one = launch([sys.executable, *args], tmp_path / "one")
+    two = launch([*torchrun(), "--standalone", "--nproc_per_node", "2", *args], tmp_path / "two")
     assert one["world_size"] == 1 and two["world_size"] == 2
     loss1, loss2 = [h["loss"] for h in one["history"]], [h["loss"] for h in two["history"]]
     np.testing.assert_allclose(loss2[0], loss1[0], rtol=RTOL_FIRST)
