@@ -60,6 +60,8 @@ def main() -> None:
     ap.add_argument("--sg-epochs", type=int, default=None, help="single-sense skip-gram epochs (default: --epochs)")
     ap.add_argument("--estep-window", type=int, default=0, help="MultiSenseConfig.estep_window")
     ap.add_argument("--sense-init", default="cluster", choices=("cluster", "noise"), help="MultiSenseConfig.sense_init")
+    ap.add_argument("--cluster-features", default="input", choices=("input", "context"),
+                    help="MultiSenseConfig.cluster_features")
     ap.add_argument("--init-noise", type=float, default=None,
                     help="MultiSenseConfig.init_noise (default: the config's default)")
     ap.add_argument("--max-cosine", type=float, default=0.2, help="pair rule: reference-vector cosine below this")
@@ -95,7 +97,8 @@ def main() -> None:
 
         init_noise = {} if args.init_noise is None else {"init_noise": args.init_noise}
         cfg = MultiSenseConfig(dim=100, window=5, negative=5, epochs=args.epochs, threads=args.threads,
-                               estep_window=args.estep_window, sense_init=args.sense_init, **init_noise)
+                               estep_window=args.estep_window, sense_init=args.sense_init,
+                               cluster_features=args.cluster_features, **init_noise)
         res = train_multisense(data.corpus, v2.counts, cfg, keep_prob=keep, noise_probs=noise)
         model = res.to_vectors(v2.words, v2.counts, noise, cfg)
         fig.update({"ms_seconds": res.seconds, "ms_words_per_s": res.words_per_second, "ms_sense_rows": len(res.sv),

@@ -12,6 +12,7 @@ from replearn.lib.errors import ReplearnInputError
 EStep = Literal["soft", "sample"]
 EStepNoise = Literal["expected", "sampled", "none"]
 SenseInit = Literal["cluster", "noise"]
+ClusterFeatures = Literal["input", "context"]
 
 
 class SenseConfigError(ReplearnInputError):
@@ -76,6 +77,10 @@ class MultiSenseConfig(ThreadedConfig):
             v_x + init_noise * |v_x| * (unit direction of cluster z), so the
             senses follow the word's contexts; ``"noise"``: v_x + Gaussian noise
             (see ``init_noise``). Without warm-up the init is always noise.
+        cluster_features: what the clustering compares (:mod:`.cluster`, step 2):
+            ``"input"`` (default) the subsampling-weighted sum of the context
+            words' unit input vectors, ``"context"`` the sum of their context
+            vectors u(y).
         cluster_window: context words each side in the clustering (>= 1).
         cluster_occurrences: occurrences drawn per word for the clustering (>= 1).
         warmup_epochs: first epochs trained as plain skip-gram (every word one
@@ -138,6 +143,7 @@ class MultiSenseConfig(ThreadedConfig):
     prune_from_epoch: int = 1
     init_noise: float = 0.02
     sense_init: SenseInit = "cluster"
+    cluster_features: ClusterFeatures = "input"
     cluster_window: int = 5
     cluster_occurrences: int = 300
     warmup_epochs: int = 1
@@ -171,6 +177,7 @@ class MultiSenseConfig(ThreadedConfig):
             "warmup_epochs": 0 <= self.warmup_epochs < self.epochs or (self.warmup_epochs == 0),
             "estep": self.estep in ("soft", "sample"),
             "sense_init": self.sense_init in ("cluster", "noise"),
+            "cluster_features": self.cluster_features in ("input", "context"),
             "cluster_window": isinstance(self.cluster_window, int) and self.cluster_window >= 1,
             "cluster_occurrences": isinstance(self.cluster_occurrences, int) and self.cluster_occurrences >= 1,
             "estep_noise": self.estep_noise in ("expected", "sampled", "none"),

@@ -127,7 +127,7 @@ def expand_senses(syn0: np.ndarray, counts: np.ndarray, config: MultiSenseConfig
 
 
 def cluster_senses(syn0: np.ndarray, syn1: np.ndarray, corpus: EncodedCorpus, counts: np.ndarray,
-                   config: MultiSenseConfig) -> tuple[np.ndarray, np.ndarray]:
+                   config: MultiSenseConfig, keep_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sense vectors after the warm-up by clustering occurrences (:mod:`.cluster`): (sv (S, D), sense_start).
 
     Sense z of a word x with K_x > 1 = v_x + init_noise |v_x| d_z, d_z the unit
@@ -136,9 +136,15 @@ def cluster_senses(syn0: np.ndarray, syn1: np.ndarray, corpus: EncodedCorpus, co
     """
     sv, start = expand_senses(syn0, counts, config)
     k = np.diff(start)
-    words, feats = context_features(corpus, syn1, None, k > 1, config.cluster_occurrences, config.cluster_window,
+    D = syn1.shape[1]
+    rows = syn1
+    if config.cluster_features == "input":  # [u(y) | keep(y) v(y) / |v(y)|]: one pass gives both features
+        nrm = np.linalg.norm(syn0, axis=1, keepdims=True)
+        unit = np.divide(syn0, nrm, out=np.zeros_like(syn0), where=nrm > 0)
+        rows = np.concatenate([syn1, unit * np.asarray(keep_prob, dtype=np.float32)[:, None]], axis=1)
+    words, feats = context_features(corpus, rows, None, k > 1, config.cluster_occurrences, config.cluster_window,
                                     config.seed)
-    for x, d in cluster_directions(words, feats, k).items():
+    for x, d in cluster_directions(words, feats[:, -D:], k, direction_feats=feats[:, :D]).items():
         scale = config.init_noise * float(np.linalg.norm(syn0[x]))
         sv[start[x]:start[x + 1]] = (syn0[x][None, :] + scale * d).astype(np.float32)
     return sv, start
@@ -238,7 +244,7 @@ def train_multisense(corpus: EncodedCorpus, counts: np.ndarray, config: MultiSen
             warm = epoch < config.warmup_epochs
             if epoch == config.warmup_epochs and config.warmup_epochs > 0:
                 if config.sense_init == "cluster":
-                    sv, start = cluster_senses(sv, syn1, corpus, counts, config)
+                    sv, start = cluster_senses(sv, syn1, corpus, counts, config, keep_prob)
                 else:
                     sv, start = expand_senses(sv, counts, config)
                 prev = np.zeros(len(sv), dtype=np.float64)

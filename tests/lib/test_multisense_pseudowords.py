@@ -97,14 +97,18 @@ def test_clustering_init_separates_the_contexts_of_a_word(tmp_path):
     s = d @ syn1.T  # (2, 9)
     pref = s[:, 1:5].mean(1) - s[:, 5:9].mean(1)
     assert pref.max() > 0.5 and pref.min() < -0.5
-    cfg = MultiSenseConfig(dim=D, max_senses=2, sense_min_count=100, init_noise=0.5, cluster_window=3)
-    syn0 = np.ones((9, D), dtype=np.float32)
+    syn0 = syn1[::-1].copy() + 1.0  # input vectors: word 0 common to both, 1-4 and 5-8 two directions
+    syn0[0] = 1.0
     counts = np.where(np.arange(9) == 0, counts, 50)  # only word 0 gets 2 senses
-    sv, start = cluster_senses(syn0, syn1, corpus, counts, cfg)
-    assert start[1] - start[0] == 2 and len(sv) == start[-1]
-    f = sv[:2] @ syn1.T
-    assert np.ptp(f[:, 1:5].mean(1) - f[:, 5:9].mean(1)) > 0.5
-    np.testing.assert_array_equal(sv[start[1]:], syn0[1:])  # single-sense words keep their vector
+    keep = np.full(9, 0.5)
+    for features in ("input", "context"):
+        cfg = MultiSenseConfig(dim=D, max_senses=2, sense_min_count=100, init_noise=0.5, cluster_window=3,
+                               cluster_features=features)
+        sv, start = cluster_senses(syn0, syn1, corpus, counts, cfg, keep)
+        assert start[1] - start[0] == 2 and len(sv) == start[-1]
+        f = sv[:2] @ syn1.T
+        assert np.ptp(f[:, 1:5].mean(1) - f[:, 5:9].mean(1)) > 0.5, features
+        np.testing.assert_array_equal(sv[start[1]:], syn0[1:])  # single-sense words keep their vector
 
 
 def test_cluster_config_checks():
@@ -113,3 +117,5 @@ def test_cluster_config_checks():
         MultiSenseConfig(sense_init="kmeans")
     with pytest.raises(SenseConfigError):
         MultiSenseConfig(cluster_window=0)
+    with pytest.raises(SenseConfigError):
+        MultiSenseConfig(cluster_features="output")
