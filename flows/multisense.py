@@ -54,8 +54,7 @@ def multisense_flow(params: MultisenseParams = MultisenseParams()) -> dict:
         trained = train_multisense_task(train_dir, train_vocab, cfg,
                                         str(Path(home) / "checkpoints" / "multisense" / fp["key"]),
                                         str(run_dir / "multisense.npz"), uri, run_id)
-        ev = evaluate_multisense_task(trained["path"], uri, run_id, params.probes, pseudo, enc["path"], vocab["path"],
-                                      params.seed)
+        ev = evaluate_multisense_task(trained["path"], uri, run_id, params.probes, pseudo)
         emb = export_multisense_task(trained["path"], str(run_dir / "embeddings" / "senses.parquet"),
                                      {"train": cfg, "tokenizer": tokenizer}, run_id, fp["source_hash"])
         index = index_task(emb, str(run_dir / "index.faiss"), uri, run_id)

@@ -13,20 +13,12 @@ from prefect.logging import get_run_logger
 from replearn.lib.eval.similarity import simlex999_path, wordsim353_path
 from replearn.lib.multisense.config import MultiSenseConfig
 from replearn.lib.multisense.model import MultiSenseVectors
-from replearn.lib.multisense.pseudowords import (
-    build_pseudoword_corpus,
-    choose_pairs,
-    evaluate_pseudowords,
-)
+from replearn.lib.multisense.pseudoword_store import VOCAB_FILE, load_pseudoword_data, save_pseudoword_data
+from replearn.lib.multisense.pseudowords import build_pseudoword_corpus, choose_pairs, evaluate_pseudowords
 from replearn.lib.multisense.similarity import evaluate_average, evaluate_maxsim
 from replearn.lib.multisense.trainer import StepLog, train_multisense
 from replearn.lib.store.embeddings_table import EmbeddingsMetadata, write_embeddings
-from replearn.lib.text.vocab import (
-    keep_probability,
-    noise_distribution,
-    read_vocabulary,
-    write_vocabulary,
-)
+from replearn.lib.text.vocab import keep_probability, noise_distribution, read_vocabulary
 from replearn.lib.word2vec.corpus import EncodedCorpus
 from replearn.tasks.plots import log_step_loss
 from replearn.tasks.tracking import client, log_metrics, log_params
@@ -40,19 +32,20 @@ def pseudowords_task(encoded_dir: str, vocab_path: str, out_dir: str, n_pairs: i
     """Merge ``n_pairs`` pairs of similarly frequent content words into one token each (fixed rule of
     :func:`~replearn.lib.multisense.pseudowords.choose_pairs`) and hold out 10 % of the sentences.
 
-    Writes the training corpus and its vocabulary under ``out_dir``; the held-out
-    occurrences are rebuilt from the same seed at evaluation time.
+    Writes the training corpus, its vocabulary and the occurrences of the merged
+    tokens (training and held-out) under ``out_dir``
+    (:mod:`~replearn.lib.multisense.pseudoword_store`); evaluation reads them back.
     """
     vocab = read_vocabulary(Path(vocab_path))
     pairs = choose_pairs(list(vocab.words), n_pairs=n_pairs)
     data = build_pseudoword_corpus(EncodedCorpus.open(Path(encoded_dir)), vocab, pairs, Path(out_dir) / "corpus",
                                    seed=seed)
-    vocab_out = Path(out_dir) / "vocab.parquet"
-    write_vocabulary(data.vocab, vocab_out)
+    save_pseudoword_data(data, Path(out_dir))
     log_params(tracking_uri, run_id, {"pairs": " ".join(data.merged)}, prefix="pseudowords.")
     log_metrics(tracking_uri, run_id, {"pseudowords.pairs": float(len(pairs)),
                                        "pseudowords.test_sentences": float(data.test_sentences)})
-    return {"encoded": str(data.corpus.path), "vocab": str(vocab_out), "pairs": [list(p) for p in pairs]}
+    return {"dir": out_dir, "encoded": str(data.corpus.path), "vocab": str(Path(out_dir) / VOCAB_FILE),
+            "pairs": [list(p) for p in pairs]}
 
 
 @task(name="train-multisense")
@@ -88,8 +81,7 @@ def train_multisense_task(encoded_dir: str, vocab_path: str, config: dict, check
 
 @task(name="evaluate-multisense")
 def evaluate_multisense_task(model_path: str, tracking_uri: str, run_id: str, probes: list[str] | None = None,
-                             pseudo: dict | None = None, encoded_dir: str | None = None,
-                             original_vocab: str | None = None, seed: int = 0) -> dict:
+                             pseudo: dict | None = None) -> dict:
     """WS-353 / SimLex-999 (prior-weighted average and MaxSim), each sense's neighbours for ambiguous words, and
     pseudo-word accuracy (when pseudo-words were merged) -> MLflow metrics, tables and a Prefect artifact."""
     model = MultiSenseVectors.load(Path(model_path))
@@ -107,10 +99,7 @@ def evaluate_multisense_task(model_path: str, tracking_uri: str, run_id: str, pr
                           "neighbours": ", ".join(w for w, _ in nbrs)})
     pairs_table = []
     if pseudo is not None:
-        data = build_pseudoword_corpus(EncodedCorpus.open(Path(encoded_dir)), read_vocabulary(Path(original_vocab)),
-                                       [tuple(p) for p in pseudo["pairs"]],
-                                       Path(model_path).parent / "pseudo_eval_corpus", seed=seed)
-        results = evaluate_pseudowords(model, data)
+        results = evaluate_pseudowords(model, load_pseudoword_data(Path(pseudo["dir"])))
         for r in results:
             pairs_table.append({"pseudo_word": r.merged, "senses": r.n_senses,
                                 "prior": " ".join(f"{p:.2f}" for p in r.prior), "held_out": r.n_test,
