@@ -73,12 +73,14 @@ def test_train_clip_two_ranks_match_one_process(pairs, tmp_path):
 
     mp.spawn(_rank, args=(2, free_port(), str(tmp_path), pairs), nprocs=2, join=True)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
-    assert r0["synced"] == r1["synced"] and r0["plain"] == r1["plain"]  # the loss is over the global batch
+    # the loss is over the global batch: both ranks see the same value, up to float32 summation order
+    np.testing.assert_allclose(r0["synced"], r1["synced"], rtol=1e-6)
+    np.testing.assert_allclose(r0["plain"], r1["plain"], rtol=1e-6)
     # global-batch batch norm: equal to one process within float32 summation order
     np.testing.assert_allclose(r0["synced"][0], want[0], rtol=RTOL_FIRST)
     np.testing.assert_allclose(r0["synced"], want, rtol=RTOL)
     for key, value in single.model.state_dict().items():
-        torch.testing.assert_close(r0["state"][key], r1["state"][key], rtol=0, atol=0, msg=key)
+        torch.testing.assert_close(r0["state"][key], r1["state"][key], rtol=1e-5, atol=1e-6, msg=key)
         torch.testing.assert_close(r0["state"][key], value, rtol=1e-3, atol=1e-4, msg=key)
     # train_clip alone (batch norm per rank): the same curve within a looser tolerance
     np.testing.assert_allclose(r0["plain"], want, rtol=RTOL_PER_RANK_BN)
