@@ -227,7 +227,7 @@ def load_pairs(path: Path | str, image_column: str = "image", caption_column: st
         raise PairsError(f"size must be a positive int, got {size!r}")
     table = _read_table(path, [image_column, caption_column])
     captions = table.column(caption_column).to_pylist()
-    check_captions(captions, CLIP_TOKENIZER, f"{path} column {caption_column!r}")
+    check_captions(captions, CLIP_TOKENIZER, f"{path} column {caption_column!r} (data rows counted from 0)")
     base = path if path.is_dir() else path.parent
     images: list[np.ndarray] = []
     kept_captions: list[str] = []

@@ -82,7 +82,7 @@ def tokenize_texts(texts: Sequence[str | None], config: TokenizerConfig = CLIP_T
 def _rows_message(rows: Sequence[int], texts: Sequence, where: str) -> str:
     shown = ", ".join(f"row {r} ({'empty' if texts[r] is None else repr(texts[r])})" for r in rows[:5])
     more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
-    return f"{len(rows)} caption(s) in {where} tokenise to nothing (rows counted from 0 after any header): {shown}{more}"
+    return f"{len(rows)} caption(s) in {where} tokenise to nothing: {shown}{more}"
 
 
 def check_captions(texts: Sequence[str | None], config: TokenizerConfig = CLIP_TOKENIZER,
