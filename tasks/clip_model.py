@@ -19,6 +19,7 @@ from replearn.lib.metric.images import decode_image
 from replearn.lib.store.embeddings_table import read_embeddings, read_vectors
 from replearn.lib.store.faiss_index import load_index
 from replearn.lib.store.filtered_search import search_id_range
+from replearn.tasks.pyfunc_errors import input_errors_as_bad_request
 
 
 def _given(v) -> bool:
@@ -65,6 +66,7 @@ class ClipSearchModel(mlflow.pyfunc.PythonModel):
             return self.vectors[r], ("text" if self.modality[r] == "image" else "image")
         raise ValueError("each query needs one of 'text', 'image' (a path) or 'id'")
 
+    @input_errors_as_bad_request
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         rows = []
         for qi, rec in enumerate(model_input.to_dict("records")):

@@ -13,6 +13,7 @@ from replearn.lib.metric.encoders import EncoderConfig, build_encoder, embed
 from replearn.lib.metric.images import decode_image
 from replearn.lib.store.embeddings_table import read_embeddings, read_vectors
 from replearn.lib.store.faiss_index import load_index, search
+from replearn.tasks.pyfunc_errors import input_errors_as_bad_request
 
 
 class ImageNeighboursModel(mlflow.pyfunc.PythonModel):
@@ -48,6 +49,7 @@ class ImageNeighboursModel(mlflow.pyfunc.PythonModel):
             raise ValueError(f"id {i} is not in the exported embeddings (ids {int(self.ids.min())}..{int(self.ids.max())})")
         return self.vectors[self.row_of[i]], i
 
+    @input_errors_as_bad_request
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         rows = []
         for qi, rec in enumerate(model_input.to_dict("records")):

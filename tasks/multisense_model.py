@@ -18,6 +18,7 @@ from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ColSpec, Schema
 
 from replearn.lib.multisense.model import MultiSenseVectors
+from replearn.tasks.pyfunc_errors import input_errors_as_bad_request
 
 _WORD = re.compile(r"[^\W\d_]+")
 
@@ -35,6 +36,7 @@ class MultiSenseModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         self.model = MultiSenseVectors.load(Path(context.artifacts["model"]))
 
+    @input_errors_as_bad_request
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         rows = []
         for qi, rec in enumerate(model_input.to_dict("records")):

@@ -11,6 +11,7 @@ from mlflow.types.schema import ColSpec, Schema
 from replearn.lib.store.embeddings_table import read_vectors
 from replearn.lib.store.faiss_index import load_index, search
 from replearn.lib.vectors import KeyedVectors
+from replearn.tasks.pyfunc_errors import input_errors_as_bad_request
 
 
 def _as_list(value) -> list[str]:
@@ -49,6 +50,7 @@ class WordVectorsModel(mlflow.pyfunc.PythonModel):
         hits = [(self.kv.words[int(i)], float(d)) for d, i in zip(D[0], I[0]) if int(i) not in skip]
         return hits[:topn]
 
+    @input_errors_as_bad_request
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         rows = []
         for qi, rec in enumerate(model_input.to_dict("records")):

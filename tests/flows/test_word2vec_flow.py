@@ -134,6 +134,7 @@ def test_replearn_serve_answers_an_http_request_on_localhost(prefect_harness, ho
     import subprocess
     import sys
     import time
+    import urllib.error
     import urllib.request
     from pathlib import Path
 
@@ -159,6 +160,15 @@ def test_replearn_serve_answers_an_http_request_on_localhost(prefect_harness, ho
             out = json.loads(r.read())["predictions"]
         assert [row["rank"] for row in out] == [1, 2, 3] and all("word" in row for row in out)
         assert "government" not in {row["word"] for row in out}
+        # a bad query: HTTP 400 with replearn's message, no traceback
+        bad = json.dumps({"dataframe_records": [{"positive": "zzznotaword"}]}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=bad,
+                                     headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=60)
+        assert err.value.code == 400
+        reply = json.loads(err.value.read())
+        assert "zzznotaword" in reply["message"] and "stack_trace" not in reply
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
