@@ -21,7 +21,8 @@ WS-353 / SimLex-999 Spearman (multi-sense average and MaxSim vs skip-gram);
 nearest words per sense of a few ambiguous words; words/s.
 
     python bench/multisense_pseudowords.py --json bench/out/multisense.json [--epochs 4] [--pairs 8] \
-        [--estep-window 0] [--sense-init cluster] [--init-noise X]
+        [--estep-window 0] [--sense-init cluster] [--cluster-features input] [--init-noise X] \
+        [--sense-count-base B] [--estep soft|sample]
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def main() -> None:
     ap.add_argument("--sense-init", default="cluster", choices=("cluster", "noise"), help="MultiSenseConfig.sense_init")
     ap.add_argument("--cluster-features", default="input", choices=("input", "context"),
                     help="MultiSenseConfig.cluster_features")
+    ap.add_argument("--sense-count-base", type=float, default=None, help="MultiSenseConfig.sense_count_base")
+    ap.add_argument("--estep", default="soft", choices=("soft", "sample"), help="MultiSenseConfig.estep")
     ap.add_argument("--init-noise", type=float, default=None,
                     help="MultiSenseConfig.init_noise (default: the config's default)")
     ap.add_argument("--max-cosine", type=float, default=0.2, help="pair rule: reference-vector cosine below this")
@@ -95,10 +98,12 @@ def main() -> None:
                                for a, b in pairs}
         fig.update({"vocab": len(v2), "train_tokens": data.corpus.n_tokens, "test_sentences": data.test_sentences})
 
-        init_noise = {} if args.init_noise is None else {"init_noise": args.init_noise}
+        overrides = {} if args.init_noise is None else {"init_noise": args.init_noise}
+        if args.sense_count_base is not None:
+            overrides["sense_count_base"] = args.sense_count_base
         cfg = MultiSenseConfig(dim=100, window=5, negative=5, epochs=args.epochs, threads=args.threads,
                                estep_window=args.estep_window, sense_init=args.sense_init,
-                               cluster_features=args.cluster_features, **init_noise)
+                               cluster_features=args.cluster_features, estep=args.estep, **overrides)
         res = train_multisense(data.corpus, v2.counts, cfg, keep_prob=keep, noise_probs=noise)
         model = res.to_vectors(v2.words, v2.counts, noise, cfg)
         fig.update({"ms_seconds": res.seconds, "ms_words_per_s": res.words_per_second, "ms_sense_rows": len(res.sv),
