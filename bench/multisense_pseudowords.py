@@ -22,7 +22,7 @@ nearest words per sense of a few ambiguous words; words/s.
 
     python bench/multisense_pseudowords.py --json bench/out/multisense.json [--epochs 4] [--pairs 8] \
         [--estep-window 0] [--sense-init cluster] [--cluster-features input] [--init-noise X] \
-        [--sense-count-base B] [--estep soft|sample]
+        [--sense-count-base B] [--estep soft|sample] [--oracle]
 """
 
 from __future__ import annotations
@@ -39,6 +39,33 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = REPO.parent / "shared" / "data" / "corpus" / "books.txt.gz"
 AMBIGUOUS = ("bank", "spring", "bear", "fair", "light", "ring", "well")
+
+
+def oracle_init(data, init_noise: float, width: int = 5):
+    """``after_sense_init`` hook: each merged token's first two senses start from its *true* split.
+
+    Diagnostic only. Sense z of merged token x = v_x + init_noise |v_x| d_z, d_z the
+    unit mean of the centred, unit-length context features sum_y u(y) (+-width
+    words) of the training occurrences where word z of the pair stood: the
+    cluster init of lib/multisense/cluster.py with the true labels in place of
+    the k-means ones. Whether EM keeps this split tells if the init is what
+    limits the pseudo-word accuracy.
+    """
+
+    def hook(sv, start, syn0, syn1):
+        occ = data.train
+        for i, tok in enumerate(data.merged):
+            x = data.vocab.index[tok]
+            rows = np.flatnonzero(occ.pair == i)
+            ctx = occ.window(width, rows)
+            f = np.where((ctx >= 0)[..., None], syn1[np.maximum(ctx, 0)], 0.0).sum(axis=1)
+            f -= f.mean(axis=0)
+            f /= np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+            d = np.stack([f[occ.label[rows] == z].mean(axis=0) for z in (0, 1)])
+            d /= np.linalg.norm(d, axis=1, keepdims=True)
+            sv[start[x]:start[x] + 2] = syn0[x] + init_noise * np.linalg.norm(syn0[x]) * d
+
+    return hook
 
 
 def main() -> None:
@@ -69,6 +96,8 @@ def main() -> None:
                     help="MultiSenseConfig.init_noise (default: the config's default)")
     ap.add_argument("--max-cosine", type=float, default=0.2, help="pair rule: reference-vector cosine below this")
     ap.add_argument("--pairs", type=int, default=8)
+    ap.add_argument("--oracle", action="store_true",
+                    help="also train a model whose merged tokens start from their true split (diagnostic)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -109,6 +138,13 @@ def main() -> None:
         fig.update({"ms_seconds": res.seconds, "ms_words_per_s": res.words_per_second, "ms_sense_rows": len(res.sv),
                     "ms_senses_pruned": len(res.pruned), "ms_config": json.dumps(cfg.to_dict())})
 
+        if args.oracle:
+            ores = train_multisense(data.corpus, v2.counts, cfg, keep_prob=keep, noise_probs=noise,
+                                    after_sense_init=oracle_init(data, cfg.init_noise))
+            oracle = evaluate_pseudowords(ores.to_vectors(v2.words, v2.counts, noise, cfg), data)
+            fig["pw_mean_accuracy_oracle_init"] = float(np.mean([r.accuracy for r in oracle]))
+            print("oracle init (true split at the start of EM), +-5 words: mean "
+                  f"{fig['pw_mean_accuracy_oracle_init']:.3f}; per pair " + " ".join(f"{r.accuracy:.2f}" for r in oracle))
         sg = train_sgns(data.corpus, v2.counts, wcfg, keep_prob=keep, noise_probs=noise)
         kv = KeyedVectors(v2.words, sg.syn0)
         fig.update({"sg_seconds": sg.seconds, "sg_words_per_s": sg.words_per_second})

@@ -192,7 +192,9 @@ def latest_checkpoint(ckpt_dir: Path, config: MultiSenseConfig, vocab_size: int)
 
 def train_multisense(corpus: EncodedCorpus, counts: np.ndarray, config: MultiSenseConfig, *, keep_prob: np.ndarray,
                      noise_probs: np.ndarray, checkpoint_dir: Path | None = None,
-                     on_step: Callable[[StepLog], None] | None = None, progress: bool = False) -> MultiSenseTrainResult:
+                     on_step: Callable[[StepLog], None] | None = None, progress: bool = False,
+                     after_sense_init: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None] | None = None,
+                     ) -> MultiSenseTrainResult:
     """Train multi-sense skip-gram by maximum marginal likelihood (EM, see :mod:`.kernel`).
 
     Args:
@@ -203,6 +205,9 @@ def train_multisense(corpus: EncodedCorpus, counts: np.ndarray, config: MultiSen
         noise_probs: float64 (V,) noise distribution (``vocab.noise_distribution``).
         checkpoint_dir: a checkpoint is written after each epoch; a matching one there is resumed from.
         on_step: called after every step. progress: tqdm bar over tokens.
+        after_sense_init: called once, right after the senses are initialised from the warm-up, with
+            ``(sv (S, D), sense_start (V + 1,), syn0 (V, D) warm-up vectors, syn1 (V, D))``; it may overwrite
+            rows of ``sv`` in place. For diagnostics, e.g. the oracle init of bench/multisense_pseudowords.py.
 
     Returns:
         :class:`MultiSenseTrainResult` (call ``.to_vectors(...)`` for the query object).
@@ -243,10 +248,13 @@ def train_multisense(corpus: EncodedCorpus, counts: np.ndarray, config: MultiSen
             done = epoch * corpus.n_tokens
             warm = epoch < config.warmup_epochs
             if epoch == config.warmup_epochs and config.warmup_epochs > 0:
+                syn0 = sv
                 if config.sense_init == "cluster":
-                    sv, start = cluster_senses(sv, syn1, corpus, counts, config, keep_prob)
+                    sv, start = cluster_senses(syn0, syn1, corpus, counts, config, keep_prob)
                 else:
-                    sv, start = expand_senses(sv, counts, config)
+                    sv, start = expand_senses(syn0, counts, config)
+                if after_sense_init is not None:
+                    after_sense_init(sv, start, syn0, syn1)
                 prev = np.zeros(len(sv), dtype=np.float64)
                 noise_ll = np.full(len(sv), -np.log(2.0))
             cur = np.zeros(len(sv), dtype=np.float64)

@@ -157,3 +157,22 @@ def test_estep_window_evidence_sets_responsibilities_and_dynamic_window_gets_the
     np.testing.assert_allclose(syn1, syn1_ref, atol=2e-6)
     untouched = np.setdiff1d(np.arange(V), targets)
     np.testing.assert_array_equal(syn1[untouched], u[untouched].astype(np.float32))
+
+
+def test_after_sense_init_hook_is_called_once_and_its_rows_are_trained_on(tmp_path):
+    corpus, counts, _ = toy_corpus(tmp_path, n_sent=80)
+    cfg = MultiSenseConfig(dim=8, window=2, negative=2, sample=0, epochs=2, warmup_epochs=1, max_senses=2,
+                           sense_min_count=20, threads=1, chunk_tokens=200)
+    kw = dict(keep_prob=keep_probability(counts, 0), noise_probs=noise_distribution(counts))
+    calls = []
+
+    def hook(sv, start, syn0, syn1):
+        calls.append((sv.shape, start.copy(), syn0.shape, syn1.shape))
+        sv[start[0]:start[1]] = 0.0  # word 0's senses: overwritten here, trained from zero afterwards
+
+    plain = train_multisense(corpus, counts, cfg, **kw)
+    hooked = train_multisense(corpus, counts, cfg, after_sense_init=hook, **kw)
+    assert len(calls) == 1
+    (sv_shape, start, syn0_shape, syn1_shape), = calls
+    assert sv_shape == (start[-1], 8) and syn0_shape == syn1_shape == (9, 8) and start[1] - start[0] == 2
+    assert not np.array_equal(plain.sv[:2], hooked.sv[:2])
