@@ -4,8 +4,10 @@ MLflow's scoring server (``mlflow models serve`` / ``replearn serve``) turns any
 exception from ``predict`` into a response that carries the Python traceback;
 an :class:`mlflow.exceptions.MlflowException` is passed through with only its
 message and error code. Input errors (an unknown word or id, a missing field)
-are therefore re-raised as ``MlflowException(INVALID_PARAMETER_VALUE)`` ->
-HTTP 400. Any other exception is a bug and keeps MLflow's traceback.
+are therefore re-raised as :class:`BadQueryError`, an ``MlflowException``
+(INVALID_PARAMETER_VALUE -> HTTP 400) that is also a ``ValueError``, so callers
+in Python (the CLI's search and disambiguate commands) still catch it as bad
+input. Any other exception is a bug and keeps MLflow's traceback.
 """
 
 from __future__ import annotations
@@ -20,8 +22,15 @@ from replearn.lib.errors import ReplearnInputError
 INPUT_ERRORS = (ReplearnInputError, ValueError, KeyError, TypeError)
 
 
+class BadQueryError(MlflowException, ValueError):
+    """A query a served model cannot answer (unknown word or id, missing field): HTTP 400 with this message."""
+
+    def __init__(self, message: str):
+        super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
+
+
 def input_errors_as_bad_request(predict):
-    """Decorate a PythonModel ``predict``: input errors become MlflowException(INVALID_PARAMETER_VALUE).
+    """Decorate a PythonModel ``predict``: input errors become :class:`BadQueryError` (HTTP 400, no traceback).
 
     The message is the original one (a KeyError's key is quoted), prefixed with
     the exception's class name, e.g. ``UnknownWordError: 'zzz' is not in the vocabulary``.
@@ -32,6 +41,6 @@ def input_errors_as_bad_request(predict):
         try:
             return predict(*args, **kwargs)
         except INPUT_ERRORS as exc:
-            raise MlflowException(f"{type(exc).__name__}: {exc}", error_code=INVALID_PARAMETER_VALUE) from exc
+            raise BadQueryError(f"{type(exc).__name__}: {exc}") from exc
 
     return wrapper

@@ -7,7 +7,6 @@ import pytest
 
 from replearn.flows.params import MultisenseParams
 from replearn.flows.search import load_registered
-from replearn.lib.errors import VocabularyError
 from replearn.lib.store.embeddings_table import read_embeddings
 from replearn.tasks.tracking import client, tracking_uri
 
@@ -40,7 +39,7 @@ def test_multisense_flow_exports_one_row_per_sense_and_disambiguates(prefect_har
     assert len(out) == keys.count(word) and abs(out["posterior"].sum() - 1) < 1e-6 and (out["note"] == "").all()
     fallback = model.predict(pd.DataFrame([{"word": word, "context": "zzqx qqzx"}]))
     assert (fallback["posterior"] - fallback["prior"]).abs().max() < 1e-9 and "prior" in fallback["note"].iloc[0]
-    with pytest.raises(VocabularyError, match="not in the multi-sense vocabulary"):
+    with pytest.raises(ValueError, match="Error: .*not in the multi-sense vocabulary"):
         model.predict(pd.DataFrame([{"word": "zzqx"}]))
 
 

@@ -26,6 +26,7 @@ def test_input_errors_become_bad_requests_and_bugs_do_not():
         m.predict(None, "unknown")
     assert err.value.error_code == "INVALID_PARAMETER_VALUE" and err.value.get_http_status_code() == 400
     assert err.value.message == "UnknownWordError: 'zzz' is not in the vocabulary"
+    assert isinstance(err.value, ValueError)  # the CLI catches bad input as ValueError
     with pytest.raises(MlflowException, match="KeyError: 'word'"):
         m.predict(None, "missing")
     with pytest.raises(RuntimeError):
