@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ from prefect import task
 from prefect.logging import get_run_logger
 
 from replearn.lib.store.atomic import atomic_path
+from replearn.lib.store.folder_lock import locked_folder
 from replearn.lib.text.vocab import keep_probability, noise_distribution, read_vocabulary
 from replearn.lib.word2vec.config import Word2VecConfig
 from replearn.lib.word2vec.corpus import EncodedCorpus, encode_corpus
@@ -36,8 +36,23 @@ def train_task(encoded_dir: str, vocab_path: str, config: dict, checkpoint_dir: 
     """Train skip-gram (negative sampling or full softmax); log loss per step and a loss plot to MLflow.
 
     Writes ``out_path`` (.npz with ``input`` = V and ``context`` = U, float32 (V, D)) atomically.
-    A run killed mid-training resumes from the last epoch checkpoint in ``checkpoint_dir``.
+    A run killed mid-training resumes from the last epoch checkpoint in ``checkpoint_dir``. The task holds an
+    exclusive lock on that folder while it trains (lib/store/folder_lock.py): an identical run started meanwhile
+    checkpoints to ``<checkpoint_dir>.1`` (and says so) instead of sharing, and deleting, this run's checkpoints.
     """
+    with locked_folder(Path(checkpoint_dir)) as ckpt:
+        if ckpt.slot:
+            get_run_logger().warning(
+                "another run with the same corpus and settings holds %s; this run checkpoints to %s (a killed run "
+                "started again while the other one still trains resumes from there)", checkpoint_dir, ckpt.path)
+        out = _train(encoded_dir, vocab_path, config, ckpt.path, out_path, tracking_uri, run_id)
+        ckpt.remove()  # the vectors are saved: checkpoints only serve to resume an interrupted run
+    return out
+
+
+def _train(encoded_dir: str, vocab_path: str, config: dict, checkpoint_dir: Path, out_path: str, tracking_uri: str,
+           run_id: str) -> dict:
+    """The body of :func:`train_task`, with the checkpoint folder locked."""
     cfg = Word2VecConfig.from_dict(config)
     vocab = read_vocabulary(Path(vocab_path))
     corpus = EncodedCorpus.open(Path(encoded_dir))
@@ -53,7 +68,7 @@ def train_task(encoded_dir: str, vocab_path: str, config: dict, checkpoint_dir: 
     else:
         result = train_sgns(corpus, vocab.counts, cfg, keep_prob=keep,
                             noise_probs=noise_distribution(vocab.counts, cfg.ns_exponent),
-                            checkpoint_dir=Path(checkpoint_dir), on_step=on_step, progress=True)
+                            checkpoint_dir=checkpoint_dir, on_step=on_step, progress=True)
     with atomic_path(Path(out_path)) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, input=result.syn0, context=result.syn1)
@@ -67,6 +82,4 @@ def train_task(encoded_dir: str, vocab_path: str, config: dict, checkpoint_dir: 
     resumed = f" after resuming from the epoch-{result.resumed_from_epoch} checkpoint" if result.resumed_from_epoch else ""
     get_run_logger().info("trained %d epoch(s) in %.1f s (%.0f corpus words/s)%s", trained, result.seconds, raw_wps,
                           resumed)
-    # the vectors are saved: checkpoints only serve to resume an interrupted run
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return {"path": out_path, **figures, "final_loss": result.steps[-1].loss if result.steps else None}

@@ -3,6 +3,8 @@ folder, MLflow run and model version, and neither overwrites the other's outputs
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 from _cli_runs import cli_env, finish, run_dir, start, summary, vectors, word2vec_cmd
@@ -43,3 +45,32 @@ def test_two_runs_at_once_into_one_home(tmp_path, lee_corpus):
         assert run.info.status == "FINISHED" and "train.loss" in run.data.metrics
     assert sorted(int(s["model"]["version"]) for s in (a, b)) == [1, 2]
     assert a["vocab_size"] == b["vocab_size"] and not np.allclose(vectors(a)[0], vectors(b)[0])  # its own training
+
+
+def test_an_identical_run_while_another_trains_checkpoints_apart_and_leaves_the_others_alone(prefect_harness, home,
+                                                                                              lee_corpus):
+    """The checkpoint folder is keyed on corpus + settings; a second identical run must not share (and, finishing
+    first, delete) the folder of one still training: it trains in ``<key>.1``, says so, and removes only that."""
+    from replearn.flows.params import Word2VecParams
+    from replearn.flows.word2vec import TOKENIZER, word2vec_flow
+    from replearn.lib.store.folder_lock import locked_folder
+    from replearn.tasks.runs import fingerprint_task
+
+    params = Word2VecParams(corpus=str(lee_corpus), home=str(home), dim=16, epochs=2, min_count=3, threads=1)
+    key = fingerprint_task.fn(str(lee_corpus), {"tokenizer": {**TOKENIZER, "text_column": "text"},
+                                                **params.train_config()})["key"]
+    shared = home / "checkpoints" / "word2vec" / key
+    said: list[str] = []
+    listener = logging.Handler()
+    listener.emit = lambda record: said.append(record.getMessage())
+    logging.getLogger("prefect.task_runs").addHandler(listener)
+    try:
+        with locked_folder(shared) as other:  # an identical run, mid-training, holds the folder
+            (other.path / "epoch-001.npz").write_bytes(b"the other run's checkpoint")
+            s = word2vec_flow(params)
+            assert (shared / "epoch-001.npz").read_bytes() == b"the other run's checkpoint"
+    finally:
+        logging.getLogger("prefect.task_runs").removeHandler(listener)
+    assert s["model"]["version"] in (1, "1") and vectors(s)[0].shape == (s["vocab_size"], 16)
+    assert not (shared.parent / f"{key}.1").exists()  # this run's own checkpoints, removed once its vectors were saved
+    assert any("this run checkpoints to" in m and f"{key}.1" in m for m in said)
