@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -12,6 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pydantic import ValidationError
@@ -50,19 +52,26 @@ def run_word2vec(
     export: Annotated[list[str], typer.Option(help="Matrices to export: input, context, mean (repeatable)")] = ["input"],
     model_name: Annotated[str, typer.Option(help="Registered model name")] = "replearn-word2vec",
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the summary as JSON here")] = None,
+    runner: Annotated[str, typer.Option(help="Where tokenization and export shards run: local (thread pool), dask "
+                                             "or ray (pip install -e '.[ray]'); same outputs")] = "local",
+    address: Annotated[Optional[str], typer.Option(help="Existing cluster: tcp://host:8786 (Dask) or ray://host:10001 "
+                                                        "(Ray); default: a local cluster for this run")] = None,
+    workers: Annotated[int, typer.Option(help="Processes of the local Dask / Ray cluster; export shards")] = 2,
 ) -> None:
     """Train skip-gram word vectors: tokenize, vocabulary, train, evaluate, export Parquet, FAISS index, register."""
-    from replearn.flows.word2vec import word2vec_flow
+    from replearn.flows.runners import api_for_workers, task_runner
 
     try:
         params = Word2VecParams(corpus=str(corpus) if corpus else None, text_column=text_column, home=home,
                                 min_count=min_count, max_vocab=max_vocab, dim=dim, window=window, negative=negative,
                                 sample=sample, epochs=epochs, alpha=alpha, objective=objective, threads=threads,
-                                seed=seed, export_matrices=export, model_name=model_name)
+                                seed=seed, export_matrices=export, model_name=model_name, runner=runner,
+                                address=address, workers=workers)
         if corpus is not None:
             from replearn.lib.text.tokenize import list_corpus_files
 
             list_corpus_files(corpus)  # fail in a second, before the Prefect API starts
+        flow_runner = task_runner(params.runner, params.address, params.workers)  # says what to install if missing
     except ValidationError as e:
         _fail(_validation_message(e))
     except ReplearnInputError as e:
@@ -71,7 +80,8 @@ def run_word2vec(
 
     _quiet_input_errors()
     try:
-        summary = word2vec_flow(params)
+        with api_for_workers() if params.runner != "local" else contextlib.nullcontext():
+            summary = word2vec_flow.with_options(task_runner=flow_runner)(params)
     except ValueError as e:  # bad input found inside the flow: one clear line, no traceback
         _fail(str(e))
     _print_summary(summary)
@@ -84,7 +94,7 @@ def _validation_message(e: ValidationError) -> str:
 
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)  # "[ray]" is no style
     raise typer.Exit(2)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 from typing_extensions import Annotated
 
 # Registry / run names: letters, digits, '.', '_' and '-', starting with a letter or digit; no '/', no '..':
@@ -38,6 +38,21 @@ class Word2VecParams(BaseModel):
                                                                         description="Matrices to export: V, U, (V+U)/2")
     model_name: SafeName = Field("replearn-word2vec", description="Name in the MLflow model registry")
     probes: list[str] | None = Field(None, description="Words whose nearest neighbours are shown")
+    runner: Literal["local", "dask", "ray"] = Field(
+        "local", description="Where tokenization and export shards run: 'local' (Prefect's thread pool in the flow's "
+                             "process), 'dask' (prefect-dask) or 'ray' (prefect-ray, pip install -e '.[ray]'); the "
+                             "outputs are the same")
+    address: str | None = Field(None, description="Existing cluster: Dask scheduler (tcp://host:8786) or Ray "
+                                                  "(ray://host:10001); empty = a local cluster for this run")
+    workers: int = Field(2, ge=1, le=1024, description="Worker processes of the local Dask / Ray cluster; also the "
+                                                       "number of export shards under dask / ray")
+
+    @field_validator("address")
+    @classmethod
+    def _address_needs_a_cluster_runner(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v and info.data.get("runner", "local") == "local":
+            raise ValueError("an address is a Dask or Ray cluster: use it with runner 'dask' or 'ray'")
+        return v or None
 
     def train_config(self) -> dict:
         """The fields of :class:`replearn.lib.word2vec.config.Word2VecConfig` as a dict."""

@@ -7,6 +7,7 @@ from pathlib import Path
 from prefect import flow
 
 from replearn.flows.params import Word2VecParams
+from replearn.flows.runners import api_for_workers, fan_out_settings, runs_on, task_runner
 from replearn.tasks.evaluate_words import evaluate_task
 from replearn.tasks.export import embedding_map_task, export_word_vectors_task, index_task, knn_graph_task
 from replearn.tasks.caching import reuse_or_rerun
@@ -35,7 +36,17 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
     ``<home>/checkpoints/word2vec/<corpus+settings key>/`` so that a killed run,
     started again with the same inputs, resumes after its last finished epoch.
     Returns a summary dict (metrics, paths, MLflow run id, model version).
+
+    ``params.runner`` says where tokenization partitions and export shards run
+    (flows/runners.py); the outputs are the same. The CLI starts this flow with
+    that task runner already; run otherwise (a deployment, the pipeline), the
+    flow starts itself again as a subflow with it.
     """
+    if not runs_on(params.runner):
+        with api_for_workers():
+            runner = task_runner(params.runner, params.address, params.workers)
+            return word2vec_flow.with_options(task_runner=runner)(params)
+    fan = fan_out_settings(params.runner, params.workers)
     home = str(data_home(params.home))
     uri = tracking_uri(home)
     corpus = params.corpus or default_corpus_task(home)
@@ -48,7 +59,7 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
         # every stage below is cached on its inputs' content and its source code (tasks/caching.py): run again
         # with the same corpus and settings and the completed stages are reused, not recomputed
         stats = reuse_or_rerun(tokenize_task, corpus, str(run_dir / "tokens"), tokenizer, uri, run_id,
-                               source_hash=fp["source_hash"])
+                               source_hash=fp["source_hash"], parallel=fan["parallel"])
         vocab = reuse_or_rerun(vocabulary_task, stats["path"], str(run_dir / "vocab.parquet"), params.min_count,
                                params.max_vocab, uri, run_id)
         enc = reuse_or_rerun(encode_task, stats["path"], vocab["path"], str(run_dir / "encoded"),
@@ -59,7 +70,8 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
         metrics = evaluate_task(trained["path"], vocab["path"], uri, run_id, probes=params.probes)
         exported = reuse_or_rerun(export_word_vectors_task, trained["path"], vocab["path"], str(run_dir / "embeddings"),
                                   list(dict.fromkeys(["input", *params.export_matrices])),
-                                  {"train": train_cfg, "tokenizer": tokenizer}, run_id, fp["source_hash"])
+                                  {"train": train_cfg, "tokenizer": tokenizer}, run_id, fp["source_hash"],
+                                  shards=fan["shards"])
         index = reuse_or_rerun(index_task, exported["input"], str(run_dir / "index.faiss"), uri, run_id)
         graph = reuse_or_rerun(knn_graph_task, exported["input"], index["path"], str(run_dir / "knn_graph.parquet"),
                                uri, run_id)

@@ -8,7 +8,10 @@ enters as its content hash (``source_hash``), later stages as the paths of
 earlier stages' outputs (equal exactly when those were reused), settings as
 values; the tracking URI is an input too, so caches never cross data homes.
 Per-run outputs (``out_dir``, ``out_path``, ``run_id``, ``checkpoint_dir``,
-``index_path``, ``png_path``) are excluded: they change with every run.
+``index_path``, ``png_path``) are excluded: they change with every run. So is
+``parallel`` (how many shards run at once), which does not change what a stage
+makes: a run on a Dask cluster reuses the stages a local run made from the same
+inputs, and the other way round.
 
 A cached value names files of an earlier run; :func:`reuse_or_rerun` runs the
 stage again (``refresh_cache``) when those files are gone.
@@ -22,7 +25,9 @@ from typing import Any
 from prefect.cache_policies import TASK_SOURCE, Inputs
 
 PER_RUN = ["out_dir", "out_path", "run_id", "checkpoint_dir", "index_path", "png_path"]
-STAGE_CACHE = TASK_SOURCE + Inputs(exclude=PER_RUN)
+#: How a stage runs, not what it makes: the same outputs whatever the value (shards in flight at once).
+EXECUTION = ["parallel"]
+STAGE_CACHE = TASK_SOURCE + Inputs(exclude=PER_RUN + EXECUTION)
 
 
 def _paths(value: Any) -> list[str]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
+from replearn.lib.store.atomic import temp_sibling
+from replearn.lib.store.embeddings_shards import publish_embeddings_shards, shard_ranges, write_embeddings_shard
 from replearn.lib.store.embeddings_table import EmbeddingsMetadata, read_vectors, write_embeddings
 from replearn.lib.store.embedding_map import embedding_map
 from replearn.lib.store.faiss_index import load_index, save_index, sidecar_path
@@ -15,32 +19,82 @@ from replearn.lib.store.index_tuning import build_tuned_index, tuning_metrics
 from replearn.lib.store.knn_graph import knn_graph, write_knn_graph
 from replearn.lib.text.vocab import read_vocabulary
 from replearn.tasks.caching import STAGE_CACHE
+from replearn.tasks.fanout import fan_out
 from replearn.tasks.tracking import client, log_metrics, log_params
+
+
+MATRICES = ("input", "context", "mean")
 
 
 @task(name="export-word-vectors", cache_policy=STAGE_CACHE, persist_result=True)
 def export_word_vectors_task(vectors_path: str, vocab_path: str, out_dir: str, matrices: list[str], config: dict,
-                             run_id: str, source_hash: str | None) -> dict[str, str]:
+                             run_id: str, source_hash: str | None, shards: int | None = None) -> dict[str, str]:
     """Write one embeddings table per matrix (``input`` = V, ``context`` = U, ``mean`` = (V + U) / 2).
 
-    Returns ``{matrix: parquet path}``. Each file is written atomically.
+    Returns ``{matrix: path}``, the path ``<out_dir>/<matrix>.parquet``. With ``shards`` None it is one Parquet
+    file, written here; with ``shards`` = k (a Dask or Ray runner) it is a folder of at most k shards
+    ``part-00000.parquet, ...`` (row ranges), each written by an ``export-word-vectors-shard`` task on the flow's
+    task runner, then checked and renamed into place (lib/store/embeddings_shards.py). Either is written
+    atomically and reads back (``read_vectors``, pyarrow, polars) as the same table.
+
+    Raises:
+        ValueError: an unknown matrix name, or ``shards < 1``.
+        EmbeddingsError: no rows, or non-finite vectors (lib/store/embeddings_table.py).
     """
+    unknown = [m for m in matrices if m not in MATRICES]
+    if unknown:
+        raise ValueError(f"unknown matrix {unknown[0]!r}; choose from input, context, mean")
+    if shards is not None and shards < 1:
+        raise ValueError(f"shards must be >= 1 or None, got {shards}")
     vocab = read_vocabulary(Path(vocab_path))
-    out: dict[str, str] = {}
+    out = {name: str(Path(out_dir) / f"{name}.parquet") for name in matrices}
     with np.load(vectors_path) as z:
-        mats = {"input": z["input"], "context": z["context"]}
-    mats["mean"] = (mats["input"] + mats["context"]) / 2
-    for name in matrices:
-        if name not in mats:
-            raise ValueError(f"unknown matrix {name!r}; choose from input, context, mean")
-        vectors = mats[name]
-        meta = EmbeddingsMetadata(family="word2vec", dim=int(vectors.shape[1]), normalized=False, similarity="cos",
-                                  mlflow_run_id=run_id, source_hash=source_hash, config=config, matrix=name)
-        path = Path(out_dir) / f"{name}.parquet"
-        write_embeddings(path, list(vocab.words), vectors, meta, ids=np.arange(len(vocab), dtype=np.int64))
-        out[name] = str(path)
+        dim = int(z["input"].shape[1])
+    metas = {name: EmbeddingsMetadata(family="word2vec", dim=dim, normalized=False, similarity="cos",
+                                      mlflow_run_id=run_id, source_hash=source_hash, config=config, matrix=name)
+             for name in matrices}
+    if shards is None:
+        with np.load(vectors_path) as z:
+            for name in matrices:
+                write_embeddings(out[name], list(vocab.words), _matrix(z, name), metas[name],
+                                 ids=np.arange(len(vocab), dtype=np.int64))
+    else:
+        staging = {name: temp_sibling(Path(out[name]), "parts") for name in matrices}
+        ranges = shard_ranges(len(vocab), shards)
+        try:
+            fan_out(export_word_vectors_shard_task, [
+                {"vectors_path": vectors_path, "vocab_path": vocab_path, "matrix": name, "start": a, "stop": b,
+                 "folder": str(staging[name]), "index": i, "metadata": metas[name].to_dict()}
+                for name in matrices for i, (a, b) in enumerate(ranges)], parallel=None)
+            for name in matrices:
+                publish_embeddings_shards(staging[name], out[name], expected=len(ranges))
+        finally:
+            for folder in staging.values():
+                shutil.rmtree(folder, ignore_errors=True)
     get_run_logger().info("exported %s", ", ".join(f"{k}: {v}" for k, v in out.items()))
     return out
+
+
+@task(name="export-word-vectors-shard", cache_policy=NO_CACHE)
+def export_word_vectors_shard_task(vectors_path: str, vocab_path: str, matrix: str, start: int, stop: int,
+                                   folder: str, index: int, metadata: dict) -> str:
+    """Write rows ``start:stop`` of one matrix as shard ``index`` of the staging ``folder``; return its path.
+
+    Runs wherever the flow's task runner puts it: the vectors, the vocabulary and ``folder`` must be visible there.
+    """
+    words = read_vocabulary(Path(vocab_path)).words[start:stop]
+    with np.load(vectors_path) as z:
+        vectors = _matrix(z, matrix)[start:stop]
+    path = write_embeddings_shard(folder, index, list(words), vectors, EmbeddingsMetadata.from_dict(metadata),
+                                  ids=np.arange(start, stop, dtype=np.int64))
+    return str(path)
+
+
+def _matrix(z, name: str) -> np.ndarray:
+    """Matrix ``name`` of the saved vectors ``z`` (an open .npz): V, U or (V + U) / 2, float32 (V, D)."""
+    if name == "mean":
+        return (z["input"] + z["context"]) / 2
+    return z[name]
 
 
 @task(name="build-index", cache_policy=STAGE_CACHE, persist_result=True)

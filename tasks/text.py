@@ -3,34 +3,94 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
-from replearn.lib.text.tokenize import TokenizerConfig, tokenize_corpus
+from replearn.lib.store.atomic import temp_sibling
+from replearn.lib.text.partitions import (
+    PARTITION_BYTES,
+    Partition,
+    gather_partitions,
+    plan_partitions,
+    tokenize_partition,
+)
+from replearn.lib.text.tokenize import TokenizerConfig, TokenizeStats, check_out_dir
 from replearn.lib.text.vocab import build_vocabulary, count_tokens, write_vocabulary
 from replearn.tasks.caching import STAGE_CACHE
+from replearn.tasks.fanout import fan_out
 from replearn.tasks.tracking import log_metrics, log_params
 
 
 @task(name="tokenize", cache_policy=STAGE_CACHE, persist_result=True)
 def tokenize_task(source: str, out_dir: str, tokenizer: dict, tracking_uri: str, run_id: str,
-                  source_hash: str | None = None) -> dict:
+                  source_hash: str | None = None, partition_bytes: int = PARTITION_BYTES,
+                  parallel: int | None = 1) -> dict:
     """Tokenize ``source`` into Parquet token shards under ``out_dir``; log statistics to MLflow.
 
-    ``source_hash`` (the corpus's content hash) keys the stage cache, so an edited
-    corpus at the same path is tokenized again. Returns ``{"path": out_dir}`` and
-    the statistics (files, documents, tokens, invalid_utf8, boms_removed, shards).
+    The corpus is cut into partitions (lib/text/partitions.py: one per file, large plain text files in byte
+    ranges of about ``partition_bytes`` cut at line starts), each tokenized by a ``tokenize-partition`` task on the
+    flow's task runner, at most ``parallel`` at once (1: one after another, as a single process always did; None:
+    all at once, for a Dask or Ray cluster); ``gather-tokens`` then moves their shards into ``out_dir``. Same token
+    table and statistics whatever the runner. ``source_hash`` (the corpus's content hash) keys the stage cache, so
+    an edited corpus at the same path is tokenized again; ``parallel`` is not part of the key. This task is the
+    stage's cache gate: when its result is reused, no partition task runs (tasks/fanout.py).
+
+    Returns ``{"path": out_dir}`` and the statistics (files, documents, tokens, invalid_utf8, boms_removed, shards).
+
+    Raises:
+        CorpusError: missing or empty corpus, unreadable file, missing Parquet text column (lib/text/tokenize.py).
     """
     config = TokenizerConfig(**tokenizer)
-    stats = tokenize_corpus(Path(source), Path(out_dir), config, progress=True)
-    d = stats.to_dict()
+    check_out_dir(Path(out_dir))
+    partitions = plan_partitions(source, partition_bytes)
+    staging = temp_sibling(Path(out_dir), "parts")  # partition folders, on the file system of out_dir
+    try:
+        parts = fan_out(tokenize_partition_task, [
+            {"partition": p.to_dict(), "out_dir": str(staging / f"{i:05d}"), "tokenizer": tokenizer,
+             "progress": parallel == 1}
+            for i, p in enumerate(partitions)], parallel)
+        d = gather_tokens_task(source, parts, out_dir, tokenizer)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     log_params(tracking_uri, run_id, {"corpus": source, **dataclasses.asdict(config)}, prefix="tokenize.")
     log_metrics(tracking_uri, run_id, {f"tokenize.{k}": v for k, v in d.items() if isinstance(v, (int, float))})
-    get_run_logger().info("tokenized %s: %s documents, %s tokens, %s invalid UTF-8 bytes replaced, %s BOMs dropped",
-                          source, d["documents"], d["tokens"], d["invalid_utf8"], d["boms_removed"])
+    get_run_logger().info("tokenized %s (%d partitions): %s documents, %s tokens, %s invalid UTF-8 bytes replaced, "
+                          "%s BOMs dropped", source, len(partitions), d["documents"], d["tokens"], d["invalid_utf8"],
+                          d["boms_removed"])
     return {"path": out_dir, **d}
+
+
+@task(name="tokenize-partition", cache_policy=NO_CACHE)
+def tokenize_partition_task(partition: dict, out_dir: str, tokenizer: dict, progress: bool = False) -> dict:
+    """Tokenize one partition (``Partition.to_dict()``) into shards under ``out_dir``; return its statistics.
+
+    Runs wherever the flow's task runner puts it: ``out_dir`` and the corpus must be visible there.
+    Returns ``{"path": out_dir, files, documents, tokens, invalid_utf8, boms_removed, shards}``.
+    """
+    stats = tokenize_partition(Partition.from_dict(partition), Path(out_dir), TokenizerConfig(**tokenizer),
+                               progress=progress)
+    return {"path": out_dir, **stats.to_dict()}
+
+
+@task(name="gather-tokens", cache_policy=NO_CACHE)
+def gather_tokens_task(source: str, parts: list[dict], out_dir: str, tokenizer: dict) -> dict:
+    """Move the partitions' shards, in order, into the token folder ``out_dir``; return the corpus statistics.
+
+    Raises:
+        CorpusError: the corpus yielded no tokens at all.
+    """
+    stats = gather_partitions(source, [(p["path"], _stats(p)) for p in parts], Path(out_dir),
+                              TokenizerConfig(**tokenizer))
+    return stats.to_dict()
+
+
+def _stats(d: dict) -> TokenizeStats:
+    return TokenizeStats(files=d["files"], documents=d["documents"], tokens=d["tokens"],
+                         invalid_utf8=d["invalid_utf8"], boms_removed=d["boms_removed"], shards=tuple(d["shards"]))
 
 
 @task(name="vocabulary", cache_policy=STAGE_CACHE, persist_result=True)

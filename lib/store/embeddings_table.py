@@ -58,6 +58,7 @@ __all__ = [
     "MODALITIES",
     "EmbeddingsMetadata",
     "Similarity",
+    "build_table",
     "content_hash",
     "DEFAULT_SHARD_ROWS",
     "read_embeddings",
@@ -65,6 +66,7 @@ __all__ = [
     "read_vectors",
     "schema",
     "write_embeddings",
+    "write_parquet",
 ]
 
 METADATA_KEY = b"replearn"
@@ -431,13 +433,80 @@ def write_embeddings(
         OSError: the file cannot be written (no partial or temporary file remains).
     """
     path = Path(path)
+    _check_options(metadata, row_group_size)
+    table = build_table(keys, vectors, metadata, ids=ids, sense=sense, modality=modality, label=label,
+                        where=f"cannot write embeddings to {path}")
+    n = table.num_rows
+    sharded = shard_rows is not None or path.suffix != ".parquet"
+    if shard_rows is not None and (isinstance(shard_rows, bool) or not isinstance(shard_rows, int) or shard_rows < 1):
+        raise EmbeddingsError(f"shard_rows must be an int >= 1, got {shard_rows!r}")
+
+    def write(part: pa.Table, where: Path) -> None:
+        write_parquet(part, where, row_group_size=row_group_size, compression=compression)
+
+    with atomic_path(path) as tmp:
+        if not sharded:
+            write(table, tmp)
+        else:
+            tmp.mkdir()
+            step = shard_rows or DEFAULT_SHARD_ROWS
+            starts = range(0, n, step)
+            jobs = [(table.slice(s, step), tmp / SHARD_NAME.format(i)) for i, s in enumerate(starts)]
+            workers = max(1, min(len(jobs), threads or min(4, os.cpu_count() or 1)))
+            if workers == 1:
+                for part, where in jobs:
+                    write(part, where)
+            else:  # pyarrow releases the GIL while encoding: shards encode in parallel
+                with ThreadPoolExecutor(workers) as ex:
+                    list(ex.map(lambda job: write(*job), jobs))
+    return path
+
+
+def _check_options(metadata: EmbeddingsMetadata, row_group_size: int) -> None:
+    """TypeError / EmbeddingsError for a wrong ``metadata`` type or ``row_group_size``, before any work."""
     if not isinstance(metadata, EmbeddingsMetadata):
         raise TypeError(f"metadata must be an EmbeddingsMetadata, got {type(metadata).__name__}")
     if isinstance(row_group_size, bool) or not isinstance(row_group_size, int) or row_group_size < 1:
         raise EmbeddingsError(f"row_group_size must be an int >= 1, got {row_group_size!r}")
-    dim = metadata.dim
-    where = f"cannot write embeddings to {path}"
 
+
+def write_parquet(table: pa.Table, where: Path, *, row_group_size: int = 65536,
+                  compression: str | dict[str, str] | None = None) -> None:
+    """Write a table made by :func:`build_table` to the file ``where`` (not atomic: ``where`` is a temporary path).
+
+    ``compression`` as in :func:`write_embeddings` (default: zstd except for ``vector``); dictionary
+    encoding for ``key, modality, label, sense``.
+    """
+    codec = _DEFAULT_COMPRESSION if compression is None else compression
+    pq.write_table(table, where, row_group_size=row_group_size, compression=codec,
+                   use_dictionary=["key", "modality", "label", "sense"])
+
+
+def build_table(
+    keys: Sequence[str],
+    vectors: np.ndarray,
+    metadata: EmbeddingsMetadata,
+    *,
+    ids: Sequence[int] | np.ndarray | None = None,
+    sense: Sequence[int | None] | np.ndarray | None = None,
+    modality: Sequence[str | None] | None = None,
+    label: Sequence[str | None] | None = None,
+    where: str = "invalid embeddings",
+) -> pa.Table:
+    """Validate the columns of an embeddings table and build it as Arrow, footer metadata included.
+
+    What :func:`write_embeddings` writes, checked the same way (arguments as
+    there); vectors cross into Arrow without a copy when they are float32
+    C-contiguous. ``ids`` are checked for duplicates and negatives only here,
+    within these rows.
+
+    Returns:
+        ``pyarrow.Table`` with :func:`schema` ``(metadata.dim)`` and ``metadata`` in its schema metadata.
+
+    Raises:
+        EmbeddingsError: as :func:`write_embeddings`, the message starting with ``where``.
+    """
+    dim = metadata.dim
     try:
         try:
             n = len(vectors)
@@ -517,35 +586,10 @@ def write_embeddings(
     # zero-copy: the flat float32 buffer becomes the child array of the fixed-size lists
     flat = pa.FloatArray.from_buffers(pa.float32(), n * dim, [None, pa.py_buffer(x.reshape(-1))])
     vector_pa = pa.FixedSizeListArray.from_arrays(flat, dim)
-    table = pa.Table.from_arrays(
+    return pa.Table.from_arrays(
         [pa.array(ids_np), keys_pa, vector_pa, sense_pa, optional["modality"], optional["label"]],
         schema=schema(dim).with_metadata({METADATA_KEY: metadata.to_json().encode()}),
     )
-    sharded = shard_rows is not None or path.suffix != ".parquet"
-    if shard_rows is not None and (isinstance(shard_rows, bool) or not isinstance(shard_rows, int) or shard_rows < 1):
-        raise EmbeddingsError(f"shard_rows must be an int >= 1, got {shard_rows!r}")
-    codec = _DEFAULT_COMPRESSION if compression is None else compression
-
-    def write(part: pa.Table, where: Path) -> None:
-        pq.write_table(part, where, row_group_size=row_group_size, compression=codec,
-                       use_dictionary=["key", "modality", "label", "sense"])
-
-    with atomic_path(path) as tmp:
-        if not sharded:
-            write(table, tmp)
-        else:
-            tmp.mkdir()
-            step = shard_rows or DEFAULT_SHARD_ROWS
-            starts = range(0, n, step)
-            jobs = [(table.slice(s, step), tmp / SHARD_NAME.format(i)) for i, s in enumerate(starts)]
-            workers = max(1, min(len(jobs), threads or min(4, os.cpu_count() or 1)))
-            if workers == 1:
-                for part, where in jobs:
-                    write(part, where)
-            else:  # pyarrow releases the GIL while encoding: shards encode in parallel
-                with ThreadPoolExecutor(workers) as ex:
-                    list(ex.map(lambda job: write(*job), jobs))
-    return path
 
 
 def _parts(path: Path) -> list[Path]:

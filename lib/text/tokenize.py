@@ -61,6 +61,7 @@ __all__ = [
     "TokenizeStats",
     "TOKENS_SCHEMA",
     "tokenize_corpus",
+    "tokenize_pieces",
     "iter_token_shards",
     "read_tokens",
     "default_corpus",
@@ -344,15 +345,46 @@ def _decode_block(raw: bytes) -> tuple[pl.Series, int, int]:
     return lines, invalid, boms
 
 
-def _iter_text_file(path: Path, on_bytes, block_bytes: int) -> Iterator[bytes]:
-    """Yield raw byte blocks, cut at line breaks, of a plain/gzip/bzip2 text file."""
-    with open(path, "rb") as raw, _open_binary(path, raw) as stream:
-        pos = 0
-        for block in _iter_line_blocks(stream, block_bytes):
-            now = raw.tell()
-            on_bytes(now - pos)
-            pos = now
-            yield block
+class _RangeStream:
+    """Read-only stream over bytes ``[start, end)`` of an open binary file: ``read(size)`` and ``with`` only."""
+
+    def __init__(self, raw: BinaryIO, start: int, end: int) -> None:
+        raw.seek(start)
+        self._raw = raw
+        self._left = max(0, end - start)
+
+    def __enter__(self) -> _RangeStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def read(self, size: int) -> bytes:
+        if self._left <= 0:
+            return b""
+        buf = self._raw.read(min(size, self._left))
+        self._left -= len(buf)
+        return buf
+
+
+def _iter_text_file(path: Path, on_bytes, block_bytes: int, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    """Yield raw byte blocks, cut at line breaks, of a plain/gzip/bzip2 text file.
+
+    With ``start`` / ``end`` (plain text only) just the bytes ``[start, end)``
+    are read; both should be line starts (see ``replearn.lib.text.partitions``).
+    """
+    with open(path, "rb") as raw:
+        ranged = start > 0 or end is not None
+        if ranged and _kind(path) != "text":
+            raise ValueError(f"{path}: a byte range can only be read from uncompressed text, not {_kind(path)}")
+        with (_RangeStream(raw, start, end if end is not None else path.stat().st_size) if ranged
+              else _open_binary(path, raw)) as stream:
+            pos = raw.tell()
+            for block in _iter_line_blocks(stream, block_bytes):
+                now = raw.tell()
+                on_bytes(now - pos)
+                pos = now
+                yield block
 
 
 def _iter_parquet_file(path: Path, column: str, on_bytes) -> Iterator[pl.Series]:
@@ -618,8 +650,8 @@ class _ShardWriter:
         self._close_file()
 
 
-def _replace_dir(tmp: Path, out_dir: Path) -> None:
-    """Move ``tmp`` onto ``out_dir``; an existing ``out_dir`` is replaced."""
+def replace_dir(tmp: Path, out_dir: Path) -> None:
+    """Move the finished folder ``tmp`` onto ``out_dir`` (same file system); an existing ``out_dir`` is replaced."""
     if not out_dir.exists():
         os.replace(tmp, out_dir)
         return
@@ -681,21 +713,70 @@ def tokenize_corpus(
         ValueError: ``shard_rows < 1``.
     """
     source, out_dir = Path(source), Path(out_dir)
-    if shard_rows < 1:
-        raise ValueError(f"shard_rows must be >= 1, got {shard_rows}")
+    check_shard_rows(shard_rows)
     files = list_corpus_files(source)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise CorpusError(f"output path {out_dir} exists and is not a folder; remove it or choose another output")
-
-    from tqdm.auto import tqdm
-
+    check_out_dir(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex}"
     tmp.mkdir()
+    try:
+        counts = tokenize_pieces([(p, 0, None) for p in files], tmp, config, shard_rows, progress)
+        if counts.tokens == 0:
+            raise empty_corpus_error(source, len(files), config)
+        replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dataclasses.replace(counts, files=len(files))
+
+
+def check_shard_rows(shard_rows: int) -> None:
+    """Raise ValueError unless ``shard_rows >= 1``."""
+    if shard_rows < 1:
+        raise ValueError(f"shard_rows must be >= 1, got {shard_rows}")
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Raise CorpusError if ``out_dir`` exists and is not a folder (it could never be replaced by one)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CorpusError(f"output path {out_dir} exists and is not a folder; remove it or choose another output")
+
+
+def empty_corpus_error(source: Path, n_files: int, config: TokenizerConfig) -> CorpusError:
+    """The error for a corpus that yielded no tokens at all."""
+    return CorpusError(
+        f"empty corpus: {source} yielded no tokens ({n_files} file(s), "
+        f"pattern {config.pattern!r}, {config.min_len}..{config.max_len} characters); "
+        "check the path, the --text-column, or the tokenizer settings"
+    )
+
+
+#: A piece of a corpus: (file, first byte, end byte or None for the end of the file). Byte ranges are for
+#: uncompressed text only and must start and end at line starts.
+Piece = tuple[Path, int, "int | None"]
+
+
+def tokenize_pieces(pieces: list[Piece], folder: Path, config: TokenizerConfig, shard_rows: int,
+                    progress: bool = False) -> TokenizeStats:
+    """Tokenize ``pieces`` in order into shards ``part-00000.parquet, ...`` inside the existing ``folder``.
+
+    The streaming core of :func:`tokenize_corpus` (and of one partition in
+    ``replearn.lib.text.partitions``): reads, tokenizes and writes as that
+    function describes, but neither checks for an empty result nor publishes
+    ``folder`` atomically (the caller writes into a temporary folder and renames
+    it). Returns the counts with ``files`` = the pieces that start a file
+    (start byte 0), so the pieces of one file, tokenized apart, add up to one.
+
+    Raises:
+        CorpusError: a file cannot be read or decompressed, or a Parquet file
+            lacks the text column (as :func:`tokenize_corpus`).
+    """
+    from tqdm.auto import tqdm
+
     expr = _token_expr(config)
-    writer = _ShardWriter(tmp, shard_rows)
+    writer = _ShardWriter(folder, shard_rows)
     documents = tokens = invalid_utf8 = boms = 0
-    total_bytes = sum(p.stat().st_size for p in files)
+    total_bytes = sum((end if end is not None else Path(path).stat().st_size) - start for path, start, end in pieces)
     pending: deque[Future[_Block]] = deque()
     writes: deque[Future[None]] = deque()
     try:
@@ -720,11 +801,12 @@ def tokenize_corpus(
                         writes.popleft().result()
 
             try:
-                for path in files:
+                for path, start, end in pieces:
+                    path = Path(path)
                     if _kind(path) == "parquet":
                         blocks = _iter_parquet_file(path, config.text_column, bar.update)
                     else:
-                        blocks = _iter_text_file(path, bar.update, BLOCK_BYTES)
+                        blocks = _iter_text_file(path, bar.update, BLOCK_BYTES, start, end)
                     for item in _guard_reads(blocks, path):
                         pending.append(pool.submit(_tokenize_block, item, config, expr))
                         drain(keep=_WORKERS)
@@ -736,19 +818,11 @@ def tokenize_corpus(
                     fut.cancel()
                 raise
         writer.close()
-        if tokens == 0:
-            raise CorpusError(
-                f"empty corpus: {source} yielded no tokens ({len(files)} file(s), "
-                f"pattern {config.pattern!r}, {config.min_len}..{config.max_len} characters); "
-                "check the path, the --text-column, or the tokenizer settings"
-            )
-        _replace_dir(tmp, out_dir)
     except BaseException:
         writer.close(discard=True)
-        shutil.rmtree(tmp, ignore_errors=True)
         raise
     return TokenizeStats(
-        files=len(files),
+        files=sum(1 for _, start, _ in pieces if start == 0),
         documents=documents,
         tokens=tokens,
         invalid_utf8=invalid_utf8,

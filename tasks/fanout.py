@@ -1,0 +1,64 @@
+"""Run one task over many inputs through the flow's task runner (a thread pool, a Dask or a Ray cluster).
+
+A stage that maps over shards (tokenize partitions, export row ranges) is
+itself one cached task (tasks/caching.py): when its result is reused, none of
+its shards run. When it does run, it hands its shards to :func:`fan_out`,
+which submits them to the task runner of the flow run it belongs to, so the
+same code tokenizes on Prefect's thread pool, on a local Dask cluster or on a
+remote one (``replearn run word2vec --runner dask``; flows/runners.py).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from prefect import Task
+from prefect.context import FlowRunContext
+
+__all__ = ["fan_out"]
+
+
+def fan_out(task: Task, calls: list[dict[str, Any]], parallel: int | None = None) -> list[Any]:
+    """Run ``task(**kwargs)`` for each dict of ``calls`` on the flow's task runner; return the results in order.
+
+    Args:
+        task: a Prefect task whose inputs and result can be pickled (to reach
+            other processes or machines) and that reads and writes only paths
+            every worker sees.
+        calls: keyword arguments of each run.
+        parallel: runs in flight at most (>= 1), or None for all at once (a
+            Dask or Ray scheduler queues them itself). With 1 they run one
+            after another, each still as its own task run.
+
+    Outside a flow run (a task called on its own, as in unit tests) the runs
+    happen one after another in this thread.
+
+    Raises:
+        The exception of the first failed run (in ``calls`` order), once every
+        submitted run has finished, so that no run still writes into a folder
+        the caller cleans up.
+        ValueError: ``parallel < 1``.
+    """
+    if parallel is not None and parallel < 1:
+        raise ValueError(f"parallel must be >= 1 or None, got {parallel}")
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.task_runner is None:
+        return [task(**kw) for kw in calls]
+    limit = parallel or max(1, len(calls))
+    results: list[Any] = [None] * len(calls)
+    in_flight: deque = deque()
+    try:
+        for i, kw in enumerate(calls):
+            in_flight.append((i, task.submit(**kw)))
+            while len(in_flight) >= limit:
+                j, fut = in_flight.popleft()
+                results[j] = fut.result()
+        while in_flight:
+            j, fut = in_flight.popleft()
+            results[j] = fut.result()
+    except BaseException:
+        for _, fut in in_flight:
+            fut.wait()
+        raise
+    return results

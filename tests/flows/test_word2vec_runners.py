@@ -1,0 +1,151 @@
+"""``replearn run word2vec --runner dask`` (a LocalCluster of 2 workers) makes what the default runner makes: the same
+token table, vocabulary, vectors (one training thread, fixed seed) and embeddings table; the cluster is gone after."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from _cli_runs import cli_env, finish, run_dir, start, summary, vectors, word2vec_cmd
+from typer.testing import CliRunner
+
+from replearn.flows.cli import app
+from replearn.flows.params import Word2VecParams
+from replearn.lib.store.embeddings_table import read_embeddings, read_vectors
+from replearn.tasks.tracking import client
+
+pytestmark = pytest.mark.slow
+
+SMALL = dict(dim=16, epochs=2, min_count=3, threads=1, seed=5)
+ARGS = ("--dim", "16", "--epochs", "2", "--min-count", "3", "--threads", "1", "--seed", "5")
+
+
+def _corpus(lee: Path, root: Path) -> Path:
+    """The Lee corpus as a folder of three files, one gzipped: three tokenize partitions."""
+    lines = lee.read_bytes().splitlines(keepends=True)
+    root.mkdir()
+    third = len(lines) // 3
+    (root / "a.txt").write_bytes(b"".join(lines[:third]))
+    with gzip.open(root / "b.txt.gz", "wb") as f:
+        f.write(b"".join(lines[third: 2 * third]))
+    (root / "c.txt").write_bytes(b"".join(lines[2 * third:]))
+    return root
+
+
+def _session_processes(sid: int) -> list[str]:
+    """Processes still alive in session ``sid`` (the CLI's: its Prefect server, the Dask scheduler and workers)."""
+    import psutil
+
+    alive = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if os.getsid(p.info["pid"]) == sid:
+                alive.append(" ".join(p.info["cmdline"] or [])[:120])
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            pass
+    return alive
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, lee_corpus) -> Path:
+    return _corpus(lee_corpus, tmp_path_factory.mktemp("runners") / "corpus")
+
+
+@pytest.fixture(scope="module")
+def local_run(prefect_harness, corpus, tmp_path_factory) -> dict:
+    """The reference: the default runner (Prefect's thread pool), in this process."""
+    from replearn.flows.word2vec import word2vec_flow
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        return word2vec_flow(Word2VecParams(corpus=str(corpus), home=str(tmp_path_factory.mktemp("local")), **SMALL))
+
+
+def _assert_same_outputs(local: dict, other: dict, shards: int) -> None:
+    a, b = run_dir(local), run_dir(other)
+    ta, tb = pq.read_table(a / "tokens"), pq.read_table(b / "tokens")
+    assert ta.num_rows > 250 and ta.equals(tb)                                     # rows and their order
+    assert sorted(p.name for p in (a / "tokens").iterdir()) == sorted(p.name for p in (b / "tokens").iterdir())
+    assert pq.read_table(a / "vocab.parquet").equals(pq.read_table(b / "vocab.parquet"))
+    assert local["tokens"] == other["tokens"] and local["vocab_size"] == other["vocab_size"]
+    (va, ua), (vb, ub) = vectors(local), vectors(other)
+    assert np.array_equal(va, vb) and np.array_equal(ua, ub)                       # one thread, fixed seed
+
+    ea, eb = Path(local["embeddings"]["input"]), Path(other["embeddings"]["input"])
+    assert ea.is_file() and eb.is_dir() and len(list(eb.glob("part-*.parquet"))) == shards  # one file / shards
+    (t1, m1), (t2, m2) = read_embeddings(ea), read_embeddings(eb)
+    assert t1.select(["id", "key", "vector"]).equals(t2.select(["id", "key", "vector"]))
+    assert m1.config == m2.config and m1.source_hash == m2.source_hash
+    keys, ids, x, _ = read_vectors(eb)
+    assert np.array_equal(x, vb[ids]) and keys == read_vectors(ea)[0]
+    for s in (local, other):
+        m = client(s["tracking_uri"]).get_run(s["mlflow_run_id"]).data.metrics
+        assert m["tokenize.files"] == 3 and m["tokenize.tokens"] == local["tokens"]
+    assert other["model"]["version"] in (1, "1") and other["recall_at_10"] > 0.99   # the sharded table indexes
+
+
+def test_cli_runner_dask_makes_what_the_default_runner_makes(local_run, corpus, tmp_path):
+    proc = start(word2vec_cmd(corpus, tmp_path / "dask", tmp_path / "dask.json", *ARGS, "--runner", "dask",
+                              "--workers", "2"), cli_env(tmp_path / "prefect"), tmp_path / "dask.log")
+    try:
+        finish(proc, tmp_path / "dask.log", timeout=480)
+        deadline = time.monotonic() + 60
+        while _session_processes(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _session_processes(proc.pid) == [], "the run left processes behind"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+    log = (tmp_path / "dask.log").read_text()
+    assert "LocalCluster" in log and log.count("tokenize-partition") >= 3
+    assert log.count("Starting temporary server") == 1   # the workers report to the CLI's temporary Prefect API
+    _assert_same_outputs(local_run, summary(tmp_path / "dask.json"), shards=2)
+
+
+def test_a_flow_run_with_runner_dask_restarts_itself_on_a_dask_cluster(local_run, corpus, tmp_path, monkeypatch):
+    """What a deployment does with ``runner: dask`` in its parameters: the flow has the default task runner, so it
+    runs itself again as a subflow with a DaskTaskRunner (3 workers here: 3 export shards)."""
+    import psutil
+
+    from replearn.flows.word2vec import word2vec_flow
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    other = word2vec_flow(Word2VecParams(corpus=str(corpus), home=str(tmp_path / "home"), runner="dask", workers=3,
+                                         **SMALL))
+    _assert_same_outputs(local_run, other, shards=3)
+
+    def left() -> list[str]:  # multiprocessing's resource tracker serves this process until it exits: not a leak
+        return [cmd for cmd in (" ".join(p.cmdline())[:150] for p in psutil.Process().children(recursive=True)
+                                if p.pid not in before) if "resource_tracker" not in cmd]
+
+    deadline = time.monotonic() + 60
+    while left() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not left(), f"cluster processes left behind: {left()}"
+
+
+def test_runner_options_are_checked_before_anything_starts(monkeypatch):
+    import builtins
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["run", "word2vec", "--address", "tcp://127.0.0.1:8786"])
+    assert result.exit_code == 2 and "--address" in result.output and "dask" in result.output
+    result = runner.invoke(app, ["run", "word2vec", "--runner", "spark"])
+    assert result.exit_code == 2 and "--runner" in result.output
+
+    real_import = builtins.__import__
+
+    def no_prefect_ray(name, *args, **kwargs):
+        if name.startswith("prefect_ray"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_prefect_ray)
+    result = runner.invoke(app, ["run", "word2vec", "--runner", "ray"])
+    assert result.exit_code == 2 and "pip install -e '.[ray]'" in result.output
