@@ -90,7 +90,13 @@ def run_word2vec(
 
 
 def _validation_message(e: ValidationError) -> str:
-    return "; ".join(f"--{'-'.join(str(x) for x in err['loc']).replace('_', '-')}: {err['msg']}" for err in e.errors())
+    def msg(err: dict) -> str:
+        if err["type"] == "string_pattern_mismatch":  # the SafeName pattern, in words
+            return (f"{err['input']!r} is not a safe name: use letters, digits, '_', '-' and single dots between "
+                    "them, starting with a letter or digit (no '/', no '..')")
+        return err["msg"]
+
+    return "; ".join(f"--{'-'.join(str(x) for x in err['loc']).replace('_', '-')}: {msg(err)}" for err in e.errors())
 
 
 def _fail(message: str) -> None:

@@ -44,6 +44,13 @@ def test_invalid_parameters_give_one_line_per_option():
     assert "--epochs" in result.output and "Traceback" not in result.output
 
 
+def test_an_unsafe_model_name_is_explained_in_words_not_as_a_regex():
+    result = runner.invoke(app, ["run", "word2vec", "--model-name", "../evil"])
+    assert result.exit_code == 2
+    assert "'../evil' is not a safe name" in result.output and "no '/'" in result.output
+    assert "pattern" not in result.output and "Traceback" not in result.output
+
+
 def test_missing_or_empty_corpus_fails_before_prefect_starts(tmp_path):
     result = runner.invoke(app, ["run", "word2vec", "--corpus", str(tmp_path / "nope.txt")])
     assert result.exit_code == 2 and "nope.txt" in result.output
