@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -104,19 +105,36 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-class _DropInputErrorTracebacks(logging.Filter):
-    """Prefect logs a failed task/flow run with its traceback; for bad user input the message is enough."""
+class _QuietInputErrors(logging.Filter):
+    """Bad user input found inside a flow: the CLI prints it once as ``error: ...``; Prefect's ERROR lines go.
+
+    Prefect logs a failed task run with its traceback, then the failed states
+    of the task, of every task that waited on it and of the flow, each
+    repeating the message. The first record carrying a
+    :class:`ReplearnInputError` is dropped and its text remembered; later ERROR
+    records that repeat the text are dropped too. Real bugs (any other
+    exception) keep their records and tracebacks. One instance per CLI call.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._texts: list[str] = []
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], ReplearnInputError):
-            record.exc_info = None
-            record.exc_text = None
+            # the start of the message, up to any character that repr() would escape
+            self._texts.append(re.split(r"[\\\n]", str(record.exc_info[1]))[0][:60])
+            return False
+        if record.levelno >= logging.ERROR and self._texts:
+            message = record.getMessage()
+            return not any(t and t in message for t in self._texts)
         return True
 
 
 def _quiet_input_errors() -> None:
+    quiet = _QuietInputErrors()
     for name in ("prefect.task_runs", "prefect.flow_runs"):
-        logging.getLogger(name).addFilter(_DropInputErrorTracebacks())
+        logging.getLogger(name).addFilter(quiet)
 
 
 def _print_summary(s: dict) -> None:

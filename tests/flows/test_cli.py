@@ -59,21 +59,32 @@ def test_missing_or_empty_corpus_fails_before_prefect_starts(tmp_path):
     assert result.exit_code == 2 and "no readable files" in result.output
 
 
-def test_input_error_tracebacks_are_dropped_from_prefect_logs():
+def test_input_errors_are_not_repeated_in_prefect_logs_and_bugs_keep_their_tracebacks():
     import logging
+    import sys
 
-    from replearn.flows.cli import _DropInputErrorTracebacks
+    from replearn.flows.cli import _QuietInputErrors
     from replearn.lib.errors import CorpusError
 
-    for exc, kept in ((CorpusError("bad corpus"), False), (RuntimeError("bug"), True)):
-        try:
-            raise exc
-        except Exception:
-            import sys
+    def record(msg, exc=None, level=logging.ERROR):
+        info = None
+        if exc is not None:
+            try:
+                raise exc
+            except Exception:
+                info = sys.exc_info()
+        return logging.LogRecord("prefect.task_runs", level, __file__, 1, msg, None, info)
 
-            record = logging.LogRecord("prefect.task_runs", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
-        assert _DropInputErrorTracebacks().filter(record)
-        assert (record.exc_info is not None) == kept  # real bugs keep their traceback
+    quiet = _QuietInputErrors()
+    text = "empty corpus: /tmp/x.txt yielded no tokens (pattern '[^\\W]+')"
+    assert not quiet.filter(record("Task run failed with exception", CorpusError(text)))
+    # the failed states that repeat it (repr-escaped) go; other errors and INFO lines stay
+    assert not quiet.filter(record(f"Finished in state Failed('Task run encountered an exception CorpusError: "
+                                   f"{text!r}')"))
+    assert quiet.filter(record("Finished in state Completed()", level=logging.INFO))
+    assert quiet.filter(record("something else failed"))
+    bug = record("Task run failed with exception", RuntimeError("bug"))
+    assert quiet.filter(bug) and bug.exc_info is not None  # real bugs keep their traceback
 
 
 def test_metric_tables_fit_80_columns_without_truncation():
