@@ -60,7 +60,7 @@ def run_word2vec(
     workers: Annotated[int, typer.Option(help="Processes of the local Dask / Ray cluster; export shards")] = 2,
 ) -> None:
     """Train skip-gram word vectors: tokenize, vocabulary, train, evaluate, export Parquet, FAISS index, register."""
-    from replearn.flows.runners import api_for_workers, task_runner
+    from replearn.flows.runners import api_for_workers, check_cluster, task_runner
 
     try:
         params = Word2VecParams(corpus=str(corpus) if corpus else None, text_column=text_column, home=home,
@@ -73,6 +73,7 @@ def run_word2vec(
 
             list_corpus_files(corpus)  # fail in a second, before the Prefect API starts
         flow_runner = task_runner(params.runner, params.address, params.workers)  # says what to install if missing
+        check_cluster(params.runner, params.address)  # an existing cluster: reachable, with workers, a Prefect server
     except ValidationError as e:
         _fail(_validation_message(e))
     except ReplearnInputError as e:
@@ -95,6 +96,8 @@ def _validation_message(e: ValidationError) -> str:
         if err["type"] == "string_pattern_mismatch":  # the SafeName pattern, in words
             return (f"{err['input']!r} is not a safe name: use letters, digits, '_', '-' and single dots between "
                     "them, starting with a letter or digit (no '/', no '..')")
+        if err["type"] == "value_error" and "error" in err.get("ctx", {}):  # our own validators' words, no prefix
+            return str(err["ctx"]["error"])
         return err["msg"]
 
     return "; ".join(f"--{'-'.join(str(x) for x in err['loc']).replace('_', '-')}: {msg(err)}" for err in e.errors())

@@ -28,12 +28,12 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from replearn.lib.errors import ReplearnInputError
 
-__all__ = ["RUNNERS", "api_for_workers", "fan_out_settings", "runs_on", "task_runner"]
+__all__ = ["RUNNERS", "api_for_workers", "check_cluster", "fan_out_settings", "runs_on", "task_runner"]
 
 RUNNERS = ("local", "dask", "ray")
 
-RAY_MISSING = "--runner ray needs prefect-ray and ray, an optional extra: pip install -e '.[ray]'"
-DASK_MISSING = "--runner dask needs prefect-dask: pip install -e . (it is a dependency of replearn)"
+RAY_MISSING = "--runner ray needs prefect-ray and ray, an optional extra: .venv/bin/pip install -e '.[ray]'"
+DASK_MISSING = "--runner dask needs prefect-dask: .venv/bin/pip install -e . (it is a dependency of replearn)"
 
 
 def task_runner(runner: str, address: str | None = None, workers: int = 2) -> TaskRunner:
@@ -72,6 +72,63 @@ def task_runner(runner: str, address: str | None = None, workers: int = 2) -> Ta
     except ImportError:
         raise ReplearnInputError(RAY_MISSING) from None
     return RayTaskRunner(address=address) if address else RayTaskRunner(init_kwargs={"num_cpus": workers})
+
+
+def check_cluster(runner: str, address: str | None, timeout_s: float = 10.0) -> None:
+    """Fail fast, before the flow starts, when ``--address`` cannot serve this run.
+
+    Checks, for an existing cluster (``address`` given): a Prefect server is
+    configured (``PREFECT_API_URL``: the cluster's workers outlive this run
+    and keep reporting to the first API they were given, so a temporary one
+    would lose the task runs of every later run); the address has the
+    runner's scheme; the scheduler (Dask) or head (Ray) answers within
+    ``timeout_s``; a Dask scheduler has at least one worker (otherwise the
+    shards would wait forever).
+
+    Raises:
+        ReplearnInputError: naming the address and what to do.
+    """
+    if not address:
+        return
+    from urllib.parse import urlsplit
+
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        raise ReplearnInputError(
+            f"--address {address}: an existing cluster needs a Prefect server its workers can report to (they outlive "
+            "this run): start one (make servers, or prefect server start) and export PREFECT_API_URL=http://HOST:4200/api")
+    if runner == "ray" and address == "auto":
+        return
+    parts = urlsplit(address)
+    schemes = {"dask": ("tcp", "tls"), "ray": ("ray",)}[runner]
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if parts.scheme not in schemes or not host or not port:
+        raise ReplearnInputError(f"--address {address!r} is not a {runner} address: use "
+                                 + (" or ".join(f"{x}://HOST:PORT" for x in schemes)) + (" or auto" * (runner == "ray")))
+    if runner == "ray":
+        import socket
+
+        try:
+            socket.create_connection((host, port), timeout=timeout_s).close()
+        except OSError as e:
+            raise ReplearnInputError(f"cannot reach the Ray cluster at {address} ({e}): start it (ray start --head "
+                                     "--ray-client-server-port PORT) or fix --address") from None
+        return
+    from distributed import Client
+
+    try:
+        with Client(address, timeout=f"{timeout_s}s") as client:
+            workers = len(client.scheduler_info().get("workers", {}))
+    except (OSError, TimeoutError) as e:
+        raise ReplearnInputError(f"cannot reach the Dask scheduler at {address} within {timeout_s:.0f} s ({e}): "
+                                 "start it (dask scheduler) or fix --address") from None
+    if workers == 0:
+        raise ReplearnInputError(f"the Dask scheduler at {address} has no workers, so nothing would run: start some "
+                                 f"(dask worker {address}) and run again")
 
 
 def runs_on(runner: str) -> bool:

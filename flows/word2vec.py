@@ -7,7 +7,7 @@ from pathlib import Path
 from prefect import flow
 
 from replearn.flows.params import Word2VecParams
-from replearn.flows.runners import api_for_workers, fan_out_settings, runs_on, task_runner
+from replearn.flows.runners import api_for_workers, check_cluster, fan_out_settings, runs_on, task_runner
 from replearn.tasks.evaluate_words import evaluate_task
 from replearn.tasks.export import embedding_map_task, export_word_vectors_task, index_task, knn_graph_task
 from replearn.tasks.caching import reuse_or_rerun
@@ -45,6 +45,7 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
     if not runs_on(params.runner):
         with api_for_workers():
             runner = task_runner(params.runner, params.address, params.workers)
+            check_cluster(params.runner, params.address)
             return word2vec_flow.with_options(task_runner=runner)(params)
     fan = fan_out_settings(params.runner, params.workers)
     home = str(data_home(params.home))

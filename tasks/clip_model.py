@@ -19,7 +19,7 @@ from replearn.lib.metric.images import decode_image
 from replearn.lib.store.embeddings_table import read_embeddings, read_vectors
 from replearn.lib.store.faiss_index import load_index
 from replearn.lib.store.filtered_search import search_id_range
-from replearn.tasks.pyfunc_errors import input_errors_as_bad_request
+from replearn.tasks.pyfunc_errors import input_errors_as_bad_request, topn_of
 
 
 def _given(v) -> bool:
@@ -70,7 +70,7 @@ class ClipSearchModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         rows = []
         for qi, rec in enumerate(model_input.to_dict("records")):
-            topn = int(rec.get("topn") or 10) if _given(rec.get("topn")) else 10
+            topn = topn_of(rec, 10)
             q, want = self._query(rec)
             lo, hi = self.ranges[want]
             D, I = search_id_range(self.index, q[None, :].astype(np.float32), topn, self.metric, lo, hi)

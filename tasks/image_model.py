@@ -13,7 +13,7 @@ from replearn.lib.metric.encoders import EncoderConfig, build_encoder, embed
 from replearn.lib.metric.images import decode_image
 from replearn.lib.store.embeddings_table import read_embeddings, read_vectors
 from replearn.lib.store.faiss_index import load_index, search
-from replearn.tasks.pyfunc_errors import input_errors_as_bad_request
+from replearn.tasks.pyfunc_errors import input_errors_as_bad_request, topn_of
 
 
 class ImageNeighboursModel(mlflow.pyfunc.PythonModel):
@@ -53,7 +53,7 @@ class ImageNeighboursModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         rows = []
         for qi, rec in enumerate(model_input.to_dict("records")):
-            topn = int(rec.get("topn") or 10)
+            topn = topn_of(rec, 10)
             q, self_id = self._query(rec)
             D, I = search(self.index, q[None, :].astype(np.float32), topn + 1, self.metric)
             hits = [(int(i), float(d)) for d, i in zip(D[0], I[0]) if int(i) != self_id][:topn]

@@ -18,7 +18,7 @@ from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ColSpec, Schema
 
 from replearn.lib.multisense.model import MultiSenseVectors
-from replearn.tasks.pyfunc_errors import input_errors_as_bad_request
+from replearn.tasks.pyfunc_errors import input_errors_as_bad_request, topn_of
 
 _WORD = re.compile(r"[^\W\d_]+")
 
@@ -41,7 +41,7 @@ class MultiSenseModel(mlflow.pyfunc.PythonModel):
         rows = []
         for qi, rec in enumerate(model_input.to_dict("records")):
             word = str(rec["word"]).lower()
-            topn = int(rec.get("topn") or 8) if not pd.isna(rec.get("topn")) else 8
+            topn = topn_of(rec, 8)
             post = self.model.posterior(word, context_words(rec.get("context")))
             for z, nbrs in enumerate(self.model.sense_neighbours(word, topn=topn)):
                 rows.append({"query": qi, "word": word, "sense": z, "prior": float(post.prior[z]),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 
+import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
@@ -44,3 +45,21 @@ def input_errors_as_bad_request(predict):
             raise BadQueryError(f"{type(exc).__name__}: {exc}") from exc
 
     return wrapper
+
+
+def topn_of(record: dict, default: int) -> int:
+    """The ``topn`` of one query row: ``default`` when absent / null / NaN, else an int >= 1.
+
+    Raises:
+        ValueError: ``topn`` is not a whole number >= 1 (named with the value given).
+    """
+    value = record.get("topn")
+    if value is None or (not isinstance(value, (str, bytes)) and bool(pd.isna(value))):
+        return default
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = None
+    if n is None or n != value or n < 1:
+        raise ValueError(f"topn must be a whole number >= 1, got {value!r}")
+    return n

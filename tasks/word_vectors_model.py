@@ -11,7 +11,7 @@ from mlflow.types.schema import ColSpec, Schema
 from replearn.lib.store.embeddings_table import read_vectors
 from replearn.lib.store.faiss_index import load_index, search
 from replearn.lib.vectors import KeyedVectors
-from replearn.tasks.pyfunc_errors import input_errors_as_bad_request
+from replearn.tasks.pyfunc_errors import input_errors_as_bad_request, topn_of
 
 
 def _as_list(value) -> list[str]:
@@ -54,7 +54,7 @@ class WordVectorsModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         rows = []
         for qi, rec in enumerate(model_input.to_dict("records")):
-            topn = int(rec.get("topn") or 10)
+            topn = topn_of(rec, 10)
             for rank, (w, s) in enumerate(self.neighbours(_as_list(rec.get("positive")),
                                                           _as_list(rec.get("negative")), topn), 1):
                 rows.append({"query": qi, "rank": rank, "word": w, "similarity": s})

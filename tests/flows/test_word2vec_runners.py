@@ -149,3 +149,40 @@ def test_runner_options_are_checked_before_anything_starts(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_prefect_ray)
     result = runner.invoke(app, ["run", "word2vec", "--runner", "ray"])
     assert result.exit_code == 2 and "pip install -e '.[ray]'" in result.output
+
+
+def test_an_existing_cluster_is_checked_before_the_flow_starts(monkeypatch):
+    """--address: a Prefect server is required, the scheme must fit, the scheduler must answer and have workers."""
+    from distributed import LocalCluster
+
+    from replearn.flows.runners import check_cluster
+    from replearn.lib.errors import ReplearnInputError
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    runner = CliRunner()
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):  # no Prefect server configured
+        result = runner.invoke(app, ["run", "word2vec", "--runner", "dask", "--address", "tcp://127.0.0.1:1"])
+    assert result.exit_code == 2 and "PREFECT_API_URL" in result.output and "Traceback" not in result.output
+
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):  # checked for presence only
+        for bad in ("notaurl", "ray://127.0.0.1:10001", "tcp://127.0.0.1:99999"):
+            with pytest.raises(ReplearnInputError, match="is not a dask address"):
+                check_cluster("dask", bad)
+        with pytest.raises(ReplearnInputError, match="is not a ray address"):
+            check_cluster("ray", "tcp://127.0.0.1:1")
+        t0 = time.perf_counter()
+        with pytest.raises(ReplearnInputError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:1"):
+            check_cluster("dask", "tcp://127.0.0.1:1", timeout_s=2)
+        assert time.perf_counter() - t0 < 30
+        with pytest.raises(ReplearnInputError, match="cannot reach the Ray cluster"):
+            check_cluster("ray", "ray://127.0.0.1:1", timeout_s=2)
+        with LocalCluster(n_workers=0, processes=False, protocol="tcp://", host="127.0.0.1",
+                          dashboard_address=None) as cluster:
+            with pytest.raises(ReplearnInputError, match="has no workers"):
+                check_cluster("dask", cluster.scheduler_address)
+            cluster.scale(1)
+            cluster.wait_for_workers(1, timeout=60)
+            check_cluster("dask", cluster.scheduler_address)  # reachable, one worker: fine
+    check_cluster("dask", None)  # a local cluster for the run: nothing to check

@@ -31,3 +31,17 @@ def test_input_errors_become_bad_requests_and_bugs_do_not():
         m.predict(None, "missing")
     with pytest.raises(RuntimeError):
         m.predict(None, "bug")
+
+
+def test_topn_defaults_when_absent_and_must_be_a_whole_number_of_at_least_one():
+    import numpy as np
+    import pandas as pd
+
+    from replearn.tasks.pyfunc_errors import topn_of
+
+    for absent in ({}, {"topn": None}, {"topn": float("nan")}, {"topn": pd.NA}):
+        assert topn_of(absent, 7) == 7
+    assert topn_of({"topn": 3}, 7) == 3 and topn_of({"topn": np.int64(4)}, 7) == 4 and topn_of({"topn": 5.0}, 7) == 5
+    for bad in (0, -1, 2.5, "abc", "3"):
+        with pytest.raises(ValueError, match=f"topn must be a whole number >= 1, got {bad!r}"):
+            topn_of({"topn": bad}, 7)
