@@ -8,7 +8,7 @@ tracking store and model registry in ``<home>/mlflow.db`` (SQLite, the same file
 ``replearn run`` uses when no server is set) and artifacts under ``<home>/mlartifacts``,
 so runs made with or without the server land in one place. The Prefect server uses
 Prefect's own database (``$PREFECT_HOME/prefect.db``, ``~/.prefect`` by default, or
-``$PREFECT_API_DATABASE_CONNECTION_URL``): the history of runs made against Prefect's
+``$PREFECT_SERVER_DATABASE_CONNECTION_URL``): the history of runs made against Prefect's
 temporary local API shows up too. Server logs go to ``<home>/logs/``.
 """
 

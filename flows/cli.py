@@ -80,7 +80,7 @@ def run_word2vec(
         _fail(str(e))
     from replearn.flows.word2vec import word2vec_flow
 
-    _quiet_input_errors()
+    _before_flow()
     try:
         with api_for_workers() if params.runner != "local" else contextlib.nullcontext():
             summary = word2vec_flow.with_options(task_runner=flow_runner)(params)
@@ -132,6 +132,17 @@ class _QuietInputErrors(logging.Filter):
             message = record.getMessage()
             return not any(t and t in message for t in self._texts)
         return True
+
+
+def _before_flow() -> None:
+    """A configured Prefect API that does not answer: one error line now, not a traceback from inside Prefect."""
+    from replearn.flows.runners import check_prefect_api
+
+    try:
+        check_prefect_api()
+    except ReplearnInputError as e:
+        _fail(str(e))
+    _quiet_input_errors()
 
 
 def _quiet_input_errors() -> None:
@@ -239,7 +250,7 @@ def run_metric(
         _fail(_validation_message(e))
     from replearn.flows.metric import metric_flow
 
-    _quiet_input_errors()
+    _before_flow()
     try:
         s = metric_flow(params)
     except ValueError as e:
@@ -329,7 +340,7 @@ def run_clip(
         _fail(_validation_message(e))
     from replearn.flows.clip import clip_flow
 
-    _quiet_input_errors()
+    _before_flow()
     try:
         s = clip_flow(params)
     except (ValueError, ImportError) as e:
@@ -457,7 +468,7 @@ def run_multisense(
         _fail(_validation_message(e))
     from replearn.flows.multisense import multisense_flow
 
-    _quiet_input_errors()
+    _before_flow()
     try:
         s = multisense_flow(params)
     except ValueError as e:

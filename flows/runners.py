@@ -28,7 +28,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from replearn.lib.errors import ReplearnInputError
 
-__all__ = ["RUNNERS", "api_for_workers", "check_cluster", "fan_out_settings", "runs_on", "task_runner"]
+__all__ = ["RUNNERS", "api_for_workers", "check_cluster", "check_prefect_api", "fan_out_settings", "runs_on", "task_runner"]
 
 RUNNERS = ("local", "dask", "ray")
 
@@ -90,25 +90,18 @@ def check_cluster(runner: str, address: str | None, timeout_s: float = 10.0) -> 
     """
     if not address:
         return
-    from urllib.parse import urlsplit
-
     from prefect.settings import PREFECT_API_URL
 
+    if not (runner == "ray" and address == "auto"):
+        _check_address_form(runner, address)
     if not PREFECT_API_URL.value():
         raise ReplearnInputError(
             f"--address {address}: an existing cluster needs a Prefect server its workers can report to (they outlive "
             "this run): start one (make servers, or prefect server start) and export PREFECT_API_URL=http://HOST:4200/api")
+    check_prefect_api()
     if runner == "ray" and address == "auto":
         return
-    parts = urlsplit(address)
-    schemes = {"dask": ("tcp", "tls"), "ray": ("ray",)}[runner]
-    try:
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        host, port = None, None
-    if parts.scheme not in schemes or not host or not port:
-        raise ReplearnInputError(f"--address {address!r} is not a {runner} address: use "
-                                 + (" or ".join(f"{x}://HOST:PORT" for x in schemes)) + (" or auto" * (runner == "ray")))
+    host, port = _check_address_form(runner, address)
     if runner == "ray":
         import socket
 
@@ -129,6 +122,42 @@ def check_cluster(runner: str, address: str | None, timeout_s: float = 10.0) -> 
     if workers == 0:
         raise ReplearnInputError(f"the Dask scheduler at {address} has no workers, so nothing would run: start some "
                                  f"(dask worker {address}) and run again")
+
+
+def _check_address_form(runner: str, address: str) -> tuple[str, int]:
+    """(host, port) of a ``tcp://`` / ``tls://`` (Dask) or ``ray://`` (Ray) address; ReplearnInputError otherwise."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address)
+    schemes = {"dask": ("tcp", "tls"), "ray": ("ray",)}[runner]
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if parts.scheme not in schemes or not host or not port:
+        raise ReplearnInputError(f"--address {address!r} is not a {runner} address: use "
+                                 + (" or ".join(f"{x}://HOST:PORT" for x in schemes)) + (" or auto" * (runner == "ray")))
+    return host, port
+
+
+def check_prefect_api(timeout_s: float = 10.0) -> None:
+    """With ``PREFECT_API_URL`` configured, check that the server answers ``/health``; without one, do nothing.
+
+    Raises:
+        ReplearnInputError: naming the URL, the failure and the two ways out.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        return
+    import httpx
+
+    try:
+        httpx.get(url.rstrip("/") + "/health", timeout=timeout_s).raise_for_status()
+    except httpx.HTTPError as e:
+        raise ReplearnInputError(f"cannot reach the Prefect API at {url} ({e}): start the server (make servers) or "
+                                 "unset PREFECT_API_URL to run with a temporary local one") from None
 
 
 def runs_on(runner: str) -> bool:

@@ -166,7 +166,8 @@ def test_an_existing_cluster_is_checked_before_the_flow_starts(monkeypatch):
         result = runner.invoke(app, ["run", "word2vec", "--runner", "dask", "--address", "tcp://127.0.0.1:1"])
     assert result.exit_code == 2 and "PREFECT_API_URL" in result.output and "Traceback" not in result.output
 
-    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):  # checked for presence only
+    monkeypatch.setattr("replearn.flows.runners.check_prefect_api", lambda: None)  # tested below
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
         for bad in ("notaurl", "ray://127.0.0.1:10001", "tcp://127.0.0.1:99999"):
             with pytest.raises(ReplearnInputError, match="is not a dask address"):
                 check_cluster("dask", bad)
@@ -186,3 +187,20 @@ def test_an_existing_cluster_is_checked_before_the_flow_starts(monkeypatch):
             cluster.wait_for_workers(1, timeout=60)
             check_cluster("dask", cluster.scheduler_address)  # reachable, one worker: fine
     check_cluster("dask", None)  # a local cluster for the run: nothing to check
+
+
+def test_a_configured_prefect_api_must_answer(prefect_harness, monkeypatch):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from replearn.flows.runners import check_prefect_api
+    from replearn.lib.errors import ReplearnInputError
+
+    check_prefect_api()  # the harness's server answers
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:1/api"}):
+        with pytest.raises(ReplearnInputError, match="cannot reach the Prefect API at http://127.0.0.1:1/api"):
+            check_prefect_api(timeout_s=2)
+        result = CliRunner().invoke(app, ["run", "word2vec", "--epochs", "1"])
+        assert result.exit_code == 2 and "cannot reach the Prefect API" in result.output
+        assert "Traceback" not in result.output
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        check_prefect_api()  # none configured: a temporary local server will be used
