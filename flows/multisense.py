@@ -49,7 +49,7 @@ def multisense_flow(params: MultisenseParams = MultisenseParams()) -> dict:
         train_dir, train_vocab, pseudo = enc["path"], vocab["path"], None
         if params.pseudo_pairs:
             pseudo = pseudowords_task(enc["path"], vocab["path"], str(run_dir / "pseudo"), params.pseudo_pairs,
-                                      params.seed, uri, run_id)
+                                      params.seed, uri, run_id, params.threads)
             train_dir, train_vocab = pseudo["encoded"], pseudo["vocab"]
         trained = train_multisense_task(train_dir, train_vocab, cfg,
                                         str(Path(home) / "checkpoints" / "multisense" / fp["key"]),

@@ -14,12 +14,15 @@ from replearn.lib.eval.similarity import simlex999_path, wordsim353_path
 from replearn.lib.multisense.config import MultiSenseConfig
 from replearn.lib.multisense.model import MultiSenseVectors
 from replearn.lib.multisense.pseudoword_store import VOCAB_FILE, load_pseudoword_data, save_pseudoword_data
-from replearn.lib.multisense.pseudowords import build_pseudoword_corpus, choose_pairs, evaluate_pseudowords
+from replearn.lib.multisense.pseudowords import (build_pseudoword_corpus, choose_pairs, evaluate_pseudowords,
+                                                 merged_token, pair_cosine)
 from replearn.lib.multisense.similarity import evaluate_average, evaluate_maxsim
 from replearn.lib.multisense.trainer import StepLog, train_multisense
 from replearn.lib.store.embeddings_table import EmbeddingsMetadata, write_embeddings
 from replearn.lib.text.vocab import keep_probability, noise_distribution, read_vocabulary
+from replearn.lib.word2vec.config import Word2VecConfig
 from replearn.lib.word2vec.corpus import EncodedCorpus
+from replearn.lib.word2vec.trainer import train_sgns
 from replearn.tasks.plots import log_step_loss
 from replearn.tasks.tracking import client, log_metrics, log_params
 
@@ -28,20 +31,29 @@ AMBIGUOUS = ("bank", "spring", "bear", "fair", "light", "ring", "well", "bark", 
 
 @task(name="pseudo-words")
 def pseudowords_task(encoded_dir: str, vocab_path: str, out_dir: str, n_pairs: int, seed: int, tracking_uri: str,
-                     run_id: str) -> dict:
+                     run_id: str, threads: int = 2) -> dict:
     """Merge ``n_pairs`` pairs of similarly frequent content words into one token each (fixed rule of
     :func:`~replearn.lib.multisense.pseudowords.choose_pairs`) and hold out 10 % of the sentences.
+
+    "Unrelated" is measured as in bench/multisense_pseudowords.py: the cosine of
+    the two words' vectors in a reference skip-gram (1 epoch, dim 100) trained
+    here on the *unmerged* corpus must be below 0.2; the cosines go to MLflow.
 
     Writes the training corpus, its vocabulary and the occurrences of the merged
     tokens (training and held-out) under ``out_dir``
     (:mod:`~replearn.lib.multisense.pseudoword_store`); evaluation reads them back.
     """
     vocab = read_vocabulary(Path(vocab_path))
-    pairs = choose_pairs(list(vocab.words), n_pairs=n_pairs)
-    data = build_pseudoword_corpus(EncodedCorpus.open(Path(encoded_dir)), vocab, pairs, Path(out_dir) / "corpus",
+    corpus = EncodedCorpus.open(Path(encoded_dir))
+    ref = train_sgns(corpus, vocab.counts, Word2VecConfig(dim=100, epochs=1, threads=threads, seed=seed),
+                     keep_prob=keep_probability(vocab.counts, 1e-3), noise_probs=noise_distribution(vocab.counts))
+    pairs = choose_pairs(list(vocab.words), n_pairs=n_pairs, vectors=ref.syn0)
+    cosines = {merged_token(a, b): round(pair_cosine(ref.syn0, vocab.index[a], vocab.index[b]), 3) for a, b in pairs}
+    data = build_pseudoword_corpus(corpus, vocab, pairs, Path(out_dir) / "corpus",
                                    seed=seed)
     save_pseudoword_data(data, Path(out_dir))
-    log_params(tracking_uri, run_id, {"pairs": " ".join(data.merged)}, prefix="pseudowords.")
+    log_params(tracking_uri, run_id, {"pairs": " ".join(data.merged), "reference_cosines": json.dumps(cosines)},
+               prefix="pseudowords.")
     log_metrics(tracking_uri, run_id, {"pseudowords.pairs": float(len(pairs)),
                                        "pseudowords.test_sentences": float(data.test_sentences)})
     return {"dir": out_dir, "encoded": str(data.corpus.path), "vocab": str(Path(out_dir) / VOCAB_FILE),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -25,6 +27,9 @@ def test_multisense_flow_exports_one_row_per_sense_and_disambiguates(prefect_har
     assert len(s["pseudowords"]) == 2 and all(r["senses"] >= 1 for r in s["pseudowords"])
     run = client(tracking_uri(home)).get_run(s["mlflow_run_id"])
     assert "pseudoword_accuracy" in run.data.metrics and "train.loss" in run.data.metrics
+    # the pairs are unrelated in a reference skip-gram on the unmerged corpus (the bench's rule)
+    cosines = json.loads(run.data.params["pseudowords.reference_cosines"])
+    assert len(cosines) == 2 and all(c < 0.2 for c in cosines.values())
 
     table, meta = read_embeddings(s["embeddings"])
     keys, senses = table.column("key").to_pylist(), table.column("sense").to_pylist()
