@@ -44,7 +44,8 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
+    """Whether ``url`` answers HTTP 200 within 5 s (False on any connection or URL error)."""
     try:
         with urllib.request.urlopen(url, timeout=5) as r:
             return r.status == 200
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"{log_paths[name]}:\n{_tail(log_paths[name])}", file=sys.stderr)
                     return 1
             for name, health in list(pending.items()):
-                if _answers(health):
+                if answers(health):
                     del pending[name]
             if pending and time.monotonic() > deadline:
                 print(f"error: no answer from {', '.join(pending)} after {args.timeout:.0f} s; logs in {logs}",

@@ -42,3 +42,14 @@ def books_corpus() -> Path:
     if not path.exists():
         pytest.skip(f"{path} not present (shared data lives beside the repo in ../shared/data)")
     return path
+
+
+@pytest.fixture
+def one_thread():
+    """One torch intra-op thread: bit-identical reruns, and no oversubscription on a shared 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

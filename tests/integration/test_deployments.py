@@ -13,6 +13,8 @@ artifacts are in MLflow, and a model version is registered and became champion.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 import signal
 import socket
@@ -93,14 +95,17 @@ def _running(pid: int) -> bool:
         return False
 
 
-def _answers(url: str) -> bool:
-    import urllib.request
+@functools.cache
+def _servers():
+    """deployments/servers.py (a script, not a package: loaded from its file once)."""
+    spec = importlib.util.spec_from_file_location("replearn_servers", REPO / "deployments" / "servers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    try:
-        with urllib.request.urlopen(url, timeout=3) as r:
-            return r.status == 200
-    except OSError:
-        return False
+
+def _answers(url: str) -> bool:
+    return _servers().answers(url)  # the same check `make servers` waits on
 
 
 def _tail(path: Path, n: int = 60) -> str:

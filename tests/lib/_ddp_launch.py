@@ -1,4 +1,4 @@
-"""Shared by the DDP tests: a free localhost port, the torchrun command, and one launcher run."""
+"""Shared by the DDP tests: a free localhost port, the torchrun command, one launcher run, one-vs-two processes."""
 
 from __future__ import annotations
 
@@ -27,3 +27,11 @@ def launch(cmd: list[str], out: Path) -> dict:
     proc = subprocess.run(cmd + ["--out", str(out)], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads((out / "history.json").read_text())
+
+
+def one_and_two_processes(args: list[str], out: Path) -> tuple[dict, dict, list[float], list[float]]:
+    """Run ``python *args`` alone and under ``torchrun --nproc_per_node 2``; (history 1, history 2, loss 1, loss 2)."""
+    one = launch([sys.executable, *args], out / "one")
+    two = launch([*torchrun(), "--standalone", "--nproc_per_node", "2", *args], out / "two")
+    assert one["world_size"] == 1 and two["world_size"] == 2
+    return one, two, [h["loss"] for h in one["history"]], [h["loss"] for h in two["history"]]

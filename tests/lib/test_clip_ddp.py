@@ -8,13 +8,12 @@ normalises each rank's shard with its own statistics unless the model is wrapped
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from _ddp_launch import free_port, launch, torchrun
+from _ddp_launch import free_port, one_and_two_processes
 
 from replearn.lib.clip.captions import all_captions
 from replearn.lib.clip.data import digit_pairs
@@ -90,10 +89,7 @@ def test_torchrun_two_processes_match_one(tmp_path):
     """The command a user runs: ``torchrun --standalone --nproc_per_node 2 -m replearn.lib.ddp_train clip ...``."""
     args = ["-m", "replearn.lib.ddp_train", "clip", "--limit", "200", "--epochs", "3", "--batch-size", "32",
             "--dim", "16", "--lr", "5e-3"]
-    one = launch([sys.executable, *args], tmp_path / "one")
-    two = launch([*torchrun(), "--standalone", "--nproc_per_node", "2", *args], tmp_path / "two")
-    assert one["world_size"] == 1 and two["world_size"] == 2
-    loss1, loss2 = [h["loss"] for h in one["history"]], [h["loss"] for h in two["history"]]
+    one, two, loss1, loss2 = one_and_two_processes(args, tmp_path)
     np.testing.assert_allclose(loss2[0], loss1[0], rtol=RTOL_FIRST)
     np.testing.assert_allclose(loss2, loss1, rtol=RTOL)
     # held-out zero-shot accuracy after each epoch, from the same weights

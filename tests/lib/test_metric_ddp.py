@@ -5,13 +5,12 @@ process on the same global batch (batch norm included), resume from rank 0's che
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from _ddp_launch import free_port, launch, torchrun
+from _ddp_launch import free_port, one_and_two_processes
 
 from replearn.lib.metric.config import MetricTrainConfig
 from replearn.lib.metric.encoders import EncoderConfig, build_encoder
@@ -85,12 +84,7 @@ def ddp_results(tmp_path_factory):
     return out, [torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.mark.slow
@@ -144,10 +138,7 @@ def test_torchrun_two_processes_match_one(tmp_path):
     """The command a user runs: ``torchrun --standalone --nproc_per_node 2 -m replearn.lib.ddp_train metric ...``."""
     args = ["-m", "replearn.lib.ddp_train", "metric", "--limit", "240", "--epochs", "3", "--batch-size", "63",
             "--dim", "16", "--channels", "8", "16", "--lr", "3e-3", "--augment"]
-    one = launch([sys.executable, *args], tmp_path / "one")
-    two = launch([*torchrun(), "--standalone", "--nproc_per_node", "2", *args], tmp_path / "two")
-    assert one["world_size"] == 1 and two["world_size"] == 2
-    loss1, loss2 = [h["loss"] for h in one["history"]], [h["loss"] for h in two["history"]]
+    one, two, loss1, loss2 = one_and_two_processes(args, tmp_path)
     np.testing.assert_allclose(loss2[0], loss1[0], rtol=RTOL_FIRST)
     np.testing.assert_allclose(loss2, loss1, rtol=RTOL)
     assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == [

@@ -25,13 +25,7 @@ ENC = EncoderConfig(kind="cnn", in_size=8, channels=(16, 32), dim=32)
 AUG = {"max_translate_px": 0.5, "max_rotation_deg": 10.0}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: bit-identical reruns, and no oversubscription on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
