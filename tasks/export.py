@@ -48,17 +48,19 @@ def export_word_vectors_task(vectors_path: str, vocab_path: str, out_dir: str, m
         raise ValueError(f"shards must be >= 1 or None, got {shards}")
     vocab = read_vocabulary(Path(vocab_path))
     out = {name: str(Path(out_dir) / f"{name}.parquet") for name in matrices}
+
+    def meta(name: str, dim: int) -> EmbeddingsMetadata:
+        return EmbeddingsMetadata(family="word2vec", dim=dim, normalized=False, similarity="cos",
+                                  mlflow_run_id=run_id, source_hash=source_hash, config=config, matrix=name)
+
     with np.load(vectors_path) as z:
-        dim = int(z["input"].shape[1])
-    metas = {name: EmbeddingsMetadata(family="word2vec", dim=dim, normalized=False, similarity="cos",
-                                      mlflow_run_id=run_id, source_hash=source_hash, config=config, matrix=name)
-             for name in matrices}
-    if shards is None:
-        with np.load(vectors_path) as z:
-            for name in matrices:
-                write_embeddings(out[name], list(vocab.words), _matrix(z, name), metas[name],
-                                 ids=np.arange(len(vocab), dtype=np.int64))
+        mats = {name: _matrix(z, name) for name in matrices} if shards is None else {"input": z["input"]}
+    if shards is None:  # one file per matrix, written here from the vectors read once
+        for name, vectors in mats.items():
+            write_embeddings(out[name], list(vocab.words), vectors, meta(name, int(vectors.shape[1])),
+                             ids=np.arange(len(vocab), dtype=np.int64))
     else:
+        metas = {name: meta(name, int(mats["input"].shape[1])) for name in matrices}
         staging = {name: temp_sibling(Path(out[name]), "parts") for name in matrices}
         ranges = shard_ranges(len(vocab), shards)
         try:

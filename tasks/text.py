@@ -83,14 +83,9 @@ def gather_tokens_task(source: str, parts: list[dict], out_dir: str, tokenizer: 
     Raises:
         CorpusError: the corpus yielded no tokens at all.
     """
-    stats = gather_partitions(source, [(p["path"], _stats(p)) for p in parts], Path(out_dir),
+    stats = gather_partitions(source, [(p["path"], TokenizeStats.from_dict(p)) for p in parts], Path(out_dir),
                               TokenizerConfig(**tokenizer))
     return stats.to_dict()
-
-
-def _stats(d: dict) -> TokenizeStats:
-    return TokenizeStats(files=d["files"], documents=d["documents"], tokens=d["tokens"],
-                         invalid_utf8=d["invalid_utf8"], boms_removed=d["boms_removed"], shards=tuple(d["shards"]))
 
 
 @task(name="vocabulary", cache_policy=STAGE_CACHE, persist_result=True)

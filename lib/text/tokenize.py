@@ -181,6 +181,12 @@ class TokenizeStats:
         d["shards"] = list(self.shards)
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "TokenizeStats":
+        """Inverse of :meth:`to_dict`; keys other than the fields (e.g. ``path``) are ignored."""
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name != "shards"},
+                   shards=tuple(d["shards"]))
+
 
 # --------------------------------------------------------------------------- sources
 
