@@ -109,12 +109,12 @@ def _fail(message: str) -> None:
 
 
 class _QuietInputErrors(logging.Filter):
-    """Bad user input found inside a flow: the CLI prints it once as ``error: ...``; Prefect's ERROR lines go.
+    """Bad user input found inside a flow: the CLI prints it once as ``error: ...``; Prefect's repeats go.
 
     Prefect logs a failed task run with its traceback, then the failed states
     of the task, of every task that waited on it and of the flow, each
-    repeating the message. The first record carrying a
-    :class:`ReplearnInputError` is dropped and its text remembered; later ERROR
+    repeating the message (ERROR and INFO). The first record carrying a
+    :class:`ReplearnInputError` is dropped and its text remembered; later
     records that repeat the text are dropped too. Real bugs (any other
     exception) keep their records and tracebacks. One instance per CLI call.
     """
@@ -128,7 +128,7 @@ class _QuietInputErrors(logging.Filter):
             # the start of the message, up to any character that repr() would escape
             self._texts.append(re.split(r"[\\\n]", str(record.exc_info[1]))[0][:60])
             return False
-        if record.levelno >= logging.ERROR and self._texts:
+        if record.levelno >= logging.INFO and self._texts:  # e.g. "Finished in state Failed(...)"
             message = record.getMessage()
             return not any(t and t in message for t in self._texts)
         return True
