@@ -127,8 +127,8 @@ def log_to_mlflow(home: str | None, rows: list[dict], flat: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from replearn.tasks.home import data_home
-    from replearn.tasks.tracking import client, experiment_id, tracking_uri
+    from replearn.infra.home import data_home
+    from replearn.infra.tracking import client, experiment_id, tracking_uri
 
     h = data_home(home)
     uri = tracking_uri(h)

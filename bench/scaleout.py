@@ -1,7 +1,7 @@
 """Benchmark: tokenization + export of the books corpus with ``--runner local`` vs ``--runner dask``.
 
 Each measurement is a fresh process, as ``replearn run`` is: a flow with the
-chosen task runner (flows/runners.py) runs the tokenize stage and the export
+chosen task runner (infra/runners.py) runs the tokenize stage and the export
 stage (random vectors for the corpus's vocabulary, dim 100: training is not
 measured) exactly as the word2vec flow calls them, into a fresh data home (no
 stage cache). Reported, medians of alternating repeats: the cluster's start-up
@@ -52,12 +52,12 @@ def child(runner: str, corpus: str, home: str, workers: int) -> dict:
     import numpy as np
     from prefect import flow, task
 
-    from replearn.flows.runners import api_for_workers, fan_out_settings, task_runner
+    from replearn.infra.runners import api_for_workers, fan_out_settings, task_runner
     from replearn.lib.text.vocab import build_vocabulary, count_tokens, write_vocabulary
     from replearn.tasks.export import export_word_vectors_task
-    from replearn.tasks.fanout import fan_out
+    from replearn.infra.fanout import fan_out
     from replearn.tasks.text import tokenize_task
-    from replearn.tasks.tracking import client, experiment_id, tracking_uri
+    from replearn.infra.tracking import client, experiment_id, tracking_uri
 
     @task
     def noop() -> int:

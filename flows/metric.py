@@ -8,11 +8,11 @@ from prefect import flow
 
 from replearn.flows.params import MetricParams
 from replearn.tasks.export import embedding_map_task, index_task, knn_graph_task
-from replearn.tasks.home import data_home, inside_home
+from replearn.infra.home import data_home, inside_home
 from replearn.tasks.metric import evaluate_metric_task, export_image_embeddings_task, load_images_task, train_metric_task
 from replearn.tasks.register import register_task
 from replearn.tasks.runs import discard_outputs_task, end_run_task, start_run_task
-from replearn.tasks.tracking import tracking_uri
+from replearn.infra.tracking import tracking_uri
 
 
 def _image_size(data_path: str) -> int:

@@ -10,8 +10,8 @@ from prefect import flow
 from replearn.flows.params import MultisenseParams
 from replearn.flows.word2vec import TOKENIZER
 from replearn.tasks.export import embedding_map_task, index_task, knn_graph_task
-from replearn.tasks.caching import reuse_or_rerun
-from replearn.tasks.home import data_home, inside_home
+from replearn.infra.caching import reuse_or_rerun
+from replearn.infra.home import data_home, inside_home
 from replearn.tasks.multisense import (
     evaluate_multisense_task,
     export_multisense_task,
@@ -21,7 +21,7 @@ from replearn.tasks.multisense import (
 from replearn.tasks.register import register_task
 from replearn.tasks.runs import default_corpus_task, discard_outputs_task, end_run_task, fingerprint_task, start_run_task
 from replearn.tasks.text import tokenize_task, vocabulary_task
-from replearn.tasks.tracking import tracking_uri
+from replearn.infra.tracking import tracking_uri
 from replearn.tasks.word2vec import encode_task
 
 

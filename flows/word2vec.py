@@ -7,11 +7,11 @@ from pathlib import Path
 from prefect import flow
 
 from replearn.flows.params import Word2VecParams
-from replearn.flows.runners import api_for_workers, check_cluster, fan_out_settings, runs_on, task_runner
+from replearn.infra.runners import api_for_workers, check_cluster, fan_out_settings, runs_on, task_runner
 from replearn.tasks.evaluate_words import evaluate_task
 from replearn.tasks.export import embedding_map_task, export_word_vectors_task, index_task, knn_graph_task
-from replearn.tasks.caching import reuse_or_rerun
-from replearn.tasks.home import data_home, inside_home
+from replearn.infra.caching import reuse_or_rerun
+from replearn.infra.home import data_home, inside_home
 from replearn.tasks.register import register_task
 from replearn.tasks.runs import (
     default_corpus_task,
@@ -21,7 +21,7 @@ from replearn.tasks.runs import (
     start_run_task,
 )
 from replearn.tasks.text import tokenize_task, vocabulary_task
-from replearn.tasks.tracking import tracking_uri
+from replearn.infra.tracking import tracking_uri
 from replearn.tasks.word2vec import encode_task, train_task
 
 TOKENIZER = {"lowercase": True, "normalization": "NFKC", "min_len": 2, "max_len": 15}
@@ -38,7 +38,7 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
     Returns a summary dict (metrics, paths, MLflow run id, model version).
 
     ``params.runner`` says where tokenization partitions and export shards run
-    (flows/runners.py); the outputs are the same. The CLI starts this flow with
+    (infra/runners.py); the outputs are the same. The CLI starts this flow with
     that task runner already; run otherwise (a deployment, the pipeline), the
     flow starts itself again as a subflow with it.
     """
@@ -57,7 +57,7 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
     run_id = start_run_task(uri, "word2vec", home, tags={"corpus": corpus, "source_hash": fp["source_hash"]})
     run_dir = inside_home(home, "runs", "word2vec", run_id)
     try:
-        # every stage below is cached on its inputs' content and its source code (tasks/caching.py): run again
+        # every stage below is cached on its inputs' content and its source code (infra/caching.py): run again
         # with the same corpus and settings and the completed stages are reused, not recomputed
         stats = reuse_or_rerun(tokenize_task, corpus, str(run_dir / "tokens"), tokenizer, uri, run_id,
                                source_hash=fp["source_hash"], parallel=fan["parallel"])

@@ -24,7 +24,7 @@ from replearn.lib.clip.trainer import ClipEpochLog, train_clip  # noqa: E402
 from replearn.lib.metric.images import load_digits_8x8, load_mnist_test  # noqa: E402
 from replearn.lib.store.atomic import atomic_path  # noqa: E402
 from replearn.lib.store.embeddings_table import EmbeddingsMetadata, write_embeddings  # noqa: E402
-from replearn.tasks.tracking import client, log_metrics, log_params  # noqa: E402
+from replearn.infra.tracking import client, log_metrics, log_params  # noqa: E402
 
 DATA_FILE = "pairs.npz"
 

@@ -15,8 +15,8 @@ from replearn.lib.eval.neighbours import default_probes, nearest_neighbours
 from replearn.lib.eval.similarity import evaluate_word_pairs, simlex999_path, wordsim353_path
 from replearn.lib.text.vocab import read_vocabulary
 from replearn.lib.vectors import KeyedVectors
-from replearn.tasks.caching import STAGE_CACHE
-from replearn.tasks.tracking import client, log_metrics
+from replearn.infra.caching import STAGE_CACHE
+from replearn.infra.tracking import client, log_metrics
 
 
 def load_keyed_vectors(vectors_path: str, vocab_path: str, matrix: str = "input") -> KeyedVectors:

@@ -18,9 +18,9 @@ from replearn.lib.store.faiss_index import load_index, save_index, sidecar_path
 from replearn.lib.store.index_tuning import build_tuned_index, tuning_metrics
 from replearn.lib.store.knn_graph import knn_graph, write_knn_graph
 from replearn.lib.text.vocab import read_vocabulary
-from replearn.tasks.caching import STAGE_CACHE
-from replearn.tasks.fanout import fan_out
-from replearn.tasks.tracking import client, log_metrics, log_params
+from replearn.infra.caching import STAGE_CACHE
+from replearn.infra.fanout import fan_out
+from replearn.infra.tracking import client, log_metrics, log_params
 
 
 MATRICES = ("input", "context", "mean")

@@ -30,7 +30,7 @@ from replearn.lib.metric.images import (  # noqa: E402
 )
 from replearn.lib.metric.trainer import classifier_accuracy, train_classifier, train_metric  # noqa: E402
 from replearn.lib.store.atomic import atomic_path  # noqa: E402
-from replearn.tasks.tracking import client, log_metrics, log_params  # noqa: E402
+from replearn.infra.tracking import client, log_metrics, log_params  # noqa: E402
 
 DATA_FILE = "images.npz"
 

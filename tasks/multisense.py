@@ -23,8 +23,8 @@ from replearn.lib.text.vocab import keep_probability, noise_distribution, read_v
 from replearn.lib.word2vec.config import Word2VecConfig
 from replearn.lib.word2vec.corpus import EncodedCorpus
 from replearn.lib.word2vec.trainer import train_sgns
-from replearn.tasks.plots import log_step_loss
-from replearn.tasks.tracking import client, log_metrics, log_params
+from replearn.infra.plots import log_step_loss
+from replearn.infra.tracking import client, log_metrics, log_params
 
 AMBIGUOUS = ("bank", "spring", "bear", "fair", "light", "ring", "well", "bark", "match", "rock")
 

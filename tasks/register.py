@@ -10,15 +10,15 @@ from mlflow.exceptions import MlflowException
 from prefect import task
 from prefect.logging import get_run_logger
 
-from replearn.tasks.clip_model import SIGNATURE as CLIP_SIGNATURE
-from replearn.tasks.clip_model import ClipSearchModel
-from replearn.tasks.image_model import SIGNATURE as IMAGE_SIGNATURE
-from replearn.tasks.multisense_model import SIGNATURE as MULTISENSE_SIGNATURE
-from replearn.tasks.multisense_model import MultiSenseModel
-from replearn.tasks.image_model import ImageNeighboursModel
-from replearn.tasks.tracking import client
-from replearn.tasks.word_vectors_model import SIGNATURE as WORD_VECTORS_SIGNATURE
-from replearn.tasks.word_vectors_model import WordVectorsModel
+from replearn.serving.clip_model import SIGNATURE as CLIP_SIGNATURE
+from replearn.serving.clip_model import ClipSearchModel
+from replearn.serving.image_model import SIGNATURE as IMAGE_SIGNATURE
+from replearn.serving.multisense_model import SIGNATURE as MULTISENSE_SIGNATURE
+from replearn.serving.multisense_model import MultiSenseModel
+from replearn.serving.image_model import ImageNeighboursModel
+from replearn.infra.tracking import client
+from replearn.serving.word_vectors_model import SIGNATURE as WORD_VECTORS_SIGNATURE
+from replearn.serving.word_vectors_model import WordVectorsModel
 
 CHAMPION = "champion"
 MODELS = {"word2vec": (WordVectorsModel, WORD_VECTORS_SIGNATURE), "metric": (ImageNeighboursModel, IMAGE_SIGNATURE),

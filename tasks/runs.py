@@ -13,7 +13,7 @@ from prefect.runtime import flow_run
 
 from replearn.lib.store.embeddings_table import content_hash
 from replearn.lib.text.tokenize import default_corpus, list_corpus_files
-from replearn.tasks.tracking import client, experiment_id
+from replearn.infra.tracking import client, experiment_id
 
 
 @task(name="start-mlflow-run")

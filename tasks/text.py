@@ -20,9 +20,9 @@ from replearn.lib.text.partitions import (
 )
 from replearn.lib.text.tokenize import TokenizerConfig, TokenizeStats, check_out_dir
 from replearn.lib.text.vocab import build_vocabulary, count_tokens, write_vocabulary
-from replearn.tasks.caching import STAGE_CACHE
-from replearn.tasks.fanout import fan_out
-from replearn.tasks.tracking import log_metrics, log_params
+from replearn.infra.caching import STAGE_CACHE
+from replearn.infra.fanout import fan_out
+from replearn.infra.tracking import log_metrics, log_params
 
 
 @task(name="tokenize", cache_policy=STAGE_CACHE, persist_result=True)
@@ -37,7 +37,7 @@ def tokenize_task(source: str, out_dir: str, tokenizer: dict, tracking_uri: str,
     all at once, for a Dask or Ray cluster); ``gather-tokens`` then moves their shards into ``out_dir``. Same token
     table and statistics whatever the runner. ``source_hash`` (the corpus's content hash) keys the stage cache, so
     an edited corpus at the same path is tokenized again; ``parallel`` is not part of the key. This task is the
-    stage's cache gate: when its result is reused, no partition task runs (tasks/fanout.py).
+    stage's cache gate: when its result is reused, no partition task runs (infra/fanout.py).
 
     Returns ``{"path": out_dir}`` and the statistics (files, documents, tokens, invalid_utf8, boms_removed, shards).
 

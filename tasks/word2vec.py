@@ -15,9 +15,9 @@ from replearn.lib.word2vec.config import Word2VecConfig
 from replearn.lib.word2vec.corpus import EncodedCorpus, encode_corpus
 from replearn.lib.word2vec.softmax import train_softmax
 from replearn.lib.word2vec.trainer import StepLog, train_sgns
-from replearn.tasks.caching import STAGE_CACHE
-from replearn.tasks.plots import log_step_loss
-from replearn.tasks.tracking import log_metrics, log_params
+from replearn.infra.caching import STAGE_CACHE
+from replearn.infra.plots import log_step_loss
+from replearn.infra.tracking import log_metrics, log_params
 
 
 @task(name="encode-corpus", cache_policy=STAGE_CACHE, persist_result=True)

@@ -8,10 +8,10 @@ import pytest
 from PIL import Image
 
 from replearn.flows.params import ClipParams
-from replearn.flows.search import load_registered
+from replearn.serving.registry import load_registered
 from replearn.lib.clip.text_tower import CaptionError
 from replearn.lib.store.embeddings_table import read_embeddings
-from replearn.tasks.tracking import client, tracking_uri
+from replearn.infra.tracking import client, tracking_uri
 
 pytestmark = pytest.mark.slow
 

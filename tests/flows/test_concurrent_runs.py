@@ -13,13 +13,13 @@ pytestmark = pytest.mark.slow
 
 ARGS = ("--epochs", "2", "--dim", "16", "--min-count", "3", "--threads", "1")
 SEEDS = {"a": "3", "b": "4"}  # different training runs; tokenize / vocabulary / encode have the same inputs and may be
-                              # shared through the stage cache (tasks/caching.py), so only training-derived outputs
+                              # shared through the stage cache (infra/caching.py), so only training-derived outputs
                               # are checked to live in each run's own folder
 
 
 def test_two_runs_at_once_into_one_home(tmp_path, lee_corpus):
     from replearn.lib.store.embeddings_table import read_vectors
-    from replearn.tasks.tracking import client
+    from replearn.infra.tracking import client
 
     env = cli_env(tmp_path / "prefect")
     home = tmp_path / "home"  # does not exist yet: both runs create it and the MLflow store

@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from replearn.flows.params import MetricParams
-from replearn.flows.search import load_registered
+from replearn.serving.registry import load_registered
 from replearn.lib.store.embeddings_table import read_embeddings
-from replearn.tasks.tracking import client, tracking_uri
+from replearn.infra.tracking import client, tracking_uri
 
 pytestmark = pytest.mark.slow
 

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from replearn.flows.params import MultisenseParams
-from replearn.flows.search import load_registered
+from replearn.serving.registry import load_registered
 from replearn.lib.store.embeddings_table import read_embeddings
-from replearn.tasks.tracking import client, tracking_uri
+from replearn.infra.tracking import client, tracking_uri
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from replearn.flows.params import MetricParams, PipelineParams, Word2VecParams
-from replearn.tasks.tracking import client, tracking_uri
+from replearn.infra.tracking import client, tracking_uri
 
 pytestmark = pytest.mark.slow
 

@@ -30,7 +30,7 @@ def _wait_for(pattern_dir, name: str, proc, timeout: float = 240.0):
 
 
 def test_sigkill_during_training_resumes_to_the_uninterrupted_vectors(tmp_path, lee_corpus):
-    from replearn.tasks.tracking import client
+    from replearn.infra.tracking import client
 
     env = cli_env(tmp_path / "prefect")
     ref_home, home = tmp_path / "ref", tmp_path / "killed"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from replearn.flows.params import Word2VecParams
-from replearn.tasks.tracking import client, tracking_uri
+from replearn.infra.tracking import client, tracking_uri
 
 pytestmark = pytest.mark.slow
 

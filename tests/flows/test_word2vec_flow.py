@@ -12,10 +12,10 @@ import pytest
 from gensim.models import KeyedVectors as GensimKV
 
 from replearn.flows.params import Word2VecParams
-from replearn.flows.search import load_registered
+from replearn.serving.registry import load_registered
 from replearn.lib.errors import CorpusError, VocabularyError
 from replearn.lib.store.embeddings_table import read_vectors
-from replearn.tasks.tracking import client, tracking_uri
+from replearn.infra.tracking import client, tracking_uri
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +57,7 @@ def test_flow_trains_evaluates_exports_indexes_and_registers(prefect_harness, ho
     # the kNN graph and the embedding map are outputs of the run; graph distance is served from the registry
     assert "plots/embedding_map.png" in {a.path for a in client(uri).list_artifacts(s["mlflow_run_id"], "plots")}
     assert run.data.metrics["graph.edges"] == 10 * s["vocab_size"]
-    from replearn.flows.search import graph_distance
+    from replearn.serving.registry import graph_distance
     from replearn.lib.store.knn_graph import nn_graph_distance, read_knn_graph
 
     first = gkv.most_similar("government", topn=1)[0][0]        # exact nearest neighbour: one hop away

@@ -14,10 +14,10 @@ import pytest
 from _cli_runs import cli_env, finish, run_dir, start, summary, vectors, word2vec_cmd
 from typer.testing import CliRunner
 
-from replearn.flows.cli import app
+from replearn.cli.main import app
 from replearn.flows.params import Word2VecParams
 from replearn.lib.store.embeddings_table import read_embeddings, read_vectors
-from replearn.tasks.tracking import client
+from replearn.infra.tracking import client
 
 pytestmark = pytest.mark.slow
 
@@ -155,7 +155,7 @@ def test_an_existing_cluster_is_checked_before_the_flow_starts(monkeypatch):
     """--address: a Prefect server is required, the scheme must fit, the scheduler must answer and have workers."""
     from distributed import LocalCluster
 
-    from replearn.flows.runners import check_cluster
+    from replearn.infra.runners import check_cluster
     from replearn.lib.errors import ReplearnInputError
 
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -166,7 +166,7 @@ def test_an_existing_cluster_is_checked_before_the_flow_starts(monkeypatch):
         result = runner.invoke(app, ["run", "word2vec", "--runner", "dask", "--address", "tcp://127.0.0.1:1"])
     assert result.exit_code == 2 and "PREFECT_API_URL" in result.output and "Traceback" not in result.output
 
-    monkeypatch.setattr("replearn.flows.runners.check_prefect_api", lambda: None)  # tested below
+    monkeypatch.setattr("replearn.infra.runners.check_prefect_api", lambda: None)  # tested below
     with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
         for bad in ("notaurl", "ray://127.0.0.1:10001", "tcp://127.0.0.1:99999"):
             with pytest.raises(ReplearnInputError, match="is not a dask address"):
@@ -192,7 +192,7 @@ def test_an_existing_cluster_is_checked_before_the_flow_starts(monkeypatch):
 def test_a_configured_prefect_api_must_answer(prefect_harness, monkeypatch):
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from replearn.flows.runners import check_prefect_api
+    from replearn.infra.runners import check_prefect_api
     from replearn.lib.errors import ReplearnInputError
 
     check_prefect_api()  # the harness's server answers

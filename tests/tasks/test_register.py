@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from replearn.tasks.register import promote
-from replearn.tasks.tracking import client, experiment_id, log_metrics, tracking_uri
+from replearn.infra.tracking import client, experiment_id, log_metrics, tracking_uri
 
 
 def _version(uri, home, name, value):

@@ -12,9 +12,9 @@ from replearn.lib.store.embeddings_table import read_embeddings, read_vectors
 from replearn.lib.text.tokenize import TokenizerConfig, tokenize_corpus
 from replearn.lib.text.vocab import Vocabulary, write_vocabulary
 from replearn.tasks.export import export_word_vectors_task
-from replearn.tasks.fanout import fan_out
+from replearn.infra.fanout import fan_out
 from replearn.tasks.text import tokenize_task
-from replearn.tasks.tracking import client, experiment_id, tracking_uri
+from replearn.infra.tracking import client, experiment_id, tracking_uri
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,7 @@ import pytest
 
 from replearn.lib.text.vocab import read_vocabulary
 from replearn.tasks.text import tokenize_task, vocabulary_task
-from replearn.tasks.tracking import client, experiment_id, tracking_uri
+from replearn.infra.tracking import client, experiment_id, tracking_uri
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from replearn.lib.metric.encoders import EncoderConfig, build_encoder, embed
 from replearn.lib.metric.images import decode_image
 from replearn.lib.store.embeddings_table import read_embeddings, read_vectors
 from replearn.lib.store.faiss_index import load_index, search
-from replearn.tasks.pyfunc_errors import input_errors_as_bad_request, topn_of
+from replearn.serving.pyfunc_errors import input_errors_as_bad_request, topn_of
 
 
 class ImageNeighboursModel(mlflow.pyfunc.PythonModel):

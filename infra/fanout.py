@@ -1,11 +1,11 @@
 """Run one task over many inputs through the flow's task runner (a thread pool, a Dask or a Ray cluster).
 
 A stage that maps over shards (tokenize partitions, export row ranges) is
-itself one cached task (tasks/caching.py): when its result is reused, none of
+itself one cached task (infra/caching.py): when its result is reused, none of
 its shards run. When it does run, it hands its shards to :func:`fan_out`,
 which submits them to the task runner of the flow run it belongs to, so the
 same code tokenizes on Prefect's thread pool, on a local Dask cluster or on a
-remote one (``replearn run word2vec --runner dask``; flows/runners.py).
+remote one (``replearn run word2vec --runner dask``; infra/runners.py).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from gensim.models import KeyedVectors as GensimKV
 
 from replearn.lib.store.embeddings_table import EmbeddingsMetadata, write_embeddings
 from replearn.lib.store.faiss_index import build_index, save_index
-from replearn.tasks.word_vectors_model import WordVectorsModel
+from replearn.serving.word_vectors_model import WordVectorsModel
 
 
 def test_predict_equals_gensim_most_similar(tmp_path):

@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from replearn.tasks.tracking import client  # noqa: E402
+from replearn.infra.tracking import client  # noqa: E402
 
 
 def log_step_loss(tracking_uri: str, run_id: str, steps: Sequence, ylabel: str, title: str,

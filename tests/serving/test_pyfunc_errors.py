@@ -4,7 +4,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from replearn.lib.multisense.model import UnknownWordError
-from replearn.tasks.pyfunc_errors import input_errors_as_bad_request
+from replearn.serving.pyfunc_errors import input_errors_as_bad_request
 
 
 class _Model:
@@ -37,7 +37,7 @@ def test_topn_defaults_when_absent_and_must_be_a_whole_number_of_at_least_one():
     import numpy as np
     import pandas as pd
 
-    from replearn.tasks.pyfunc_errors import topn_of
+    from replearn.serving.pyfunc_errors import topn_of
 
     for absent in ({}, {"topn": None}, {"topn": float("nan")}, {"topn": pd.NA}):
         assert topn_of(absent, 7) == 7

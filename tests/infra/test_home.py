@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from replearn.flows.params import ClipParams, MetricParams, MultisenseParams, Word2VecParams
-from replearn.tasks.home import inside_home
+from replearn.infra.home import inside_home
 
 
 def test_inside_home_accepts_children_and_refuses_escapes(tmp_path):

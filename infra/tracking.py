@@ -16,7 +16,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 
-from replearn.tasks.home import data_home
+from replearn.infra.home import data_home
 
 
 def tracking_uri(home: str | Path | None = None) -> str:

@@ -18,7 +18,7 @@ from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ColSpec, Schema
 
 from replearn.lib.multisense.model import MultiSenseVectors
-from replearn.tasks.pyfunc_errors import input_errors_as_bad_request, topn_of
+from replearn.serving.pyfunc_errors import input_errors_as_bad_request, topn_of
 
 _WORD = re.compile(r"[^\W\d_]+")
 

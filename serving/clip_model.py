@@ -19,7 +19,7 @@ from replearn.lib.metric.images import decode_image
 from replearn.lib.store.embeddings_table import read_embeddings, read_vectors
 from replearn.lib.store.faiss_index import load_index
 from replearn.lib.store.filtered_search import search_id_range
-from replearn.tasks.pyfunc_errors import input_errors_as_bad_request, topn_of
+from replearn.serving.pyfunc_errors import input_errors_as_bad_request, topn_of
 
 
 def _given(v) -> bool:

@@ -11,7 +11,7 @@ from mlflow.types.schema import ColSpec, Schema
 from replearn.lib.store.embeddings_table import read_vectors
 from replearn.lib.store.faiss_index import load_index, search
 from replearn.lib.vectors import KeyedVectors
-from replearn.tasks.pyfunc_errors import input_errors_as_bad_request, topn_of
+from replearn.serving.pyfunc_errors import input_errors_as_bad_request, topn_of
 
 
 def _as_list(value) -> list[str]:

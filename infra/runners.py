@@ -11,7 +11,7 @@
   An optional extra: ``pip install -e '.[ray]'``.
 
 Only the tasks a stage fans out (tokenize partitions, export shards:
-tasks/fanout.py) go to the cluster; the stages themselves, training
+infra/fanout.py) go to the cluster; the stages themselves, training
 included, run in the flow's process. Workers must see the same paths (the
 corpus and the data home: one machine, or a shared file system) and have
 replearn installed.

@@ -8,7 +8,7 @@ from mlflow.artifacts import download_artifacts
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import load_model
 
-from replearn.tasks.tracking import client
+from replearn.infra.tracking import client
 
 
 def load_registered(tracking_uri: str, name: str, alias: str = "champion", version: str | None = None):

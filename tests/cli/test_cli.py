@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from replearn.flows.cli import app, expand_multi_value_options
+from replearn.cli.main import app, expand_multi_value_options
 
 runner = CliRunner()
 
@@ -63,7 +63,7 @@ def test_input_errors_are_not_repeated_in_prefect_logs_and_bugs_keep_their_trace
     import logging
     import sys
 
-    from replearn.flows.cli import _QuietInputErrors
+    from replearn.cli.main import _QuietInputErrors
     from replearn.lib.errors import CorpusError
 
     def record(msg, exc=None, level=logging.ERROR):
@@ -90,7 +90,7 @@ def test_input_errors_are_not_repeated_in_prefect_logs_and_bugs_keep_their_trace
 def test_metric_tables_fit_80_columns_without_truncation():
     from rich.console import Console
 
-    from replearn.flows import cli
+    from replearn.cli import main as cli
 
     rows = [{"features": "encoder", "map_at_r": 0.4662, "precision_at_1": 0.9196, "r_precision": 0.5708,
              "logreg_accuracy": 0.95, "linear_svm_accuracy": 0.94, "knn_accuracy": 0.97},
@@ -112,7 +112,7 @@ def test_metric_tables_fit_80_columns_without_truncation():
 def test_search_with_an_empty_image_file_says_so(tmp_path):
     from typer.testing import CliRunner
 
-    from replearn.flows.cli import app
+    from replearn.cli.main import app
 
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")

@@ -60,7 +60,7 @@ def run_word2vec(
     workers: Annotated[int, typer.Option(help="Processes of the local Dask / Ray cluster; export shards")] = 2,
 ) -> None:
     """Train skip-gram word vectors: tokenize, vocabulary, train, evaluate, export Parquet, FAISS index, register."""
-    from replearn.flows.runners import api_for_workers, check_cluster, task_runner
+    from replearn.infra.runners import api_for_workers, check_cluster, task_runner
 
     try:
         params = Word2VecParams(corpus=str(corpus) if corpus else None, text_column=text_column, home=home,
@@ -136,7 +136,7 @@ class _QuietInputErrors(logging.Filter):
 
 def _before_flow() -> None:
     """A configured Prefect API that does not answer: one error line now, not a traceback from inside Prefect."""
-    from replearn.flows.runners import check_prefect_api
+    from replearn.infra.runners import check_prefect_api
 
     try:
         check_prefect_api()
@@ -200,8 +200,8 @@ def search_word2vec(
     """Nearest words (cosine) from the registered champion's FAISS index, gensim most_similar semantics."""
     import pandas as pd
 
-    from replearn.flows.search import load_registered
-    from replearn.tasks.tracking import tracking_uri
+    from replearn.serving.registry import load_registered
+    from replearn.infra.tracking import tracking_uri
 
     pos = ([word] if word else []) + list(positive or [])
     if not pos and not negative:
@@ -293,8 +293,8 @@ def search_metric(
     """Nearest images (with labels) from the registered champion's FAISS index."""
     import pandas as pd
 
-    from replearn.flows.search import load_registered
-    from replearn.tasks.tracking import tracking_uri
+    from replearn.serving.registry import load_registered
+    from replearn.infra.tracking import tracking_uri
 
     if (image is None) == (id is None):
         _fail("give exactly one of --image PATH or --id N")
@@ -369,8 +369,8 @@ def search_clip(
     """Cross-modal search with the registered two-tower model: text -> images, image -> captions."""
     import pandas as pd
 
-    from replearn.flows.search import load_registered
-    from replearn.tasks.tracking import tracking_uri
+    from replearn.serving.registry import load_registered
+    from replearn.infra.tracking import tracking_uri
 
     if sum(x is not None for x in (text, image, id)) != 1:
         _fail("give exactly one of --text SENTENCE, --image PATH or --id N")
@@ -403,8 +403,8 @@ def search_graph(
     version: Annotated[Optional[str], typer.Option(help="Model version (default: the 'champion' alias)")] = None,
 ) -> None:
     """NN-graph distance: the shortest path between two items over the exported k-nearest-neighbour graph."""
-    from replearn.flows.search import graph_distance
-    from replearn.tasks.tracking import tracking_uri
+    from replearn.serving.registry import graph_distance
+    from replearn.infra.tracking import tracking_uri
 
     try:
         r = graph_distance(tracking_uri(home), model_name, a, b, version=version, weighted=weighted)
@@ -428,7 +428,7 @@ def serve(
     import shutil
     import subprocess
 
-    from replearn.tasks.tracking import tracking_uri
+    from replearn.infra.tracking import tracking_uri
 
     uri = tracking_uri(home)
     model_uri = f"models:/{model_name}/{version}" if version else f"models:/{model_name}@{alias}"
@@ -508,8 +508,8 @@ def disambiguate(
     """Posterior over the senses of WORD in CONTEXT, and each sense's nearest words (registered multi-sense model)."""
     import pandas as pd
 
-    from replearn.flows.search import load_registered
-    from replearn.tasks.tracking import tracking_uri
+    from replearn.serving.registry import load_registered
+    from replearn.infra.tracking import tracking_uri
 
     try:
         model, mv = load_registered(tracking_uri(home), model_name, version=version)

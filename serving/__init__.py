@@ -1,0 +1,1 @@
+"""Serving: the MLflow pyfunc models that answer queries, and registry lookups."""
