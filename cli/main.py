@@ -174,7 +174,7 @@ def _print_summary(s: dict) -> None:
     for p, ns in probes.items():
         nb.add_row(p, ", ".join(ns))
     console.print(nb)
-    _print_outputs(s, s["embeddings"]["input"], f"{s['index']} (recall@10 {s['recall_at_10']:.3f})")
+    _print_outputs(s, s["embeddings"], f"{s['index']} (recall@10 {s['recall_at_10']:.3f})")
 
 
 def _print_outputs(s: dict, embeddings: str, index: str) -> None:

@@ -13,16 +13,18 @@ Per-run outputs (``out_dir``, ``out_path``, ``run_id``, ``checkpoint_dir``,
 makes: a run on a Dask cluster reuses the stages a local run made from the same
 inputs, and the other way round.
 
-A cached value names files of an earlier run; :func:`reuse_or_rerun` runs the
-stage again (``refresh_cache``) when those files are gone.
+A cached value is a typed stage output (:mod:`replearn.infra.stage_outputs`)
+naming files of an earlier run; :func:`reuse_or_rerun` runs the stage again
+(``refresh_cache``) when one of them is gone.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from prefect.cache_policies import TASK_SOURCE, Inputs
+
+from replearn.infra.stage_outputs import StageOutput
 
 PER_RUN = ["out_dir", "out_path", "run_id", "checkpoint_dir", "index_path", "png_path"]
 #: How a stage runs, not what it makes: the same outputs whatever the value (shards in flight at once).
@@ -30,21 +32,16 @@ EXECUTION = ["parallel"]
 STAGE_CACHE = TASK_SOURCE + Inputs(exclude=PER_RUN + EXECUTION)
 
 
-def _paths(value: Any) -> list[str]:
-    """The output paths a stage returned: a path string, or a dict's ``path`` entries / string values."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        if "path" in value:
-            return [value["path"]]
-        return [v for v in value.values() if isinstance(v, str) and ("/" in v or "\\\\" in v)]
-    return []
-
-
 def reuse_or_rerun(stage, *args, **kwargs):
-    """Call the Prefect task ``stage``; if its (possibly cached) result names files that no longer exist,
-    run it again with ``refresh_cache=True`` so the cache is rewritten with fresh outputs."""
+    """Call the Prefect task ``stage``; if its (possibly cached) :class:`StageOutput` names files that no longer
+    exist, run it again with ``refresh_cache=True`` so the cache is rewritten with fresh outputs.
+
+    Raises:
+        TypeError: the stage returned something other than a :class:`StageOutput` (every cached stage must).
+    """
     out = stage(*args, **kwargs)
-    if any(not Path(p).exists() for p in _paths(out)):
+    if not isinstance(out, StageOutput):
+        raise TypeError(f"stage {stage.name!r} returned {type(out).__name__}, not a StageOutput")
+    if any(not Path(p).exists() for p in out.output_files()):
         out = stage.with_options(refresh_cache=True)(*args, **kwargs)
     return out

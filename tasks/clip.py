@@ -24,6 +24,7 @@ from replearn.lib.clip.trainer import ClipEpochLog, train_clip  # noqa: E402
 from replearn.lib.metric.images import load_digits_8x8, load_mnist_test  # noqa: E402
 from replearn.lib.store.atomic import atomic_path  # noqa: E402
 from replearn.lib.store.embeddings_table import EmbeddingsMetadata, write_embeddings  # noqa: E402
+from replearn.infra.stage_outputs import Dataset, Embeddings, Evaluation, Trained  # noqa: E402
 from replearn.infra.tracking import client, log_metrics, log_params  # noqa: E402
 
 DATA_FILE = "pairs.npz"
@@ -41,7 +42,7 @@ def _strings(xs) -> np.ndarray:
 
 @task(name="load-pairs")
 def load_pairs_task(source: str, out_dir: str, image_column: str, caption_column: str, epochs: int,
-                    n_test: float, n_test_templates: int, seed: int, tracking_uri: str, run_id: str) -> dict:
+                    n_test: float, n_test_templates: int, seed: int, tracking_uri: str, run_id: str) -> Dataset:
     """Image-caption pairs, split into training and held-out pairs, cached as ``pairs.npz``.
 
     ``digits`` / ``mnist:<folder>``: captions generated from the label and
@@ -92,7 +93,7 @@ def load_pairs_task(source: str, out_dir: str, image_column: str, caption_column
     log_metrics(tracking_uri, run_id, {f"data.{k}": v for k, v in info.items()})
     log_params(tracking_uri, run_id, {"source": source, "n_test": n_test, "n_test_templates": n_test_templates,
                                       "image_shape": str(train_images.shape[1:])}, prefix="data.")
-    return {"path": str(path), **info}
+    return Dataset(path=str(path), info=info)
 
 
 def _data(path: str) -> dict:
@@ -107,7 +108,7 @@ def _test_pairs(d: dict) -> ClipPairs:
 
 @task(name="train-clip")
 def train_clip_task(data_path: str, config: dict, checkpoint_dir: str, out_path: str, tracking_uri: str,
-                    run_id: str) -> dict:
+                    run_id: str) -> Trained:
     """Train the two towers; per epoch log loss, logit scale, zero-shot accuracy and recalls; save the model."""
     d = _data(data_path)
     cfg = ClipConfig.from_dict(config)
@@ -139,12 +140,12 @@ def train_clip_task(data_path: str, config: dict, checkpoint_dir: str, out_path:
         plt.close(fig)
     log_metrics(tracking_uri, run_id, {"train.seconds": result.seconds,
                                        "train.resumed_from_epoch": result.resumed_from_epoch})
-    return {"path": out_path, "final_loss": h[-1].loss if h else None, "logit_scale": result.model.scale,
-            "resumed_from_epoch": result.resumed_from_epoch}
+    return Trained(path=out_path, figures={"final_loss": h[-1].loss if h else None, "logit_scale": result.model.scale,
+                                           "resumed_from_epoch": result.resumed_from_epoch})
 
 
 @task(name="evaluate-clip")
-def evaluate_clip_task(data_path: str, model_path: str, tracking_uri: str, run_id: str) -> dict:
+def evaluate_clip_task(data_path: str, model_path: str, tracking_uri: str, run_id: str) -> Evaluation:
     """Zero-shot top-1 (prompt ensembles) and image<->text Recall@1/5/10 on the held-out pairs."""
     d = _data(data_path)
     ev = evaluate_clip(load_model(model_path), _test_pairs(d))
@@ -162,12 +163,12 @@ def evaluate_clip_task(data_path: str, model_path: str, tracking_uri: str, run_i
                                       f"zero-shot top-1 {ev.zero_shot_top1}")
     get_run_logger().info("zero-shot top-1 %s; image->text R@1 %.3f, text->image R@1 %.3f", ev.zero_shot_top1,
                           ev.i2t_r1, ev.t2i_r1)
-    return {"zero_shot_accuracy": ev.zero_shot_top1, "table": table, **metrics}
+    return Evaluation(metrics={"zero_shot_accuracy": ev.zero_shot_top1, **metrics}, tables={"retrieval": table})
 
 
 @task(name="export-clip-embeddings")
 def export_clip_embeddings_task(data_path: str, model_path: str, out_path: str, config: dict, run_id: str,
-                                source_hash: str | None) -> str:
+                                source_hash: str | None) -> Embeddings:
     """One embeddings table: every image (``modality = image``, label where known) then every gallery caption
     (``modality = text``); unit vectors in the shared space, cosine similarity."""
     d = _data(data_path)
@@ -186,4 +187,4 @@ def export_clip_embeddings_task(data_path: str, model_path: str, out_path: str, 
                      ids=np.arange(len(images) + len(gallery), dtype=np.int64),
                      modality=["image"] * len(images) + ["text"] * len(gallery),
                      label=labels + [None] * len(gallery))
-    return out_path
+    return Embeddings(tables={"clip": out_path}, main="clip")

@@ -16,6 +16,7 @@ from replearn.lib.eval.similarity import evaluate_word_pairs, simlex999_path, wo
 from replearn.lib.text.vocab import read_vocabulary
 from replearn.lib.vectors import KeyedVectors
 from replearn.infra.caching import STAGE_CACHE
+from replearn.infra.stage_outputs import Evaluation
 from replearn.infra.tracking import client, log_metrics
 
 
@@ -39,11 +40,11 @@ def _similarity(kv: KeyedVectors, path, prefix: str) -> dict[str, float]:
 
 @task(name="evaluate-word-vectors", cache_policy=STAGE_CACHE, persist_result=True)
 def evaluate_task(vectors_path: str, vocab_path: str, tracking_uri: str, run_id: str,
-                  probes: list[str] | None = None, restrict_vocab: int = 30000) -> dict:
+                  probes: list[str] | None = None, restrict_vocab: int = 30000) -> Evaluation:
     """3CosAdd analogies (semantic / syntactic / total / OOV), WordSim-353 and SimLex-999 Spearman,
     and a nearest-neighbour table; all logged to MLflow and shown as a Prefect table artifact.
 
-    Returns a flat dict of metrics plus ``neighbours`` (list of rows).
+    Returns the metrics and the neighbour table (``tables['neighbours']``, a list of rows).
     """
     kv = load_keyed_vectors(vectors_path, vocab_path)
     analogy = evaluate_analogies(kv, restrict_vocab=restrict_vocab)
@@ -65,4 +66,4 @@ def evaluate_task(vectors_path: str, vocab_path: str, tracking_uri: str, run_id:
     get_run_logger().info("analogy total %.3f (semantic %.3f, syntactic %.3f, %d OOV questions); "
                           "WordSim-353 %.3f; SimLex-999 %.3f", analogy.total, analogy.semantic, analogy.syntactic,
                           analogy.n_oov, metrics["wordsim353_spearman"], metrics["simlex999_spearman"])
-    return {**metrics, "neighbours": rows}
+    return Evaluation(metrics=metrics, tables={"neighbours": rows})

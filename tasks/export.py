@@ -19,6 +19,7 @@ from replearn.lib.store.index_tuning import build_tuned_index, tuning_metrics
 from replearn.lib.store.knn_graph import knn_graph, write_knn_graph
 from replearn.lib.text.vocab import read_vocabulary
 from replearn.infra.caching import STAGE_CACHE
+from replearn.infra.stage_outputs import Artifact, Embeddings, Index
 from replearn.infra.fanout import fan_out
 from replearn.infra.tracking import client, log_metrics, log_params
 
@@ -28,10 +29,10 @@ MATRICES = ("input", "context", "mean")
 
 @task(name="export-word-vectors", cache_policy=STAGE_CACHE, persist_result=True)
 def export_word_vectors_task(vectors_path: str, vocab_path: str, out_dir: str, matrices: list[str], config: dict,
-                             run_id: str, source_hash: str | None, shards: int | None = None) -> dict[str, str]:
+                             run_id: str, source_hash: str | None, shards: int | None = None) -> Embeddings:
     """Write one embeddings table per matrix (``input`` = V, ``context`` = U, ``mean`` = (V + U) / 2).
 
-    Returns ``{matrix: path}``, the path ``<out_dir>/<matrix>.parquet``. With ``shards`` None it is one Parquet
+    Returns the tables ``{matrix: <out_dir>/<matrix>.parquet}``, the first matrix the main one. With ``shards`` None it is one Parquet
     file, written here; with ``shards`` = k (a Dask or Ray runner) it is a folder of at most k shards
     ``part-00000.parquet, ...`` (row ranges), each written by an ``export-word-vectors-shard`` task on the flow's
     task runner, then checked and renamed into place (lib/store/embeddings_shards.py). Either is written
@@ -74,7 +75,7 @@ def export_word_vectors_task(vectors_path: str, vocab_path: str, out_dir: str, m
             for folder in staging.values():
                 shutil.rmtree(folder, ignore_errors=True)
     get_run_logger().info("exported %s", ", ".join(f"{k}: {v}" for k, v in out.items()))
-    return out
+    return Embeddings(tables=out, main=matrices[0])
 
 
 @task(name="export-word-vectors-shard", cache_policy=NO_CACHE)
@@ -102,7 +103,7 @@ def _matrix(z, name: str) -> np.ndarray:
 @task(name="build-index", cache_policy=STAGE_CACHE, persist_result=True)
 def index_task(parquet_path: str, index_path: str, tracking_uri: str, run_id: str, factory: str | None = None,
                memory_budget_mb: float | None = None, target_recall: float = 0.95, n_queries: int = 1000,
-               seed: int = 0) -> dict:
+               seed: int = 0) -> Index:
     """FAISS index over an embeddings table, chosen by size, dimension and memory budget and tuned, saved beside it.
 
     Flat for small tables; HNSW / IVF-Flat / IVF-PQ (OPQ) for larger ones, with
@@ -124,13 +125,13 @@ def index_task(parquet_path: str, index_path: str, tracking_uri: str, run_id: st
     recall = figures.get("index.recall_at_10", float(report["tuning"]["recall_at_k"]))
     get_run_logger().info("index %s (%s, %d vectors): recall@10 %.4f, %.3f ms/query", index_path, report["factory"],
                           index.ntotal, recall, report["tuning"]["ms_per_query"])
-    return {"path": index_path, "sidecar": str(sidecar_path(index_path)), "recall_at_10": recall,
-            "build_seconds": report["build_seconds"], "ntotal": int(index.ntotal), "factory": report["factory"]}
+    return Index(path=index_path, sidecar=str(sidecar_path(index_path)), recall_at_10=recall,
+                 build_seconds=report["build_seconds"], ntotal=int(index.ntotal), factory=report["factory"])
 
 
 @task(name="knn-graph", cache_policy=STAGE_CACHE, persist_result=True)
 def knn_graph_task(parquet_path: str, index_path: str, out_path: str, tracking_uri: str, run_id: str,
-                   k: int = 10) -> str:
+                   k: int = 10) -> Artifact:
     """The k-nearest-neighbour graph of the embeddings, (src, dst, similarity) as Parquet, from the saved index."""
     keys, ids, xb, meta = read_vectors(parquet_path)
     index, _ = load_index(index_path)
@@ -138,12 +139,12 @@ def knn_graph_task(parquet_path: str, index_path: str, out_path: str, tracking_u
     write_knn_graph(Path(out_path), src, dst, sim, metric=meta.similarity, k=k)
     log_metrics(tracking_uri, run_id, {"graph.edges": float(len(src)), "graph.k": float(k),
                                        "graph.mean_similarity": float(np.mean(sim)) if len(sim) else 0.0})
-    return out_path
+    return Artifact(out_path)
 
 
 @task(name="embedding-map", cache_policy=STAGE_CACHE, persist_result=True)
 def embedding_map_task(parquet_path: str, png_path: str, tracking_uri: str, run_id: str, method: str = "pca",
-                       max_points: int = 5000) -> str:
+                       max_points: int = 5000) -> Artifact:
     """A 2-D map of the embeddings (PCA by default) coloured by label where known, logged to MLflow as an image."""
     from replearn.lib.store.embeddings_table import read_embeddings
 
@@ -156,4 +157,4 @@ def embedding_map_task(parquet_path: str, png_path: str, tracking_uri: str, run_
     embedding_map(xb, Path(png_path), labels=labels, method=method, max_points=max_points,
                   title=f"{meta.family} embeddings ({method}, {len(xb)} points)")
     client(tracking_uri).log_artifact(run_id, png_path, "plots")
-    return png_path
+    return Artifact(png_path)

@@ -30,6 +30,7 @@ from replearn.lib.metric.images import (  # noqa: E402
 )
 from replearn.lib.metric.trainer import classifier_accuracy, train_classifier, train_metric  # noqa: E402
 from replearn.lib.store.atomic import atomic_path  # noqa: E402
+from replearn.infra.stage_outputs import Dataset, Embeddings, Evaluation, Trained  # noqa: E402
 from replearn.infra.tracking import client, log_metrics, log_params  # noqa: E402
 
 DATA_FILE = "images.npz"
@@ -49,7 +50,7 @@ def load_dataset(source: str, image_column: str = "image", label_column: str = "
 
 @task(name="load-images")
 def load_images_task(source: str, out_dir: str, image_column: str, label_column: str, train_classes: int,
-                     tracking_uri: str, run_id: str) -> dict:
+                     tracking_uri: str, run_id: str) -> Dataset:
     """Load and cache the images (``images.npz``); split classes into seen (train) and unseen (evaluation)."""
     ds = load_dataset(source, image_column, label_column)
     train_idx, test_idx = split_by_classes(ds.labels, train_classes)
@@ -66,7 +67,7 @@ def load_images_task(source: str, out_dir: str, image_column: str, label_column:
     if ds.n_skipped:
         get_run_logger().warning("skipped %d unreadable images, e.g. %s", ds.n_skipped,
                                  "; ".join(f"{s.source}: {s.reason}" for s in ds.skipped[:3]))
-    return {"path": str(path), **info}
+    return Dataset(path=str(path), info=info)
 
 
 def _data(path: str) -> dict:
@@ -76,7 +77,7 @@ def _data(path: str) -> dict:
 
 @task(name="train-metric")
 def train_metric_task(data_path: str, train_config: dict, encoder_config: dict, checkpoint_dir: str, out_path: str,
-                      tracking_uri: str, run_id: str) -> dict:
+                      tracking_uri: str, run_id: str) -> Trained:
     """Train the encoder on the seen classes; log loss, collapse diagnostic and empty batches per epoch."""
     d = _data(data_path)
     cfg = MetricTrainConfig.from_dict(train_config)
@@ -105,8 +106,8 @@ def train_metric_task(data_path: str, train_config: dict, encoder_config: dict, 
         fig.tight_layout()
         client(tracking_uri).log_figure(run_id, fig, "plots/loss.png")
         plt.close(fig)
-    return {"path": out_path, "final_loss": history[-1].loss if history else None,
-            "empty_batches": int(sum(h.empty_batches for h in history))}
+    return Trained(path=out_path, figures={"final_loss": history[-1].loss if history else None,
+                                           "empty_batches": int(sum(h.empty_batches for h in history))})
 
 
 def load_encoder(path: str) -> torch.nn.Module:
@@ -119,7 +120,7 @@ def load_encoder(path: str) -> torch.nn.Module:
 
 @task(name="evaluate-metric")
 def evaluate_metric_task(data_path: str, encoder_path: str, tracking_uri: str, run_id: str, seed: int = 0,
-                         finetune_epochs: int = 5) -> dict:
+                         finetune_epochs: int = 5) -> Evaluation:
     """Retrieval on unseen classes (P@1, R-Precision, MAP@R) against raw pixels and PCA of the same dimension,
     and classifiers on frozen features over all classes (logistic regression, linear SVM, kNN) beside
     fine-tuning the whole encoder with a classification head. Logged to MLflow and as a Prefect table."""
@@ -160,12 +161,12 @@ def evaluate_metric_task(data_path: str, encoder_path: str, tracking_uri: str, r
                                       "frozen features over all classes")
     get_run_logger().info("unseen-class MAP@R: encoder %.3f, raw pixels %.3f, PCA-%d %.3f", rows[0]["map_at_r"],
                           rows[1]["map_at_r"], dim, rows[2]["map_at_r"])
-    return {"table": table, **metrics}
+    return Evaluation(metrics=metrics, tables={"evaluation": table})
 
 
 @task(name="export-image-embeddings")
 def export_image_embeddings_task(data_path: str, encoder_path: str, out_path: str, config: dict, run_id: str,
-                                 source_hash: str | None) -> str:
+                                 source_hash: str | None) -> Embeddings:
     """Embed every image and write the embeddings table (unit vectors, key = image source, label = class name)."""
     from replearn.lib.store.embeddings_table import EmbeddingsMetadata, write_embeddings
 
@@ -176,4 +177,4 @@ def export_image_embeddings_task(data_path: str, encoder_path: str, out_path: st
                               similarity="cos", mlflow_run_id=run_id, source_hash=source_hash, config=config)
     write_embeddings(Path(out_path), [str(k) for k in d["keys"]], z, meta, ids=np.arange(len(z), dtype=np.int64),
                      label=[names[int(y)] for y in d["labels"]])
-    return out_path
+    return Embeddings(tables={"images": out_path}, main="images")

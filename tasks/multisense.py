@@ -24,6 +24,7 @@ from replearn.lib.word2vec.config import Word2VecConfig
 from replearn.lib.word2vec.corpus import EncodedCorpus
 from replearn.lib.word2vec.trainer import train_sgns
 from replearn.infra.plots import log_step_loss
+from replearn.infra.stage_outputs import Embeddings, Evaluation, Pseudowords, Trained
 from replearn.infra.tracking import client, log_metrics, log_params
 
 AMBIGUOUS = ("bank", "spring", "bear", "fair", "light", "ring", "well", "bark", "match", "rock")
@@ -31,7 +32,7 @@ AMBIGUOUS = ("bank", "spring", "bear", "fair", "light", "ring", "well", "bark", 
 
 @task(name="pseudo-words")
 def pseudowords_task(encoded_dir: str, vocab_path: str, out_dir: str, n_pairs: int, seed: int, tracking_uri: str,
-                     run_id: str, threads: int = 2) -> dict:
+                     run_id: str, threads: int = 2) -> Pseudowords:
     """Merge ``n_pairs`` pairs of similarly frequent content words into one token each (fixed rule of
     :func:`~replearn.lib.multisense.pseudowords.choose_pairs`) and hold out 10 % of the sentences.
 
@@ -56,13 +57,13 @@ def pseudowords_task(encoded_dir: str, vocab_path: str, out_dir: str, n_pairs: i
                prefix="pseudowords.")
     log_metrics(tracking_uri, run_id, {"pseudowords.pairs": float(len(pairs)),
                                        "pseudowords.test_sentences": float(data.test_sentences)})
-    return {"dir": out_dir, "encoded": str(data.corpus.path), "vocab": str(Path(out_dir) / VOCAB_FILE),
-            "pairs": [list(p) for p in pairs]}
+    return Pseudowords(dir=out_dir, encoded=str(data.corpus.path), vocab=str(Path(out_dir) / VOCAB_FILE),
+                       pairs=[list(p) for p in pairs])
 
 
 @task(name="train-multisense")
 def train_multisense_task(encoded_dir: str, vocab_path: str, config: dict, checkpoint_dir: str, out_path: str,
-                          tracking_uri: str, run_id: str) -> dict:
+                          tracking_uri: str, run_id: str) -> Trained:
     """Train sense vectors, context vectors and priors by EM; log loss per step, pruned senses; save the model."""
     cfg = MultiSenseConfig.from_dict(config)
     vocab = read_vocabulary(Path(vocab_path))
@@ -88,12 +89,12 @@ def train_multisense_task(encoded_dir: str, vocab_path: str, config: dict, check
         log_step_loss(tracking_uri, run_id, result.steps, "window NLL per centre word (nats)", "multi-sense skip-gram (marginal likelihood)")
     get_run_logger().info("trained %d sense vectors for %d words; %d senses pruned (prior below threshold)",
                           len(model.vectors), len(vocab), len(pruned))
-    return {"path": out_path, "pruned": pruned, "words_per_second": result.words_per_second}
+    return Trained(path=out_path, figures={"pruned": pruned, "words_per_second": result.words_per_second})
 
 
 @task(name="evaluate-multisense")
 def evaluate_multisense_task(model_path: str, tracking_uri: str, run_id: str, probes: list[str] | None = None,
-                             pseudo: dict | None = None) -> dict:
+                             pseudo: Pseudowords | None = None) -> Evaluation:
     """WS-353 / SimLex-999 (prior-weighted average and MaxSim), each sense's neighbours for ambiguous words, and
     pseudo-word accuracy (when pseudo-words were merged) -> MLflow metrics, tables and a Prefect artifact."""
     model = MultiSenseVectors.load(Path(model_path))
@@ -111,7 +112,7 @@ def evaluate_multisense_task(model_path: str, tracking_uri: str, run_id: str, pr
                           "neighbours": ", ".join(w for w, _ in nbrs)})
     pairs_table = []
     if pseudo is not None:
-        results = evaluate_pseudowords(model, load_pseudoword_data(Path(pseudo["dir"])))
+        results = evaluate_pseudowords(model, load_pseudoword_data(Path(pseudo.dir)))
         for r in results:
             pairs_table.append({"pseudo_word": r.merged, "senses": r.n_senses,
                                 "prior": " ".join(f"{p:.2f}" for p in r.prior), "held_out": r.n_test,
@@ -128,11 +129,11 @@ def evaluate_multisense_task(model_path: str, tracking_uri: str, run_id: str, pr
         c.log_text(run_id, json.dumps(pairs_table, indent=1), "eval/pseudowords.json")
         create_table_artifact(key="pseudo-words", table=pairs_table,
                               description="Which original word stood in held-out contexts, from p(z|x, context)")
-    return {**metrics, "neighbours": table, "pseudowords": pairs_table}
+    return Evaluation(metrics=metrics, tables={"neighbours": table, "pseudowords": pairs_table})
 
 
 @task(name="export-multisense")
-def export_multisense_task(model_path: str, out_path: str, config: dict, run_id: str, source_hash: str | None) -> str:
+def export_multisense_task(model_path: str, out_path: str, config: dict, run_id: str, source_hash: str | None) -> Embeddings:
     """One row per (word, sense): ``key`` the word, ``sense`` its index; priors and counts in the file metadata."""
     model = MultiSenseVectors.load(Path(model_path))
     rows = model.export_rows()
@@ -143,4 +144,4 @@ def export_multisense_task(model_path: str, out_path: str, config: dict, run_id:
                               config={**config, "priors_of_multi_sense_words": priors})
     write_embeddings(Path(out_path), rows["key"], rows["vector"], meta,
                      ids=np.arange(len(rows["key"]), dtype=np.int64), sense=rows["sense"])
-    return out_path
+    return Embeddings(tables={"senses": out_path}, main="senses")

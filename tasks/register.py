@@ -16,6 +16,7 @@ from replearn.serving.image_model import SIGNATURE as IMAGE_SIGNATURE
 from replearn.serving.multisense_model import SIGNATURE as MULTISENSE_SIGNATURE
 from replearn.serving.multisense_model import MultiSenseModel
 from replearn.serving.image_model import ImageNeighboursModel
+from replearn.infra.stage_outputs import Registered
 from replearn.infra.tracking import client
 from replearn.serving.word_vectors_model import SIGNATURE as WORD_VECTORS_SIGNATURE
 from replearn.serving.word_vectors_model import WordVectorsModel
@@ -73,10 +74,10 @@ def promote(uri: str, name: str, version: str, metric: str, value: float, eval_d
 
 @task(name="register-model")
 def register_task(tracking_uri: str, run_id: str, model_name: str, family: str, artifacts: dict[str, str],
-                  metric: str, value: float, eval_data: str | None = None) -> dict:
+                  metric: str, value: float, eval_data: str | None = None) -> Registered:
     """Log the pyfunc of ``family`` with ``artifacts`` to the run, register a new version, maybe promote it.
 
-    Returns ``{"name", "version", "champion", "source", ...}``.
+    Returns the version and the champion gate's decision.
     """
     c = client(tracking_uri)
     c.log_metric(run_id, metric, float(value))  # also when the evaluation was reused from the stage cache
@@ -96,4 +97,4 @@ def register_task(tracking_uri: str, run_id: str, model_name: str, family: str, 
     outcome = promote(tracking_uri, model_name, mv.version, metric, value, eval_data)
     get_run_logger().info("registered %s version %s (%s=%.4f); champion: %s", model_name, mv.version, metric, value,
                           outcome["champion"])
-    return {"name": model_name, "version": mv.version, "source": source, **outcome}
+    return Registered(name=model_name, version=str(mv.version), source=source, **outcome)

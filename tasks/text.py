@@ -21,6 +21,7 @@ from replearn.lib.text.partitions import (
 from replearn.lib.text.tokenize import TokenizerConfig, TokenizeStats, check_out_dir
 from replearn.lib.text.vocab import build_vocabulary, count_tokens, write_vocabulary
 from replearn.infra.caching import STAGE_CACHE
+from replearn.infra.stage_outputs import Tokens, Vocabulary
 from replearn.infra.fanout import fan_out
 from replearn.infra.tracking import log_metrics, log_params
 
@@ -28,7 +29,7 @@ from replearn.infra.tracking import log_metrics, log_params
 @task(name="tokenize", cache_policy=STAGE_CACHE, persist_result=True)
 def tokenize_task(source: str, out_dir: str, tokenizer: dict, tracking_uri: str, run_id: str,
                   source_hash: str | None = None, partition_bytes: int = PARTITION_BYTES,
-                  parallel: int | None = 1) -> dict:
+                  parallel: int | None = 1) -> Tokens:
     """Tokenize ``source`` into Parquet token shards under ``out_dir``; log statistics to MLflow.
 
     The corpus is cut into partitions (lib/text/partitions.py: one per file, large plain text files in byte
@@ -39,7 +40,7 @@ def tokenize_task(source: str, out_dir: str, tokenizer: dict, tracking_uri: str,
     an edited corpus at the same path is tokenized again; ``parallel`` is not part of the key. This task is the
     stage's cache gate: when its result is reused, no partition task runs (infra/fanout.py).
 
-    Returns ``{"path": out_dir}`` and the statistics (files, documents, tokens, invalid_utf8, boms_removed, shards).
+    Returns the token folder and its statistics (files, documents, tokens, invalid_utf8, boms_removed, shards).
 
     Raises:
         CorpusError: missing or empty corpus, unreadable file, missing Parquet text column (lib/text/tokenize.py).
@@ -61,7 +62,7 @@ def tokenize_task(source: str, out_dir: str, tokenizer: dict, tracking_uri: str,
     get_run_logger().info("tokenized %s (%d partitions): %s documents, %s tokens, %s invalid UTF-8 bytes replaced, "
                           "%s BOMs dropped", source, len(partitions), d["documents"], d["tokens"], d["invalid_utf8"],
                           d["boms_removed"])
-    return {"path": out_dir, **d}
+    return Tokens(path=out_dir, **d)
 
 
 @task(name="tokenize-partition", cache_policy=NO_CACHE)
@@ -90,7 +91,7 @@ def gather_tokens_task(source: str, parts: list[dict], out_dir: str, tokenizer: 
 
 @task(name="vocabulary", cache_policy=STAGE_CACHE, persist_result=True)
 def vocabulary_task(token_dir: str, out_path: str, min_count: int, max_vocab: int | None,
-                    tracking_uri: str, run_id: str) -> dict:
+                    tracking_uri: str, run_id: str) -> Vocabulary:
     """Count tokens, prune by ``min_count`` / ``max_vocab`` and write the vocabulary Parquet (token, count, id)."""
     counts = count_tokens(Path(token_dir))
     vocab = build_vocabulary(counts, min_count=min_count, max_vocab=max_vocab)
@@ -99,4 +100,4 @@ def vocabulary_task(token_dir: str, out_path: str, min_count: int, max_vocab: in
     log_metrics(tracking_uri, run_id, {f"vocabulary.{k}": v for k, v in info.items()})
     log_params(tracking_uri, run_id, {"min_count": min_count, "max_vocab": max_vocab}, prefix="vocabulary.")
     get_run_logger().info("vocabulary: %d words kept of %d distinct (min_count=%d)", len(vocab), counts.height, min_count)
-    return {"path": out_path, **info}
+    return Vocabulary(path=out_path, **info)

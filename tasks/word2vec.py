@@ -16,23 +16,24 @@ from replearn.lib.word2vec.corpus import EncodedCorpus, encode_corpus
 from replearn.lib.word2vec.softmax import train_softmax
 from replearn.lib.word2vec.trainer import StepLog, train_sgns
 from replearn.infra.caching import STAGE_CACHE
+from replearn.infra.stage_outputs import Encoded, Trained
 from replearn.infra.plots import log_step_loss
 from replearn.infra.tracking import log_metrics, log_params
 
 
 @task(name="encode-corpus", cache_policy=STAGE_CACHE, persist_result=True)
-def encode_task(token_dir: str, vocab_path: str, out_dir: str, max_sentence_tokens: int | None) -> dict:
+def encode_task(token_dir: str, vocab_path: str, out_dir: str, max_sentence_tokens: int | None) -> Encoded:
     """Map token shards to vocabulary ids (out-of-vocabulary words removed) under ``out_dir``."""
     vocab = read_vocabulary(Path(vocab_path))
     shards = sorted(Path(token_dir).glob("*.parquet"))
     corpus = encode_corpus(shards, vocab.words, Path(out_dir), max_sentence_tokens=max_sentence_tokens)
-    return {"path": str(corpus.path), "n_tokens": corpus.n_tokens, "n_sentences": corpus.n_sentences,
-            "raw_tokens": corpus.raw_tokens}
+    return Encoded(path=str(corpus.path), n_tokens=corpus.n_tokens, n_sentences=corpus.n_sentences,
+                   raw_tokens=corpus.raw_tokens)
 
 
 @task(name="train-word2vec", cache_policy=STAGE_CACHE, persist_result=True)
 def train_task(encoded_dir: str, vocab_path: str, config: dict, checkpoint_dir: str, out_path: str,
-               tracking_uri: str, run_id: str) -> dict:
+               tracking_uri: str, run_id: str) -> Trained:
     """Train skip-gram (negative sampling or full softmax); log loss per step and a loss plot to MLflow.
 
     Writes ``out_path`` (.npz with ``input`` = V and ``context`` = U, float32 (V, D)) atomically.
@@ -51,7 +52,7 @@ def train_task(encoded_dir: str, vocab_path: str, config: dict, checkpoint_dir: 
 
 
 def _train(encoded_dir: str, vocab_path: str, config: dict, checkpoint_dir: Path, out_path: str, tracking_uri: str,
-           run_id: str) -> dict:
+           run_id: str) -> Trained:
     """The body of :func:`train_task`, with the checkpoint folder locked."""
     cfg = Word2VecConfig.from_dict(config)
     vocab = read_vocabulary(Path(vocab_path))
@@ -82,4 +83,4 @@ def _train(encoded_dir: str, vocab_path: str, config: dict, checkpoint_dir: Path
     resumed = f" after resuming from the epoch-{result.resumed_from_epoch} checkpoint" if result.resumed_from_epoch else ""
     get_run_logger().info("trained %d epoch(s) in %.1f s (%.0f corpus words/s)%s", trained, result.seconds, raw_wps,
                           resumed)
-    return {"path": out_path, **figures, "final_loss": result.steps[-1].loss if result.steps else None}
+    return Trained(path=out_path, figures={**figures, "final_loss": result.steps[-1].loss if result.steps else None})

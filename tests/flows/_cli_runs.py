@@ -45,7 +45,7 @@ def finish(proc: subprocess.Popen, log: Path, timeout: float = 240) -> None:
 
 def run_dir(summary: dict) -> Path:
     """``<home>/runs/word2vec/<run id>`` from the ``--json`` summary."""
-    return Path(summary["embeddings"]["input"]).parents[1]
+    return Path(summary["embeddings"]).parents[1]
 
 
 def vectors(summary: dict) -> tuple[np.ndarray, np.ndarray]:

@@ -38,7 +38,7 @@ def test_two_runs_at_once_into_one_home(tmp_path, lee_corpus):
         for name in ("vectors.npz", "index.faiss", "embeddings/input.parquet"):
             assert (d / name).is_file(), f"{d / name} missing"
         assert s["index"] == str(d / "index.faiss")
-        words, ids, vecs, meta = read_vectors(s["embeddings"]["input"])   # intact, and its own run's
+        words, ids, vecs, meta = read_vectors(s["embeddings"])   # intact, and its own run's
         assert meta.mlflow_run_id == s["mlflow_run_id"] and len(words) == s["vocab_size"] == len(vecs)
         np.testing.assert_array_equal(vecs, vectors(s)[0][ids])
         run = c.get_run(s["mlflow_run_id"])
@@ -54,11 +54,11 @@ def test_an_identical_run_while_another_trains_checkpoints_apart_and_leaves_the_
     from replearn.flows.params import Word2VecParams
     from replearn.flows.word2vec import TOKENIZER, word2vec_flow
     from replearn.lib.store.folder_lock import locked_folder
-    from replearn.tasks.runs import fingerprint_task
+    from replearn.tasks.inputs import fingerprint_task
 
     params = Word2VecParams(corpus=str(lee_corpus), home=str(home), dim=16, epochs=2, min_count=3, threads=1)
     key = fingerprint_task.fn(str(lee_corpus), {"tokenizer": {**TOKENIZER, "text_column": "text"},
-                                                **params.train_config()})["key"]
+                                                **params.train_config()}).key
     shared = home / "checkpoints" / "word2vec" / key
     said: list[str] = []
     listener = logging.Handler()

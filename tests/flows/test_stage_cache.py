@@ -32,10 +32,10 @@ def test_second_run_reuses_stages_and_a_deleted_output_is_recomputed(prefect_har
     # the corpus changes (same path): every stage runs again
     corpus.write_text(corpus.read_text() + "\nthe government said the police and the fire service were ready\n")
     third = word2vec_flow(params)
-    assert third["embeddings"] != first["embeddings"] and Path(third["embeddings"]["input"]).exists()
+    assert third["embeddings"] != first["embeddings"] and Path(third["embeddings"]).exists()
 
     # the outputs a cached result names are gone: the stages run again instead of returning dead paths
     shutil.rmtree(home / "runs" / "word2vec" / third["mlflow_run_id"])
     fourth = word2vec_flow(params)
-    assert Path(fourth["embeddings"]["input"]).exists() and Path(fourth["index"]).exists()
+    assert Path(fourth["embeddings"]).exists() and Path(fourth["index"]).exists()
     assert fourth["embeddings"] != third["embeddings"]

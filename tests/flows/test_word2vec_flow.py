@@ -43,7 +43,7 @@ def test_flow_trains_evaluates_exports_indexes_and_registers(prefect_harness, ho
     assert s["recall_at_10"] > 0.99 and s["vocab_size"] > 1000
     assert str(s["model"]["version"]) == "1" and s["model"]["champion"]
     # the export is a plain Parquet file with the config in its metadata
-    words, ids, vectors, meta = read_vectors(s["embeddings"]["input"])
+    words, ids, vectors, meta = read_vectors(s["embeddings"])
     assert meta.family == "word2vec" and meta.mlflow_run_id == s["mlflow_run_id"] and meta.config["train"]["dim"] == 24
     # the registered champion answers like gensim's most_similar on the same vectors
     model, mv = load_registered(uri, "replearn-word2vec")

@@ -76,7 +76,7 @@ def _assert_same_outputs(local: dict, other: dict, shards: int) -> None:
     (va, ua), (vb, ub) = vectors(local), vectors(other)
     assert np.array_equal(va, vb) and np.array_equal(ua, ub)                       # one thread, fixed seed
 
-    ea, eb = Path(local["embeddings"]["input"]), Path(other["embeddings"]["input"])
+    ea, eb = Path(local["embeddings"]), Path(other["embeddings"])
     assert ea.is_file() and eb.is_dir() and len(list(eb.glob("part-*.parquet"))) == shards  # one file / shards
     (t1, m1), (t2, m2) = read_embeddings(ea), read_embeddings(eb)
     assert t1.select(["id", "key", "vector"]).equals(t2.select(["id", "key", "vector"]))

@@ -1,0 +1,90 @@
+"""One run context for every flow: the data home, the MLflow run, and what happens on success and on failure.
+
+A flow body is its stages and nothing else::
+
+    with family_run("word2vec", params.home, tags={...}) as run:
+        tokens = reuse_or_rerun(tokenize_task, corpus, run.path("tokens"), ..., run.tracking_uri, run.run_id)
+        ...
+
+On entry the data home is resolved (:func:`replearn.infra.home.data_home`) and an
+MLflow run is created in the experiment named after the family, tagged with the
+Prefect flow run. On a normal exit the MLflow run is marked FINISHED. On any
+exception (Ctrl-C included) it is marked FAILED, the run's folder
+``<home>/runs/<family>/<run id>/`` is removed (so no half-written output
+survives; checkpoints live under ``<home>/checkpoints/`` and survive, so a
+killed run resumes) and the exception propagates.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlflow.entities import RunStatus
+from prefect.runtime import flow_run
+
+from replearn.infra.home import data_home, inside_home
+from replearn.infra.tracking import client, experiment_id, tracking_uri
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where one flow run reads and writes.
+
+    Attributes:
+        family: ``word2vec``, ``multisense``, ``metric`` or ``clip`` (also the MLflow experiment).
+        home: the absolute data home.
+        tracking_uri: the MLflow tracking (and registry) URI.
+        run_id: the MLflow run id; names the run's output folder.
+        run_dir: ``<home>/runs/<family>/<run_id>``, removed if the run fails.
+    """
+
+    family: str
+    home: str
+    tracking_uri: str
+    run_id: str
+    run_dir: str
+
+    def path(self, *parts: str) -> str:
+        """A path inside the run's folder (refusing any part that would leave the data home)."""
+        return str(inside_home(self.home, "runs", self.family, self.run_id, *parts))
+
+    def checkpoint_dir(self, key: str) -> str:
+        """``<home>/checkpoints/<family>/<key>``: per-epoch checkpoints of one (data, settings) key; outlives runs."""
+        return str(inside_home(self.home, "checkpoints", self.family, key))
+
+
+def start_run(family: str, home: str | Path | None = None, tags: dict[str, str] | None = None) -> RunContext:
+    """Create the MLflow run of a flow run of ``family`` (tagged with the Prefect flow run id and name)."""
+    root = data_home(home)
+    uri = tracking_uri(root)
+    all_tags = {"prefect.flow_run_id": str(flow_run.get_id() or ""),
+                "prefect.flow_run_name": str(flow_run.get_name() or ""), **(tags or {})}
+    run = client(uri).create_run(experiment_id(uri, family, root), tags=all_tags)
+    run_id = run.info.run_id
+    return RunContext(family, str(root), uri, run_id, str(inside_home(root, "runs", family, run_id)))
+
+
+def end_run(run: RunContext, failed: bool = False) -> None:
+    """Mark the MLflow run FINISHED, or FAILED and remove the run's folder (checkpoints stay for resuming)."""
+    status = RunStatus.to_string(RunStatus.FAILED if failed else RunStatus.FINISHED)
+    client(run.tracking_uri).set_terminated(run.run_id, status)
+    if failed:
+        shutil.rmtree(run.run_dir, ignore_errors=True)
+
+
+@contextmanager
+def family_run(family: str, home: str | Path | None = None, tags: dict[str, str] | None = None
+               ) -> Iterator[RunContext]:
+    """Context manager around one flow run's stages: yields its :class:`RunContext`; ends the MLflow run
+    FINISHED on success, FAILED (outputs discarded) on any exception, which propagates."""
+    run = start_run(family, home, tags)
+    try:
+        yield run
+    except BaseException:
+        end_run(run, failed=True)
+        raise
+    end_run(run)

@@ -1,0 +1,32 @@
+"""Prefect tasks that name a flow's input: the embedded default corpus, and a content fingerprint of the input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from prefect import task
+
+from replearn.infra.stage_outputs import Fingerprint
+from replearn.lib.store.embeddings_table import content_hash
+from replearn.lib.text.tokenize import default_corpus, list_corpus_files
+
+
+@task(name="default-corpus")
+def default_corpus_task(home: str) -> str:
+    """Materialise the embedded default corpus (text shipped in the gensim wheel) under the data home."""
+    return str(default_corpus(Path(home) / "data" / "default-corpus.txt"))
+
+
+def settings_key(data_hash: str, settings: dict) -> str:
+    """16 hex digits of sha256(data hash + settings as sorted JSON): names a (data, settings) checkpoint folder."""
+    return hashlib.sha256((data_hash + json.dumps(settings, sort_keys=True, default=str)).encode()).hexdigest()[:16]
+
+
+@task(name="fingerprint")
+def fingerprint_task(source: str, settings: dict) -> Fingerprint:
+    """Content hash of the files under ``source`` and a key for (source, settings): names the resumable
+    checkpoint folder."""
+    data_hash = content_hash(list_corpus_files(Path(source)))
+    return Fingerprint(data_hash, settings_key(data_hash, settings))
