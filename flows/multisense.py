@@ -7,10 +7,11 @@ from prefect import flow
 
 from replearn.flows.params import MultisenseParams
 from replearn.flows.publish import Champion, publish, run_summary
-from replearn.flows.word2vec import TOKENIZER
+from replearn.flows.text_stages import TOKENIZER, corpus_stages
 from replearn.infra.caching import reuse_or_rerun
 from replearn.infra.home import data_home
 from replearn.infra.run_context import family_run
+from replearn.infra.runners import ShardRunner
 from replearn.tasks.inputs import default_corpus_task, fingerprint_task
 from replearn.tasks.multisense import (
     evaluate_multisense_task,
@@ -18,8 +19,9 @@ from replearn.tasks.multisense import (
     pseudowords_task,
     train_multisense_task,
 )
-from replearn.tasks.text import tokenize_task, vocabulary_task
-from replearn.tasks.word2vec import encode_task
+
+#: Sentences longer than this are cut when the corpus is encoded to ids.
+MAX_SENTENCE_TOKENS = 1000
 
 
 @flow(name="multisense", log_prints=True)
@@ -28,28 +30,34 @@ def multisense_flow(params: MultisenseParams = MultisenseParams()) -> dict:
     2016): sense vectors, context vectors and a prior per word; evaluated on word similarity (prior-weighted
     average and MaxSim), the neighbours of each sense and, with ``pseudo_pairs``, pseudo-word disambiguation;
     exported one row per (word, sense) and published (champion by pseudo-word accuracy when measured, else
-    SimLex-999 Spearman)."""
+    SimLex-999 Spearman).
+
+    Tokenization runs as word2vec's does (flows/text_stages.py), its partitions on the runner that
+    ``params.runner`` / ``address`` / ``workers`` name (infra/runners.py; ``local`` when the parameters have no
+    such fields). Every stage is cached on its inputs' content and its source (infra/caching.py); checkpoints
+    under ``<home>/checkpoints/multisense/<corpus+settings key>/`` let a killed run resume.
+    """
     home = str(data_home(params.home))
     corpus = params.corpus or default_corpus_task(home)
     tokenizer = {**TOKENIZER, "text_column": params.text_column}
     cfg = params.train_config()
     fp = fingerprint_task(corpus, {"tokenizer": tokenizer, **cfg, "pseudo_pairs": params.pseudo_pairs})
-    with family_run("multisense", home, tags={"corpus": corpus, "source_hash": fp.source_hash}) as run:
-        tokens = reuse_or_rerun(tokenize_task, corpus, run.path("tokens"), tokenizer, run.tracking_uri, run.run_id,
-                                source_hash=fp.source_hash)
-        vocab = reuse_or_rerun(vocabulary_task, tokens.path, run.path("vocab.parquet"), params.min_count, None,
-                               run.tracking_uri, run.run_id)
-        encoded = reuse_or_rerun(encode_task, tokens.path, vocab.path, run.path("encoded"), 1000)
+    with ShardRunner(getattr(params, "runner", "local"), getattr(params, "address", None),
+                     getattr(params, "workers", 2)) as runner, \
+            family_run("multisense", home, tags={"corpus": corpus, "source_hash": fp.source_hash}) as run:
+        tokens, vocab, encoded = corpus_stages(run, corpus, tokenizer, fp.source_hash, params.min_count, None,
+                                               MAX_SENTENCE_TOKENS, runner)
         train_dir, train_vocab, pseudo = encoded.path, vocab.path, None
         if params.pseudo_pairs:
-            pseudo = pseudowords_task(encoded.path, vocab.path, run.path("pseudo"), params.pseudo_pairs, params.seed,
-                                      run.tracking_uri, run.run_id, params.threads)
+            pseudo = reuse_or_rerun(pseudowords_task, encoded.path, vocab.path, run.path("pseudo"),
+                                    params.pseudo_pairs, params.seed, run.tracking_uri, run.run_id, params.threads)
             train_dir, train_vocab = pseudo.encoded, pseudo.vocab
-        trained = train_multisense_task(train_dir, train_vocab, cfg, run.checkpoint_dir(fp.key),
-                                        run.path("multisense.npz"), run.tracking_uri, run.run_id)
-        ev = evaluate_multisense_task(trained.path, run.tracking_uri, run.run_id, params.probes, pseudo)
-        exported = export_multisense_task(trained.path, run.path("embeddings", "senses.parquet"),
-                                          {"train": cfg, "tokenizer": tokenizer}, run.run_id, fp.source_hash)
+        trained = reuse_or_rerun(train_multisense_task, train_dir, train_vocab, cfg, run.checkpoint_dir(fp.key),
+                                 run.path("multisense.npz"), run.tracking_uri, run.run_id)
+        ev = reuse_or_rerun(evaluate_multisense_task, trained.path, run.tracking_uri, run.run_id, params.probes,
+                            pseudo)
+        exported = reuse_or_rerun(export_multisense_task, trained.path, run.path("embeddings", "senses.parquet"),
+                                  {"train": cfg, "tokenizer": tokenizer}, run.run_id, fp.source_hash)
         metric = "pseudoword_accuracy" if pseudo is not None else "simlex999_avg_spearman"
         published = publish(run, exported, Champion(
             params.model_name, metric, ev.metrics[metric],

@@ -6,17 +6,14 @@ from prefect import flow
 
 from replearn.flows.params import Word2VecParams
 from replearn.flows.publish import Champion, publish, run_summary
+from replearn.flows.text_stages import TOKENIZER, corpus_stages, export_word_vectors_stage
 from replearn.infra.caching import reuse_or_rerun
 from replearn.infra.home import data_home
 from replearn.infra.run_context import family_run
-from replearn.infra.runners import api_for_workers, check_cluster, fan_out_settings, runs_on, task_runner
+from replearn.infra.runners import ShardRunner
 from replearn.tasks.evaluate_words import evaluate_task
-from replearn.tasks.export import export_word_vectors_task
 from replearn.tasks.inputs import default_corpus_task, fingerprint_task
-from replearn.tasks.text import tokenize_task, vocabulary_task
-from replearn.tasks.word2vec import encode_task, train_task
-
-TOKENIZER = {"lowercase": True, "normalization": "NFKC", "min_len": 2, "max_len": 15}
+from replearn.tasks.word2vec import train_task
 
 
 @flow(name="word2vec", log_prints=True)
@@ -31,35 +28,25 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
     Returns the summary of :func:`replearn.flows.publish.run_summary`.
 
     ``params.runner`` says where tokenization partitions and export shards run
-    (infra/runners.py); the outputs are the same. The CLI starts this flow with
-    that task runner already; run otherwise (a deployment, the pipeline), the
-    flow starts itself again as a subflow with it.
+    (infra/runners.py :class:`~replearn.infra.runners.ShardRunner`), however the
+    flow was started (the CLI, a deployment, the pipeline); the outputs are the same.
     """
-    if not runs_on(params.runner):
-        with api_for_workers():
-            runner = task_runner(params.runner, params.address, params.workers)
-            check_cluster(params.runner, params.address)
-            return word2vec_flow.with_options(task_runner=runner)(params)
-    fan = fan_out_settings(params.runner, params.workers)
     home = str(data_home(params.home))
     corpus = params.corpus or default_corpus_task(home)
     tokenizer = {**TOKENIZER, "text_column": params.text_column}
     train_cfg = params.train_config()
     fp = fingerprint_task(corpus, {"tokenizer": tokenizer, **train_cfg})
-    with family_run("word2vec", home, tags={"corpus": corpus, "source_hash": fp.source_hash}) as run:
-        tokens = reuse_or_rerun(tokenize_task, corpus, run.path("tokens"), tokenizer, run.tracking_uri, run.run_id,
-                                source_hash=fp.source_hash, parallel=fan["parallel"])
-        vocab = reuse_or_rerun(vocabulary_task, tokens.path, run.path("vocab.parquet"), params.min_count,
-                               params.max_vocab, run.tracking_uri, run.run_id)
-        encoded = reuse_or_rerun(encode_task, tokens.path, vocab.path, run.path("encoded"),
-                                 params.max_sentence_tokens)
+    with ShardRunner(params.runner, params.address, params.workers) as runner, \
+            family_run("word2vec", home, tags={"corpus": corpus, "source_hash": fp.source_hash}) as run:
+        tokens, vocab, encoded = corpus_stages(run, corpus, tokenizer, fp.source_hash, params.min_count,
+                                               params.max_vocab, params.max_sentence_tokens, runner)
         trained = reuse_or_rerun(train_task, encoded.path, vocab.path, train_cfg, run.checkpoint_dir(fp.key),
                                  run.path("vectors.npz"), run.tracking_uri, run.run_id)
         ev = evaluate_task(trained.path, vocab.path, run.tracking_uri, run.run_id, probes=params.probes)
-        exported = reuse_or_rerun(export_word_vectors_task, trained.path, vocab.path, run.path("embeddings"),
-                                  list(dict.fromkeys(["input", *params.export_matrices])),
-                                  {"train": train_cfg, "tokenizer": tokenizer}, run.run_id, fp.source_hash,
-                                  shards=fan["shards"])
+        exported = export_word_vectors_stage(trained.path, vocab.path, run.path("embeddings"),
+                                             list(dict.fromkeys(["input", *params.export_matrices])),
+                                             {"train": train_cfg, "tokenizer": tokenizer}, run.run_id, fp.source_hash,
+                                             shards=runner.shards, runner=runner)
         published = publish(run, exported, Champion(
             params.model_name, "analogy_score", ev.metrics["analogy_score"],
             eval_data="questions-words.txt, WordSim-353, SimLex-999"))

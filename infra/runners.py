@@ -10,9 +10,13 @@
   ``workers`` CPUs, or the cluster at ``address`` (``ray://head-host:10001``).
   An optional extra: ``pip install -e '.[ray]'``.
 
-Only the tasks a stage fans out (tokenize partitions, export shards:
-infra/fanout.py) go to the cluster; the stages themselves, training
-included, run in the flow's process. Workers must see the same paths (the
+A flow chooses its runner itself, from its parameters, whoever started it
+(the CLI, a deployment, the pipeline flow): it opens a :class:`ShardRunner`
+around its stages, and the stages that map over shards (tokenize
+partitions, export shards: flows/text_stages.py, infra/fanout.py) submit
+their shard tasks to it. Only those tasks go to the cluster; the stages
+themselves, training included, run in the flow's process. No flow starts
+itself again to change its task runner. Workers must see the same paths (the
 corpus and the data home: one machine, or a shared file system) and have
 replearn installed.
 """
@@ -22,13 +26,17 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from typing import Any, Literal
 
+from prefect import Task
 from prefect.context import FlowRunContext
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from replearn.infra.fanout import fan_out
 from replearn.lib.errors import ReplearnInputError
 
-__all__ = ["RUNNERS", "api_for_workers", "check_cluster", "check_prefect_api", "fan_out_settings", "runs_on", "task_runner"]
+__all__ = ["RUNNERS", "ShardRunner", "api_for_workers", "check_cluster", "check_prefect_api", "fan_out_settings",
+           "runs_on", "task_runner"]
 
 RUNNERS = ("local", "dask", "ray")
 
@@ -208,3 +216,73 @@ def api_for_workers() -> Iterator[None]:
     server.start()
     with temporary_settings({PREFECT_API_URL: server.api_url}):
         yield
+
+
+class ShardRunner:
+    """Where one flow run's shard tasks run (tokenize partitions, export shards), and how many at once.
+
+    A context manager around a flow run's stages::
+
+        with ShardRunner(params.runner, params.address, params.workers) as shards:
+            tokens = tokenize_stage(..., shards=shards)
+
+    * ``local``: the flow run's own task runner (Prefect's thread pool), one
+      partition at a time (``parallel`` 1), one export file per matrix
+      (``shards`` None).
+    * ``dask`` / ``ray``: a cluster's task runner (:func:`task_runner`),
+      created and, for an existing cluster at ``address``, checked
+      (:func:`check_cluster`) on entry, but started only when a stage first
+      has shards to run (a run whose sharded stages all come from the cache
+      starts no cluster), with :func:`api_for_workers`; closed on exit. Every
+      partition is submitted at once and the export has ``workers`` shards.
+      A flow run already running on a task runner of that kind (the CLI
+      starts word2vec with one) sends its shards there instead.
+
+    Args:
+        runner: one of :data:`RUNNERS`.
+        address: an existing cluster, or None for a local one (see :func:`task_runner`).
+        workers: processes of a local cluster and export shards, >= 1.
+        parallel: shard tasks in flight at most (>= 1, or None for all at once); ``"auto"``: as the runner says
+            (:func:`fan_out_settings`).
+
+    Attributes:
+        kind: the runner's name. parallel: as above, resolved. shards: export shards (None: one file per matrix).
+
+    Raises:
+        ReplearnInputError: as :func:`task_runner` raises (when made) and :func:`check_cluster` (on entry).
+    """
+
+    def __init__(self, runner: str = "local", address: str | None = None, workers: int = 2,
+                 parallel: int | None | Literal["auto"] = "auto") -> None:
+        candidate = task_runner(runner, address, workers)  # checks the name, workers and the package; starts nothing
+        settings = fan_out_settings(runner, workers)
+        self.kind = runner
+        self.parallel: int | None = settings["parallel"] if parallel == "auto" else parallel
+        self.shards: int | None = settings["shards"]
+        self._address, self._candidate = address, candidate
+        self._runner: TaskRunner | None = None
+        self._started = False
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> ShardRunner:
+        if self.kind != "local" and not runs_on(self.kind):
+            check_cluster(self.kind, self._address)
+            self._runner = self._candidate
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.close()
+
+    def task_runner(self) -> TaskRunner | None:
+        """The started task runner shard tasks go to (the cluster's, started now on first use), or None: the flow
+        run's own."""
+        if self._runner is not None and not self._started:
+            self._stack.enter_context(api_for_workers())
+            self._stack.enter_context(self._runner)
+            self._started = True
+        return self._runner
+
+    def map(self, task: Task, calls: list[dict[str, Any]]) -> list[Any]:
+        """Run ``task(**kwargs)`` for each dict of ``calls`` on this runner, at most :attr:`parallel` at once;
+        the results in order (:func:`~replearn.infra.fanout.fan_out`, which says what is raised)."""
+        return fan_out(task, calls, self.parallel, self.task_runner())

@@ -20,62 +20,55 @@ from replearn.lib.store.knn_graph import knn_graph, write_knn_graph
 from replearn.lib.text.vocab import read_vocabulary
 from replearn.infra.caching import STAGE_CACHE
 from replearn.infra.stage_outputs import Artifact, Embeddings, Index
-from replearn.infra.fanout import fan_out
 from replearn.infra.tracking import client, log_metrics, log_params
 
 
 MATRICES = ("input", "context", "mean")
 
 
-@task(name="export-word-vectors", cache_policy=STAGE_CACHE, persist_result=True)
-def export_word_vectors_task(vectors_path: str, vocab_path: str, out_dir: str, matrices: list[str], config: dict,
-                             run_id: str, source_hash: str | None, shards: int | None = None) -> Embeddings:
-    """Write one embeddings table per matrix (``input`` = V, ``context`` = U, ``mean`` = (V + U) / 2).
-
-    Returns the tables ``{matrix: <out_dir>/<matrix>.parquet}``, the first matrix the main one. With ``shards`` None it is one Parquet
-    file, written here; with ``shards`` = k (a Dask or Ray runner) it is a folder of at most k shards
-    ``part-00000.parquet, ...`` (row ranges), each written by an ``export-word-vectors-shard`` task on the flow's
-    task runner, then checked and renamed into place (lib/store/embeddings_shards.py). Either is written
-    atomically and reads back (``read_vectors``, pyarrow, polars) as the same table.
-
-    Raises:
-        ValueError: an unknown matrix name, or ``shards < 1``.
-        EmbeddingsError: no rows, or non-finite vectors (lib/store/embeddings_table.py).
-    """
+def _check_export(matrices: list[str], shards: int | None) -> None:
+    """ValueError for an unknown matrix name or ``shards < 1``."""
     unknown = [m for m in matrices if m not in MATRICES]
     if unknown:
         raise ValueError(f"unknown matrix {unknown[0]!r}; choose from input, context, mean")
     if shards is not None and shards < 1:
         raise ValueError(f"shards must be >= 1 or None, got {shards}")
+
+
+def _tables(out_dir: str, matrices: list[str]) -> dict[str, str]:
+    """``{matrix: <out_dir>/<matrix>.parquet}``."""
+    return {name: str(Path(out_dir) / f"{name}.parquet") for name in matrices}
+
+
+def _metadata(name: str, dim: int, config: dict, run_id: str, source_hash: str | None) -> EmbeddingsMetadata:
+    """The file metadata of the word-vector table of matrix ``name``."""
+    return EmbeddingsMetadata(family="word2vec", dim=dim, normalized=False, similarity="cos", mlflow_run_id=run_id,
+                              source_hash=source_hash, config=config, matrix=name)
+
+
+@task(name="plan-export-shards", cache_policy=NO_CACHE)
+def plan_export_shards_task(vectors_path: str, vocab_path: str, out_dir: str, matrices: list[str], config: dict,
+                            run_id: str, source_hash: str | None, shards: int) -> list[dict]:
+    """Cut each matrix's table into at most ``shards`` row ranges (lib/store/embeddings_shards.py), each to be written
+    into a hidden staging folder beside its table.
+
+    Returns the arguments of one ``export-word-vectors-shard`` task per (matrix, range), matrices in the given order.
+
+    Raises:
+        ValueError: an unknown matrix name, or ``shards < 1``.
+    """
+    _check_export(matrices, shards)
     vocab = read_vocabulary(Path(vocab_path))
-    out = {name: str(Path(out_dir) / f"{name}.parquet") for name in matrices}
-
-    def meta(name: str, dim: int) -> EmbeddingsMetadata:
-        return EmbeddingsMetadata(family="word2vec", dim=dim, normalized=False, similarity="cos",
-                                  mlflow_run_id=run_id, source_hash=source_hash, config=config, matrix=name)
-
     with np.load(vectors_path) as z:
-        mats = {name: _matrix(z, name) for name in matrices} if shards is None else {"input": z["input"]}
-    if shards is None:  # one file per matrix, written here from the vectors read once
-        for name, vectors in mats.items():
-            write_embeddings(out[name], list(vocab.words), vectors, meta(name, int(vectors.shape[1])),
-                             ids=np.arange(len(vocab), dtype=np.int64))
-    else:
-        metas = {name: meta(name, int(mats["input"].shape[1])) for name in matrices}
-        staging = {name: temp_sibling(Path(out[name]), "parts") for name in matrices}
-        ranges = shard_ranges(len(vocab), shards)
-        try:
-            fan_out(export_word_vectors_shard_task, [
-                {"vectors_path": vectors_path, "vocab_path": vocab_path, "matrix": name, "start": a, "stop": b,
-                 "folder": str(staging[name]), "index": i, "metadata": metas[name].to_dict()}
-                for name in matrices for i, (a, b) in enumerate(ranges)], parallel=None)
-            for name in matrices:
-                publish_embeddings_shards(staging[name], out[name], expected=len(ranges))
-        finally:
-            for folder in staging.values():
-                shutil.rmtree(folder, ignore_errors=True)
-    get_run_logger().info("exported %s", ", ".join(f"{k}: {v}" for k, v in out.items()))
-    return Embeddings(tables=out, main=matrices[0])
+        dim = int(z["input"].shape[1])
+    tables = _tables(out_dir, matrices)
+    ranges = shard_ranges(len(vocab), shards)
+    calls = []
+    for name in matrices:
+        staging, meta = temp_sibling(Path(tables[name]), "parts"), _metadata(name, dim, config, run_id, source_hash)
+        calls += [{"vectors_path": vectors_path, "vocab_path": vocab_path, "matrix": name, "start": a, "stop": b,
+                   "folder": str(staging), "index": i, "metadata": meta.to_dict()} for i, (a, b) in enumerate(ranges)]
+    return calls
 
 
 @task(name="export-word-vectors-shard", cache_policy=NO_CACHE)
@@ -83,7 +76,7 @@ def export_word_vectors_shard_task(vectors_path: str, vocab_path: str, matrix: s
                                    folder: str, index: int, metadata: dict) -> str:
     """Write rows ``start:stop`` of one matrix as shard ``index`` of the staging ``folder``; return its path.
 
-    Runs wherever the flow's task runner puts it: the vectors, the vocabulary and ``folder`` must be visible there.
+    Runs wherever the flow's shard runner puts it: the vectors, the vocabulary and ``folder`` must be visible there.
     """
     words = read_vocabulary(Path(vocab_path)).words[start:stop]
     with np.load(vectors_path) as z:
@@ -91,6 +84,52 @@ def export_word_vectors_shard_task(vectors_path: str, vocab_path: str, matrix: s
     path = write_embeddings_shard(folder, index, list(words), vectors, EmbeddingsMetadata.from_dict(metadata),
                                   ids=np.arange(start, stop, dtype=np.int64))
     return str(path)
+
+
+@task(name="export-word-vectors", cache_policy=STAGE_CACHE - "staged", persist_result=True)
+def export_word_vectors_task(vectors_path: str, vocab_path: str, out_dir: str, matrices: list[str], config: dict,
+                             run_id: str, source_hash: str | None, shards: int | None = None,
+                             staged: dict[str, str] | None = None) -> Embeddings:
+    """Write one embeddings table per matrix (``input`` = V, ``context`` = U, ``mean`` = (V + U) / 2): the export
+    stage's cached record.
+
+    Returns the tables ``{matrix: <out_dir>/<matrix>.parquet}``, the first matrix the main one. With ``shards`` None
+    each is one Parquet file, written here. With ``shards`` = k (a Dask or Ray runner) each is a folder of at most k
+    shards ``part-00000.parquet, ...`` (row ranges): the flow composes the stage (flows/text_stages.py:
+    ``plan-export-shards``, one ``export-word-vectors-shard`` task per shard on its shard runner, then this task
+    with ``staged``: ``{matrix: the staging folder its shards went to}``), and this task checks each staging folder
+    and renames it into place (lib/store/embeddings_shards.py). The stage cache keys it on everything but
+    ``staged``, and the flow looks that key up first (infra/cache_lookup.py), so on a hit no shard runs. Either is
+    written atomically and reads back (``read_vectors``, pyarrow, polars) as the same table.
+
+    Raises:
+        ValueError: an unknown matrix name, ``shards < 1``, or ``shards`` given without the folders ``staged``.
+        EmbeddingsError: no rows, or non-finite vectors (lib/store/embeddings_table.py); a shard missing or
+            inconsistent.
+    """
+    _check_export(matrices, shards)
+    out = _tables(out_dir, matrices)
+    if shards is None:  # one file per matrix, written here from the vectors read once
+        vocab = read_vocabulary(Path(vocab_path))
+        with np.load(vectors_path) as z:
+            mats = {name: _matrix(z, name) for name in matrices}
+        for name, vectors in mats.items():
+            write_embeddings(out[name], list(vocab.words), vectors,
+                             _metadata(name, int(vectors.shape[1]), config, run_id, source_hash),
+                             ids=np.arange(len(vocab), dtype=np.int64))
+    else:
+        if staged is None:
+            raise ValueError("a sharded export needs its shards written first: run the stage with "
+                             "flows/text_stages.export_word_vectors_stage")
+        expected = len(shard_ranges(len(read_vocabulary(Path(vocab_path))), shards))
+        try:
+            for name in matrices:
+                publish_embeddings_shards(staged[name], out[name], expected=expected)
+        finally:
+            for folder in staged.values():
+                shutil.rmtree(folder, ignore_errors=True)
+    get_run_logger().info("exported %s", ", ".join(f"{k}: {v}" for k, v in out.items()))
+    return Embeddings(tables=out, main=matrices[0])
 
 
 def _matrix(z, name: str) -> np.ndarray:

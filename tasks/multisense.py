@@ -14,15 +14,14 @@ from replearn.lib.eval.similarity import simlex999_path, wordsim353_path
 from replearn.lib.multisense.config import MultiSenseConfig
 from replearn.lib.multisense.model import MultiSenseVectors
 from replearn.lib.multisense.pseudoword_store import VOCAB_FILE, load_pseudoword_data, save_pseudoword_data
-from replearn.lib.multisense.pseudowords import (build_pseudoword_corpus, choose_pairs, evaluate_pseudowords,
-                                                 merged_token, pair_cosine)
+from replearn.lib.multisense.pair_choice import choose_unrelated_pairs
+from replearn.lib.multisense.pseudowords import build_pseudoword_corpus, evaluate_pseudowords
 from replearn.lib.multisense.similarity import evaluate_average, evaluate_maxsim
 from replearn.lib.multisense.trainer import StepLog, train_multisense
 from replearn.lib.store.embeddings_table import EmbeddingsMetadata, write_embeddings
 from replearn.lib.text.vocab import keep_probability, noise_distribution, read_vocabulary
-from replearn.lib.word2vec.config import Word2VecConfig
 from replearn.lib.word2vec.corpus import EncodedCorpus
-from replearn.lib.word2vec.trainer import train_sgns
+from replearn.infra.caching import STAGE_CACHE
 from replearn.infra.plots import log_step_loss
 from replearn.infra.stage_outputs import Embeddings, Evaluation, Pseudowords, Trained
 from replearn.infra.tracking import client, log_metrics, log_params
@@ -30,15 +29,14 @@ from replearn.infra.tracking import client, log_metrics, log_params
 AMBIGUOUS = ("bank", "spring", "bear", "fair", "light", "ring", "well", "bark", "match", "rock")
 
 
-@task(name="pseudo-words")
+@task(name="pseudo-words", cache_policy=STAGE_CACHE, persist_result=True)
 def pseudowords_task(encoded_dir: str, vocab_path: str, out_dir: str, n_pairs: int, seed: int, tracking_uri: str,
                      run_id: str, threads: int = 2) -> Pseudowords:
-    """Merge ``n_pairs`` pairs of similarly frequent content words into one token each (fixed rule of
-    :func:`~replearn.lib.multisense.pseudowords.choose_pairs`) and hold out 10 % of the sentences.
+    """Merge ``n_pairs`` pairs of similarly frequent, unrelated content words into one token each and hold out
+    10 % of the sentences.
 
-    "Unrelated" is measured as in bench/multisense_pseudowords.py: the cosine of
-    the two words' vectors in a reference skip-gram (1 epoch, dim 100) trained
-    here on the *unmerged* corpus must be below 0.2; the cosines go to MLflow.
+    The pairs are those of :func:`~replearn.lib.multisense.pair_choice.choose_unrelated_pairs`: cosine below 0.2
+    in a reference skip-gram trained on the *unmerged* corpus (``seed``, ``threads``); the cosines go to MLflow.
 
     Writes the training corpus, its vocabulary and the occurrences of the merged
     tokens (training and held-out) under ``out_dir``
@@ -46,12 +44,8 @@ def pseudowords_task(encoded_dir: str, vocab_path: str, out_dir: str, n_pairs: i
     """
     vocab = read_vocabulary(Path(vocab_path))
     corpus = EncodedCorpus.open(Path(encoded_dir))
-    ref = train_sgns(corpus, vocab.counts, Word2VecConfig(dim=100, epochs=1, threads=threads, seed=seed),
-                     keep_prob=keep_probability(vocab.counts, 1e-3), noise_probs=noise_distribution(vocab.counts))
-    pairs = choose_pairs(list(vocab.words), n_pairs=n_pairs, vectors=ref.syn0)
-    cosines = {merged_token(a, b): round(pair_cosine(ref.syn0, vocab.index[a], vocab.index[b]), 3) for a, b in pairs}
-    data = build_pseudoword_corpus(corpus, vocab, pairs, Path(out_dir) / "corpus",
-                                   seed=seed)
+    pairs, cosines = choose_unrelated_pairs(corpus, vocab, n_pairs, seed, threads)
+    data = build_pseudoword_corpus(corpus, vocab, pairs, Path(out_dir) / "corpus", seed=seed)
     save_pseudoword_data(data, Path(out_dir))
     log_params(tracking_uri, run_id, {"pairs": " ".join(data.merged), "reference_cosines": json.dumps(cosines)},
                prefix="pseudowords.")
@@ -61,7 +55,7 @@ def pseudowords_task(encoded_dir: str, vocab_path: str, out_dir: str, n_pairs: i
                        pairs=[list(p) for p in pairs])
 
 
-@task(name="train-multisense")
+@task(name="train-multisense", cache_policy=STAGE_CACHE, persist_result=True)
 def train_multisense_task(encoded_dir: str, vocab_path: str, config: dict, checkpoint_dir: str, out_path: str,
                           tracking_uri: str, run_id: str) -> Trained:
     """Train sense vectors, context vectors and priors by EM; log loss per step, pruned senses; save the model."""
@@ -83,6 +77,7 @@ def train_multisense_task(encoded_dir: str, vocab_path: str, config: dict, check
               for p in result.pruned]
     client(tracking_uri).log_text(run_id, json.dumps(pruned, indent=1), "train/pruned_senses.json")
     log_metrics(tracking_uri, run_id, {"train.words_per_second": result.words_per_second,
+                                       "train.resumed_from_epoch": float(result.resumed_from_epoch),
                                        "train.pruned_senses": float(len(pruned)),
                                        "train.sense_rows": float(len(model.vectors))})
     if result.steps:
@@ -92,7 +87,7 @@ def train_multisense_task(encoded_dir: str, vocab_path: str, config: dict, check
     return Trained(path=out_path, figures={"pruned": pruned, "words_per_second": result.words_per_second})
 
 
-@task(name="evaluate-multisense")
+@task(name="evaluate-multisense", cache_policy=STAGE_CACHE, persist_result=True)
 def evaluate_multisense_task(model_path: str, tracking_uri: str, run_id: str, probes: list[str] | None = None,
                              pseudo: Pseudowords | None = None) -> Evaluation:
     """WS-353 / SimLex-999 (prior-weighted average and MaxSim), each sense's neighbours for ambiguous words, and
@@ -132,7 +127,7 @@ def evaluate_multisense_task(model_path: str, tracking_uri: str, run_id: str, pr
     return Evaluation(metrics=metrics, tables={"neighbours": table, "pseudowords": pairs_table})
 
 
-@task(name="export-multisense")
+@task(name="export-multisense", cache_policy=STAGE_CACHE, persist_result=True)
 def export_multisense_task(model_path: str, out_path: str, config: dict, run_id: str, source_hash: str | None) -> Embeddings:
     """One row per (word, sense): ``key`` the word, ``sense`` its index; priors and counts in the file metadata."""
     model = MultiSenseVectors.load(Path(model_path))

@@ -1,4 +1,4 @@
-"""Prefect tasks for the text stages: tokenize and vocabulary."""
+"""Prefect tasks for the text stages: tokenize (plan, partitions, the stage's record) and vocabulary."""
 
 from __future__ import annotations
 
@@ -22,54 +22,32 @@ from replearn.lib.text.tokenize import TokenizerConfig, TokenizeStats, check_out
 from replearn.lib.text.vocab import build_vocabulary, count_tokens, write_vocabulary
 from replearn.infra.caching import STAGE_CACHE
 from replearn.infra.stage_outputs import Tokens, Vocabulary
-from replearn.infra.fanout import fan_out
 from replearn.infra.tracking import log_metrics, log_params
 
 
-@task(name="tokenize", cache_policy=STAGE_CACHE, persist_result=True)
-def tokenize_task(source: str, out_dir: str, tokenizer: dict, tracking_uri: str, run_id: str,
-                  source_hash: str | None = None, partition_bytes: int = PARTITION_BYTES,
-                  parallel: int | None = 1) -> Tokens:
-    """Tokenize ``source`` into Parquet token shards under ``out_dir``; log statistics to MLflow.
+@task(name="plan-partitions", cache_policy=NO_CACHE)
+def plan_partitions_task(source: str, out_dir: str, partition_bytes: int = PARTITION_BYTES) -> list[dict]:
+    """Cut ``source`` into partitions (lib/text/partitions.py: one per file, large plain text files in byte ranges of
+    about ``partition_bytes`` cut at line starts) and name a folder for each, inside one hidden staging folder beside
+    ``out_dir`` (the token folder to come, on its file system).
 
-    The corpus is cut into partitions (lib/text/partitions.py: one per file, large plain text files in byte
-    ranges of about ``partition_bytes`` cut at line starts), each tokenized by a ``tokenize-partition`` task on the
-    flow's task runner, at most ``parallel`` at once (1: one after another, as a single process always did; None:
-    all at once, for a Dask or Ray cluster); ``gather-tokens`` then moves their shards into ``out_dir``. Same token
-    table and statistics whatever the runner. ``source_hash`` (the corpus's content hash) keys the stage cache, so
-    an edited corpus at the same path is tokenized again; ``parallel`` is not part of the key. This task is the
-    stage's cache gate: when its result is reused, no partition task runs (infra/fanout.py).
-
-    Returns the token folder and its statistics (files, documents, tokens, invalid_utf8, boms_removed, shards).
+    Returns one ``{"partition": Partition.to_dict(), "out_dir": <partition folder>}`` per partition, in corpus order:
+    the arguments of a ``tokenize-partition`` task.
 
     Raises:
-        CorpusError: missing or empty corpus, unreadable file, missing Parquet text column (lib/text/tokenize.py).
+        CorpusError: missing or empty corpus, unreadable file; ``out_dir`` exists and is not a folder.
     """
-    config = TokenizerConfig(**tokenizer)
     check_out_dir(Path(out_dir))
-    partitions = plan_partitions(source, partition_bytes)
-    staging = temp_sibling(Path(out_dir), "parts")  # partition folders, on the file system of out_dir
-    try:
-        parts = fan_out(tokenize_partition_task, [
-            {"partition": p.to_dict(), "out_dir": str(staging / f"{i:05d}"), "tokenizer": tokenizer,
-             "progress": parallel == 1}
-            for i, p in enumerate(partitions)], parallel)
-        d = gather_tokens_task(source, parts, out_dir, tokenizer)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    log_params(tracking_uri, run_id, {"corpus": source, **dataclasses.asdict(config)}, prefix="tokenize.")
-    log_metrics(tracking_uri, run_id, {f"tokenize.{k}": v for k, v in d.items() if isinstance(v, (int, float))})
-    get_run_logger().info("tokenized %s (%d partitions): %s documents, %s tokens, %s invalid UTF-8 bytes replaced, "
-                          "%s BOMs dropped", source, len(partitions), d["documents"], d["tokens"], d["invalid_utf8"],
-                          d["boms_removed"])
-    return Tokens(path=out_dir, **d)
+    staging = temp_sibling(Path(out_dir), "parts")
+    return [{"partition": p.to_dict(), "out_dir": str(staging / f"{i:05d}")}
+            for i, p in enumerate(plan_partitions(source, partition_bytes))]
 
 
 @task(name="tokenize-partition", cache_policy=NO_CACHE)
 def tokenize_partition_task(partition: dict, out_dir: str, tokenizer: dict, progress: bool = False) -> dict:
     """Tokenize one partition (``Partition.to_dict()``) into shards under ``out_dir``; return its statistics.
 
-    Runs wherever the flow's task runner puts it: ``out_dir`` and the corpus must be visible there.
+    Runs wherever the flow's shard runner puts it: ``out_dir`` and the corpus must be visible there.
     Returns ``{"path": out_dir, files, documents, tokens, invalid_utf8, boms_removed, shards}``.
     """
     stats = tokenize_partition(Partition.from_dict(partition), Path(out_dir), TokenizerConfig(**tokenizer),
@@ -77,16 +55,42 @@ def tokenize_partition_task(partition: dict, out_dir: str, tokenizer: dict, prog
     return {"path": out_dir, **stats.to_dict()}
 
 
-@task(name="gather-tokens", cache_policy=NO_CACHE)
-def gather_tokens_task(source: str, parts: list[dict], out_dir: str, tokenizer: dict) -> dict:
-    """Move the partitions' shards, in order, into the token folder ``out_dir``; return the corpus statistics.
+@task(name="tokenize", cache_policy=STAGE_CACHE - "parts", persist_result=True)
+def tokenize_task(source: str, out_dir: str, tokenizer: dict, tracking_uri: str, run_id: str,
+                  source_hash: str | None = None, partition_bytes: int = PARTITION_BYTES,
+                  parts: list[dict] | None = None) -> Tokens:
+    """The tokenize stage's cached record: move the tokenized partitions' shards, in order, into the token folder
+    ``out_dir``; log the corpus statistics to MLflow.
+
+    The flow composes the stage (flows/text_stages.py): ``plan-partitions``, one ``tokenize-partition`` per
+    partition on its shard runner, then this task with their results ``parts``. The stage cache keys this task like
+    the whole stage, on the corpus, its content hash ``source_hash`` (an edited corpus at the same path is
+    tokenized again), the settings and ``partition_bytes``, not on ``parts``; the flow looks that key up first
+    (infra/cache_lookup.py), so on a hit no partition runs. Same token table and statistics whatever the runner.
+    The partition folders and the staging folder holding them are removed.
+
+    Returns the token folder and its statistics (files, documents, tokens, invalid_utf8, boms_removed, shards).
 
     Raises:
-        CorpusError: the corpus yielded no tokens at all.
+        CorpusError: the corpus yielded no tokens at all, or a partition's shard is missing.
+        ValueError: ``parts`` is None (called without the partitions, which only a cache hit may skip).
     """
-    stats = gather_partitions(source, [(p["path"], TokenizeStats.from_dict(p)) for p in parts], Path(out_dir),
-                              TokenizerConfig(**tokenizer))
-    return stats.to_dict()
+    if parts is None:
+        raise ValueError("tokenize needs the tokenized partitions: run the stage with flows/text_stages.tokenize_stage")
+    config = TokenizerConfig(**tokenizer)
+    try:
+        stats = gather_partitions(source, [(p["path"], TokenizeStats.from_dict(p)) for p in parts], Path(out_dir),
+                                  config)
+    finally:
+        for staging in {Path(p["path"]).parent for p in parts}:
+            shutil.rmtree(staging, ignore_errors=True)
+    d = stats.to_dict()
+    log_params(tracking_uri, run_id, {"corpus": source, **dataclasses.asdict(config)}, prefix="tokenize.")
+    log_metrics(tracking_uri, run_id, {f"tokenize.{k}": v for k, v in d.items() if isinstance(v, (int, float))})
+    get_run_logger().info("tokenized %s (%d partitions): %s documents, %s tokens, %s invalid UTF-8 bytes replaced, "
+                          "%s BOMs dropped", source, len(parts), d["documents"], d["tokens"], d["invalid_utf8"],
+                          d["boms_removed"])
+    return Tokens(path=out_dir, **d)
 
 
 @task(name="vocabulary", cache_policy=STAGE_CACHE, persist_result=True)

@@ -1,20 +1,25 @@
-"""Stages that fan out (tokenize partitions, export shards) through the flow's task runner make what one process
-makes; the stage cache ignores how many shards ran at once."""
+"""Stages that fan out (tokenize partitions, export shards), composed at flow level on a task runner, make what one
+process makes; the stage cache ignores how many shards ran at once, and on a hit no shard runs."""
 
 from __future__ import annotations
+
+import shutil
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from prefect import flow, task
 
+from replearn.flows.text_stages import export_word_vectors_stage, tokenize_stage
+from replearn.infra.cache_lookup import cached_output
+from replearn.infra.fanout import fan_out
+from replearn.infra.runners import ShardRunner
+from replearn.infra.tracking import client, experiment_id, tracking_uri
 from replearn.lib.store.embeddings_table import read_embeddings, read_vectors
 from replearn.lib.text.tokenize import TokenizerConfig, tokenize_corpus
 from replearn.lib.text.vocab import Vocabulary, write_vocabulary
 from replearn.tasks.export import export_word_vectors_task
-from replearn.infra.fanout import fan_out
 from replearn.tasks.text import tokenize_task
-from replearn.infra.tracking import client, experiment_id, tracking_uri
 
 pytestmark = pytest.mark.slow
 
@@ -57,19 +62,27 @@ def test_tokenize_in_partitions_equals_one_process_and_is_cached_whatever_the_pa
 
     @flow
     def f(out: str, parallel):
-        return tokenize_task.with_options(refresh_cache=parallel is None)(
-            str(lee_corpus), out, TOKENIZER, uri, run_id, source_hash="h", partition_bytes=50_000, parallel=parallel,
-            return_state=True)
+        hit = cached_output(tokenize_task, str(lee_corpus), out, TOKENIZER, uri, run_id, source_hash="h",
+                            partition_bytes=50_000)
+        tokens = tokenize_stage(str(lee_corpus), out, TOKENIZER, uri, run_id, source_hash="h", partition_bytes=50_000,
+                                runner=ShardRunner("local", parallel=parallel))
+        return hit, tokens
 
-    state = f(str(home / "a"), None)   # 8 partitions (the file is cut every 50 kB), all in flight at once
-    d = state.result()
-    assert (d["files"], d["documents"], d["tokens"]) == (ref.files, ref.documents, ref.tokens)
-    assert len(d["shards"]) == 8
+    hit, d = f(str(home / "a"), None)   # 8 partitions (the file is cut every 50 kB), all in flight at once
+    assert hit is None
+    assert (d.files, d.documents, d.tokens) == (ref.files, ref.documents, ref.tokens)
+    assert len(d.shards) == 8
     assert pq.read_table(home / "a").equals(pq.read_table(tmp_path / "ref"))
     assert not [p.name for p in home.iterdir() if p.name.startswith(".")]  # no partition folders left behind
-    again = f(str(home / "b"), 1)       # one at a time: same key, so the first result is reused
-    assert again.is_completed() and again.name == "Cached" and again.result()["path"] == str(home / "a")
+    hit, again = f(str(home / "b"), 1)  # one at a time: same key, so the first result is reused
+    assert hit == d and again == d and again.path == str(home / "a")
+    assert not (home / "b").exists() and not [p.name for p in home.iterdir() if p.name.startswith(".")]  # nothing ran
     assert client(uri).get_run(run_id).data.metrics["tokenize.tokens"] == ref.tokens
+
+    shutil.rmtree(home / "a")           # the cached result names a folder that is gone: the stage runs again
+    hit, third = f(str(home / "c"), 1)
+    assert hit is None and third.path == str(home / "c")
+    assert pq.read_table(home / "c").equals(pq.read_table(tmp_path / "ref"))
 
 
 def test_export_in_shards_reads_back_as_the_single_file(prefect_harness, home, tmp_path):
@@ -81,8 +94,8 @@ def test_export_in_shards_reads_back_as_the_single_file(prefect_harness, home, t
 
     @flow
     def f(out: str, shards):
-        return export_word_vectors_task(str(tmp_path / "vectors.npz"), str(tmp_path / "vocab.parquet"), out,
-                                        ["input", "mean"], {"k": 1}, "run", "hash", shards=shards)
+        return export_word_vectors_stage(str(tmp_path / "vectors.npz"), str(tmp_path / "vocab.parquet"), out,
+                                         ["input", "mean"], {"k": 1}, "run", "hash", shards=shards).tables
 
     one, many = f(str(tmp_path / "one"), None), f(str(tmp_path / "many"), 4)
     for m in ("input", "mean"):
@@ -95,6 +108,7 @@ def test_export_in_shards_reads_back_as_the_single_file(prefect_harness, home, t
         assert k2 == words and np.array_equal(ids, np.arange(101))
         assert np.array_equal(x, v if m == "input" else (v + u) / 2)
     assert not [p.name for p in (tmp_path / "many").iterdir() if p.name.startswith(".")]
+    assert f(str(tmp_path / "again"), 4) == many and not (tmp_path / "again").exists()  # cached: no shard ran
     with pytest.raises(ValueError, match="unknown matrix"):
         export_word_vectors_task.fn(str(tmp_path / "vectors.npz"), str(tmp_path / "vocab.parquet"),
                                     str(tmp_path / "x"), ["nope"], {}, "r", None, shards=2)
