@@ -52,7 +52,8 @@ def test_an_identical_run_while_another_trains_checkpoints_apart_and_leaves_the_
     """The checkpoint folder is keyed on corpus + settings; a second identical run must not share (and, finishing
     first, delete) the folder of one still training: it trains in ``<key>.1``, says so, and removes only that."""
     from replearn.flows.params import Word2VecParams
-    from replearn.flows.word2vec import TOKENIZER, word2vec_flow
+    from replearn.flows.text_stages import TOKENIZER
+    from replearn.flows.word2vec import word2vec_flow
     from replearn.lib.store.folder_lock import locked_folder
     from replearn.tasks.inputs import fingerprint_task
 

@@ -51,3 +51,38 @@ def test_multisense_flow_exports_one_row_per_sense_and_disambiguates(prefect_har
 def test_max_senses_below_one_is_rejected():
     with pytest.raises(ValueError, match="max_senses"):
         MultisenseParams(max_senses=0)
+
+
+#: Every cached stage of the multi-sense flow (register is no cache: each run registers a version).
+CACHED_STAGES = {"tokenize", "vocabulary", "encode-corpus", "pseudo-words", "train-multisense", "evaluate-multisense",
+                 "export-multisense", "build-index", "knn-graph", "embedding-map"}
+
+
+def _task_states(flow_run_id: str) -> dict[str, str]:
+    """``{task name: state name}`` of the task runs of one flow run (names without the ``-<n>`` suffix)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as c:
+        runs = c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return {r.name.rsplit("-", 1)[0]: r.state.name for r in runs}
+
+
+def test_a_second_identical_run_reuses_every_stage(prefect_harness, home, lee_corpus):
+    from replearn.flows.multisense import multisense_flow
+
+    params = MultisenseParams(corpus=str(lee_corpus), home=str(home), dim=8, epochs=2, min_count=5,
+                              sense_min_count=60, max_senses=2, pseudo_pairs=1, threads=1)
+    first, second = multisense_flow(params), multisense_flow(params)
+    assert second["embeddings"] == first["embeddings"] and second["index"] == first["index"]
+    for key in ("metrics", "pseudowords", "neighbours"):                   # NaN-safe: the cached evaluation
+        assert json.dumps(second[key]) == json.dumps(first[key]), key
+    run2 = home / "runs" / "multisense" / second["mlflow_run_id"]
+    assert not any((run2 / name).exists() for name in ("tokens", "encoded", "pseudo", "multisense.npz", "embeddings"))
+    c = client(tracking_uri(home))
+    ids = [c.get_run(s["mlflow_run_id"]).data.tags["prefect.flow_run_id"] for s in (first, second)]
+    ran, reused = _task_states(ids[0]), _task_states(ids[1])
+    assert CACHED_STAGES <= set(ran) and all(ran[t] == "Completed" for t in CACHED_STAGES)
+    assert {t: reused[t] for t in CACHED_STAGES} == {t: "Cached" for t in CACHED_STAGES}
+    assert "tokenize-partition" in ran and not {"tokenize-partition", "plan-partitions"} & set(reused)
+    assert reused["register-model"] == "Completed" and second["model"]["version"] in (2, "2")

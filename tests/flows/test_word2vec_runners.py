@@ -107,9 +107,11 @@ def test_cli_runner_dask_makes_what_the_default_runner_makes(local_run, corpus, 
     _assert_same_outputs(local_run, summary(tmp_path / "dask.json"), shards=2)
 
 
-def test_a_flow_run_with_runner_dask_restarts_itself_on_a_dask_cluster(local_run, corpus, tmp_path, monkeypatch):
-    """What a deployment does with ``runner: dask`` in its parameters: the flow has the default task runner, so it
-    runs itself again as a subflow with a DaskTaskRunner (3 workers here: 3 export shards)."""
+def test_a_flow_run_with_runner_dask_sends_its_shards_to_a_dask_cluster(local_run, corpus, tmp_path, monkeypatch):
+    """What a deployment or the pipeline does with ``runner: dask`` in its parameters: the flow keeps the default
+    task runner and starts no subflow; its ShardRunner starts a Dask cluster (3 workers here: 3 export shards) for
+    the shard tasks and closes it after."""
+    from prefect.client.orchestration import get_client
     import psutil
 
     from replearn.flows.word2vec import word2vec_flow
@@ -119,6 +121,9 @@ def test_a_flow_run_with_runner_dask_restarts_itself_on_a_dask_cluster(local_run
     other = word2vec_flow(Word2VecParams(corpus=str(corpus), home=str(tmp_path / "home"), runner="dask", workers=3,
                                          **SMALL))
     _assert_same_outputs(local_run, other, shards=3)
+    flow_run_id = client(other["tracking_uri"]).get_run(other["mlflow_run_id"]).data.tags["prefect.flow_run_id"]
+    with get_client(sync_client=True) as c:
+        assert c.read_flow_run(flow_run_id).parent_task_run_id is None   # not a subflow of itself
 
     def left() -> list[str]:  # multiprocessing's resource tracker serves this process until it exits: not a leak
         return [cmd for cmd in (" ".join(p.cmdline())[:150] for p in psutil.Process().children(recursive=True)
