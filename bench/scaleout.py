@@ -1,7 +1,7 @@
 """Benchmark: tokenization + export of the books corpus with ``--runner local`` vs ``--runner dask``.
 
 Each measurement is a fresh process, as ``replearn run`` is: a flow with the
-chosen task runner (infra/runners.py) runs the tokenize stage and the export
+chosen shard runner (infra/runners.py) runs the tokenize stage and the export
 stage (random vectors for the corpus's vocabulary, dim 100: training is not
 measured) exactly as the word2vec flow calls them, into a fresh data home (no
 stage cache). Reported, medians of alternating repeats: the cluster's start-up
@@ -52,43 +52,42 @@ def child(runner: str, corpus: str, home: str, workers: int) -> dict:
     import numpy as np
     from prefect import flow, task
 
-    from replearn.infra.runners import api_for_workers, fan_out_settings, task_runner
+    from replearn.flows.text_stages import export_word_vectors_stage, tokenize_stage
+    from replearn.infra.runners import ShardRunner
     from replearn.lib.text.vocab import build_vocabulary, count_tokens, write_vocabulary
-    from replearn.tasks.export import export_word_vectors_task
-    from replearn.infra.fanout import fan_out
-    from replearn.tasks.text import tokenize_task
     from replearn.infra.tracking import client, experiment_id, tracking_uri
 
     @task
     def noop() -> int:
         return os.getpid()
 
-    fan = fan_out_settings(runner, workers)
     uri = tracking_uri(home)
     run_id = client(uri).create_run(experiment_id(uri, "bench-scaleout", home)).info.run_id
 
     @flow(name="bench-scaleout")
     def stages() -> dict:
+        with ShardRunner(runner, None, workers) as shards:
+            return measured(shards)
+
+    def measured(shards: ShardRunner) -> dict:
         t0 = time.perf_counter()
-        fan_out(noop, [{} for _ in range(workers)], None)       # the cluster starts on the first task
+        shards.map(noop, [{} for _ in range(workers)])          # the cluster starts on the first task
         t1 = time.perf_counter()
-        stats = tokenize_task(corpus, f"{home}/tokens", TOKENIZER, uri, run_id, source_hash="bench",
-                              parallel=fan["parallel"])
+        stats = tokenize_stage(corpus, f"{home}/tokens", TOKENIZER, uri, run_id, source_hash="bench", runner=shards)
         t2 = time.perf_counter()
-        vocab = build_vocabulary(count_tokens(Path(stats["path"])), min_count=5)   # not timed: not fanned out
+        vocab = build_vocabulary(count_tokens(Path(stats.path)), min_count=5)   # not timed: not fanned out
         write_vocabulary(vocab, Path(home) / "vocab.parquet")
         rng = np.random.default_rng(0)
         np.savez(Path(home) / "vectors.npz", input=rng.standard_normal((len(vocab), 100), dtype=np.float32),
                  context=rng.standard_normal((len(vocab), 100), dtype=np.float32))
         t3 = time.perf_counter()
-        export_word_vectors_task(f"{home}/vectors.npz", f"{home}/vocab.parquet", f"{home}/embeddings", ["input"],
-                                 {}, run_id, "bench", shards=fan["shards"])
+        export_word_vectors_stage(f"{home}/vectors.npz", f"{home}/vocab.parquet", f"{home}/embeddings", ["input"],
+                                  {}, run_id, "bench", shards=shards.shards, runner=shards)
         t4 = time.perf_counter()
-        return {"start": t1 - t0, "tokenize": t2 - t1, "export": t4 - t3, "tokens": stats["tokens"],
-                "shards": len(stats["shards"]), "vocab": len(vocab)}
+        return {"start": t1 - t0, "tokenize": t2 - t1, "export": t4 - t3, "tokens": stats.tokens,
+                "shards": len(stats.shards), "vocab": len(vocab)}
 
-    with api_for_workers():
-        return stages.with_options(task_runner=task_runner(runner, None, workers))()
+    return stages()
 
 
 def measure(runner: str, corpus: Path, work: Path, workers: int, env: dict) -> dict:
