@@ -20,6 +20,7 @@ from typing import Any
 
 from prefect import Task
 from prefect.results import get_result_store
+from prefect.settings import PREFECT_TASKS_REFRESH_CACHE
 from prefect.utilities.callables import get_call_parameters
 
 from replearn.infra.stage_outputs import StageOutput
@@ -30,12 +31,15 @@ __all__ = ["cached_output"]
 def cached_output(stage: Task, *args: Any, **kwargs: Any) -> StageOutput | None:
     """The :class:`StageOutput` that calling ``stage(*args, **kwargs)`` would return from Prefect's cache, or None.
 
-    None when the cache holds no result under the key the call would compute,
-    when that result is not a :class:`StageOutput`, or when one of the files it
-    names is gone (the stage must run again, as :func:`~replearn.infra.caching.reuse_or_rerun`
-    would decide). Runs nothing and creates no task run. The key is computed by
-    the task's own cache policy, which may read the task's source and the
-    call's inputs (``TASK_SOURCE + Inputs``, as :data:`~replearn.infra.caching.STAGE_CACHE`),
+    None when the call would not read the cache (``refresh_cache`` set on the
+    task or in Prefect's settings), when the cache holds no result under the
+    key the call would compute, when that result is not a :class:`StageOutput`,
+    or when one of the files it names is gone (the stage must run again, as
+    :func:`~replearn.infra.caching.reuse_or_rerun` would decide). Runs nothing
+    and creates no task run. The key is computed as the task engine computes
+    it, by the task's own cache policy over the bound arguments (defaults
+    included); the policy may read the task's source and the call's inputs
+    (``TASK_SOURCE + Inputs``, as :data:`~replearn.infra.caching.STAGE_CACHE`),
     not the task run (no ``RUN_ID`` policy). Call it inside a flow run: the
     result store is the flow run's.
 
@@ -43,6 +47,9 @@ def cached_output(stage: Task, *args: Any, **kwargs: Any) -> StageOutput | None:
         ValueError: ``stage`` has no cache policy that yields a key for these inputs (it is not a cached stage).
         TypeError: the arguments do not fit the task's signature (Prefect's ``ParameterBindError``).
     """
+    refresh = stage.refresh_cache if stage.refresh_cache is not None else PREFECT_TASKS_REFRESH_CACHE.value()
+    if refresh:
+        return None
     params = get_call_parameters(stage.fn, args, kwargs)
     key = stage.cache_policy.compute_key(task_ctx=SimpleNamespace(task=stage), inputs=params, flow_parameters={}) \
         if stage.cache_policy else None

@@ -224,7 +224,7 @@ class ShardRunner:
     A context manager around a flow run's stages::
 
         with ShardRunner(params.runner, params.address, params.workers) as shards:
-            tokens = tokenize_stage(..., shards=shards)
+            tokens = tokenize_stage(..., runner=shards)
 
     * ``local``: the flow run's own task runner (Prefect's thread pool), one
       partition at a time (``parallel`` 1), one export file per matrix
