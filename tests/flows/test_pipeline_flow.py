@@ -20,4 +20,15 @@ def test_pipeline_runs_the_chosen_families(prefect_harness, home, lee_corpus):
     c = client(tracking_uri(home))
     for family, r in out.items():
         assert c.get_run(r["mlflow_run_id"]).info.status == "FINISHED"
-        assert c.get_model_version_by_alias(f"replearn-{family}", "champion").version == r["model"]["version"]
+        assert str(c.get_model_version_by_alias(f"replearn-{family}", "champion").version) == r["model"]["version"]
+        assert _parent_flow(c.get_run(r["mlflow_run_id"]).data.tags["prefect.flow_run_id"]) == "pipeline"
+
+
+def _parent_flow(flow_run_id: str) -> str:
+    """The name of the flow that ran the flow run ``flow_run_id`` as a subflow (each family runs once, directly
+    under the pipeline: no flow starts itself again)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as pc:
+        parent = pc.read_task_run(pc.read_flow_run(flow_run_id).parent_task_run_id)
+        return pc.read_flow(pc.read_flow_run(parent.flow_run_id).flow_id).name
