@@ -12,7 +12,8 @@ from prefect import task
 from prefect.runtime import flow_run
 
 from replearn.lib.store.embeddings_table import content_hash
-from replearn.lib.text.tokenize import default_corpus, list_corpus_files
+from replearn.lib.text.corpus_files import list_corpus_files
+from replearn.lib.text.default_corpus import default_corpus
 from replearn.infra.tracking import client, experiment_id
 
 
