@@ -42,6 +42,7 @@ from replearn.lib.errors import EmbeddingsError
 from replearn.lib.store.atomic import _json_default, atomic_path, atomic_write_json
 from replearn.lib.store.embeddings_table import _as_ids, _nonfinite_rows, _rows
 from replearn.lib.store.index_choice import MIN_POINTS_PER_CENTROID
+from replearn.lib.topk import exact_topk
 
 __all__ = [
     "Metric",
@@ -419,9 +420,9 @@ def exact_search(
 
     Returns:
         ``(D, I)`` of shape ``(nq, min(k, N))``, best first: float32 scores or
-        squared L2 distances, int64 ids. Computed in float32 in blocks of
-        queries (about 64 MiB of scores at a time); the order of exactly tied
-        neighbours is unspecified.
+        squared L2 distances, int64 ids. Computed in float32 by
+        :func:`replearn.lib.topk.exact_topk` in blocks of queries (about 64 MiB
+        of scores at a time); exactly tied neighbours in row order.
 
     Raises:
         EmbeddingsError: non-finite input, dimension mismatch, zero vectors
@@ -436,28 +437,7 @@ def exact_search(
         ids = _as_ids(ids, n)
     if metric == "cos":
         xb, xq = _normalized(xb, "xb"), _normalized(xq, "xq")
-    k_eff = min(k, n)
-    nq = len(xq)
-    D = np.empty((nq, k_eff), np.float32)
-    I = np.empty((nq, k_eff), np.int64)
-    if k_eff == 0:
-        return D, I
-    xb_sq = np.einsum("ij,ij->i", xb, xb) if metric == "l2" else None
-    step = max(1, (1 << 24) // n)
-    for s in range(0, nq, step):
-        q = xq[s : s + step]
-        S = q @ xb.T  # (b, N) inner products
-        if metric == "l2":
-            S = np.einsum("ij,ij->i", q, q)[:, None] - 2 * S + xb_sq[None, :]
-            np.maximum(S, 0, out=S)
-            key = S
-        else:
-            key = -S  # ascending key = descending similarity
-        part = np.argpartition(key, k_eff - 1, axis=1)[:, :k_eff] if k_eff < n else np.argsort(key, axis=1)
-        order = np.argsort(np.take_along_axis(key, part, axis=1), axis=1, kind="stable")
-        top = np.take_along_axis(part, order, axis=1)
-        D[s : s + step] = np.take_along_axis(S, top, axis=1)
-        I[s : s + step] = top
+    D, I = exact_topk(xq, xb, k, "l2" if metric == "l2" else "ip")
     if ids is not None:
         I = ids[I]
     return D, I

@@ -1,0 +1,159 @@
+"""Exact (brute-force) top-k search with numpy: the one place replearn ranks a database by hand.
+
+Every exact nearest-neighbour question in lib/ comes here: gensim-style
+``most_similar`` (lib/vectors.py), sense neighbours (lib/multisense/model.py),
+3CosAdd analogies (lib/eval/analogy.py), the retrieval metrics
+(lib/eval/retrieval.py), the kNN graph (lib/store/knn_graph.py) and the ground
+truth that approximate FAISS indexes are measured against
+(lib/store/faiss_index.py ``exact_search``).
+
+Scores, for a query ``q`` and a database row ``x``:
+
+* ``metric="ip"``: the inner product ``<q, x>``; larger is better (cosine when
+  both sides are unit rows);
+* ``metric="l2"``: the squared Euclidean distance
+  ``||q||^2 - 2 <q, x> + ||x||^2`` (one matrix product; the Euclidean
+  distance-matrix expansion), clamped at 0 against round-off; smaller is better.
+
+Ties are broken by the lower database row, so the result is deterministic and
+does not depend on the block size.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from replearn.lib.errors import ReplearnInputError
+
+__all__ = ["TopkMetric", "exact_topk"]
+
+TopkMetric = Literal["ip", "l2"]
+
+_BLOCK_ELEMENTS = 1 << 24
+"""Scores held per block by default (64 MiB in float32): ``batch = max(1, 2**24 // N)`` queries."""
+
+
+def exact_topk(
+    xq: np.ndarray,
+    xb: np.ndarray,
+    k: int,
+    metric: TopkMetric = "ip",
+    *,
+    exclude: np.ndarray | None = None,
+    batch: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best database rows for each query, by brute force, best first.
+
+    Args:
+        xq: ``(Q, D)`` real queries (not modified). The scores are computed in
+            ``np.result_type(xq, xb)`` (float32 for float32 inputs).
+        xb: ``(N, D)`` real database rows (not modified).
+        k: results wanted per query, >= 1; truncated to N.
+        metric: ``"ip"`` (inner product, descending) or ``"l2"`` (squared
+            Euclidean distance, ascending); see the module docstring.
+        exclude: optional ``(Q, E)`` integer rows of ``xb`` that query ``i`` must
+            never return (its own row, the words of its question, ...); entries
+            outside ``[0, N)`` (e.g. ``-1`` padding) are ignored.
+        batch: queries per block (one ``(batch, N)`` score matrix at a time);
+            default ``max(1, 2**24 // N)``, about 64 MiB of float32 scores.
+
+    Returns:
+        ``(D, I)``, both ``(Q, min(k, N))``: ``D`` the scores (``"ip"``) or
+        squared distances (``"l2"``), ``I`` the int64 rows of ``xb``; ordered
+        best first, ties by lower row. When exclusion leaves a query fewer than
+        ``min(k, N)`` rows, its trailing slots hold ``I = -1`` and
+        ``D = -inf`` (``"ip"``) or ``+inf`` (``"l2"``).
+
+    Raises:
+        ReplearnInputError: ``xq`` / ``xb`` not 2-D or of different widths,
+            ``k < 1``, an unknown ``metric``, ``exclude`` not ``(Q, E)``, or
+            ``batch < 1``.
+    """
+    xq, xb = np.asarray(xq), np.asarray(xb)
+    excl = _check_args(xq, xb, k, metric, exclude, batch)
+    n = len(xb)
+    k_eff = min(int(k), n)
+    dtype = np.result_type(xq, xb)
+    D = np.empty((len(xq), k_eff), dtype)
+    I = np.empty((len(xq), k_eff), np.int64)
+    if k_eff == 0 or len(xq) == 0:
+        return D, I
+    step = int(batch) if batch is not None else max(1, _BLOCK_ELEMENTS // n)
+    xb_sq = np.einsum("ij,ij->i", xb, xb) if metric == "l2" else None
+    for s in range(0, len(xq), step):
+        q = xq[s : s + step]
+        S = q @ xb.T  # (b, N) inner products
+        if metric == "l2":
+            S = np.einsum("ij,ij->i", q, q)[:, None] - 2 * S + xb_sq[None, :]
+            np.maximum(S, 0, out=S)
+            key = S
+        else:
+            key = -S  # ascending key = descending score
+        gone = None
+        if excl is not None:
+            gone = _mask_excluded(key, excl[s : s + step])
+        top = _best_rows(key, k_eff)
+        D[s : s + step] = np.take_along_axis(S, top, axis=1)
+        I[s : s + step] = top
+        if gone is not None:
+            _blank_excluded(D[s : s + step], I[s : s + step], gone, metric)
+    return D, I
+
+
+def _check_args(xq, xb, k, metric, exclude, batch) -> np.ndarray | None:
+    """Validate :func:`exact_topk`'s arguments; return ``exclude`` as an int64 ``(Q, E)`` array or None."""
+    if xq.ndim != 2 or xb.ndim != 2 or xq.shape[1] != xb.shape[1]:
+        raise ReplearnInputError(
+            f"exact_topk needs (Q, D) queries and (N, D) database rows of one width D; got {xq.shape} and {xb.shape}"
+        )
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ReplearnInputError(f"k must be an int >= 1, got {k!r}")
+    if metric not in ("ip", "l2"):
+        raise ReplearnInputError(f"metric must be 'ip' or 'l2', got {metric!r}")
+    if batch is not None and (isinstance(batch, bool) or int(batch) < 1):
+        raise ReplearnInputError(f"batch must be an int >= 1, got {batch!r}")
+    if exclude is None:
+        return None
+    excl = np.asarray(exclude, dtype=np.int64)
+    if excl.ndim != 2 or len(excl) != len(xq):
+        raise ReplearnInputError(f"exclude must be (Q, E) = ({len(xq)}, E) rows per query, got shape {excl.shape}")
+    return excl
+
+
+def _mask_excluded(key: np.ndarray, excl: np.ndarray) -> np.ndarray:
+    """Set ``key[i, excl[i]] = +inf`` (worst) for the valid entries; return the ``(b, N)`` bool mask set."""
+    gone = np.zeros(key.shape, dtype=bool)
+    r, c = np.nonzero((excl >= 0) & (excl < key.shape[1]))
+    gone[r, excl[r, c]] = True
+    key[gone] = np.inf
+    return gone
+
+
+def _blank_excluded(D: np.ndarray, I: np.ndarray, gone: np.ndarray, metric: str) -> None:
+    """In place: slots that hold an excluded row become ``I = -1``, ``D = -inf`` (ip) / ``+inf`` (l2)."""
+    hit = np.take_along_axis(gone, I, axis=1)
+    if hit.any():
+        I[hit] = -1
+        D[hit] = -np.inf if metric == "ip" else np.inf
+
+
+def _best_rows(key: np.ndarray, k: int) -> np.ndarray:
+    """``(b, k)`` column indices of the ``k`` smallest entries of each row of ``key`` (b, N),
+    ascending, ties by lower column."""
+    n = key.shape[1]
+    if k < n:
+        part = np.argpartition(key, k - 1, axis=1)[:, :k]
+        vals = np.take_along_axis(key, part, axis=1)
+        kth = vals.max(axis=1, keepdims=True)
+        # argpartition keeps an arbitrary subset of the entries tied with the k-th one:
+        # redo the rows where some of those ties fell outside, by a stable sort.
+        cut = np.flatnonzero((key == kth).sum(axis=1) > (vals == kth).sum(axis=1))
+        if len(cut):
+            part[cut] = np.argsort(key[cut], axis=1, kind="stable")[:, :k]
+        part.sort(axis=1)
+    else:
+        part = np.broadcast_to(np.arange(n), key.shape)
+    order = np.argsort(np.take_along_axis(key, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
