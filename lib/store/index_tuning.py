@@ -23,6 +23,31 @@ subsample, add everything, tune, and return the index with a JSON-ready
 report (choice, build seconds, tuned parameter, recall, ms/query) that
 :func:`~replearn.lib.store.faiss_index.save_index` writes into the sidecar
 (``tuning=``) and :func:`tuning_metrics` flattens for MLflow.
+
+How tune_index chooses:
+
+"Surely": the one-sided lower confidence bound of the recall over the
+queries, ``mean - confidence_z * sd / sqrt(nq)`` (per-query recalls;
+default z = 1.645, 95 %), must reach the target, so that the chosen
+setting reaches it on other queries from the same distribution too, not
+only on these (with 2,000 queries at recall 0.95 the bound is ~0.004
+below the mean). ``confidence_z=0`` uses the plain mean.
+
+IVF: the smallest ``nprobe`` of :data:`NPROBE_GRID` that reaches the
+target; then, with ``cap_codes`` (default), ``max_codes`` (the most
+vectors scanned per query, FAISS ``IndexIVF.max_codes``) is bisected for
+that ``nprobe`` and the next grid values up to twice it, and the setting
+that scans the fewest vectors per query on average while still reaching
+the target is kept (by at least 3 %; otherwise no cap). Scanned vectors
+(FAISS's ``indexIVF_stats.ndis``) are counted, not timed, so the choice
+does not depend on machine load. This fills the gap between two integer
+``nprobe`` values (one more list costs ~1/nprobe more time) and cuts the
+cost of queries that fall in the largest lists. HNSW: the smallest
+``efSearch`` of :data:`EF_SEARCH_GRID`.
+
+The chosen setting must also return ``k`` results for every query (IVF
+with a small ``nprobe`` can come back short, which :func:`search` refuses
+rather than pad with -1).
 """
 
 from __future__ import annotations
@@ -149,28 +174,8 @@ def tune_index(
 ) -> dict[str, Any]:
     """Set ``nprobe`` / ``efSearch`` on ``index`` to the cheapest setting whose recall@k surely reaches ``target_recall``.
 
-    "Surely": the one-sided lower confidence bound of the recall over the
-    queries, ``mean - confidence_z * sd / sqrt(nq)`` (per-query recalls;
-    default z = 1.645, 95 %), must reach the target, so that the chosen
-    setting reaches it on other queries from the same distribution too, not
-    only on these (with 2,000 queries at recall 0.95 the bound is ~0.004
-    below the mean). ``confidence_z=0`` uses the plain mean.
-
-    IVF: the smallest ``nprobe`` of :data:`NPROBE_GRID` that reaches the
-    target; then, with ``cap_codes`` (default), ``max_codes`` (the most
-    vectors scanned per query, FAISS ``IndexIVF.max_codes``) is bisected for
-    that ``nprobe`` and the next grid values up to twice it, and the setting
-    that scans the fewest vectors per query on average while still reaching
-    the target is kept (by at least 3 %; otherwise no cap). Scanned vectors
-    (FAISS's ``indexIVF_stats.ndis``) are counted, not timed, so the choice
-    does not depend on machine load. This fills the gap between two integer
-    ``nprobe`` values (one more list costs ~1/nprobe more time) and cuts the
-    cost of queries that fall in the largest lists. HNSW: the smallest
-    ``efSearch`` of :data:`EF_SEARCH_GRID`.
-
-    The chosen setting must also return ``k`` results for every query (IVF
-    with a small ``nprobe`` can come back short, which :func:`search` refuses
-    rather than pad with -1).
+    "Surely", the ``max_codes`` cap for IVF and the rule that every query
+    must get ``k`` results: see "How tune_index chooses" in the module docstring.
 
     Args:
         index: built over ``xb`` (from :func:`~replearn.lib.store.faiss_index.build_index`);
