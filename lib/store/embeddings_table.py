@@ -43,7 +43,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypedDict, Unpack, get_args
 
 import numpy as np
 import pyarrow as pa
@@ -57,6 +57,7 @@ __all__ = [
     "METADATA_KEY",
     "MODALITIES",
     "EmbeddingsMetadata",
+    "OptionalColumns",
     "Similarity",
     "build_table",
     "content_hash",
@@ -373,14 +374,11 @@ def write_embeddings(
     vectors: np.ndarray,
     metadata: EmbeddingsMetadata,
     *,
-    ids: Sequence[int] | np.ndarray | None = None,
-    sense: Sequence[int | None] | np.ndarray | None = None,
-    modality: Sequence[str | None] | None = None,
-    label: Sequence[str | None] | None = None,
     row_group_size: int = 65536,
     shard_rows: int | None = None,
     compression: str | dict[str, str] | None = None,
     threads: int | None = None,
+    **columns: Unpack[OptionalColumns],
 ) -> Path:
     """Validate and write an embeddings table to ``path`` atomically; return ``Path(path)``.
 
@@ -409,10 +407,11 @@ def write_embeddings(
             (the Arrow column shares its buffer: a million rows take well under
             a second to convert). A list of rows is accepted too.
         metadata: :class:`EmbeddingsMetadata`, stored in the file footer.
-        ids: ``N`` distinct integers >= 0 (the FAISS ids); default ``0..N-1``.
-        sense: ``N`` ints in [0, 32767] or None (multi-sense models), or None for an all-null column.
-        modality: ``N`` values ``"text"`` / ``"image"`` / None, or None.
-        label: ``N`` strings or None, or None.
+        ids, sense, modality, label: the optional columns (:class:`OptionalColumns`):
+            ``ids`` ``N`` distinct integers >= 0 (the FAISS ids; default ``0..N-1``);
+            ``sense`` ``N`` ints in [0, 32767] or None (multi-sense models);
+            ``modality`` ``N`` values ``"text"`` / ``"image"`` / None;
+            ``label`` ``N`` strings or None. A column left out (or None) is all null.
         row_group_size: rows per Parquet row group (>= 1): bounds the memory
             a reader needs per group (65,536 x 128 floats = 32 MiB).
         shard_rows: rows per shard file (>= 1); implies the folder layout.
@@ -434,8 +433,7 @@ def write_embeddings(
     """
     path = Path(path)
     _check_options(metadata, row_group_size)
-    table = build_table(keys, vectors, metadata, ids=ids, sense=sense, modality=modality, label=label,
-                        where=f"cannot write embeddings to {path}")
+    table = build_table(keys, vectors, metadata, where=f"cannot write embeddings to {path}", **columns)
     n = table.num_rows
     sharded = shard_rows is not None or path.suffix != ".parquet"
     if shard_rows is not None and (isinstance(shard_rows, bool) or not isinstance(shard_rows, int) or shard_rows < 1):
@@ -482,16 +480,27 @@ def write_parquet(table: pa.Table, where: Path, *, row_group_size: int = 65536,
                    use_dictionary=["key", "modality", "label", "sense"])
 
 
+class OptionalColumns(TypedDict, total=False):
+    """The optional columns of an embeddings table, as keyword arguments of :func:`write_embeddings` and
+    :func:`build_table` (``N`` rows each; an omitted or None column gets defaults / nulls)."""
+
+    ids: Sequence[int] | np.ndarray | None
+    """``N`` distinct integers >= 0 (the FAISS ids); default ``0..N-1``."""
+    sense: Sequence[int | None] | np.ndarray | None
+    """``N`` ints in [0, 32767] or None (multi-sense models)."""
+    modality: Sequence[str | None] | None
+    """``N`` values ``"text"`` / ``"image"`` / None."""
+    label: Sequence[str | None] | None
+    """``N`` strings or None."""
+
+
 def build_table(
     keys: Sequence[str],
     vectors: np.ndarray,
     metadata: EmbeddingsMetadata,
     *,
-    ids: Sequence[int] | np.ndarray | None = None,
-    sense: Sequence[int | None] | np.ndarray | None = None,
-    modality: Sequence[str | None] | None = None,
-    label: Sequence[str | None] | None = None,
     where: str = "invalid embeddings",
+    **columns: Unpack[OptionalColumns],
 ) -> pa.Table:
     """Validate the columns of an embeddings table and build it as Arrow, footer metadata included.
 
@@ -505,84 +514,29 @@ def build_table(
 
     Raises:
         EmbeddingsError: as :func:`write_embeddings`, the message starting with ``where``.
+        TypeError: a keyword that is not one of :class:`OptionalColumns`.
     """
+    unknown = sorted(set(columns) - set(OptionalColumns.__annotations__))
+    if unknown:
+        raise TypeError(f"unexpected keyword arguments {unknown}; the optional columns are "
+                        f"{', '.join(OptionalColumns.__annotations__)}")
+    ids, sense = columns.get("ids"), columns.get("sense")
+    modality, label = columns.get("modality"), columns.get("label")
     dim = metadata.dim
     try:
-        try:
-            n = len(vectors)
-        except TypeError:
-            raise EmbeddingsError(f"vectors must be a 2-D (N, D) array, got {type(vectors).__name__}") from None
-        ids_np = _as_ids(ids, n)
-        x = _as_vectors(vectors, dim, ids_np)
-        if n == 0:
-            raise EmbeddingsError("no vectors: an embeddings table needs at least one row")
-        if x.shape[1] != dim:
-            raise EmbeddingsError(
-                f"vectors have dimension {x.shape[1]} but metadata.dim={dim}: wrong dimension in {_rows(ids_np)}"
-            )
-        if len(keys) != n:
-            raise EmbeddingsError(f"keys must have one entry per vector (N={n}), got {len(keys)}")
-
+        n, ids_np, x = _checked_shape(keys, vectors, dim, ids)
         # content problems: collect them all, so one run reports everything wrong
-        problems = []
-        try:
-            keys_pa = _string_column(keys, n, "keys", ids_np, nullable=False)
-        except EmbeddingsError as e:
-            problems.append(str(e))
-            keys_pa = None
-        bad = _nonfinite_rows(x)
-        if len(bad):
-            problems.append(f"NaN or Inf values (after casting to float32) in {_rows(ids_np[bad])}")
-        elif metadata.normalized:
-            bad = _not_unit_rows(x)
-            if len(bad):
-                problems.append(
-                    f"metadata.normalized is True but the L2 norm differs from 1 by more than {_NORM_TOL} "
-                    f"in {_rows(ids_np[bad])}: normalise the vectors or set normalized=False"
-                )
+        problems: list[str] = []
+        keys_pa = _keys_column(keys, n, ids_np, problems)
+        problems += _vector_problems(x, ids_np, metadata.normalized)
         if ids is not None:
-            neg = np.flatnonzero(ids_np < 0)
-            if len(neg):
-                problems.append(f"ids must be >= 0 (FAISS uses -1 for 'no result'); negative in {_rows(ids_np[neg])}")
-            srt = np.sort(ids_np)
-            dup = np.unique(srt[1:][srt[1:] == srt[:-1]])
-            if len(dup):
-                problems.append(f"duplicate ids: {_rows(dup, 'ids repeated')}")
-
-        sense_pa = pa.nulls(n, pa.int16())
-        if sense is not None:
-            if len(sense) != n:
-                raise EmbeddingsError(f"sense must have one entry per vector (N={n}), got {len(sense)}")
-            try:
-                sense_pa = pa.array(sense, type=pa.int16())
-            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as e:
-                problems.append(f"sense must be ints in [0, 32767] or None: {e}")
-            else:
-                s = sense_pa.fill_null(0).to_numpy(zero_copy_only=False)
-                neg = np.flatnonzero(s < 0)
-                if len(neg):
-                    problems.append(f"sense must be >= 0; negative in {_rows(ids_np[neg])}")
-
-        optional = {}
-        for name, values in (("modality", modality), ("label", label)):
-            if values is None:
-                optional[name] = pa.nulls(n, pa.string())
-                continue
-            try:
-                optional[name] = _string_column(values, n, name, ids_np, nullable=True)
-            except EmbeddingsError as e:
-                problems.append(str(e))
-        if "modality" in optional and modality is not None:
-            m = optional["modality"]
-            ok = pc.is_in(m, value_set=pa.array(MODALITIES)).to_numpy(zero_copy_only=False)
-            bad = np.flatnonzero(~ok & ~m.is_null().to_numpy(zero_copy_only=False))
-            if len(bad):
-                problems.append(f"modality must be one of {MODALITIES} or None; other values in {_rows(ids_np[bad])}")
+            problems += _id_problems(ids_np)
+        sense_pa = _sense_column(sense, n, ids_np, problems)
+        optional = _optional_columns(modality, label, n, ids_np, problems)
         if problems:
             raise EmbeddingsError("; ".join(problems))
     except EmbeddingsError as e:
         raise EmbeddingsError(f"{where}: {e}") from None
-
     # zero-copy: the flat float32 buffer becomes the child array of the fixed-size lists
     flat = pa.FloatArray.from_buffers(pa.float32(), n * dim, [None, pa.py_buffer(x.reshape(-1))])
     vector_pa = pa.FixedSizeListArray.from_arrays(flat, dim)
@@ -590,6 +544,107 @@ def build_table(
         [pa.array(ids_np), keys_pa, vector_pa, sense_pa, optional["modality"], optional["label"]],
         schema=schema(dim).with_metadata({METADATA_KEY: metadata.to_json().encode()}),
     )
+
+
+def _checked_shape(keys: Sequence[str], vectors: np.ndarray, dim: int, ids: Any) -> tuple[int, np.ndarray, np.ndarray]:
+    """``(N, ids (N,) int64, vectors (N, dim) float32 C-contiguous)``; EmbeddingsError for a wrong shape,
+    no rows, a dimension other than ``dim`` or ``len(keys) != N`` (raised at once: nothing else can be checked)."""
+    try:
+        n = len(vectors)
+    except TypeError:
+        raise EmbeddingsError(f"vectors must be a 2-D (N, D) array, got {type(vectors).__name__}") from None
+    ids_np = _as_ids(ids, n)
+    x = _as_vectors(vectors, dim, ids_np)
+    if n == 0:
+        raise EmbeddingsError("no vectors: an embeddings table needs at least one row")
+    if x.shape[1] != dim:
+        raise EmbeddingsError(
+            f"vectors have dimension {x.shape[1]} but metadata.dim={dim}: wrong dimension in {_rows(ids_np)}"
+        )
+    if len(keys) != n:
+        raise EmbeddingsError(f"keys must have one entry per vector (N={n}), got {len(keys)}")
+    return n, ids_np, x
+
+
+def _keys_column(keys: Sequence[str], n: int, ids_np: np.ndarray, problems: list[str]) -> pa.Array | None:
+    """The ``key`` column as Arrow strings, or None with the problem appended to ``problems``."""
+    try:
+        return _string_column(keys, n, "keys", ids_np, nullable=False)
+    except EmbeddingsError as e:
+        problems.append(str(e))
+        return None
+
+
+def _vector_problems(x: np.ndarray, ids_np: np.ndarray, normalized: bool) -> list[str]:
+    """NaN/Inf rows of ``x`` (N, D); else, when ``normalized``, rows whose L2 norm is not 1 (to ``_NORM_TOL``)."""
+    bad = _nonfinite_rows(x)
+    if len(bad):
+        return [f"NaN or Inf values (after casting to float32) in {_rows(ids_np[bad])}"]
+    if normalized:
+        bad = _not_unit_rows(x)
+        if len(bad):
+            return [
+                f"metadata.normalized is True but the L2 norm differs from 1 by more than {_NORM_TOL} "
+                f"in {_rows(ids_np[bad])}: normalise the vectors or set normalized=False"
+            ]
+    return []
+
+
+def _id_problems(ids_np: np.ndarray) -> list[str]:
+    """Negative and duplicate ids of ``ids_np`` (N,), as messages."""
+    problems = []
+    neg = np.flatnonzero(ids_np < 0)
+    if len(neg):
+        problems.append(f"ids must be >= 0 (FAISS uses -1 for 'no result'); negative in {_rows(ids_np[neg])}")
+    srt = np.sort(ids_np)
+    dup = np.unique(srt[1:][srt[1:] == srt[:-1]])
+    if len(dup):
+        problems.append(f"duplicate ids: {_rows(dup, 'ids repeated')}")
+    return problems
+
+
+def _sense_column(sense: Any, n: int, ids_np: np.ndarray, problems: list[str]) -> pa.Array:
+    """The ``sense`` int16 column (all null when ``sense`` is None); problems appended to ``problems``.
+
+    Raises:
+        EmbeddingsError: ``len(sense) != n``.
+    """
+    sense_pa = pa.nulls(n, pa.int16())
+    if sense is None:
+        return sense_pa
+    if len(sense) != n:
+        raise EmbeddingsError(f"sense must have one entry per vector (N={n}), got {len(sense)}")
+    try:
+        sense_pa = pa.array(sense, type=pa.int16())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as e:
+        problems.append(f"sense must be ints in [0, 32767] or None: {e}")
+        return pa.nulls(n, pa.int16())
+    s = sense_pa.fill_null(0).to_numpy(zero_copy_only=False)
+    neg = np.flatnonzero(s < 0)
+    if len(neg):
+        problems.append(f"sense must be >= 0; negative in {_rows(ids_np[neg])}")
+    return sense_pa
+
+
+def _optional_columns(modality: Any, label: Any, n: int, ids_np: np.ndarray,
+                      problems: list[str]) -> dict[str, pa.Array]:
+    """``{"modality", "label"}`` Arrow string columns (all null when None); problems appended to ``problems``."""
+    optional = {}
+    for name, values in (("modality", modality), ("label", label)):
+        if values is None:
+            optional[name] = pa.nulls(n, pa.string())
+            continue
+        try:
+            optional[name] = _string_column(values, n, name, ids_np, nullable=True)
+        except EmbeddingsError as e:
+            problems.append(str(e))
+    if "modality" in optional and modality is not None:
+        m = optional["modality"]
+        ok = pc.is_in(m, value_set=pa.array(MODALITIES)).to_numpy(zero_copy_only=False)
+        bad = np.flatnonzero(~ok & ~m.is_null().to_numpy(zero_copy_only=False))
+        if len(bad):
+            problems.append(f"modality must be one of {MODALITIES} or None; other values in {_rows(ids_np[bad])}")
+    return optional
 
 
 def _parts(path: Path) -> list[Path]:

@@ -623,16 +623,9 @@ def load_index(path: Path | str) -> tuple[faiss.Index, dict[str, Any]]:
     return index, meta
 
 
-def timed_build_index(
-    xb: np.ndarray,
-    metric: Metric,
-    factory: str = "Flat",
-    ids: np.ndarray | None = None,
-    *,
-    train_size: int | None = None,
-    seed: int = 0,
-) -> tuple[faiss.Index, float]:
-    """:func:`build_index` plus the wall-clock seconds it took (for ``save_index(build_seconds=...)``)."""
+def timed_build_index(xb: np.ndarray, metric: Metric, *args: Any, **kwargs: Any) -> tuple[faiss.Index, float]:
+    """:func:`build_index` (same arguments, same errors) plus the wall-clock seconds it took
+    (for ``save_index(build_seconds=...)``)."""
     t0 = time.perf_counter()
-    index = build_index(xb, metric, factory, ids, train_size=train_size, seed=seed)
+    index = build_index(xb, metric, *args, **kwargs)
     return index, time.perf_counter() - t0
