@@ -23,15 +23,9 @@ import pyarrow.parquet as pq
 
 from replearn.lib.errors import EmbeddingsError
 from replearn.lib.store.atomic import atomic_path
-from replearn.lib.store.embeddings_table import (
-    METADATA_KEY,
-    SHARD_NAME,
-    EmbeddingsMetadata,
-    _check_options,
-    _rows,
-    build_table,
-    write_parquet,
-)
+from replearn.lib.store.embeddings_columns import _rows, build_table
+from replearn.lib.store.embeddings_schema import METADATA_KEY, EmbeddingsMetadata
+from replearn.lib.store.embeddings_table import SHARD_NAME, _check_options, write_parquet
 
 __all__ = ["shard_ranges", "write_embeddings_shard", "publish_embeddings_shards"]
 

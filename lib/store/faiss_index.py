@@ -40,7 +40,7 @@ import numpy as np
 
 from replearn.lib.errors import EmbeddingsError
 from replearn.lib.store.atomic import _json_default, atomic_path, atomic_write_json
-from replearn.lib.store.embeddings_table import _as_ids, _nonfinite_rows, _rows
+from replearn.lib.store.embeddings_columns import _as_ids, _nonfinite_rows, _rows
 from replearn.lib.store.index_choice import MIN_POINTS_PER_CENTROID
 from replearn.lib.topk import exact_topk
 

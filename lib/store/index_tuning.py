@@ -61,7 +61,7 @@ import faiss
 import numpy as np
 
 from replearn.lib.errors import EmbeddingsError
-from replearn.lib.store.embeddings_table import _as_ids
+from replearn.lib.store.embeddings_columns import _as_ids
 from replearn.lib.store.faiss_index import (
     _as_matrix,
     _check_index_metric,

@@ -40,7 +40,7 @@ from scipy.sparse.csgraph import shortest_path
 from replearn.lib.errors import EmbeddingsError
 from replearn.lib.store.atomic import atomic_path
 from replearn.lib.store.faiss_index import _as_matrix, _check_k, _faiss_metric, _normalized, search
-from replearn.lib.store.embeddings_table import _as_ids, _rows
+from replearn.lib.store.embeddings_columns import _as_ids, _rows
 from replearn.lib.topk import exact_topk
 
 __all__ = [
