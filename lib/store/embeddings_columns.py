@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from replearn.lib.errors import EmbeddingsError
 from replearn.lib.store.embeddings_schema import METADATA_KEY, MODALITIES, EmbeddingsMetadata, schema
 
-__all__ = ["OptionalColumns", "build_table"]
+__all__ = ["OptionalColumns", "build_table", "repeated_ids"]
 
 _NORM_TOL = 1e-3
 """|‖v‖₂ - 1| allowed for vectors declared ``normalized``."""
@@ -66,6 +66,12 @@ def _not_unit_rows(x: np.ndarray, tol: float = _NORM_TOL) -> np.ndarray:
         norms = np.sqrt(np.einsum("ij,ij->i", blk, blk, dtype=np.float64))
         bad.append(np.flatnonzero(np.abs(norms - 1.0) > tol) + s)
     return np.concatenate(bad) if bad else np.empty(0, np.int64)
+
+
+def repeated_ids(ids: np.ndarray) -> np.ndarray:
+    """The distinct values that occur more than once in ``ids`` (1-D), sorted ascending."""
+    srt = np.sort(ids)
+    return np.unique(srt[1:][srt[1:] == srt[:-1]])
 
 
 def _as_ids(ids: Any, n: int) -> np.ndarray:
@@ -279,8 +285,7 @@ def _id_problems(ids_np: np.ndarray) -> list[str]:
     neg = np.flatnonzero(ids_np < 0)
     if len(neg):
         problems.append(f"ids must be >= 0 (FAISS uses -1 for 'no result'); negative in {_rows(ids_np[neg])}")
-    srt = np.sort(ids_np)
-    dup = np.unique(srt[1:][srt[1:] == srt[:-1]])
+    dup = repeated_ids(ids_np)
     if len(dup):
         problems.append(f"duplicate ids: {_rows(dup, 'ids repeated')}")
     return problems

@@ -40,7 +40,7 @@ import numpy as np
 
 from replearn.lib.errors import EmbeddingsError
 from replearn.lib.store.atomic import _json_default, atomic_path, atomic_write_json
-from replearn.lib.store.embeddings_columns import _as_ids, _nonfinite_rows, _rows
+from replearn.lib.store.embeddings_columns import _as_ids, _nonfinite_rows, _rows, repeated_ids
 from replearn.lib.store.index_choice import MIN_POINTS_PER_CENTROID
 from replearn.lib.topk import exact_topk
 
@@ -298,8 +298,7 @@ def build_index(
             raise EmbeddingsError(
                 f"ids must be >= 0 (FAISS uses -1 for 'no result'); negative in {_rows(neg, name='positions')}"
             )
-        srt = np.sort(ids_np)
-        dup = np.unique(srt[1:][srt[1:] == srt[:-1]])
+        dup = repeated_ids(ids_np)
         if len(dup):
             raise EmbeddingsError(f"duplicate ids: {_rows(dup, 'ids repeated')}")
     try:
