@@ -56,8 +56,9 @@ def exact_topk(
         exclude: optional ``(Q, E)`` integer rows of ``xb`` that query ``i`` must
             never return (its own row, the words of its question, ...); entries
             outside ``[0, N)`` (e.g. ``-1`` padding) are ignored.
-        batch: queries per block (one ``(batch, N)`` score matrix at a time);
-            default ``max(1, 2**24 // N)``, about 64 MiB of float32 scores.
+        batch: queries per block (one ``(batch, N)`` score matrix at a time,
+            plus the int64 indices of its partial sort); default
+            ``max(1, 2**24 // N)``: 64 MiB of float32 scores and 128 MiB of indices.
 
     Returns:
         ``(D, I)``, both ``(Q, min(k, N))``: ``D`` the scores (``"ip"``) or
@@ -84,22 +85,31 @@ def exact_topk(
     xb_sq = np.einsum("ij,ij->i", xb, xb) if metric == "l2" else None
     for s in range(0, len(xq), step):
         q = xq[s : s + step]
-        S = q @ xb.T  # (b, N) inner products
-        if metric == "l2":
-            S = np.einsum("ij,ij->i", q, q)[:, None] - 2 * S + xb_sq[None, :]
-            np.maximum(S, 0, out=S)
-            key = S
-        else:
-            key = -S  # ascending key = descending score
-        gone = None
+        key = _block_keys(q, xb, xb_sq)
         if excl is not None:
-            gone = _mask_excluded(key, excl[s : s + step])
+            _mask_excluded(key, excl[s : s + step])
         top = _best_rows(key, k_eff)
-        D[s : s + step] = np.take_along_axis(S, top, axis=1)
+        d = np.take_along_axis(key, top, axis=1)
+        D[s : s + step] = d if metric == "l2" else -d  # excluded rows: +inf (l2) / -inf (ip)
         I[s : s + step] = top
-        if gone is not None:
-            _blank_excluded(D[s : s + step], I[s : s + step], gone, metric)
+        if excl is not None:
+            I[s : s + step][(top[:, :, None] == excl[s : s + step, None, :]).any(axis=2)] = -1
     return D, I
+
+
+def _block_keys(q: np.ndarray, xb: np.ndarray, xb_sq: np.ndarray | None) -> np.ndarray:
+    """``(b, N)`` ranking keys, smaller = better, in one buffer: squared L2 distances
+    ``||q||^2 - 2 <q, x> + ||x||^2`` clamped at 0 when ``xb_sq`` (``||x||^2``, (N,)) is given, else ``-<q, x>``.
+
+    Computed in place on the product (``-2 S + a + b`` is bitwise ``a - 2 S + b`` in IEEE arithmetic).
+    """
+    key = q @ xb.T  # (b, N) inner products
+    if xb_sq is None:
+        return np.negative(key, out=key)
+    key *= -2
+    key += np.einsum("ij,ij->i", q, q)[:, None]
+    key += xb_sq[None, :]
+    return np.maximum(key, 0, out=key)
 
 
 def _check_args(xq, xb, k, metric, exclude, batch) -> np.ndarray | None:
@@ -119,24 +129,13 @@ def _check_args(xq, xb, k, metric, exclude, batch) -> np.ndarray | None:
     excl = np.asarray(exclude, dtype=np.int64)
     if excl.ndim != 2 or len(excl) != len(xq):
         raise ReplearnInputError(f"exclude must be (Q, E) = ({len(xq)}, E) rows per query, got shape {excl.shape}")
-    return excl
+    return np.where((excl >= 0) & (excl < len(xb)), excl, -1)  # -1: nothing to exclude
 
 
-def _mask_excluded(key: np.ndarray, excl: np.ndarray) -> np.ndarray:
-    """Set ``key[i, excl[i]] = +inf`` (worst) for the valid entries; return the ``(b, N)`` bool mask set."""
-    gone = np.zeros(key.shape, dtype=bool)
-    r, c = np.nonzero((excl >= 0) & (excl < key.shape[1]))
-    gone[r, excl[r, c]] = True
-    key[gone] = np.inf
-    return gone
-
-
-def _blank_excluded(D: np.ndarray, I: np.ndarray, gone: np.ndarray, metric: str) -> None:
-    """In place: slots that hold an excluded row become ``I = -1``, ``D = -inf`` (ip) / ``+inf`` (l2)."""
-    hit = np.take_along_axis(gone, I, axis=1)
-    if hit.any():
-        I[hit] = -1
-        D[hit] = -np.inf if metric == "ip" else np.inf
+def _mask_excluded(key: np.ndarray, excl: np.ndarray) -> None:
+    """Set ``key[i, excl[i, j]] = +inf`` (worst) for the entries ``>= 0`` of ``excl`` (b, E)."""
+    r, c = np.nonzero(excl >= 0)
+    key[r, excl[r, c]] = np.inf
 
 
 def _best_rows(key: np.ndarray, k: int) -> np.ndarray:

@@ -77,7 +77,7 @@ def knn_graph(
             approximate but fast for large N. Default: exact search by
             :func:`replearn.lib.topk.exact_topk` (O(N^2 D), fine up to ~10^5
             items; ties by lower row).
-        batch: queries per search block.
+        batch: queries per search call of ``index`` (the exact search sizes its own blocks).
 
     Returns:
         ``src`` int64 ``(N * k,)`` (each id ``k`` times, in ``xb`` order),
@@ -97,7 +97,7 @@ def knn_graph(
     k = min(k, n - 1)
     ids_np = _as_ids(ids, n)
     if index is None:
-        dst, sim = _exact_neighbours(xb, k, metric, batch)
+        dst, sim = _exact_neighbours(xb, k, metric)
         dst = ids_np[dst]
     else:
         if index.ntotal != n:
@@ -106,11 +106,12 @@ def knn_graph(
     return np.repeat(ids_np, k), dst.ravel(), sim.ravel()
 
 
-def _exact_neighbours(xb: np.ndarray, k: int, metric: str, batch: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact ``(dst (N, k) row positions, similarity (N, k) float32)``, each row itself excluded."""
+def _exact_neighbours(xb: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Exact ``(dst (N, k) row positions, similarity (N, k) float32)``, each row itself excluded
+    (blocks of queries sized by :func:`~replearn.lib.topk.exact_topk`, ~64 MiB of scores)."""
     xs = _normalized(xb, "xb") if metric == "cos" else xb
     itself = np.arange(len(xs))[:, None]
-    D, I = exact_topk(xs, xs, k, "l2" if metric == "l2" else "ip", exclude=itself, batch=batch)
+    D, I = exact_topk(xs, xs, k, "l2" if metric == "l2" else "ip", exclude=itself)
     return I, (-D if metric == "l2" else D)
 
 
