@@ -140,19 +140,36 @@ def _mask_excluded(key: np.ndarray, excl: np.ndarray) -> None:
 
 def _best_rows(key: np.ndarray, k: int) -> np.ndarray:
     """``(b, k)`` column indices of the ``k`` smallest entries of each row of ``key`` (b, N),
-    ascending, ties by lower column."""
-    n = key.shape[1]
-    if k < n:
-        part = np.argpartition(key, k - 1, axis=1)[:, :k]
-        vals = np.take_along_axis(key, part, axis=1)
-        kth = vals.max(axis=1, keepdims=True)
-        # argpartition keeps an arbitrary subset of the entries tied with the k-th one:
-        # redo the rows where some of those ties fell outside, by a stable sort.
-        cut = np.flatnonzero((key == kth).sum(axis=1) > (vals == kth).sum(axis=1))
-        if len(cut):
-            part[cut] = np.argsort(key[cut], axis=1, kind="stable")[:, :k]
-        part.sort(axis=1)
-    else:
-        part = np.broadcast_to(np.arange(n), key.shape)
-    order = np.argsort(np.take_along_axis(key, part, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1)
+    ascending, ties by lower column.
+
+    A full sort (or ``argpartition``) of every row costs far more than the
+    matrix product for small ``k``; instead: the minima of ``4 k`` column groups
+    (one pass); their ``k``-th smallest ``t`` bounds the row's ``k``-th smallest
+    key from above (``k`` distinct entries are ``<= t``); only the entries
+    ``<= t`` -- about ``1.15 k`` per row on continuous data -- are sorted by
+    ``(key, column)``. Rows with fewer than ``k`` such entries (NaN keys) are
+    sorted whole. Exactly tied keys make more candidates, never other results.
+    """
+    b, n = key.shape
+    if k >= n:
+        return np.argsort(key, axis=1, kind="stable")
+    g = min(n, 4 * k)
+    group_min = np.minimum.reduceat(key, (np.arange(g) * n) // g, axis=1)  # (b, g)
+    bound = np.partition(group_min, k - 1, axis=1)[:, k - 1 : k]  # (b, 1)
+    flat = np.flatnonzero(key <= bound)  # candidates, row-major: by row, then column
+    r, c = np.divmod(flat, n)
+    counts = np.bincount(r, minlength=b)
+    pos = np.arange(len(r)) - (np.cumsum(counts) - counts)[r]  # position within its row
+    # candidates of each row packed left in a (b, most) matrix, padded after them with +inf;
+    # a stable sort then orders them by key, ties by column (padding last)
+    most = int(counts.max(initial=0))
+    vals = np.full((b, most), np.inf, key.dtype)
+    vals[r, pos] = key.reshape(-1)[flat]
+    cols = np.zeros((b, most), np.int64)
+    cols[r, pos] = c
+    full = counts >= k
+    out = np.empty((b, k), np.int64)
+    out[full] = np.take_along_axis(cols[full], np.argsort(vals[full], axis=1, kind="stable")[:, :k], axis=1)
+    if not full.all():
+        out[~full] = np.argsort(key[~full], axis=1, kind="stable")[:, :k]
+    return out

@@ -119,3 +119,34 @@ def test_bad_arguments(data):
         exact_topk(xq, xb, 2, exclude=np.zeros(13, np.int64))
     with pytest.raises(ReplearnInputError, match="batch"):
         exact_topk(xq, xb, 2, batch=0)
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+@pytest.mark.parametrize("k", [1, 7, 60])
+def test_larger_database_matches_a_stable_full_sort(metric, k):
+    rng = np.random.default_rng(5)
+    xb = rng.standard_normal((3000, 8)).astype(np.float32)
+    xb[100:400] = xb[0]  # a block of exact duplicates: ties at and across the k-th place
+    xq = np.vstack([rng.standard_normal((40, 8)).astype(np.float32), xb[:3], np.zeros((2, 8), np.float32)])
+    S = xq @ xb.T
+    key = (np.einsum("ij,ij->i", xq, xq)[:, None] - 2 * S + np.einsum("ij,ij->i", xb, xb)[None, :]
+           if metric == "l2" else -S)
+    if metric == "l2":
+        key = np.maximum(key, 0)
+    want = np.argsort(key, axis=1, kind="stable")[:, :k]
+    D, I = exact_topk(xq, xb, k, metric, batch=16)
+    assert (I == want).all()
+    np.testing.assert_array_equal(D, np.take_along_axis(key if metric == "l2" else S, want, axis=1))
+
+
+def test_nan_scores_come_last():
+    xb = np.array([[1.0, 0.0], [np.nan, 0.0], [0.5, 0.0], [2.0, 0.0]])
+    D, I = exact_topk(np.array([[1.0, 0.0]]), xb, 4, "ip")
+    assert I[0].tolist() == [3, 0, 2, 1] and np.isnan(D[0, 3])
+
+
+def test_rows_short_of_candidates_fall_back_to_a_full_sort():
+    xb = np.full((10, 2), np.nan)
+    xb[7], xb[2] = [1.0, 0.0], [3.0, 0.0]
+    D, I = exact_topk(np.array([[1.0, 0.0], [-1.0, 0.0]]), xb, 3, "ip")
+    assert I.tolist() == [[2, 7, 0], [7, 2, 0]] and np.isnan(D[:, 2]).all()
