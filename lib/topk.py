@@ -169,7 +169,8 @@ def _best_rows(key: np.ndarray, k: int) -> np.ndarray:
     cols[r, pos] = c
     full = counts >= k
     out = np.empty((b, k), np.int64)
-    out[full] = np.take_along_axis(cols[full], np.argsort(vals[full], axis=1, kind="stable")[:, :k], axis=1)
+    if full.any():
+        out[full] = np.take_along_axis(cols[full], np.argsort(vals[full], axis=1, kind="stable")[:, :k], axis=1)
     if not full.all():
         out[~full] = np.argsort(key[~full], axis=1, kind="stable")[:, :k]
     return out
