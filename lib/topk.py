@@ -15,8 +15,10 @@ Scores, for a query ``q`` and a database row ``x``:
   ``||q||^2 - 2 <q, x> + ||x||^2`` (one matrix product; the Euclidean
   distance-matrix expansion), clamped at 0 against round-off; smaller is better.
 
-Ties are broken by the lower database row, so the result is deterministic and
-does not depend on the block size.
+Ties are broken by the lower database row, so for given scores the result is
+deterministic, whatever the selection path. (BLAS may round a product
+differently for another block shape, so ``batch`` can matter at the last
+float32 bit.)
 """
 
 from __future__ import annotations
