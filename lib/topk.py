@@ -4,8 +4,8 @@ Every exact nearest-neighbour question in lib/ comes here: gensim-style
 ``most_similar`` (lib/vectors.py), sense neighbours (lib/multisense/model.py),
 3CosAdd analogies (lib/eval/analogy.py), the retrieval metrics
 (lib/eval/retrieval.py), the kNN graph (lib/store/knn_graph.py) and the ground
-truth that approximate FAISS indexes are measured against
-(lib/store/faiss_index.py ``exact_search``).
+truth that approximate FAISS indexes are measured and tuned against
+(lib/store/faiss_index.py ``exact_search``, lib/store/index_tuning.py).
 
 Scores, for a query ``q`` and a database row ``x``:
 
