@@ -11,20 +11,19 @@ inputs are averaged to grey when the tower takes one channel.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from replearn.lib.dataclass_config import check_fields, from_known_fields
+from replearn.lib.dataclass_config import Config, check_fields, range_checks, setting
 from replearn.lib.errors import ReplearnInputError
 from replearn.lib.metric.encoders import EncoderConfig, SmallCNN, l2_normalize
 
 
 @dataclass(frozen=True)
-class ImageTowerConfig:
+class ImageTowerConfig(Config):
     """Architecture of the image tower.
 
     Attributes:
@@ -34,33 +33,21 @@ class ImageTowerConfig:
         width: SmallCNN output size before the projection, >= 1 (default 128).
     """
 
-    in_size: int = 28
-    in_channels: int = 1
-    channels: tuple[int, ...] = (32, 64, 128)
-    width: int = 128
+    in_size: int = setting(28, help="Side the images are resized to, pixels", ge=1)
+    in_channels: int = setting(1, help="Channels the CNN takes (1 = grayscale)", ge=1)
+    channels: tuple[int, ...] = setting((32, 64, 128), help="SmallCNN conv block widths")
+    width: int = setting(128, help="SmallCNN output size before the projection", ge=1)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
-        check_fields(self, {
-            "in_size": self.in_size >= 1,
-            "in_channels": self.in_channels >= 1,
-            "channels": len(self.channels) >= 1 and all(c >= 1 for c in self.channels),
-            "width": self.width >= 1,
-        })
+        checks = range_checks(self)
+        checks["channels"] = len(self.channels) >= 1 and all(c >= 1 for c in self.channels)
+        check_fields(self, checks)
 
     def encoder_config(self) -> EncoderConfig:
         """The :class:`EncoderConfig` of the SmallCNN inside (``normalize=False``)."""
         return EncoderConfig(kind="cnn", in_size=self.in_size, in_channels=self.in_channels,
                              channels=self.channels, dim=self.width, normalize=False)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["channels"] = list(self.channels)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ImageTowerConfig":
-        return from_known_fields(cls, d)
 
 
 def resize_images(x: torch.Tensor, size: int, channels: int = 1) -> torch.Tensor:

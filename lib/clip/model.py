@@ -23,13 +23,19 @@ import torch.nn as nn
 from replearn.lib.clip.image_tower import ImageTower, ImageTowerConfig
 from replearn.lib.clip.loss import INIT_LOGIT_SCALE, MAX_LOGIT_SCALE
 from replearn.lib.clip.text_tower import TextTowerConfig, TextVocab, build_text_tower
+from replearn.lib.dataclass_config import Config, range_checks, setting
 from replearn.lib.errors import ReplearnInputError
 
 Schedule = Literal["cosine", "constant"]
 
+SMALL_IMAGE_PX = 8        # images of at most this side are "small" (scikit-learn's 8x8 digits)
+SMALL_IMAGE_EPOCHS = 15   # default epochs on small images
+IMAGE_EPOCHS = 4          # default epochs otherwise (MNIST 28x28 and larger)
+SMALL_IMAGE_BATCH = 128   # largest batch on small images
+
 
 @dataclass(frozen=True)
-class ClipConfig:
+class ClipConfig(Config):
     """Two-tower model and training run.
 
     Attributes:
@@ -41,7 +47,8 @@ class ClipConfig:
             to biases, norms, embeddings or ``logit_scale``).
         schedule: ``"cosine"`` (decay to 0 over ``epochs`` after one warm-up epoch
             of linear increase; Loshchilov & Hutter 2017) or ``"constant"``.
-        epochs: passes over the training pairs, >= 1.
+        epochs: passes over the training pairs, 1..1000; ``None`` (default) becomes
+            :func:`default_epochs` of ``image.in_size`` (15 on 8x8 images, else 4).
         batch_size: pairs per (global) batch, >= 2: the negatives of each pair are
             the other batch_size - 1 (default 256).
         seed: >= 0; seeds the initial weights, the batches and the caption draws.
@@ -50,18 +57,20 @@ class ClipConfig:
         device: torch device string; not part of :meth:`training_key`.
     """
 
-    image: ImageTowerConfig = ImageTowerConfig()
-    text: TextTowerConfig = TextTowerConfig()
-    dim: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    schedule: Schedule = "cosine"
-    epochs: int = 10
-    batch_size: int = 256
-    seed: int = 0
-    n_test_templates: int = 3
-    template_seed: int = 0
-    device: str = "cpu"
+    image: ImageTowerConfig = setting(default_factory=ImageTowerConfig, help="Image tower")
+    text: TextTowerConfig = setting(default_factory=TextTowerConfig, help="Text tower")
+    dim: int = setting(64, help="Shared embedding dimension", ge=1, le=4096)
+    lr: float = setting(2e-3, help="AdamW peak learning rate", gt=0.0)
+    weight_decay: float = setting(1e-4, help="AdamW decoupled weight decay (not on biases, norms, embeddings)",
+                                  ge=0.0)
+    schedule: Schedule = setting("cosine", help="Learning rate: cosine decay after one warm-up epoch, or constant")
+    epochs: int | None = setting(None, help=f"Training epochs (empty = {SMALL_IMAGE_EPOCHS} for images of at most "
+                                            f"{SMALL_IMAGE_PX} pixels a side, else {IMAGE_EPOCHS})", ge=1, le=1000)
+    batch_size: int = setting(256, help="Pairs per batch; each pair's negatives are the other pairs", ge=2)
+    seed: int = setting(0, help="Random seed of the weights, batches and caption draws", ge=0)
+    n_test_templates: int = setting(3, help="Caption templates held out for the test captions (digits)", ge=0)
+    template_seed: int = setting(0, help="Which caption templates are held out", ge=0)
+    device: str = setting("cpu", help="Torch device (cpu, cuda)", in_training_key=False)
 
     def __post_init__(self) -> None:
         for name, cls in (("image", ImageTowerConfig), ("text", TextTowerConfig)):
@@ -75,22 +84,9 @@ class ClipConfig:
             elif not isinstance(v, cls):
                 raise ReplearnInputError(f"ClipConfig.{name} must be a {cls.__name__} or a dict, "
                                          f"got {type(v).__name__}")
-
-        def is_int(v) -> bool:
-            return isinstance(v, int) and not isinstance(v, bool)
-
-        checks = {
-            "dim": is_int(self.dim) and self.dim >= 1,
-            "lr": self.lr > 0,
-            "weight_decay": self.weight_decay >= 0,
-            "schedule": self.schedule in ("cosine", "constant"),
-            "epochs": is_int(self.epochs) and self.epochs >= 1,
-            "batch_size": is_int(self.batch_size) and self.batch_size >= 2,
-            "seed": is_int(self.seed) and self.seed >= 0,
-            "n_test_templates": is_int(self.n_test_templates) and self.n_test_templates >= 0,
-            "template_seed": is_int(self.template_seed) and self.template_seed >= 0,
-        }
-        bad = [n for n, ok in checks.items() if not ok]
+        if self.epochs is None:
+            object.__setattr__(self, "epochs", default_epochs(self.image.in_size))
+        bad = [n for n, ok in range_checks(self).items() if not ok]
         if bad:
             values = ", ".join(f"{n}={getattr(self, n)!r}" for n in bad)
             raise ReplearnInputError(f"invalid ClipConfig: {values}; see the ClipConfig docstring for ranges "
@@ -100,27 +96,28 @@ class ClipConfig:
         except (RuntimeError, TypeError) as e:
             raise ReplearnInputError(f"invalid ClipConfig: device={self.device!r} ({e}); use 'cpu' or 'cuda'") from None
 
-    def to_dict(self) -> dict:
-        """Plain JSON-serialisable dict (nested tower configs as dicts)."""
-        d = dataclasses.asdict(self)
-        d["image"] = self.image.to_dict()
-        d["text"] = self.text.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ClipConfig":
-        """Rebuild from :meth:`to_dict` output, ignoring unknown keys."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
     def training_key(self) -> dict:
         """Fields a checkpoint must match to be resumed: all but ``device``, and but ``epochs`` when the
         schedule is constant (a finished run can then be extended; the cosine schedule depends on ``epochs``)."""
-        d = self.to_dict()
-        d.pop("device")
+        d = super().training_key()
         if self.schedule == "constant":
             d.pop("epochs")
         return d
+
+
+def default_epochs(image_size: int) -> int:
+    """Training epochs when none are given: :data:`SMALL_IMAGE_EPOCHS` for images of at most
+    :data:`SMALL_IMAGE_PX` pixels a side (the 1,797 8x8 digits: few steps an epoch), else :data:`IMAGE_EPOCHS`.
+
+    bench/README.md (clip_mnist.py): 8x8 digits at 15 epochs reach zero-shot 0.986, MNIST at 4 epochs 0.981.
+    """
+    return SMALL_IMAGE_EPOCHS if image_size <= SMALL_IMAGE_PX else IMAGE_EPOCHS
+
+
+def batch_size_for(image_size: int, batch_size: int) -> int:
+    """``batch_size``, at most :data:`SMALL_IMAGE_BATCH` pairs for images of at most :data:`SMALL_IMAGE_PX`
+    pixels a side (the 8x8 digits' training set is small: more steps an epoch)."""
+    return min(batch_size, SMALL_IMAGE_BATCH) if image_size <= SMALL_IMAGE_PX else batch_size
 
 
 class TwoTower(nn.Module):

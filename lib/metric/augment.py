@@ -19,18 +19,17 @@ so a CPU generator also drives GPU images.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from replearn.lib.dataclass_config import check_fields, from_known_fields
+from replearn.lib.dataclass_config import Config, check_fields, range_checks, setting
 
 
 @dataclass(frozen=True)
-class AugmentConfig:
+class AugmentConfig(Config):
     """Ranges of the random transforms (defaults suit 28x28 MNIST digits).
 
     Attributes:
@@ -48,34 +47,26 @@ class AugmentConfig:
             the result is clamped to [0, 1].
     """
 
-    max_rotation_deg: float = 15.0
-    scale_min: float = 0.9
-    scale_max: float = 1.1
-    max_translate_px: float = 2.0
-    erase_prob: float = 0.5
-    erase_area_min: float = 0.02
-    erase_area_max: float = 0.10
-    noise_prob: float = 0.5
-    noise_std: float = 0.05
+    max_rotation_deg: float = setting(15.0, help="Largest random rotation, degrees", ge=0.0, le=180.0)
+    scale_min: float = setting(0.9, help="Smallest random scale (<= scale_max)", gt=0.0)
+    scale_max: float = setting(1.1, help="Largest random scale", gt=0.0)
+    max_translate_px: float = setting(2.0, help="Largest random shift in x and y, pixels", ge=0.0)
+    erase_prob: float = setting(0.5, help="Probability that an image gets one erased rectangle", ge=0.0, le=1.0)
+    erase_area_min: float = setting(0.02, help="Smallest erased area, fraction of the image (<= erase_area_max)",
+                                    gt=0.0, le=1.0)
+    erase_area_max: float = setting(0.10, help="Largest erased area, fraction of the image", gt=0.0, le=1.0)
+    noise_prob: float = setting(0.5, help="Probability that an image not erased gets Gaussian noise", ge=0.0,
+                                le=1.0)
+    noise_std: float = setting(0.05, help="Standard deviation of the additive Gaussian noise", ge=0.0)
 
     def __post_init__(self) -> None:
-        checks = {
-            "max_rotation_deg": 0 <= self.max_rotation_deg <= 180,
-            "scale_min": 0 < self.scale_min <= self.scale_max,
-            "max_translate_px": self.max_translate_px >= 0,
-            "erase_prob": 0 <= self.erase_prob <= 1,
-            "erase_area_min": 0 < self.erase_area_min <= self.erase_area_max <= 1,
-            "noise_prob": 0 <= self.noise_prob <= 1,
-            "noise_std": self.noise_std >= 0,
-        }
+        checks = range_checks(self)
+        checks["scale_min"] = checks["scale_min"] and checks["scale_max"] and self.scale_min <= self.scale_max
+        del checks["scale_max"]  # reported as scale_min, as before
+        checks["erase_area_min"] = (checks["erase_area_min"] and checks["erase_area_max"]
+                                    and self.erase_area_min <= self.erase_area_max)
+        del checks["erase_area_max"]
         check_fields(self, checks)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "AugmentConfig":
-        return from_known_fields(cls, d)
 
 
 def _check(x: torch.Tensor) -> None:

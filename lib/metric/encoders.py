@@ -13,7 +13,6 @@ and a cosine, inner product and Euclidean search rank neighbours identically.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,13 +21,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from replearn.lib.dataclass_config import check_fields, from_known_fields
+from replearn.lib.dataclass_config import Config, check_fields, range_checks, setting
 
 EncoderKind = Literal["cnn", "mlp"]
 
 
 @dataclass(frozen=True)
-class EncoderConfig:
+class EncoderConfig(Config):
     """Architecture of an image encoder.
 
     Attributes:
@@ -39,38 +38,22 @@ class EncoderConfig:
             max-pool per block while the feature map is at least 2 pixels wide);
             for ``mlp`` the widths of the hidden layers (may be empty: a linear map).
             Each entry >= 1. Default (32, 64, 128).
-        dim: embedding dimension, >= 1 (default 64).
+        dim: embedding dimension, 1..4096 (default 32, the bench/README.md metric grid's).
         normalize: L2-normalise the output onto the unit sphere (default True).
     """
 
-    kind: EncoderKind = "cnn"
-    in_size: int = 28
-    in_channels: int = 1
-    channels: tuple[int, ...] = (32, 64, 128)
-    dim: int = 64
-    normalize: bool = True
+    kind: EncoderKind = setting("cnn", help="Encoder: a small CNN or an MLP")
+    in_size: int = setting(28, help="Side of the square input images, pixels", ge=1)
+    in_channels: int = setting(1, help="Input channels (1 = grayscale)", ge=1)
+    channels: tuple[int, ...] = setting((32, 64, 128), help="CNN conv block widths, or MLP hidden layer widths")
+    dim: int = setting(32, help="Embedding dimension", ge=1, le=4096)
+    normalize: bool = setting(True, help="L2-normalise the output onto the unit sphere")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))  # lists from JSON -> tuple
-        checks = {
-            "kind": self.kind in ("cnn", "mlp"),
-            "in_size": self.in_size >= 1,
-            "in_channels": self.in_channels >= 1,
-            "channels": all(c >= 1 for c in self.channels) and (self.kind == "mlp" or len(self.channels) >= 1),
-            "dim": self.dim >= 1,
-        }
+        checks = range_checks(self)
+        checks["channels"] = all(c >= 1 for c in self.channels) and (self.kind == "mlp" or len(self.channels) >= 1)
         check_fields(self, checks)
-
-    def to_dict(self) -> dict:
-        """Plain JSON-serialisable dict (``channels`` as a list), for checkpoints."""
-        d = dataclasses.asdict(self)
-        d["channels"] = list(self.channels)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "EncoderConfig":
-        """Rebuild from :meth:`to_dict` output, ignoring unknown keys."""
-        return from_known_fields(cls, d)
 
 
 def l2_normalize(z: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
