@@ -56,6 +56,12 @@ class EncoderConfig(Config):
         check_fields(self, checks)
 
 
+def default_channels(image_size: int) -> tuple[int, ...]:
+    """SmallCNN block widths for images of ``image_size`` pixels: (16, 32) up to 8x8 (two 2x2 pools reach 2x2),
+    else (16, 32, 64) (the bench/README.md metric grid's CNN on 28x28 MNIST)."""
+    return (16, 32) if image_size <= 8 else (16, 32, 64)
+
+
 def l2_normalize(z: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Rows of ``z`` (B, D) divided by their L2 norm; a zero row stays zero (no NaN, finite gradient)."""
     return F.normalize(z, p=2.0, dim=1, eps=eps)
