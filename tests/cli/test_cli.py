@@ -91,6 +91,7 @@ def test_metric_tables_fit_80_columns_without_truncation():
     from rich.console import Console
 
     from replearn.cli import main as cli
+    from replearn.cli.metric import _metric_tables
 
     rows = [{"features": "encoder", "map_at_r": 0.4662, "precision_at_1": 0.9196, "r_precision": 0.5708,
              "logreg_accuracy": 0.95, "linear_svm_accuracy": 0.94, "knn_accuracy": 0.97},
@@ -100,7 +101,7 @@ def test_metric_tables_fit_80_columns_without_truncation():
     narrow = Console(width=80, record=True, force_terminal=False)
     old, cli.console = cli.console, narrow
     try:
-        cli._metric_tables(rows)
+        _metric_tables(rows)
     finally:
         cli.console = old
     text = narrow.export_text()
