@@ -34,7 +34,7 @@ def clip_flow(params: ClipParams = ClipParams()) -> dict:
     try:
         # one caption draw per epoch: enough for the largest default (15 epochs on 8x8 digits)
         data = load_pairs_task(params.data, str(run_dir), params.image_column, params.caption_column,
-                               params.epochs or 15, params.n_test, params.n_test_templates, params.seed, uri, run_id)
+                               params.most_epochs(), params.n_test, params.n_test_templates, params.seed, uri, run_id)
         cfg = params.train_config(_image_size(data["path"]))
         trained = train_clip_task(data["path"], cfg, str(Path(home) / "checkpoints" / "clip" / run_id),
                                   str(run_dir / "model.pt"), uri, run_id)
