@@ -13,6 +13,8 @@ from replearn.cli import main as cli
 from replearn.cli.options import generated_command
 from replearn.flows.params import ClipParams
 
+MODEL_NAME = ClipParams.model_fields["model_name"].default  # the name `run` registers, so search finds it by default
+
 
 def run_clip(**options) -> None:
     """CLIP-style image-text model: train both towers, zero-shot + retrieval evaluation, export, index, register."""
@@ -45,7 +47,7 @@ def search_clip(
     id: Annotated[Optional[int], typer.Option("--id", help="An exported image's row id: the nearest captions")] = None,
     topn: Annotated[int, typer.Option(min=1, help="Results to show")] = 10,
     home: cli.Home = None,
-    model_name: Annotated[str, typer.Option(help="Registered model name")] = "replearn-clip",
+    model_name: Annotated[str, typer.Option(help="Registered model name")] = MODEL_NAME,
     version: Annotated[Optional[str], typer.Option(help="Model version (default: the 'champion' alias)")] = None,
 ) -> None:
     """Cross-modal search with the registered two-tower model: text -> images, image -> captions."""

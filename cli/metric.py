@@ -13,6 +13,8 @@ from replearn.cli import main as cli
 from replearn.cli.options import generated_command
 from replearn.flows.params import MetricParams
 
+MODEL_NAME = MetricParams.model_fields["model_name"].default  # the name `run` registers, so search finds it by default
+
 
 def run_metric(**options) -> None:
     """Metric learning on images: train an encoder, evaluate on unseen classes, export, index, register."""
@@ -59,7 +61,7 @@ def search_metric(
     id: Annotated[Optional[int], typer.Option("--id", help="A row id of the exported embeddings")] = None,
     topn: Annotated[int, typer.Option(min=1, help="Results to show")] = 10,
     home: cli.Home = None,
-    model_name: Annotated[str, typer.Option(help="Registered model name")] = "replearn-metric",
+    model_name: Annotated[str, typer.Option(help="Registered model name")] = MODEL_NAME,
     version: Annotated[Optional[str], typer.Option(help="Model version (default: the 'champion' alias)")] = None,
 ) -> None:
     """Nearest images (with labels) from the registered champion's FAISS index."""

@@ -12,6 +12,8 @@ from replearn.cli import main as cli
 from replearn.cli.options import generated_command
 from replearn.flows.params import MultisenseParams
 
+MODEL_NAME = MultisenseParams.model_fields["model_name"].default  # the name `run` registers, so search finds it by default
+
 
 def run_multisense(**options) -> None:
     """Multi-sense word vectors: a latent sense per occurrence with a learned prior, trained by EM."""
@@ -59,7 +61,7 @@ def disambiguate(
     context: Annotated[str, typer.Option(help="Words around it")] = "",
     topn: Annotated[int, typer.Option(min=1, help="Neighbours per sense")] = 8,
     home: cli.Home = None,
-    model_name: Annotated[str, typer.Option(help="Registered multi-sense model")] = "replearn-multisense",
+    model_name: Annotated[str, typer.Option(help="Registered multi-sense model")] = MODEL_NAME,
     version: Annotated[Optional[str], typer.Option(help="Model version (default: the 'champion' alias)")] = None,
 ) -> None:
     """Posterior over the senses of WORD in CONTEXT, and each sense's nearest words (registered multi-sense model)."""

@@ -21,6 +21,8 @@ _JSON_OUT = inspect.Parameter(
     "json_out", inspect.Parameter.KEYWORD_ONLY, default=None,
     annotation=Annotated[Optional[Path], typer.Option("--json", help="Also write the summary as JSON here")])
 
+MODEL_NAME = Word2VecParams.model_fields["model_name"].default  # the name `run` registers, so search finds it by default
+
 
 def run_word2vec(json_out: Path | None = None, **options) -> None:
     """Train skip-gram word vectors: tokenize, vocabulary, train, evaluate, export Parquet, FAISS index, register."""
@@ -81,7 +83,7 @@ def search_word2vec(
     negative: Annotated[Optional[list[str]], typer.Option(help="Words subtracted (e.g. --negative man)")] = None,
     topn: Annotated[int, typer.Option(min=1, help="Results to show")] = 10,
     home: cli.Home = None,
-    model_name: Annotated[str, typer.Option(help="Registered model name")] = "replearn-word2vec",
+    model_name: Annotated[str, typer.Option(help="Registered model name")] = MODEL_NAME,
     version: Annotated[Optional[str], typer.Option(help="Model version (default: the 'champion' alias)")] = None,
 ) -> None:
     """Nearest words (cosine) from the registered champion's FAISS index, gensim most_similar semantics."""
