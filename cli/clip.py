@@ -13,7 +13,7 @@ from replearn.cli import main as cli
 from replearn.cli.options import generated_command
 from replearn.flows.params import ClipParams
 
-MODEL_NAME = ClipParams.model_fields["model_name"].default  # the name `run` registers, so search finds it by default
+MODEL_NAME = ClipParams.model_fields["model_name"].default  # what `run` registers
 
 
 def run_clip(**options) -> None:

@@ -12,7 +12,7 @@ from replearn.cli import main as cli
 from replearn.cli.options import generated_command
 from replearn.flows.params import MultisenseParams
 
-MODEL_NAME = MultisenseParams.model_fields["model_name"].default  # the name `run` registers, so search finds it by default
+MODEL_NAME = MultisenseParams.model_fields["model_name"].default  # what `run` registers
 
 
 def run_multisense(**options) -> None:

@@ -21,7 +21,7 @@ _JSON_OUT = inspect.Parameter(
     "json_out", inspect.Parameter.KEYWORD_ONLY, default=None,
     annotation=Annotated[Optional[Path], typer.Option("--json", help="Also write the summary as JSON here")])
 
-MODEL_NAME = Word2VecParams.model_fields["model_name"].default  # the name `run` registers, so search finds it by default
+MODEL_NAME = Word2VecParams.model_fields["model_name"].default  # what `run` registers
 
 
 def run_word2vec(json_out: Path | None = None, **options) -> None:
