@@ -16,13 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from typing_extensions import Annotated
 
 from replearn.flows.param_fields import FieldDef, flow_field, lib_fields, lib_names, params_model
-from replearn.lib.clip.image_tower import ImageTowerConfig
-from replearn.lib.clip.model import ClipConfig, batch_size_for, default_epochs
-from replearn.lib.clip.text_tower import TextTowerConfig
+from replearn.lib.clip.config import ClipConfig, ImageTowerConfig, TextTowerConfig, batch_size_for, default_epochs
 from replearn.lib.dataclass_config import plain
-from replearn.lib.metric.augment import AugmentConfig
-from replearn.lib.metric.config import TRIPLET_LOSSES, MetricTrainConfig
-from replearn.lib.metric.encoders import EncoderConfig, default_channels
+from replearn.lib.metric.config import (TRIPLET_LOSSES, AugmentConfig, EncoderConfig, MetricTrainConfig,
+                                        default_channels)
 from replearn.lib.multisense.config import MultiSenseConfig
 from replearn.lib.word2vec.config import Word2VecConfig
 

@@ -15,13 +15,9 @@ import typer
 
 from replearn.cli.main import app
 from replearn.flows.params import ClipParams, MetricParams, MultisenseParams, Word2VecParams
-from replearn.lib.clip.image_tower import ImageTowerConfig
-from replearn.lib.clip.model import ClipConfig, default_epochs
-from replearn.lib.clip.text_tower import TextTowerConfig
+from replearn.lib.clip.config import ClipConfig, ImageTowerConfig, TextTowerConfig, default_epochs
 from replearn.lib.dataclass_config import field_bounds
-from replearn.lib.metric.augment import AugmentConfig
-from replearn.lib.metric.config import MetricTrainConfig
-from replearn.lib.metric.encoders import EncoderConfig
+from replearn.lib.metric.config import AugmentConfig, EncoderConfig, MetricTrainConfig
 from replearn.lib.multisense.config import MultiSenseConfig
 from replearn.lib.word2vec.config import Word2VecConfig
 

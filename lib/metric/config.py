@@ -37,23 +37,103 @@ loss=...)`` picks the new loss's default.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
 from typing import Literal
 
-from replearn.lib.dataclass_config import Config, range_checks, setting
+from replearn.lib.dataclass_config import Config, check_fields, range_checks, setting
 from replearn.lib.errors import ReplearnInputError
-from replearn.lib.metric.augment import AugmentConfig
-from replearn.lib.metric.distances import DISTANCES
 
 LossKind = Literal["triplet_hinge", "triplet_max", "triplet_mean", "smooth_softplus", "smooth_softmax",
                    "infonce", "supcon"]
 MinerKind = Literal["all", "batch_hard", "semi_hard"]
-DistanceKind = Literal[DISTANCES]
+DistanceKind = Literal["euclidean", "squared_euclidean", "cosine_distance", "inner_product"]
+EncoderKind = Literal["cnn", "mlp"]
+
+#: the kinds of :func:`~replearn.lib.metric.distances.pairwise_distance`
+DISTANCES: tuple[str, ...] = typing.get_args(DistanceKind)
 
 TRIPLET_LOSSES: tuple[str, ...] = ("triplet_hinge", "triplet_max", "triplet_mean", "smooth_softplus",
                                    "smooth_softmax")
 LOSSES: tuple[str, ...] = TRIPLET_LOSSES + ("infonce", "supcon")
 MINERS: tuple[str, ...] = ("all", "batch_hard", "semi_hard")
+
+
+@dataclass(frozen=True)
+class AugmentConfig(Config):
+    """Ranges of the random transforms (defaults suit 28x28 MNIST digits).
+
+    Attributes:
+        max_rotation_deg: rotation drawn uniformly from [-r, r] degrees, 0 <= r <= 180 (default 15).
+        scale_min, scale_max: isotropic scale drawn uniformly from [scale_min, scale_max],
+            0 < scale_min <= scale_max (default 0.9..1.1).
+        max_translate_px: shift in x and y drawn independently and uniformly from
+            [-t, t] pixels, t >= 0 (default 2, i.e. 7 % of a 28-pixel side; use about 0.5
+            for the 8x8 digits, where 2 px is a quarter of the image).
+        erase_prob: probability in [0, 1] that an image gets one erased rectangle (set to 0).
+        erase_area_min, erase_area_max: the rectangle's area as a fraction of the
+            image, 0 < min <= max <= 1 (default 2 %..10 %); aspect ratio in [1/2, 2].
+        noise_prob: probability in [0, 1] that an image that was not erased gets noise.
+        noise_std: standard deviation of the additive Gaussian noise, >= 0 (default 0.05);
+            the result is clamped to [0, 1].
+    """
+
+    max_rotation_deg: float = setting(15.0, help="Largest random rotation, degrees", ge=0.0, le=180.0)
+    scale_min: float = setting(0.9, help="Smallest random scale (<= scale_max)", gt=0.0)
+    scale_max: float = setting(1.1, help="Largest random scale", gt=0.0)
+    max_translate_px: float = setting(2.0, help="Largest random shift in x and y, pixels", ge=0.0)
+    erase_prob: float = setting(0.5, help="Probability that an image gets one erased rectangle", ge=0.0, le=1.0)
+    erase_area_min: float = setting(0.02, help="Smallest erased area, fraction of the image (<= erase_area_max)",
+                                    gt=0.0, le=1.0)
+    erase_area_max: float = setting(0.10, help="Largest erased area, fraction of the image", gt=0.0, le=1.0)
+    noise_prob: float = setting(0.5, help="Probability that an image not erased gets Gaussian noise", ge=0.0,
+                                le=1.0)
+    noise_std: float = setting(0.05, help="Standard deviation of the additive Gaussian noise", ge=0.0)
+
+    def __post_init__(self) -> None:
+        checks = range_checks(self)
+        checks["scale_min"] = checks["scale_min"] and checks["scale_max"] and self.scale_min <= self.scale_max
+        del checks["scale_max"]  # reported as scale_min, as before
+        checks["erase_area_min"] = (checks["erase_area_min"] and checks["erase_area_max"]
+                                    and self.erase_area_min <= self.erase_area_max)
+        del checks["erase_area_max"]
+        check_fields(self, checks)
+
+
+@dataclass(frozen=True)
+class EncoderConfig(Config):
+    """Architecture of an image encoder.
+
+    Attributes:
+        kind: ``"cnn"`` (:class:`SmallCNN`) or ``"mlp"`` (:class:`MLPEncoder`).
+        in_size: side of the square input images in pixels, >= 1 (8 for sklearn digits, 28 for MNIST).
+        in_channels: input channels, >= 1 (1 for grayscale).
+        channels: for ``cnn`` the output channels of each conv block (one 2x2
+            max-pool per block while the feature map is at least 2 pixels wide);
+            for ``mlp`` the widths of the hidden layers (may be empty: a linear map).
+            Each entry >= 1. Default (32, 64, 128).
+        dim: embedding dimension, 1..4096 (default 32, the bench/README.md metric grid's).
+        normalize: L2-normalise the output onto the unit sphere (default True).
+    """
+
+    kind: EncoderKind = setting("cnn", help="Encoder: a small CNN or an MLP")
+    in_size: int = setting(28, help="Side of the square input images, pixels", ge=1)
+    in_channels: int = setting(1, help="Input channels (1 = grayscale)", ge=1)
+    channels: tuple[int, ...] = setting((32, 64, 128), help="CNN conv block widths, or MLP hidden layer widths")
+    dim: int = setting(32, help="Embedding dimension", ge=1, le=4096)
+    normalize: bool = setting(True, help="L2-normalise the output onto the unit sphere")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))  # lists from JSON -> tuple
+        checks = range_checks(self)
+        checks["channels"] = all(c >= 1 for c in self.channels) and (self.kind == "mlp" or len(self.channels) >= 1)
+        check_fields(self, checks)
+
+
+def default_channels(image_size: int) -> tuple[int, ...]:
+    """SmallCNN block widths for images of ``image_size`` pixels: (16, 32) up to 8x8 (two 2x2 pools reach 2x2),
+    else (16, 32, 64) (the bench/README.md metric grid's CNN on 28x28 MNIST)."""
+    return (16, 32) if image_size <= 8 else (16, 32, 64)
 
 
 @dataclass(frozen=True)

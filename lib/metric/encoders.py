@@ -13,53 +13,12 @@ and a cosine, inner product and Euclidean search rank neighbours identically.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from replearn.lib.dataclass_config import Config, check_fields, range_checks, setting
-
-EncoderKind = Literal["cnn", "mlp"]
-
-
-@dataclass(frozen=True)
-class EncoderConfig(Config):
-    """Architecture of an image encoder.
-
-    Attributes:
-        kind: ``"cnn"`` (:class:`SmallCNN`) or ``"mlp"`` (:class:`MLPEncoder`).
-        in_size: side of the square input images in pixels, >= 1 (8 for sklearn digits, 28 for MNIST).
-        in_channels: input channels, >= 1 (1 for grayscale).
-        channels: for ``cnn`` the output channels of each conv block (one 2x2
-            max-pool per block while the feature map is at least 2 pixels wide);
-            for ``mlp`` the widths of the hidden layers (may be empty: a linear map).
-            Each entry >= 1. Default (32, 64, 128).
-        dim: embedding dimension, 1..4096 (default 32, the bench/README.md metric grid's).
-        normalize: L2-normalise the output onto the unit sphere (default True).
-    """
-
-    kind: EncoderKind = setting("cnn", help="Encoder: a small CNN or an MLP")
-    in_size: int = setting(28, help="Side of the square input images, pixels", ge=1)
-    in_channels: int = setting(1, help="Input channels (1 = grayscale)", ge=1)
-    channels: tuple[int, ...] = setting((32, 64, 128), help="CNN conv block widths, or MLP hidden layer widths")
-    dim: int = setting(32, help="Embedding dimension", ge=1, le=4096)
-    normalize: bool = setting(True, help="L2-normalise the output onto the unit sphere")
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))  # lists from JSON -> tuple
-        checks = range_checks(self)
-        checks["channels"] = all(c >= 1 for c in self.channels) and (self.kind == "mlp" or len(self.channels) >= 1)
-        check_fields(self, checks)
-
-
-def default_channels(image_size: int) -> tuple[int, ...]:
-    """SmallCNN block widths for images of ``image_size`` pixels: (16, 32) up to 8x8 (two 2x2 pools reach 2x2),
-    else (16, 32, 64) (the bench/README.md metric grid's CNN on 28x28 MNIST)."""
-    return (16, 32) if image_size <= 8 else (16, 32, 64)
+from replearn.lib.metric.config import EncoderConfig, default_channels  # noqa: F401  (home: the config module)
 
 
 def l2_normalize(z: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
