@@ -147,7 +147,9 @@ class MetricTrainConfig(Config):
             (``Dp < Dn < Dp + margin``, FaceNet); used by the triplet-family losses,
             must be ``"all"`` for ``infonce`` / ``supcon``. Default ``"all"``: on the MNIST
             grid (bench/README.md) it beat batch-hard for 3 of the 5 triplet losses, mean
-            MAP@R 0.494 against 0.480; on the 8x8 digits the two are within seed noise.
+            MAP@R 0.494 against 0.480; on the 8x8 digits (3 seeds, mean of the 5 losses) they tie
+            at the default 10 epochs (0.382 against 0.384) and batch-hard leads at 3 epochs
+            (0.393 against 0.355).
         distance: a kind of :func:`~replearn.lib.metric.distances.pairwise_distance`
             or ``None`` for the default rule (module docstring).
         margin: triplet margin m >= 0 (default 0.2, FaceNet's value on unit vectors; also
