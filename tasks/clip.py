@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +15,7 @@ from prefect import task  # noqa: E402
 from prefect.artifacts import create_table_artifact  # noqa: E402
 from prefect.logging import get_run_logger  # noqa: E402
 
+from replearn.lib.checkpoint import remove_checkpoints  # noqa: E402
 from replearn.lib.clip.captions import all_captions  # noqa: E402
 from replearn.lib.clip.data import ClipPairs, digit_pairs, load_pairs  # noqa: E402
 from replearn.lib.clip.evaluate import evaluate_clip  # noqa: E402
@@ -125,7 +125,7 @@ def train_clip_task(data_path: str, config: dict, checkpoint_dir: str, out_path:
                         checkpoint_dir=Path(checkpoint_dir), on_epoch=on_epoch, progress=True)
     with atomic_path(Path(out_path)) as tmp:
         torch.save(model_state(result.model), tmp)
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)  # finished: the epoch checkpoints are no longer needed
+    remove_checkpoints(checkpoint_dir)  # finished: the epoch checkpoints are no longer needed
     h = result.history
     if h:
         fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +15,7 @@ from prefect import task  # noqa: E402
 from prefect.artifacts import create_table_artifact  # noqa: E402
 from prefect.logging import get_run_logger  # noqa: E402
 
+from replearn.lib.checkpoint import remove_checkpoints  # noqa: E402
 from replearn.lib.eval.probe import pca_baseline, probe_accuracies  # noqa: E402
 from replearn.lib.eval.retrieval import retrieval_metrics  # noqa: E402
 from replearn.lib.metric.config import MetricTrainConfig  # noqa: E402
@@ -96,7 +96,7 @@ def train_metric_task(data_path: str, train_config: dict, encoder_config: dict, 
     with atomic_path(Path(out_path)) as tmp:
         torch.save({"encoder": encoder.state_dict(), "encoder_config": enc_cfg.to_dict(), "train_config": cfg.to_dict()},
                    tmp)
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)  # finished: the epoch checkpoints are no longer needed
+    remove_checkpoints(checkpoint_dir)  # finished: the epoch checkpoints are no longer needed
     history = result.history
     if history:
         fig, ax = plt.subplots(figsize=(6, 3.5))

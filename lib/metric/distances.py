@@ -39,15 +39,11 @@ Numerical safety:
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 
 from replearn.lib.errors import ReplearnInputError
-
-DistanceKind = Literal["euclidean", "squared_euclidean", "cosine_distance", "inner_product"]
-DISTANCES: tuple[str, ...] = ("euclidean", "squared_euclidean", "cosine_distance", "inner_product")
+from replearn.lib.metric.config import DISTANCES, DistanceKind  # noqa: F401  (declared once, with the config)
 
 
 def l2_normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:

@@ -13,64 +13,12 @@ and a cosine, inner product and Euclidean search rank neighbours identically.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-from typing import Literal
-
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from replearn.lib.dataclass_config import check_fields, from_known_fields
-
-EncoderKind = Literal["cnn", "mlp"]
-
-
-@dataclass(frozen=True)
-class EncoderConfig:
-    """Architecture of an image encoder.
-
-    Attributes:
-        kind: ``"cnn"`` (:class:`SmallCNN`) or ``"mlp"`` (:class:`MLPEncoder`).
-        in_size: side of the square input images in pixels, >= 1 (8 for sklearn digits, 28 for MNIST).
-        in_channels: input channels, >= 1 (1 for grayscale).
-        channels: for ``cnn`` the output channels of each conv block (one 2x2
-            max-pool per block while the feature map is at least 2 pixels wide);
-            for ``mlp`` the widths of the hidden layers (may be empty: a linear map).
-            Each entry >= 1. Default (32, 64, 128).
-        dim: embedding dimension, >= 1 (default 64).
-        normalize: L2-normalise the output onto the unit sphere (default True).
-    """
-
-    kind: EncoderKind = "cnn"
-    in_size: int = 28
-    in_channels: int = 1
-    channels: tuple[int, ...] = (32, 64, 128)
-    dim: int = 64
-    normalize: bool = True
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))  # lists from JSON -> tuple
-        checks = {
-            "kind": self.kind in ("cnn", "mlp"),
-            "in_size": self.in_size >= 1,
-            "in_channels": self.in_channels >= 1,
-            "channels": all(c >= 1 for c in self.channels) and (self.kind == "mlp" or len(self.channels) >= 1),
-            "dim": self.dim >= 1,
-        }
-        check_fields(self, checks)
-
-    def to_dict(self) -> dict:
-        """Plain JSON-serialisable dict (``channels`` as a list), for checkpoints."""
-        d = dataclasses.asdict(self)
-        d["channels"] = list(self.channels)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "EncoderConfig":
-        """Rebuild from :meth:`to_dict` output, ignoring unknown keys."""
-        return from_known_fields(cls, d)
+from replearn.lib.metric.config import EncoderConfig, default_channels  # noqa: F401  (home: the config module)
 
 
 def l2_normalize(z: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:

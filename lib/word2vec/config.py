@@ -5,17 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from replearn.lib.dataclass_config import ThreadedConfig, check_fields
+from replearn.lib.dataclass_config import Config, check_fields, range_checks, setting
 
 Objective = Literal["negative_sampling", "softmax"]
 
 
 @dataclass(frozen=True)
-class Word2VecConfig(ThreadedConfig):
+class Word2VecConfig(Config):
     """Hyperparameters of skip-gram word vectors (Mikolov et al. 2013).
 
+    Every field is declared with :func:`~replearn.lib.dataclass_config.setting`: its
+    default, one-line help and range there are the only ones; the flow
+    parameters and CLI options are generated from them.
+
     Attributes:
-        dim: embedding dimension D of the input (V) and context (U) matrices, >= 1.
+        dim: embedding dimension D of the input (V) and context (U) matrices, 1..4096.
         window: maximum distance between centre and context word, >= 1. Each
             centre word draws its effective window uniformly from 1..window
             ("dynamic window", word2vec.c).
@@ -46,39 +50,28 @@ class Word2VecConfig(ThreadedConfig):
         chunk_tokens: corpus tokens per training step (one loss value is logged per step).
     """
 
-    dim: int = 100
-    window: int = 5
-    negative: int = 5
-    ns_exponent: float = 0.75
-    sample: float = 1e-3
-    epochs: int = 5
-    alpha: float = 0.025
-    min_alpha: float = 0.0001
-    min_count: int = 5
-    max_vocab: int | None = None
-    max_sentence_tokens: int | None = 1000
-    objective: Objective = "negative_sampling"
-    softmax_batch: int = 1024
-    softmax_max_vocab: int = 2_000
-    threads: int = 2
-    seed: int = 1
-    chunk_tokens: int = 500_000
+    dim: int = setting(100, help="Embedding dimension", ge=1, le=4096)
+    window: int = setting(5, help="Maximum context window (dynamic: 1..window per centre word)", ge=1, le=50)
+    negative: int = setting(5, help="Noise words per positive pair", ge=1, le=50)
+    ns_exponent: float = setting(0.75, help="Power of the unigram noise distribution (1 = by frequency, 0 = "
+                                                  "uniform, < 0 favours rare words)")
+    sample: float = setting(1e-3, help="Frequent-word subsampling threshold t (0 = off)", ge=0.0, lt=1.0)
+    epochs: int = setting(5, help="Passes over the corpus", ge=1, le=1000)
+    alpha: float = setting(0.025, help="Initial learning rate (linear decay to min_alpha)", gt=0.0, le=1.0)
+    min_alpha: float = setting(0.0001, help="Final learning rate (<= alpha)", ge=0.0)
+    min_count: int = setting(5, help="Drop words seen fewer times", ge=1)
+    max_vocab: int | None = setting(None, help="Keep at most this many most frequent words (empty = no cap)", ge=1)
+    max_sentence_tokens: int | None = setting(1000, help="Join lines into pseudo-sentences of this many tokens "
+                                                         "(empty = one sentence per line)", ge=1)
+    objective: Objective = setting("negative_sampling", help="Training objective: negative sampling, or the full "
+                                                             "softmax for small vocabularies")
+    softmax_batch: int = setting(1024, help="Pairs per optimiser step of the softmax objective", ge=1)
+    softmax_max_vocab: int = setting(2_000, help="Largest vocabulary the softmax objective accepts", ge=1)
+    threads: int = setting(2, help="Training threads (Hogwild SGD)", ge=1, le=256, in_training_key=False)
+    seed: int = setting(1, help="Random seed (threads=1: identical vectors)")
+    chunk_tokens: int = setting(500_000, help="Corpus tokens per training step (one loss value each)", ge=1)
 
     def __post_init__(self) -> None:
-        checks = {
-            "dim": self.dim >= 1,
-            "window": self.window >= 1,
-            "negative": self.negative >= 1,
-            "sample": 0.0 <= self.sample < 1.0,
-            "epochs": self.epochs >= 1,
-            "alpha": self.alpha > 0,
-            "min_alpha": 0 <= self.min_alpha <= self.alpha,
-            "min_count": self.min_count >= 1,
-            "max_vocab": self.max_vocab is None or self.max_vocab >= 1,
-            "max_sentence_tokens": self.max_sentence_tokens is None or self.max_sentence_tokens >= 1,
-            "objective": self.objective in ("negative_sampling", "softmax"),
-            "softmax_batch": self.softmax_batch >= 1,
-            "threads": self.threads >= 1,
-            "chunk_tokens": self.chunk_tokens >= 1,
-        }
+        checks = range_checks(self)
+        checks["min_alpha"] = checks["min_alpha"] and self.min_alpha <= self.alpha
         check_fields(self, checks)

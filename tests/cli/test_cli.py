@@ -1,8 +1,9 @@
-"""The replearn CLI: --help on every command, multi-value options."""
+"""The replearn CLI: --help on every command, multi-value options, generated run options."""
 
 from __future__ import annotations
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from replearn.cli.main import app, expand_multi_value_options
@@ -91,6 +92,7 @@ def test_metric_tables_fit_80_columns_without_truncation():
     from rich.console import Console
 
     from replearn.cli import main as cli
+    from replearn.cli.metric import _metric_tables
 
     rows = [{"features": "encoder", "map_at_r": 0.4662, "precision_at_1": 0.9196, "r_precision": 0.5708,
              "logreg_accuracy": 0.95, "linear_svm_accuracy": 0.94, "knn_accuracy": 0.97},
@@ -100,7 +102,7 @@ def test_metric_tables_fit_80_columns_without_truncation():
     narrow = Console(width=80, record=True, force_terminal=False)
     old, cli.console = cli.console, narrow
     try:
-        cli._metric_tables(rows)
+        _metric_tables(rows)
     finally:
         cli.console = old
     text = narrow.export_text()
@@ -119,3 +121,41 @@ def test_search_with_an_empty_image_file_says_so(tmp_path):
     for family in ("metric", "clip"):
         r = CliRunner().invoke(app, ["search", family, "--image", str(empty), "--home", str(tmp_path / "h")])
         assert r.exit_code == 2 and "is empty (0 bytes)" in r.output
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["run", "word2vec", "--probes", "king", "queen", "--export", "input", "mean", "--max-vocab", "100",
+      "--ns-exponent", "0.5"],
+     {"probes": ["king", "queen"], "export_matrices": ["input", "mean"], "max_vocab": 100, "ns_exponent": 0.5}),
+    (["run", "word2vec"], {"probes": None, "export_matrices": ["input"], "max_vocab": None}),
+    (["run", "metric", "--no-augment", "--loss", "triplet_max", "--miner", "semi_hard", "--classes-per-batch", "4",
+      "--augment-max-translate-px", "0.5"],
+     {"augment": False, "loss": "triplet_max", "miner": "semi_hard", "classes_per_batch": 4,
+      "augment_max_translate_px": 0.5}),
+    (["run", "clip", "--image-channels", "16", "32", "--text-tower", "transformer", "--epochs", "3"],
+     {"image_channels": (16, 32), "text_tower": "transformer", "epochs": 3}),
+    (["run", "multisense", "--estep", "sample", "--warmup-epochs", "0", "--probes", "bank"],
+     {"estep": "sample", "warmup_epochs": 0, "probes": ["bank"]}),
+])
+def test_generated_options_reach_the_flow_parameters(argv, expected, monkeypatch):
+    """Each `run` option sets its params field (lists repeatable, --x/--no-x for booleans); the flow is not run."""
+    from replearn.cli import main as cli
+
+    seen = {}
+    real = cli.params_from_options
+
+    def capture(model, options):
+        seen["params"] = real(model, options)
+        raise typer.Exit(0)
+
+    monkeypatch.setattr(cli, "params_from_options", capture)
+    result = runner.invoke(app, expand_multi_value_options(argv))
+    assert result.exit_code == 0, result.output
+    assert {k: getattr(seen["params"], k) for k in expected} == expected
+
+
+@pytest.mark.parametrize("family, option", [("metric", "--batch-size"), ("clip", "--dim"), ("multisense", "--max-senses")])
+def test_every_family_reports_invalid_options_one_line_each(family, option):
+    result = runner.invoke(app, ["run", family, option, "0"])
+    assert result.exit_code == 2 and f"{option}: Input should be greater than" in result.output
+    assert "Traceback" not in result.output

@@ -38,7 +38,7 @@ def test_sigkill_during_training_resumes_to_the_uninterrupted_vectors(tmp_path, 
     ref = start(word2vec_cmd(lee_corpus, ref_home, tmp_path / "ref.json", *ARGS), env, tmp_path / "ref.log")
     victim = start(word2vec_cmd(lee_corpus, home, tmp_path / "killed.json", *ARGS), env, tmp_path / "killed.log")
     try:
-        ckpt = _wait_for(home / "checkpoints" / "word2vec", "epoch-001.npz", victim)
+        ckpt = _wait_for(home / "checkpoints" / "word2vec", "epoch-0001.npz", victim)
         os.killpg(victim.pid, signal.SIGKILL)  # the CLI and its temporary Prefect server
         victim.wait(timeout=30)
     finally:
@@ -46,7 +46,7 @@ def test_sigkill_during_training_resumes_to_the_uninterrupted_vectors(tmp_path, 
             os.killpg(victim.pid, signal.SIGKILL)
     assert victim.returncode == -signal.SIGKILL
     done = sorted(p.name for p in ckpt.glob("epoch-*.npz"))
-    assert done and "epoch-003.npz" not in done, f"killed too late: {done}"  # training was interrupted
+    assert done and "epoch-0003.npz" not in done, f"killed too late: {done}"  # training was interrupted
     assert not (tmp_path / "killed.json").exists()
 
     again = start(word2vec_cmd(lee_corpus, home, tmp_path / "killed.json", *ARGS), env, tmp_path / "again.log")
@@ -56,7 +56,7 @@ def test_sigkill_during_training_resumes_to_the_uninterrupted_vectors(tmp_path, 
     s, s_ref = summary(tmp_path / "killed.json"), summary(tmp_path / "ref.json")
     run = client(s["tracking_uri"]).get_run(s["mlflow_run_id"])
     assert run.info.status == "FINISHED"
-    assert run.data.metrics["train.resumed_from_epoch"] == int(done[-1][6:9])  # resumed from the last checkpoint
+    assert run.data.metrics["train.resumed_from_epoch"] == int(done[-1][6:10])  # resumed from the last checkpoint
     assert not ckpt.exists()  # checkpoints are removed once the vectors are saved
     (v, u), (v_ref, u_ref) = vectors(s), vectors(s_ref)
     assert v.shape == v_ref.shape and v.shape[0] == s_ref["vocab_size"]

@@ -32,7 +32,7 @@ def test_default_cnn_pools_down_to_one_pixel_on_8x8_and_three_on_28():
     assert build_encoder(EncoderConfig(in_size=8)).head.in_features == 128 * 1 * 1
     assert build_encoder(EncoderConfig(in_size=28)).head.in_features == 128 * 3 * 3
     deep = build_encoder(EncoderConfig(in_size=8, channels=(4, 4, 4, 4, 4)))  # pools stop at 1x1
-    assert deep(torch.rand(2, 1, 8, 8)).shape == (2, 64)
+    assert deep(torch.rand(2, 1, 8, 8)).shape == (2, 32)  # EncoderConfig.dim default
 
 
 def test_normalize_false_gives_raw_outputs():

@@ -16,7 +16,8 @@ from replearn.infra.fanout import fan_out
 from replearn.infra.runners import ShardRunner
 from replearn.infra.tracking import client, experiment_id, tracking_uri
 from replearn.lib.store.embeddings_table import read_embeddings, read_vectors
-from replearn.lib.text.tokenize import TokenizerConfig, tokenize_corpus
+from replearn.lib.text.config import TokenizerConfig
+from replearn.lib.text.tokenize import tokenize_corpus
 from replearn.lib.text.vocab import Vocabulary, write_vocabulary
 from replearn.tasks.export import export_word_vectors_task
 from replearn.tasks.text import tokenize_task

@@ -1,0 +1,85 @@
+"""``replearn run multisense`` (options generated from :class:`~replearn.flows.params.MultisenseParams`) and
+``replearn disambiguate``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from replearn.cli import main as cli
+from replearn.cli.options import generated_command
+from replearn.flows.params import MultisenseParams
+
+MODEL_NAME = MultisenseParams.model_fields["model_name"].default  # what `run` registers
+
+
+def run_multisense(**options) -> None:
+    """Multi-sense word vectors: a latent sense per occurrence with a learned prior, trained by EM."""
+    params = cli.params_from_options(MultisenseParams, options)
+    from replearn.flows.multisense import multisense_flow
+
+    cli.before_flow()
+    try:
+        s = multisense_flow(params)
+    except ValueError as e:
+        cli.fail(str(e))
+    _print_summary(s)
+    cli.print_outputs(s, s["embeddings"], s["index"])
+
+
+cli.run_app.command("multisense")(generated_command(run_multisense, MultisenseParams))
+
+
+def _print_summary(s: dict) -> None:
+    t = Table(title="multi-sense evaluation")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for k, v in s["metrics"].items():
+        t.add_row(k, f"{v:.3f}")
+    t.add_row("senses pruned", str(len(s["pruned"])))
+    cli.console.print(t)
+    nb = Table(title="neighbours of each sense")
+    for col in ("word", "sense", "prior", "neighbours"):
+        nb.add_column(col)
+    for r in s["neighbours"]:
+        nb.add_row(r["word"], str(r["sense"]), f"{r['prior']:.2f}", r["neighbours"])
+    cli.console.print(nb)
+    if s["pseudowords"]:
+        pw = Table(title="pseudo-words: original word recovered from the posterior")
+        for col in ("pseudo_word", "senses", "prior", "held_out", "accuracy", "majority"):
+            pw.add_column(col)
+        for r in s["pseudowords"]:
+            pw.add_row(*(str(r[c]) for c in ("pseudo_word", "senses", "prior", "held_out", "accuracy", "majority")))
+        cli.console.print(pw)
+
+
+@cli.app.command("disambiguate")
+def disambiguate(
+    word: Annotated[str, typer.Option(help="The ambiguous word")],
+    context: Annotated[str, typer.Option(help="Words around it")] = "",
+    topn: Annotated[int, typer.Option(min=1, help="Neighbours per sense")] = 8,
+    home: cli.Home = None,
+    model_name: Annotated[str, typer.Option(help="Registered multi-sense model")] = MODEL_NAME,
+    version: Annotated[Optional[str], typer.Option(help="Model version (default: the 'champion' alias)")] = None,
+) -> None:
+    """Posterior over the senses of WORD in CONTEXT, and each sense's nearest words (registered multi-sense model)."""
+    import pandas as pd
+
+    from replearn.infra.tracking import tracking_uri
+    from replearn.serving.registry import load_registered
+
+    try:
+        model, mv = load_registered(tracking_uri(home), model_name, version=version)
+        out = model.predict(pd.DataFrame([{"word": word, "context": context, "topn": topn}]))
+    except (LookupError, ValueError, OSError) as e:
+        cli.fail(str(e))
+    t = Table(title=f"{model_name} v{mv.version}: {word!r} in {context!r}")
+    for c in ("sense", "prior", "posterior", "neighbours"):
+        t.add_column(c)
+    for r in out.itertuples():
+        t.add_row(str(r.sense), f"{r.prior:.3f}", f"{r.posterior:.3f}", r.neighbours)
+    cli.console.print(t)
+    if len(out) and out["note"].iloc[0]:
+        cli.console.print(f"note: {out['note'].iloc[0]}", highlight=False)

@@ -1,0 +1,63 @@
+"""``replearn serve`` (a registered model over HTTP) and ``replearn search graph`` (any family's kNN graph)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from replearn.cli import main as cli
+from replearn.flows.params import Word2VecParams
+
+MODEL_NAME = Word2VecParams.model_fields["model_name"].default  # `run word2vec` registers this name
+
+
+@cli.search_app.command("graph")
+def search_graph(
+    a: Annotated[str, typer.Argument(help="First item: a key (word, image path, caption) or a row id")],
+    b: Annotated[str, typer.Argument(help="Second item")],
+    model_name: Annotated[str, typer.Option(help="Registered model name")] = MODEL_NAME,
+    weighted: Annotated[bool, typer.Option(help="Sum of edge lengths (1 - cosine) instead of hops")] = False,
+    home: cli.Home = None,
+    version: Annotated[Optional[str], typer.Option(help="Model version (default: the 'champion' alias)")] = None,
+) -> None:
+    """NN-graph distance: the shortest path between two items over the exported k-nearest-neighbour graph."""
+    from replearn.infra.tracking import tracking_uri
+    from replearn.serving.registry import graph_distance
+
+    try:
+        r = graph_distance(tracking_uri(home), model_name, a, b, version=version, weighted=weighted)
+    except (LookupError, ValueError) as e:
+        cli.fail(str(e))
+    unit = "summed 1 - cosine" if weighted else "hops"
+    cli.console.print(f"{a} -> {b}: {r['distance']:g} {unit} over the {r['k']}-NN graph of {model_name} "
+                      f"v{r['version']}", highlight=False)
+
+
+@cli.app.command("serve")
+def serve(
+    model_name: Annotated[str, typer.Option(help="Registered model name")] = MODEL_NAME,
+    alias: Annotated[str, typer.Option(help="Registry alias to serve")] = "champion",
+    version: Annotated[Optional[str], typer.Option(help="Serve this version instead of the alias")] = None,
+    host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps it on this machine")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 5001,
+    home: cli.Home = None,
+) -> None:
+    """Serve a registered model over HTTP (MLflow scoring server: POST /invocations, GET /ping)."""
+    import shutil
+    import subprocess
+
+    from replearn.infra.tracking import tracking_uri
+
+    uri = tracking_uri(home)
+    model_uri = f"models:/{model_name}/{version}" if version else f"models:/{model_name}@{alias}"
+    bindir = str(Path(sys.executable).parent)            # uvicorn lives beside this interpreter
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
+    mlflow_cli = shutil.which("mlflow", path=env["PATH"]) or "mlflow"
+    cli.console.print(f"serving {model_uri} from {uri} on http://{host}:{port}/invocations", highlight=False)
+    proc = subprocess.run([mlflow_cli, "models", "serve", "-m", model_uri, "--env-manager", "local", "-h", host,
+                           "-p", str(port)], env=env)
+    raise typer.Exit(proc.returncode)
