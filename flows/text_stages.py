@@ -24,7 +24,7 @@ from replearn.infra.run_context import RunContext
 from replearn.infra.runners import ShardRunner
 from replearn.infra.stage_outputs import Embeddings, Encoded, StageOutput, Tokens, Vocabulary
 from replearn.lib.text.partitions import PARTITION_BYTES
-from replearn.lib.text.tokenize import TokenizerConfig
+from replearn.lib.text.config import TokenizerConfig
 from replearn.tasks.export import (
     export_word_vectors_shard_task,
     export_word_vectors_task,
