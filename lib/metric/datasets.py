@@ -113,11 +113,11 @@ def probe_split(n: int, seed: int, train_fraction: float = 0.7) -> tuple[np.ndar
 def dataset_arrays(ds: ImageDataset, train_classes: int) -> dict[str, np.ndarray]:
     """The arrays the metric flow stores for ``ds`` (one ``.npz``): ``images`` (N, 1, H, W), ``labels`` (N,),
     ``train_idx`` / ``test_idx`` (seen / unseen classes, :func:`~replearn.lib.metric.images.split_by_classes`),
-    ``keys`` (N,) and ``names`` (C,) strings.
+    ``keys`` (N,) strings and ``names`` (C,): the class names, so that ``names[labels]`` names every image.
 
     Raises:
         ReplearnInputError: from ``split_by_classes`` (a split leaving no seen or no unseen class).
     """
     train_idx, test_idx = split_by_classes(ds.labels, train_classes)
     return dict(images=ds.images, labels=ds.labels, train_idx=train_idx, test_idx=test_idx, keys=np.array(ds.keys),
-                names=np.array(ds.label_names))
+                names=np.array(ds.classes.names))
