@@ -45,7 +45,8 @@ def log(*a) -> None:
 
 
 def word_vectors(lines: int, work: Path) -> np.ndarray:
-    from replearn.lib.text.tokenize import TokenizerConfig, tokenize_corpus
+    from replearn.lib.text.config import TokenizerConfig
+    from replearn.lib.text.tokenize import tokenize_corpus
     from replearn.lib.text.vocab import build_vocabulary, count_tokens, keep_probability, noise_distribution
     from replearn.lib.word2vec.config import Word2VecConfig
     from replearn.lib.word2vec.corpus import encode_corpus

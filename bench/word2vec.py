@@ -78,7 +78,8 @@ def _lines(path: Path):
 
 
 def _tok_replearn(corpus: Path, work: Path) -> int:
-    from replearn.lib.text.tokenize import TokenizerConfig, tokenize_corpus
+    from replearn.lib.text.config import TokenizerConfig
+    from replearn.lib.text.tokenize import tokenize_corpus
 
     return tokenize_corpus(corpus, work / "tokens", TokenizerConfig()).tokens
 
@@ -171,7 +172,7 @@ def child_gensim(token_dir: Path, out: Path, epochs: int, threads: int) -> dict:
     import numpy as np
     from gensim.models import Word2Vec
 
-    from replearn.lib.text.tokenize import iter_token_shards
+    from replearn.lib.text.token_shards import iter_token_shards
 
     t0 = time.perf_counter()
     sentences, cur = [], []

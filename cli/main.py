@@ -69,7 +69,7 @@ def run_word2vec(
                                 seed=seed, export_matrices=export, model_name=model_name, runner=runner,
                                 address=address, workers=workers)
         if corpus is not None:
-            from replearn.lib.text.tokenize import list_corpus_files
+            from replearn.lib.text.corpus_files import list_corpus_files
 
             list_corpus_files(corpus)  # fail in a second, before the Prefect API starts
         flow_runner = task_runner(params.runner, params.address, params.workers)  # says what to install if missing

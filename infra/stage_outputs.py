@@ -130,7 +130,7 @@ class Registered(StageOutput):
     """A model version in the MLflow registry and the champion gate's decision."""
 
     name: str
-    version: str
+    version: int | str
     source: str
     champion: bool
     previous_champion: str | None

@@ -23,7 +23,7 @@ trainer's checkpoints; a run started again with the same arguments resumes
 from the last one) and ``history.json`` (``{"family", "world_size", "config",
 "history": [per-epoch logs]}``). Weights are loaded back with
 ``torch.load(..., weights_only=True)``
-(:func:`replearn.lib.metric.trainer.latest_checkpoint`,
+(:func:`replearn.lib.checkpoint.latest_checkpoint`,
 :func:`replearn.lib.clip.model.load_model`).
 
 Data: ``--data digits`` (scikit-learn's bundled 8x8 digits, optionally the
@@ -128,7 +128,7 @@ def train_clip_main(args: argparse.Namespace, device: str, rank: int) -> dict:
     from replearn.lib.clip.image_tower import ImageTowerConfig
     from replearn.lib.clip.model import ClipConfig, build_model, model_from_state
     from replearn.lib.clip.text_tower import TextTowerConfig
-    from replearn.lib.clip.trainer import latest_checkpoint, train_clip, train_digits
+    from replearn.lib.clip.trainer import find_checkpoint, train_clip, train_digits
     from replearn.lib.metric.ddp import sync_batchnorm
 
     common = dict(dim=args.dim, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, device=device,
@@ -145,8 +145,8 @@ def train_clip_main(args: argparse.Namespace, device: str, rank: int) -> dict:
         vocab = list(p.captions)
     # the model is built here (seeded: the same on every rank) so that its batch norm can use global-batch
     # statistics under DDP; a checkpoint to resume from rebuilds it with the vocabulary it was trained with
-    found = latest_checkpoint(ckpt, cfg)
-    model = model_from_state(found[1], device=device) if found else build_model(cfg, vocab)
+    found = find_checkpoint(ckpt, cfg)
+    model = model_from_state(found.payload, device=device) if found else build_model(cfg, vocab)
     with sync_batchnorm(model):
         if args.data == "digits":
             res = train_digits(cfg, pairs, model=model, checkpoint_dir=ckpt, progress=rank == 0)

@@ -17,6 +17,7 @@ from typing import Any, Union
 import numpy as np
 
 from replearn.lib.errors import EmbeddingsError, ReplearnInputError, VocabularyError
+from replearn.lib.topk import exact_topk
 
 __all__ = ["KeyedVectors", "from_gensim", "unit_rows"]
 
@@ -305,24 +306,14 @@ class KeyedVectors:
             return []
         q, rows = self.query_vector(positive, negative)
         end = self.restricted_size(restrict_vocab)
-        dists = self.unit[:end] @ q
         if topn is None:
-            return dists
-        return self._top(dists, int(topn), rows)
+            return self.unit[:end] @ q
+        D, I = exact_topk(q[None, :], self.unit[:end], int(topn), "ip", exclude=[list(rows)])
+        return self._pairs(D[0], I[0])
 
-    def _top(self, dists: np.ndarray, topn: int, exclude: Sequence[int]) -> list[tuple[str, float]]:
-        """Top ``topn`` of ``dists`` (1-D) leaving out rows in ``exclude`` -- gensim's
-        ``matutils.argsort(dists, topn + len(exclude), reverse=True)`` then filter."""
-        k = topn + len(exclude)
-        neg = -dists
-        if k >= neg.size:
-            best = np.argsort(neg)[:k]
-        else:
-            part = np.argpartition(neg, k)[:k]
-            best = part[np.argsort(neg[part])]
-        skip = set(exclude)
-        out = [(self.words[j], float(dists[j])) for j in best.tolist() if j not in skip]
-        return out[:topn]
+    def _pairs(self, sims: np.ndarray, rows: np.ndarray) -> list[tuple[str, float]]:
+        """``[(word, similarity)]`` for one row of :func:`exact_topk` output, its empty (-1) slots dropped."""
+        return [(self.words[j], float(d)) for j, d in zip(rows.tolist(), sims.tolist()) if j >= 0]
 
     def most_similar_batch(
         self, words: Sequence[str], topn: int = 10, restrict_vocab: int | None = None, batch_size: int = 1024
@@ -338,16 +329,10 @@ class KeyedVectors:
         """
         if topn < 1:
             return [[] for _ in words]
-        rows = [self.index(w) for w in words]
+        rows = np.asarray([self.index(w) for w in words], dtype=np.int64)
         end = self.restricted_size(restrict_vocab)
-        unit = self.unit[:end]
-        out: list[list[tuple[str, float]]] = []
-        for s in range(0, len(rows), batch_size):
-            idx = np.asarray(rows[s : s + batch_size], dtype=np.int64)
-            S = self.unit[idx] @ unit.T  # (B, end): cosine of each query word with each candidate
-            for r, i in enumerate(idx.tolist()):
-                out.append(self._top(S[r], topn, [i]))
-        return out
+        D, I = exact_topk(self.unit[rows], self.unit[:end], int(topn), "ip", exclude=rows[:, None], batch=batch_size)
+        return [self._pairs(d, i) for d, i in zip(D, I)]
 
     # ------------------------------------------------------------ interop
     @classmethod

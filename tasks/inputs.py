@@ -12,7 +12,8 @@ from prefect import task
 from replearn.infra.stage_outputs import Fingerprint
 from replearn.lib.metric.datasets import source_hash as image_source_hash
 from replearn.lib.store.embeddings_table import content_hash
-from replearn.lib.text.tokenize import default_corpus, list_corpus_files
+from replearn.lib.text.corpus_files import list_corpus_files
+from replearn.lib.text.default_corpus import default_corpus
 
 
 @task(name="default-corpus")

@@ -97,4 +97,4 @@ def register_task(tracking_uri: str, run_id: str, model_name: str, family: str, 
     outcome = promote(tracking_uri, model_name, mv.version, metric, value, eval_data)
     get_run_logger().info("registered %s version %s (%s=%.4f); champion: %s", model_name, mv.version, metric, value,
                           outcome["champion"])
-    return Registered(name=model_name, version=str(mv.version), source=source, **outcome)
+    return Registered(name=model_name, version=mv.version, source=source, **outcome)

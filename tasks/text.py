@@ -18,7 +18,8 @@ from replearn.lib.text.partitions import (
     plan_partitions,
     tokenize_partition,
 )
-from replearn.lib.text.tokenize import TokenizerConfig, TokenizeStats, check_out_dir
+from replearn.lib.text.config import TokenizerConfig, TokenizeStats
+from replearn.lib.text.token_shards import check_out_dir
 from replearn.lib.text.vocab import build_vocabulary, count_tokens, write_vocabulary
 from replearn.infra.caching import STAGE_CACHE
 from replearn.infra.stage_outputs import Tokens, Vocabulary

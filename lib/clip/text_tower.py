@@ -36,7 +36,7 @@ import torch.nn as nn
 from replearn.lib.dataclass_config import check_fields, from_known_fields
 from replearn.lib.errors import ReplearnInputError
 from replearn.lib.metric.encoders import l2_normalize
-from replearn.lib.text.tokenize import TokenizerConfig
+from replearn.lib.text.config import TokenizerConfig
 
 TextKind = Literal["bag", "transformer", "lit"]
 TEXT_KINDS: tuple[str, ...] = ("bag", "transformer", "lit")
@@ -70,7 +70,7 @@ def tokenize_texts(texts: Sequence[str | None], config: TokenizerConfig = CLIP_T
     """
     import polars as pl
 
-    from replearn.lib.text.tokenize import _token_expr, _token_lists
+    from replearn.lib.text.word_rules import token_expr as _token_expr, token_lists as _token_lists
 
     if len(texts) == 0:
         return []

@@ -28,9 +28,9 @@
   both ways on the held-out pairs (:func:`~replearn.lib.clip.evaluate.evaluate_clip`).
 * **Checkpoints and resuming.** ``<checkpoint_dir>/epoch-0003.pt`` holds the
   config, the vocabulary, the weights, the optimiser, the epoch and the history,
-  written atomically. A new call resumes from the newest checkpoint whose
-  ``training_key()`` matches and whose epoch is <= ``config.epochs``; loaded with
-  ``torch.load(weights_only=True)``.
+  written atomically (:mod:`replearn.lib.checkpoint`). A new call resumes from
+  the newest checkpoint whose ``training_key()`` matches and whose epoch is
+  <= ``config.epochs``; loaded with ``torch.load(weights_only=True)``.
 * **Guards.** A non-finite loss raises :class:`~replearn.lib.errors.TrainingError`
   naming the epoch, batch and learning rate, with the history so far.
 """
@@ -49,13 +49,13 @@ import torch.distributed as dist
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from replearn.lib.checkpoint import TORCH, Checkpoint, latest_checkpoint, save_checkpoint
 from replearn.lib.clip.captions import all_captions
 from replearn.lib.clip.data import ClipPairs, DigitPairs
 from replearn.lib.clip.evaluate import evaluate_clip
 from replearn.lib.clip.loss import ClipLoss
 from replearn.lib.clip.model import ClipConfig, TwoTower, build_model, model_from_state, model_state
 from replearn.lib.errors import ReplearnInputError, TrainingError
-from replearn.lib.store.atomic import atomic_path
 
 Captions = Sequence[str] | Callable[[int], Sequence[str]]
 
@@ -141,41 +141,27 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def checkpoint_path(checkpoint_dir: Path | str, epoch: int) -> Path:
-    """``<checkpoint_dir>/epoch-NNNN.pt``, the state after ``epoch`` epochs."""
-    return Path(checkpoint_dir) / f"epoch-{epoch:04d}.pt"
+def _checkpoint_key(config: ClipConfig) -> dict:
+    """What a checkpoint must match to be resumed: the config's ``training_key()``."""
+    return {"training_key": config.training_key()}
 
 
-def save_checkpoint(checkpoint_dir: Path | str, epoch: int, model: TwoTower, optimizer: torch.optim.Optimizer,
-                    history: list[ClipEpochLog]) -> Path:
-    """Write the state after ``epoch`` epochs atomically; return its path."""
-    final = checkpoint_path(checkpoint_dir, epoch)
-    state = model_state(model)
-    state.update({"epoch": epoch, "training_key": model.config.training_key(), "optimizer": optimizer.state_dict(),
-                  "history": [h.to_dict() for h in history]})
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(final) as tmp:
-        torch.save(state, tmp)
-    return final
+def find_checkpoint(checkpoint_dir: Path | str, config: ClipConfig) -> Checkpoint | None:
+    """The checkpoint a run of ``config`` resumes from, or None (:func:`~replearn.lib.checkpoint.latest_checkpoint`).
 
-
-def latest_checkpoint(checkpoint_dir: Path | str, config: ClipConfig) -> tuple[Path, dict] | None:
-    """The newest readable checkpoint with the same ``training_key()`` and epoch <= config.epochs, or None.
-
-    Damaged or foreign files are skipped.
+    The newest readable ``<checkpoint_dir>/epoch-NNNN.pt`` with the same ``training_key()`` and
+    epoch <= ``config.epochs``, tensors on the CPU; damaged or foreign files are skipped.
+    ``.payload`` rebuilds the model (:func:`~replearn.lib.clip.model.model_from_state`).
     """
-    d = Path(checkpoint_dir)
-    if not d.is_dir():
-        return None
-    key = config.training_key()
-    for path in sorted(d.glob("epoch-*.pt"), reverse=True):
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            if state["training_key"] == key and 1 <= int(state["epoch"]) <= config.epochs:
-                return path, state
-        except Exception:  # truncated or foreign file: use an older one
-            continue
-    return None
+    return latest_checkpoint(checkpoint_dir, key=_checkpoint_key(config), fmt=TORCH, max_epoch=config.epochs,
+                             fields=("config", "state_dict", "optimizer", "history"))
+
+
+def _save_checkpoint(checkpoint_dir: Path | str, epoch: int, model: TwoTower, optimizer: torch.optim.Optimizer,
+                     history: list[ClipEpochLog]) -> Path:
+    """Write the state after ``epoch`` epochs atomically (model, optimiser, history); return its path."""
+    payload = {**model_state(model), "optimizer": optimizer.state_dict(), "history": [h.to_dict() for h in history]}
+    return save_checkpoint(checkpoint_dir, epoch, payload, key=_checkpoint_key(model.config), fmt=TORCH)
 
 
 def _check_images(images) -> np.ndarray:
@@ -205,6 +191,83 @@ def _sync_gradients(model: TwoTower, world_size: int) -> None:
 # --------------------------------------------------------------------------- training
 
 
+@dataclass(frozen=True)
+class _ClipRun:
+    """What stays fixed over one :func:`train_clip` call (its inputs and objects, prepared)."""
+
+    config: ClipConfig
+    model: TwoTower
+    optimizer: torch.optim.Optimizer
+    loss_fn: ClipLoss
+    x_all: torch.Tensor                                                          # (N, C, H, W) float32, CPU
+    caption_fn: Callable[[int], Sequence[str]]
+    first: list[str]                                                             # the captions of epoch 0
+    steps_per_epoch: int
+    world: int
+    rank: int
+    device: torch.device
+    bar: tqdm
+
+
+def _setup_model(config: ClipConfig, model: TwoTower | None, vocab_captions: Sequence[str] | None, first: list[str],
+                 checkpoint_dir: Path | str | None) -> tuple[TwoTower, torch.optim.Optimizer, list[ClipEpochLog], int,
+                                                              Path | None]:
+    """(model on its device, optimiser, history, epochs done, checkpoint): fresh, or from a matching checkpoint."""
+    found = find_checkpoint(checkpoint_dir, config) if checkpoint_dir is not None else None
+    state = found.payload if found is not None else None
+    if model is None:
+        if state is not None:
+            model = model_from_state(state, device=config.device)
+        else:
+            model = build_model(config, vocab_captions if vocab_captions is not None else first)
+    elif state is not None:
+        model.load_state_dict(state["state_dict"])
+    model.to(torch.device(config.device))
+    if config.text.kind == "lit" and vocab_captions is not None:
+        model.text.precompute(list(vocab_captions), where="the vocabulary captions")
+    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
+    if state is None:
+        return model, optimizer, [], 0, None
+    optimizer.load_state_dict(state["optimizer"])
+    return model, optimizer, [ClipEpochLog(**h) for h in state["history"]][:found.epoch], found.epoch, found.path
+
+
+def _train_epoch(run: _ClipRun, epoch: int, history: list[ClipEpochLog]) -> tuple[list[float], float]:
+    """One pass over the shuffled pairs (epoch 0-based); returns (per-batch losses, last learning rate)."""
+    config, model, N = run.config, run.model, len(run.x_all)
+    texts = run.first if epoch == 0 else list(run.caption_fn(epoch))
+    if len(texts) != N:
+        raise ReplearnInputError(f"train_clip: epoch {epoch} gave {len(texts)} captions for {N} images")
+    prepared = model.prepare_text(texts, where=f"the training captions (epoch {epoch})")
+    model.train()
+    losses: list[float] = []
+    lr = config.lr
+    for b, idx in enumerate(epoch_batches(N, config.batch_size, config.seed, epoch)):
+        if run.world > 1:
+            n_local = len(idx) // run.world
+            idx = idx[run.rank * n_local:(run.rank + 1) * n_local]               # this rank's shard
+        lr = learning_rate(config, epoch * run.steps_per_epoch + b, run.steps_per_epoch)
+        for g in run.optimizer.param_groups:
+            g["lr"] = lr
+        it = torch.from_numpy(idx)
+        zi = model.encode_image(run.x_all[it].to(run.device))                    # (n, D)
+        zt = model.encode_text(**{k: v[it].to(run.device) for k, v in prepared.items()})   # (n, D)
+        loss = run.loss_fn(zi, zt, model.logit_scale)
+        if not bool(torch.isfinite(loss)):
+            raise TrainingError(f"CLIP loss is {loss.item()} at epoch {epoch + 1}, batch {b + 1}/"
+                                f"{run.steps_per_epoch} (lr={lr:.3g}, logit scale={model.scale:.3g}); lower "
+                                f"lr or check the images for extreme values", history=history)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if run.world > 1:
+            _sync_gradients(model, run.world)
+        run.optimizer.step()
+        losses.append(loss.item())
+        run.bar.update(1)
+        run.bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.4f}", s=f"{model.scale:.1f}")
+    return losses, lr
+
+
 def train_clip(config: ClipConfig, images: np.ndarray, captions: Captions, *, model: TwoTower | None = None,
                vocab_captions: Sequence[str] | None = None, eval_pairs: ClipPairs | None = None,
                prompts: Sequence[Sequence[str]] | None = None, checkpoint_dir: Path | str | None = None,
@@ -221,7 +284,8 @@ def train_clip(config: ClipConfig, images: np.ndarray, captions: Captions, *, mo
             sentence embeddings are precomputed.
         eval_pairs: held-out pairs evaluated after every epoch (zero-shot needs labels).
         prompts: zero-shot prompts per class (default the digit prompts).
-        checkpoint_dir: per-epoch checkpoints; a matching one there is resumed from.
+        checkpoint_dir: per-epoch checkpoints (``epoch-NNNN.pt``, :mod:`replearn.lib.checkpoint`); a
+            matching one there is resumed from (:func:`find_checkpoint`).
         on_epoch: called with each :class:`ClipEpochLog` (on every rank).
         progress: tqdm bar over batches.
 
@@ -242,79 +306,25 @@ def train_clip(config: ClipConfig, images: np.ndarray, captions: Captions, *, mo
 
     distributed = dist.is_available() and dist.is_initialized()
     world, rank = (dist.get_world_size(), dist.get_rank()) if distributed else (1, 0)
-
-    history: list[ClipEpochLog] = []
-    start_epoch, last_ckpt, state = 0, None, None
-    if checkpoint_dir is not None:
-        found = latest_checkpoint(checkpoint_dir, config)
-        if found is not None:
-            last_ckpt, state = found
-    if model is None:
-        if state is not None:
-            model = model_from_state(state, device=config.device)
-        else:
-            model = build_model(config, vocab_captions if vocab_captions is not None else first)
-    elif state is not None:
-        model.load_state_dict(state["state_dict"])
-    device = torch.device(config.device)
-    model.to(device)
-    if config.text.kind == "lit" and vocab_captions is not None:
-        model.text.precompute(list(vocab_captions), where="the vocabulary captions")
-
-    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
-    if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        start_epoch = int(state["epoch"])
-        history = [ClipEpochLog(**h) for h in state["history"]][:start_epoch]
-
-    loss_fn = ClipLoss(world, rank)
-    x_all = torch.from_numpy(x_np)
+    model, optimizer, history, start_epoch, last_ckpt = _setup_model(config, model, vocab_captions, first,
+                                                                     checkpoint_dir)
     steps_per_epoch = len(epoch_batches(N, config.batch_size, config.seed, 0))
     t_start = time.perf_counter()
     bar = tqdm(total=(config.epochs - start_epoch) * steps_per_epoch, disable=not progress or rank != 0,
                desc="clip", unit="batch")
+    run = _ClipRun(config, model, optimizer, ClipLoss(world, rank), torch.from_numpy(x_np), caption_fn, first,
+                   steps_per_epoch, world, rank, torch.device(config.device), bar)
     try:
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
-            texts = first if epoch == 0 else list(caption_fn(epoch))
-            if len(texts) != N:
-                raise ReplearnInputError(f"train_clip: epoch {epoch} gave {len(texts)} captions for {N} images")
-            prepared = model.prepare_text(texts, where=f"the training captions (epoch {epoch})")
-            model.train()
-            losses: list[float] = []
-            lr = config.lr
-            for b, idx in enumerate(epoch_batches(N, config.batch_size, config.seed, epoch)):
-                if world > 1:
-                    n_local = len(idx) // world
-                    idx = idx[rank * n_local:(rank + 1) * n_local]               # this rank's shard
-                lr = learning_rate(config, epoch * steps_per_epoch + b, steps_per_epoch)
-                for g in optimizer.param_groups:
-                    g["lr"] = lr
-                it = torch.from_numpy(idx)
-                zi = model.encode_image(x_all[it].to(device))                    # (n, D)
-                zt = model.encode_text(**{k: v[it].to(device) for k, v in prepared.items()})   # (n, D)
-                loss = loss_fn(zi, zt, model.logit_scale)
-                if not bool(torch.isfinite(loss)):
-                    raise TrainingError(f"CLIP loss is {loss.item()} at epoch {epoch + 1}, batch {b + 1}/"
-                                        f"{steps_per_epoch} (lr={lr:.3g}, logit scale={model.scale:.3g}); lower "
-                                        f"lr or check the images for extreme values", history=history)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if world > 1:
-                    _sync_gradients(model, world)
-                optimizer.step()
-                losses.append(loss.item())
-                bar.update(1)
-                bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.4f}", s=f"{model.scale:.1f}")
-            metrics = {}
-            if eval_pairs is not None:
-                metrics = evaluate_clip(model, eval_pairs, prompts).to_dict()
+            losses, lr = _train_epoch(run, epoch, history)
+            metrics = evaluate_clip(model, eval_pairs, prompts).to_dict() if eval_pairs is not None else {}
             log = ClipEpochLog(epoch + 1, float(np.mean(losses)), model.scale, lr, time.perf_counter() - t0, metrics)
             history.append(log)
             if on_epoch is not None:
                 on_epoch(log)
             if checkpoint_dir is not None and rank == 0:
-                last_ckpt = save_checkpoint(checkpoint_dir, epoch + 1, model, optimizer, history)
+                last_ckpt = _save_checkpoint(checkpoint_dir, epoch + 1, model, optimizer, history)
     finally:
         bar.close()
     model.eval()

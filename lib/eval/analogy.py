@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from replearn.lib.errors import ReplearnInputError
+from replearn.lib.topk import exact_topk
 from replearn.lib.vectors import KeyedVectors
 
 __all__ = ["AnalogyResult", "evaluate_analogies", "read_analogies", "three_cos_add", "questions_words_path"]
@@ -57,23 +57,9 @@ def _queries(unit: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> n
     return q
 
 
-def _score_batches(
-    unit: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray, exclude: bool, batch_size: int
-) -> Iterator[tuple[slice, np.ndarray]]:
-    """Yield ``(rows, S)``: ``S[i, j] = cos(unit_j, b_i - a_i + c_i)`` for the questions in
-    ``rows``; ``S`` is ``(B, N) float32`` with ``-inf`` at a, b, c when ``exclude``."""
-    n = unit.shape[0]
-    bs = max(1, min(int(batch_size), _MAX_BATCH_ELEMENTS // max(n, 1)))
-    for s in range(0, len(a), bs):
-        sl = slice(s, min(s + bs, len(a)))
-        qa, qb, qc = a[sl], b[sl], c[sl]
-        S = _queries(unit, qa, qb, qc) @ unit.T  # (B, D) @ (D, N) -> (B, N)
-        if exclude:
-            r = np.arange(S.shape[0])
-            S[r, qa] = -np.inf
-            S[r, qb] = -np.inf
-            S[r, qc] = -np.inf
-        yield sl, S
+def _batch_rows(batch_size: int, n: int) -> int:
+    """Questions per block: ``batch_size``, lowered so one block's ``(B, n)`` scores stay near ~128 MiB."""
+    return max(1, min(int(batch_size), _MAX_BATCH_ELEMENTS // max(n, 1)))
 
 
 def _as_index(x, n: int, name: str) -> np.ndarray:
@@ -120,10 +106,11 @@ def three_cos_add(
     a, b, c = (_as_index(x, n, name) for x, name in ((a_idx, "a_idx"), (b_idx, "b_idx"), (c_idx, "c_idx")))
     if not (len(a) == len(b) == len(c)):
         raise ReplearnInputError(f"a_idx, b_idx, c_idx lengths differ: {len(a)}, {len(b)}, {len(c)}")
-    pred = np.empty(len(a), dtype=np.int64)
-    for sl, S in _score_batches(unit, a, b, c, exclude, batch_size):
-        pred[sl] = np.argmax(S, axis=1)
-    return pred
+    if len(a) == 0 or n == 0:
+        return np.empty(len(a), dtype=np.int64)
+    skip = np.stack([a, b, c], axis=1) if exclude else None
+    _, I = exact_topk(_queries(unit, a, b, c), unit, 1, "ip", exclude=skip, batch=_batch_rows(batch_size, n))
+    return np.maximum(I[:, 0], 0)  # every row excluded (N <= 3): row 0, as argmax over all -inf gives
 
 
 # ------------------------------------------------------------------------- file
@@ -278,21 +265,35 @@ def evaluate_analogies(
     if path is None:
         path = questions_words_path()
     n_vocab = kv.restricted_size(restrict_vocab)
-    words = kv.words[:n_vocab]
-    unit = kv.unit[:n_vocab]
+    ok_vocab, canon = _question_vocab(kv.words[:n_vocab], case_insensitive)
+    sections, _ = read_analogies(path, case_insensitive=case_insensitive)
+    quads, sec_of, n_oov = _encode_questions(sections, ok_vocab)
+    correct = _gensim_correct(kv.unit[:n_vocab], quads, canon, batch_size)
+    return _tally(sections, sec_of, correct, n_oov)
 
-    # ok_vocab: (upper-cased) word -> row of its most frequent variant, as gensim builds it.
+
+def _question_vocab(words: list[str], case_insensitive: bool) -> tuple[dict[str, int], np.ndarray]:
+    """gensim's ``ok_vocab`` and the canonical row of every candidate.
+
+    Returns:
+        ``(ok_vocab, canon)``: ``ok_vocab`` maps each (upper-cased) word to the row
+        of its most frequent variant, as gensim builds it; ``canon`` ``(n,) int64``
+        is the ``ok_vocab`` row of candidate ``j``'s (upper-cased) form -- two
+        candidates are "the same word" for gensim's ignore/correct tests iff their
+        canon rows match.
+    """
     ok_vocab: dict[str, int] = {}
     for i, w in enumerate(words):
         ok_vocab.setdefault(w.upper() if case_insensitive else w, i)
-    # canon[j]: the ok_vocab row of candidate j's (upper-cased) form; two candidates
-    # are "the same word" for gensim's ignore/correct tests iff their canon rows match.
     if case_insensitive:
-        canon = np.fromiter((ok_vocab[w.upper()] for w in words), dtype=np.int64, count=n_vocab)
+        canon = np.fromiter((ok_vocab[w.upper()] for w in words), dtype=np.int64, count=len(words))
     else:
-        canon = np.arange(n_vocab, dtype=np.int64)
+        canon = np.arange(len(words), dtype=np.int64)
+    return ok_vocab, canon
 
-    sections, _ = read_analogies(path, case_insensitive=case_insensitive)
+
+def _encode_questions(sections: list[_Section], ok_vocab: dict[str, int]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Rows of the in-vocabulary questions: ``(quads (Q, 4) int64, section of each (Q,) int64, n_oov)``."""
     sec_of: list[int] = []
     quads: list[tuple[int, int, int, int]] = []
     n_oov = 0
@@ -303,35 +304,38 @@ def evaluate_analogies(
                 sec_of.append(s)
             except KeyError:
                 n_oov += 1
+    return np.asarray(quads, dtype=np.int64).reshape(-1, 4), np.asarray(sec_of, dtype=np.int64), n_oov
 
-    Q = np.asarray(quads, dtype=np.int64).reshape(-1, 4)
-    a, b, c, d = Q[:, 0], Q[:, 1], Q[:, 2], Q[:, 3]
-    correct = np.zeros(len(Q), dtype=bool)
-    for sl, S in _score_batches(unit, a, b, c, True, batch_size):
-        qa, qb, qc, qd = a[sl], b[sl], c[sl], d[sl]
-        rows = np.arange(S.shape[0])
-        pending = np.ones(S.shape[0], dtype=bool)
-        pred = np.full(S.shape[0], -1, dtype=np.int64)
-        # gensim walks the top 5 (a, b, c excluded) and keeps the first candidate that is
-        # not a case variant of a, b or c; mostly the argmax, so peel off only when needed.
-        for _ in range(min(_GENSIM_TOPN, n_vocab)):
-            r = rows[pending]
-            if r.size == 0:
-                break
-            j = np.argmax(S[r], axis=1)
-            alive = np.isfinite(S[r, j])  # -inf: fewer candidates than 5 remain
-            r, j = r[alive], j[alive]
-            pred[r] = j
-            cj = canon[j]
-            variant = (cj == qa[r]) | (cj == qb[r]) | (cj == qc[r])
-            pending[:] = False
-            pending[r[variant]] = True
-            S[r[variant], j[variant]] = -np.inf
-        has = pred >= 0
-        correct[sl][has] = canon[pred[has]] == qd[has]
 
-    sec_ok = np.bincount(np.asarray(sec_of, dtype=np.int64), weights=correct, minlength=len(sections))
-    sec_n = np.bincount(np.asarray(sec_of, dtype=np.int64), minlength=len(sections))
+def _gensim_correct(unit: np.ndarray, quads: np.ndarray, canon: np.ndarray, batch_size: int) -> np.ndarray:
+    """``(Q,) bool``: whether gensim's answer to each ``(a, b, c, d)`` question is ``d``.
+
+    gensim walks ``most_similar(positive=[b, c], negative=[a], topn=5)`` (a, b, c
+    excluded) and keeps the first candidate that is not a case variant of a, b
+    or c; if all of them are, the last one.
+    """
+    a, b, c, d = quads.T
+    k = min(_GENSIM_TOPN, len(unit))
+    if len(quads) == 0 or k == 0:
+        return np.zeros(len(quads), dtype=bool)
+    _, I = exact_topk(_queries(unit, a, b, c), unit, k, "ip", exclude=quads[:, :3],
+                      batch=_batch_rows(batch_size, len(unit)))
+    valid = I >= 0  # -1: fewer than 5 candidates remain
+    cI = canon[np.where(valid, I, 0)]
+    keep = valid & (cI != canon[a][:, None]) & (cI != canon[b][:, None]) & (cI != canon[c][:, None])
+    last_valid = np.where(valid.any(axis=1), k - 1 - valid[:, ::-1].argmax(axis=1), -1)
+    col = np.where(keep.any(axis=1), keep.argmax(axis=1), last_valid)
+    pred = np.where(col >= 0, np.take_along_axis(I, np.maximum(col, 0)[:, None], axis=1)[:, 0], -1)
+    has = pred >= 0
+    correct = np.zeros(len(quads), dtype=bool)
+    correct[has] = canon[pred[has]] == d[has]
+    return correct
+
+
+def _tally(sections: list[_Section], sec_of: np.ndarray, correct: np.ndarray, n_oov: int) -> AnalogyResult:
+    """Per-section, semantic (sections not starting with ``gram``), syntactic and total accuracies."""
+    sec_ok = np.bincount(sec_of, weights=correct, minlength=len(sections))
+    sec_n = np.bincount(sec_of, minlength=len(sections))
     per: dict[str, tuple[int, int]] = {}
     sem_ok = sem_n = syn_ok = syn_n = 0
     for s, sec in enumerate(sections):
@@ -346,9 +350,9 @@ def evaluate_analogies(
     return AnalogyResult(
         semantic=_acc(sem_ok, sem_n),
         syntactic=_acc(syn_ok, syn_n),
-        total=_acc(n_correct, len(Q)),
+        total=_acc(n_correct, len(correct)),
         n_correct=n_correct,
-        n_questions=len(Q),
+        n_questions=len(correct),
         n_oov=n_oov,
         sections=per,
     )

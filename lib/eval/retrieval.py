@@ -20,6 +20,7 @@ from typing import Literal
 import numpy as np
 
 from replearn.lib.errors import EmbeddingsError
+from replearn.lib.topk import exact_topk
 
 
 @dataclass(frozen=True)
@@ -38,25 +39,12 @@ class RetrievalResult:
 
 
 def _neighbours(x: np.ndarray, k: int, metric: str, batch: int = 1024) -> np.ndarray:
-    """Indices (N, k) of each row's k nearest other rows (self excluded), best first."""
-    n = len(x)
+    """Indices (N, k) of each row's k nearest other rows (self excluded), best first, ties by lower row."""
     if metric == "cos":
         norms = np.linalg.norm(x, axis=1, keepdims=True)
         x = x / np.where(norms > 0, norms, 1.0)
-    sq = (x * x).sum(1)
-    out = np.empty((n, k), dtype=np.int64)
-    for s in range(0, n, batch):
-        q = x[s : s + batch]
-        if metric == "l2":
-            score = -(sq[s : s + batch, None] - 2.0 * q @ x.T + sq[None, :])  # higher = closer
-        else:
-            score = q @ x.T
-        rows = np.arange(len(q))
-        score[rows, s + rows] = -np.inf  # never retrieve the query itself
-        part = np.argpartition(-score, k - 1, axis=1)[:, :k] if k < n - 1 else np.argsort(-score, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(score, part, 1), axis=1, kind="stable")
-        out[s : s + batch] = np.take_along_axis(part, order, 1)
-    return out
+    itself = np.arange(len(x))[:, None]  # never retrieve the query itself
+    return exact_topk(x, x, k, "l2" if metric == "l2" else "ip", exclude=itself, batch=batch)[1]
 
 
 def retrieval_metrics(embeddings: np.ndarray, labels: np.ndarray,

@@ -29,7 +29,8 @@ one of the losses of :class:`~replearn.lib.metric.config.MetricTrainConfig`:
   encoder's ``state_dict``, the optimiser state, the config, the encoder config
   (``encoder.config.to_dict()`` when the encoder has one, so
   ``build_encoder(EncoderConfig.from_dict(ckpt["encoder_config"]))`` rebuilds it),
-  the epoch and the history; it is written to a temporary name and renamed. A
+  the epoch and the history; it is written to a temporary name and renamed
+  (:mod:`replearn.lib.checkpoint`). A
   new call resumes from the newest checkpoint whose config (``training_key()``)
   and encoder config match and whose epoch is <= ``config.epochs``.
 * **Distributed (DDP).** When ``torch.distributed`` is initialised (e.g. under
@@ -85,6 +86,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from replearn.lib.checkpoint import TORCH, Checkpoint, latest_checkpoint, save_checkpoint, torch_format
 from replearn.lib.errors import ReplearnInputError, TrainingError
 from replearn.lib.metric.augment import augment as augment_view
 from replearn.lib.metric.config import MetricTrainConfig
@@ -94,7 +96,6 @@ from replearn.lib.metric.distances import mean_pairwise_distance
 from replearn.lib.metric.encoders import embed
 from replearn.lib.metric.losses import InfoNCELoss, MetricLoss, SmoothTripletLoss, SupConLoss, TripletHingeLoss
 from replearn.lib.metric.miners import batch_hard, semi_hard
-from replearn.lib.store.atomic import atomic_path
 
 PROBE_SIZE = 512  # images in the fixed collapse-diagnostic batch
 
@@ -307,50 +308,51 @@ def _encoder_config(encoder: nn.Module) -> dict | None:
     return cfg.to_dict() if hasattr(cfg, "to_dict") else None
 
 
-def checkpoint_path(checkpoint_dir: Path | str, epoch: int) -> Path:
-    """``<checkpoint_dir>/epoch-NNNN.pt``, the state after ``epoch`` (1-based) epochs."""
-    return Path(checkpoint_dir) / f"epoch-{epoch:04d}.pt"
+def _checkpoint_key(config: MetricTrainConfig, encoder: nn.Module) -> dict:
+    """What a checkpoint must match to be resumed: the config's ``training_key()`` and the encoder config."""
+    return {"training_key": config.training_key(), "encoder_config": _encoder_config(encoder)}
 
 
-def save_checkpoint(checkpoint_dir: Path | str, epoch: int, encoder: nn.Module, optimizer: torch.optim.Optimizer,
-                    config: MetricTrainConfig, history: list[EpochLog]) -> Path:
-    """Write the state after ``epoch`` epochs atomically (temporary sibling + rename); return its path."""
-    final = checkpoint_path(checkpoint_dir, epoch)
-    state = {
-        "epoch": epoch,
-        "config": config.to_dict(),
-        "training_key": config.training_key(),
-        "encoder_config": _encoder_config(encoder),
-        "state_dict": encoder.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "history": [h.to_dict() for h in history],
-    }
-    with atomic_path(final) as tmp:
-        torch.save(state, tmp)
-    return final
+def _save_checkpoint(checkpoint_dir: Path | str, epoch: int, encoder: nn.Module, optimizer: torch.optim.Optimizer,
+                     config: MetricTrainConfig, history: list[EpochLog]) -> Path:
+    """Write the state after ``epoch`` epochs atomically (module docstring: what it holds); return its path."""
+    payload = {"config": config.to_dict(), "state_dict": encoder.state_dict(), "optimizer": optimizer.state_dict(),
+               "history": [h.to_dict() for h in history]}
+    return save_checkpoint(checkpoint_dir, epoch, payload, key=_checkpoint_key(config, encoder), fmt=TORCH)
 
 
-def latest_checkpoint(checkpoint_dir: Path | str, config: MetricTrainConfig, encoder: nn.Module,
-                      map_location: str | torch.device = "cpu") -> tuple[Path, dict] | None:
+def _find_checkpoint(checkpoint_dir: Path | str, config: MetricTrainConfig, encoder: nn.Module,
+                     map_location: str | torch.device) -> Checkpoint | None:
     """The newest readable checkpoint with the same ``training_key()`` and encoder config, epoch <= config.epochs.
 
-    Damaged or foreign files are skipped (the previous checkpoint is used).
-    Returns ``(path, state)`` or None.
+    Damaged or foreign files are skipped (the previous checkpoint is used); tensors go to ``map_location``.
     """
-    d = Path(checkpoint_dir)
-    if not d.is_dir():
-        return None
-    key, enc_cfg = config.training_key(), _encoder_config(encoder)
-    for path in sorted(d.glob("epoch-*.pt"), reverse=True):
-        try:
-            state = torch.load(path, map_location=map_location, weights_only=True)
-            if (state["training_key"] != key or state["encoder_config"] != enc_cfg
-                    or not 1 <= int(state["epoch"]) <= config.epochs):
-                continue
-            return path, state
-        except Exception:  # truncated or foreign file: skip it, use an older one
-            continue
-    return None
+    return latest_checkpoint(checkpoint_dir, key=_checkpoint_key(config, encoder), fmt=torch_format(map_location),
+                             max_epoch=config.epochs, fields=("state_dict", "optimizer", "history"))
+
+
+def _resume(checkpoint_dir: Path | str | None, config: MetricTrainConfig, encoder: nn.Module,
+            optimizer: torch.optim.Optimizer, device: torch.device, world_size: int,
+            rank: int) -> tuple[int, list[EpochLog], Path | None]:
+    """(epochs done, history, checkpoint) after loading rank 0's matching checkpoint into encoder and optimizer.
+
+    Under torch.distributed rank 0 chooses for every rank (the folder may be on rank 0's machine only);
+    the checkpoint path is returned on rank 0 only. ``(0, [], None)`` for a fresh run.
+    """
+    if checkpoint_dir is None:
+        return 0, [], None
+    found = _find_checkpoint(checkpoint_dir, config, encoder, device if world_size == 1 else "cpu") \
+        if rank == 0 else None
+    if world_size > 1:
+        box = [found]
+        dist.broadcast_object_list(box, src=0)
+        found = box[0]
+    if found is None:
+        return 0, [], None
+    encoder.load_state_dict(found.payload["state_dict"])
+    optimizer.load_state_dict(found.payload["optimizer"])
+    history = [EpochLog(**h) for h in found.payload["history"]][:found.epoch]
+    return found.epoch, history, found.path if rank == 0 else None
 
 
 # --------------------------------------------------------------------------- input checks
@@ -388,6 +390,109 @@ def _fail(msg: str, history: list[EpochLog]) -> TrainingError:
 # --------------------------------------------------------------------------- metric training
 
 
+@dataclass(frozen=True)
+class _MetricRun:
+    """What stays fixed over one :func:`train_metric` call (its inputs and objects, prepared)."""
+
+    config: MetricTrainConfig
+    encoder: nn.Module
+    loss_fn: MetricLoss
+    optimizer: torch.optim.Optimizer
+    x_all: torch.Tensor                                                          # (N, C, H, W) float32, CPU
+    y_np: np.ndarray | None                                                      # (N,) int64 class ids
+    probe: torch.Tensor                                                          # (M, C, H, W), M <= PROBE_SIZE
+    P: int                                                                       # classes per PK batch (0: infonce)
+    K: int                                                                       # images per class (0: infonce)
+    n_batches: int
+    device: torch.device
+    world_size: int
+    rank: int
+    bar: tqdm
+
+
+def _batch_plan(config: MetricTrainConfig, y_np: np.ndarray | None, N: int) -> tuple[int, int, int]:
+    """(P, K, batches per epoch); P = K = 0 for ``infonce``. Warns when no batch can hold a positive pair."""
+    if not config.supervised:
+        return 0, 0, math.ceil(N / config.batch_size)
+    n_classes = len(np.unique(y_np))
+    P, K = _resolve_pk(config, n_classes)
+    if np.bincount(np.unique(y_np, return_inverse=True)[1]).max() < 2:
+        warnings.warn(f"train_metric: every label is distinct ({N} images, {n_classes} classes), so no batch "
+                      f"holds a positive pair: every batch will be empty and the encoder will not change",
+                      UserWarning, stacklevel=3)
+    return P, K, math.ceil(N / (P * K))
+
+
+def _train_epoch(run: _MetricRun, epoch: int, history: list[EpochLog]) -> tuple[list[float], int, int]:
+    """One pass (epoch 0-based) of optimiser steps; returns (losses of non-empty batches, empty batches, batches)."""
+    config, encoder, N = run.config, run.encoder, len(run.x_all)
+    rng, g = _epoch_rngs(config.seed, epoch)
+    if config.supervised:
+        batches = pk_batches(run.y_np, run.P, run.K, run.n_batches, rng)
+    else:
+        perm = rng.permutation(N)
+        batches = [perm[s:s + config.batch_size] for s in range(0, N, config.batch_size)]
+    encoder.train()
+    losses, empty = [], 0
+    for b, idx in enumerate(batches):
+        if len(idx) < max(2, run.world_size):  # nothing to compare (and batch norm cannot train on one image)
+            empty += 1
+            run.bar.update(1)
+            continue
+        xb = run.x_all[idx].to(run.device)
+        yb = torch.from_numpy(run.y_np[idx]).to(run.device) if config.supervised else None
+        if run.world_size > 1:
+            loss, z = _ddp_batch_loss(encoder, run.loss_fn, config, xb, yb, g, run.world_size, run.rank)
+        else:
+            loss, z = _batch_loss(encoder, run.loss_fn, config, xb, yb, g)
+        # the embeddings are checked too: some distances map NaN rows to a finite value
+        if not bool(torch.isfinite(loss)) or not bool(torch.isfinite(z.detach()).all()):
+            what = f"loss is {loss.item()}" if not torch.isfinite(loss) else "encoder output has NaN/Inf"
+            raise _fail(f"{what} at epoch {epoch + 1}, batch {b + 1}/{len(batches)} (loss={config.loss}, "
+                        f"lr={config.lr}); lower lr, check the images for extreme values, or raise tau", history)
+        if run.loss_fn.empty:
+            empty += 1
+        else:
+            run.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if run.world_size > 1:
+                sum_gradients(encoder)
+            run.optimizer.step()
+            losses.append(loss.item())
+        run.bar.update(1)
+        if losses:
+            run.bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.4f}")
+    return losses, empty, len(batches)
+
+
+def _log_epoch(run: _MetricRun, epoch: int, losses: list[float], empty: int, batches: int, t0: float,
+               history: list[EpochLog], on_epoch: Callable[[EpochLog], None] | None) -> None:
+    """After epoch ``epoch`` (0-based): probe the embeddings, append and report the :class:`EpochLog`, guard.
+
+    Raises:
+        TrainingError: probe embeddings NaN/Inf, or collapsed (mean pairwise distance below
+            ``collapse_threshold``; raised after the log was appended and reported).
+    """
+    config = run.config
+    if run.world_size > 1:
+        average_buffers(run.encoder)
+    z = torch.from_numpy(embed(run.encoder, run.probe, device=run.device)).double()  # (M, D) eval mode, float64
+    if not torch.isfinite(z).all():
+        raise _fail(f"embeddings became NaN/Inf after epoch {epoch + 1} (loss={config.loss}, "
+                    f"lr={config.lr}); lower lr", history)
+    mpd = float(mean_pairwise_distance(z, kind="euclidean"))
+    log = EpochLog(epoch + 1, float(np.mean(losses)) if losses else 0.0, mpd, empty, batches,
+                   time.perf_counter() - t0)
+    history.append(log)
+    if on_epoch is not None:
+        on_epoch(log)
+    if mpd < config.collapse_threshold:
+        raise _fail(f"embeddings collapsed: mean pairwise distance {mpd:.3g} < collapse_threshold "
+                    f"{config.collapse_threshold} after epoch {epoch + 1} (loss={config.loss}, "
+                    f"lr={config.lr}); lower lr / change loss (e.g. supcon, or a triplet loss with a "
+                    f"margin and miner='semi_hard')", history)
+
+
 def train_metric(encoder: nn.Module, images: np.ndarray, labels: np.ndarray | None, config: MetricTrainConfig, *,
                  checkpoint_dir: Path | str | None = None, on_epoch: Callable[[EpochLog], None] | None = None,
                  progress: bool = False) -> MetricTrainResult:
@@ -399,7 +504,8 @@ def train_metric(encoder: nn.Module, images: np.ndarray, labels: np.ndarray | No
         images: float32 (N, C, H, W), values in [0, 1] as the loaders give them.
         labels: int (N,) class ids; may be None for ``infonce`` (ignored there anyway).
         config: :class:`MetricTrainConfig`.
-        checkpoint_dir: folder for per-epoch checkpoints; a matching one there is resumed from.
+        checkpoint_dir: folder for per-epoch checkpoints (``epoch-NNNN.pt``, :mod:`replearn.lib.checkpoint`);
+            a matching one there is resumed from.
         on_epoch: called with each new :class:`EpochLog` (also the one that reports a collapse).
         progress: show a tqdm bar over batches.
 
@@ -420,109 +526,31 @@ def train_metric(encoder: nn.Module, images: np.ndarray, labels: np.ndarray | No
     optimizer = torch.optim.Adam(encoder.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     N = len(x_np)
     x_all = torch.from_numpy(x_np)                                              # CPU; batches moved to device
-
-    if config.supervised:
-        n_classes = len(np.unique(y_np))
-        P, K = _resolve_pk(config, n_classes)
-        n_batches = math.ceil(N / (P * K))
-        if np.bincount(np.unique(y_np, return_inverse=True)[1]).max() < 2:
-            warnings.warn(f"train_metric: every label is distinct ({N} images, {n_classes} classes), so no batch "
-                          f"holds a positive pair: every batch will be empty and the encoder will not change",
-                          UserWarning, stacklevel=2)
-    else:
-        n_batches = math.ceil(N / config.batch_size)
+    P, K, n_batches = _batch_plan(config, y_np, N)
     probe_idx = np.sort(np.random.default_rng(np.random.SeedSequence([config.seed, 2]))
                         .choice(N, size=min(N, PROBE_SIZE), replace=False))
-    probe = x_all[probe_idx]
 
     world_size, rank = world()
     if world_size > 1:
         _check_same_inputs(x_np, y_np, config)
-    history: list[EpochLog] = []
-    start_epoch, last_ckpt = 0, None
-    if checkpoint_dir is not None:
-        found = latest_checkpoint(checkpoint_dir, config, encoder, map_location=device if world_size == 1 else "cpu") \
-            if rank == 0 else None
-        if world_size > 1:  # rank 0's choice for everyone (the folder may be on rank 0's machine only)
-            box = [found]
-            dist.broadcast_object_list(box, src=0)
-            found = box[0]
-        if found is not None:
-            last_ckpt, state = found
-            encoder.load_state_dict(state["state_dict"])
-            optimizer.load_state_dict(state["optimizer"])
-            start_epoch = int(state["epoch"])
-            history = [EpochLog(**h) for h in state["history"]][:start_epoch]
-            if rank != 0:
-                last_ckpt = None
+    start_epoch, history, last_ckpt = _resume(checkpoint_dir, config, encoder, optimizer, device, world_size, rank)
     if world_size > 1:
         broadcast_state(encoder)  # the same initial weights on every rank, as DDP does
 
     t_start = time.perf_counter()
     bar = tqdm(total=(config.epochs - start_epoch) * n_batches, disable=not progress or rank != 0,
                desc=f"metric:{config.loss}", unit="batch")
+    run = _MetricRun(config, encoder, loss_fn, optimizer, x_all, y_np, x_all[probe_idx], P, K, n_batches, device,
+                     world_size, rank, bar)
     stack = contextlib.ExitStack()
     try:
         stack.enter_context(sync_batchnorm(encoder))  # global-batch statistics under DDP; a no-op otherwise
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
-            rng, g = _epoch_rngs(config.seed, epoch)
-            if config.supervised:
-                batches = pk_batches(y_np, P, K, n_batches, rng)
-            else:
-                perm = rng.permutation(N)
-                batches = [perm[s:s + config.batch_size] for s in range(0, N, config.batch_size)]
-            encoder.train()
-            losses, empty = [], 0
-            for b, idx in enumerate(batches):
-                if len(idx) < max(2, world_size):  # nothing to compare (and batch norm cannot train on one image)
-                    empty += 1
-                    bar.update(1)
-                    continue
-                xb = x_all[idx].to(device)
-                yb = torch.from_numpy(y_np[idx]).to(device) if config.supervised else None
-                if world_size > 1:
-                    loss, z = _ddp_batch_loss(encoder, loss_fn, config, xb, yb, g, world_size, rank)
-                else:
-                    loss, z = _batch_loss(encoder, loss_fn, config, xb, yb, g)
-                # the embeddings are checked too: some distances map NaN rows to a finite value
-                if not bool(torch.isfinite(loss)) or not bool(torch.isfinite(z.detach()).all()):
-                    what = f"loss is {loss.item()}" if not torch.isfinite(loss) else "encoder output has NaN/Inf"
-                    raise _fail(f"{what} at epoch {epoch + 1}, batch {b + 1}/{len(batches)} (loss={config.loss}, "
-                                f"lr={config.lr}); lower lr, check the images for extreme values, or raise tau",
-                                history)
-                if loss_fn.empty:
-                    empty += 1
-                else:
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if world_size > 1:
-                        sum_gradients(encoder)
-                    optimizer.step()
-                    losses.append(loss.item())
-                bar.update(1)
-                if losses:
-                    bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.4f}")
-
-            if world_size > 1:
-                average_buffers(encoder)
-            z = torch.from_numpy(embed(encoder, probe, device=device)).double()  # (M, D) eval mode, float64
-            if not torch.isfinite(z).all():
-                raise _fail(f"embeddings became NaN/Inf after epoch {epoch + 1} (loss={config.loss}, "
-                            f"lr={config.lr}); lower lr", history)
-            mpd = float(mean_pairwise_distance(z, kind="euclidean"))
-            log = EpochLog(epoch + 1, float(np.mean(losses)) if losses else 0.0, mpd, empty, len(batches),
-                           time.perf_counter() - t0)
-            history.append(log)
-            if on_epoch is not None:
-                on_epoch(log)
-            if mpd < config.collapse_threshold:
-                raise _fail(f"embeddings collapsed: mean pairwise distance {mpd:.3g} < collapse_threshold "
-                            f"{config.collapse_threshold} after epoch {epoch + 1} (loss={config.loss}, "
-                            f"lr={config.lr}); lower lr / change loss (e.g. supcon, or a triplet loss with a "
-                            f"margin and miner='semi_hard')", history)
+            losses, empty, batches = _train_epoch(run, epoch, history)
+            _log_epoch(run, epoch, losses, empty, batches, t0, history, on_epoch)
             if checkpoint_dir is not None and rank == 0:
-                last_ckpt = save_checkpoint(checkpoint_dir, epoch + 1, encoder, optimizer, config, history)
+                last_ckpt = _save_checkpoint(checkpoint_dir, epoch + 1, encoder, optimizer, config, history)
     finally:
         stack.close()
         bar.close()

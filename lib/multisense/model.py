@@ -25,6 +25,7 @@ import numpy as np
 from replearn.lib.errors import EmbeddingsError, VocabularyError
 from replearn.lib.multisense.config import MultiSenseConfig
 from replearn.lib.multisense.posterior import context_log_likelihood, sense_posterior
+from replearn.lib.topk import exact_topk
 from replearn.lib.vectors import KeyedVectors, unit_rows
 
 logger = logging.getLogger(__name__)
@@ -214,18 +215,10 @@ class MultiSenseVectors:
         else:
             raise ValueError(f"against must be 'words' or 'context', got {against!r}")
         q = unit_rows(self.sense_vectors(word))[0]
-        sims = q @ ref.T  # (K, V)
-        sims[:, x] = -np.inf
-        out = []
-        for row in sims:
-            k = min(topn, len(row) - 1)
-            if k <= 0:
-                out.append([])
-                continue
-            top = np.argpartition(-row, k - 1)[:k]
-            top = top[np.argsort(-row[top], kind="stable")]
-            out.append([(self.words[i], float(row[i])) for i in top])
-        return out
+        if len(ref) < 2:  # the word itself is the only candidate
+            return [[] for _ in q]
+        D, I = exact_topk(q, ref, min(topn, len(ref) - 1), "ip", exclude=np.full((len(q), 1), x))
+        return [[(self.words[i], float(d)) for i, d in zip(ii.tolist(), dd.tolist())] for dd, ii in zip(D, I)]
 
     # ------------------------------------------------------------------ export
     def export_rows(self) -> dict[str, np.ndarray | list]:

@@ -52,9 +52,6 @@ Protocol (all deterministic):
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +63,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from replearn.lib.errors import ReplearnInputError, VocabularyError
 from replearn.lib.multisense.model import MultiSenseVectors
 from replearn.lib.multisense.posterior import context_log_likelihood
+from replearn.lib.store.atomic import atomic_path
 from replearn.lib.text.vocab import Vocabulary
 from replearn.lib.word2vec.corpus import IDS_FILE, META_FILE, OFFSETS_FILE, EncodedCorpus
 
@@ -246,89 +244,141 @@ def build_pseudoword_corpus(corpus: EncodedCorpus, vocab: Vocabulary, pairs: Seq
     missing = [w for w in flat if w not in vocab]
     if missing or len(set(flat)) != len(flat):
         raise VocabularyError(f"pair words must be distinct and in the vocabulary; missing {missing}, pairs {pairs}")
-    V = len(vocab)
     merged = [merged_token(a, b) for a, b in pairs]
-    # temporary ids: V + i for merged token i
-    tmp_of = np.arange(V, dtype=np.int64)
-    pair_of = np.full(V, -1, dtype=np.int64)
-    label_of = np.full(V, -1, dtype=np.int64)
-    for i, (a, b) in enumerate(pairs):
-        for lab, w in enumerate((a, b)):
-            x = vocab.index[w]
-            tmp_of[x] = V + i
-            pair_of[x] = i
-            label_of[x] = lab
-    train_counts = np.zeros(V + len(pairs), dtype=np.int64)
+    maps = _MergeMaps.of(vocab, pairs)
+    train, test = _SplitStore(), _SplitStore()
     out_dir = Path(out_dir)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    occ: dict[str, dict[str, list]] = {s: {k: [] for k in ("pair", "label", "pos", "start", "end", "tokens")}
-                                       for s in ("train", "test")}
-    size = {"train": 0, "test": 0}
-    n_test_sent = 0
-    sent0 = 0
-    try:
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir()
         with open(tmp / IDS_FILE, "wb") as f_ids:
-            ends = [np.zeros(1, dtype=np.int64)]
-            pos = 0
-            for ids, bounds in corpus.iter_chunks(chunk_tokens):
-                S = len(bounds) - 1
-                test = _held_out(np.arange(sent0, sent0 + S), test_fraction, seed)
-                sent0 += S
-                n_test_sent += int(test.sum())
-                mapped = tmp_of[ids]
-                lengths = np.diff(bounds)
-                for split in ("train", "test"):
-                    keep_sent = test if split == "test" else ~test
-                    keep_tok = np.repeat(keep_sent, lengths)
-                    new_pos = np.cumsum(keep_tok) - 1 + size[split]  # store position of each kept token
-                    new_end = size[split] + np.cumsum(lengths * keep_sent)
-                    new_start = new_end - lengths
-                    hits = np.flatnonzero((pair_of[ids] >= 0) & keep_tok)
-                    s_of = np.searchsorted(bounds, hits, side="right") - 1
-                    o = occ[split]
-                    o["pair"].append(pair_of[ids[hits]])
-                    o["label"].append(label_of[ids[hits]])
-                    o["pos"].append(new_pos[hits])
-                    o["start"].append(new_start[s_of])
-                    o["end"].append(new_end[s_of])
-                    kept = mapped[keep_tok]
-                    o["tokens"].append(kept)
-                    size[split] += len(kept)
-                    if split == "train":
-                        train_counts += np.bincount(kept, minlength=len(train_counts))
-                        kept.astype(np.int32).tofile(f_ids)  # temporary ids, remapped below
-                        ends.append(pos + np.cumsum(lengths[~test]))
-                        pos += len(kept)
-        # new vocabulary: count descending, word ascending; zero-count words dropped
-        tmp_words = list(vocab.words) + merged
-        order = sorted((i for i in range(len(tmp_words)) if train_counts[i] > 0),
-                       key=lambda i: (-train_counts[i], tmp_words[i]))
-        new_of = np.full(len(tmp_words), -1, dtype=np.int64)
-        new_of[order] = np.arange(len(order))
-        new_vocab = Vocabulary(tuple(tmp_words[i] for i in order), train_counts[order], vocab.min_count,
-                               vocab.max_vocab)
-        ids_all = np.fromfile(tmp / IDS_FILE, dtype=np.int32)
-        new_of[ids_all].astype(np.int32).tofile(tmp / IDS_FILE)
-        offsets = np.concatenate(ends).astype(np.int64)
-        offsets.tofile(tmp / OFFSETS_FILE)
-        meta = {"n_tokens": int(offsets[-1]), "n_sentences": len(offsets) - 1, "raw_tokens": int(offsets[-1]),
-                "vocab_size": len(new_vocab), "pseudowords": merged}
-        (tmp / META_FILE).write_text(json.dumps(meta))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            train_counts, ends, n_test_sent = _split_chunks(corpus, maps, train, test, f_ids, test_fraction=test_fraction,
+                                                            seed=seed, chunk_tokens=chunk_tokens)
+        new_vocab, new_of = _recount_vocabulary(vocab, merged, train_counts)
+        _finish_corpus_folder(tmp, new_of, np.concatenate(ends).astype(np.int64), len(new_vocab), merged)
+    return PseudowordData(list(pairs), merged, EncodedCorpus.open(out_dir), new_vocab, train.pack(new_of),
+                          test.pack(new_of), n_test_sent)
 
-    def pack(split: str) -> Occurrences:
-        o = occ[split]
-        cat = {k: np.concatenate(v).astype(np.int64) if v else np.zeros(0, np.int64) for k, v in o.items()}
+
+@dataclass(frozen=True)
+class _MergeMaps:
+    """Per original word id (V,): ``tmp_of`` its temporary id (``V + i`` for the words of pair i, else itself),
+    ``pair_of`` its pair (-1: none), ``label_of`` 0 / 1 for the pair's first / second word (-1: none)."""
+
+    tmp_of: np.ndarray
+    pair_of: np.ndarray
+    label_of: np.ndarray
+    n_pairs: int
+
+    @property
+    def n_tmp(self) -> int:
+        """Temporary ids in use: the V words and the merged tokens."""
+        return len(self.tmp_of) + self.n_pairs
+
+    @classmethod
+    def of(cls, vocab: Vocabulary, pairs: Sequence[tuple[str, str]]) -> "_MergeMaps":
+        V = len(vocab)
+        tmp_of = np.arange(V, dtype=np.int64)
+        pair_of = np.full(V, -1, dtype=np.int64)
+        label_of = np.full(V, -1, dtype=np.int64)
+        for i, (a, b) in enumerate(pairs):
+            for lab, w in enumerate((a, b)):
+                x = vocab.index[w]
+                tmp_of[x] = V + i
+                pair_of[x] = i
+                label_of[x] = lab
+        return cls(tmp_of, pair_of, label_of, len(pairs))
+
+
+_OCCURRENCE_FIELDS = ("pair", "label", "pos", "start", "end", "tokens")
+
+
+class _SplitStore:
+    """The token store of one split (train or held-out) and the merged-token occurrences in it, gathered
+    chunk by chunk (tokens in temporary ids until :meth:`pack`)."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, list[np.ndarray]] = {k: [] for k in _OCCURRENCE_FIELDS}
+        self.size = 0
+
+    def add(self, ids: np.ndarray, mapped: np.ndarray, bounds: np.ndarray, keep_sent: np.ndarray,
+            maps: _MergeMaps) -> np.ndarray:
+        """Append the sentences ``keep_sent`` (S,) of a chunk (``ids`` (T,) original ids, ``mapped`` (T,)
+        temporary ids, ``bounds`` (S + 1,) sentence offsets); return their tokens (temporary ids)."""
+        lengths = np.diff(bounds)
+        keep_tok = np.repeat(keep_sent, lengths)
+        new_pos = np.cumsum(keep_tok) - 1 + self.size  # store position of each kept token
+        new_end = self.size + np.cumsum(lengths * keep_sent)
+        new_start = new_end - lengths
+        hits = np.flatnonzero((maps.pair_of[ids] >= 0) & keep_tok)
+        s_of = np.searchsorted(bounds, hits, side="right") - 1
+        o = self.parts
+        o["pair"].append(maps.pair_of[ids[hits]])
+        o["label"].append(maps.label_of[ids[hits]])
+        o["pos"].append(new_pos[hits])
+        o["start"].append(new_start[s_of])
+        o["end"].append(new_end[s_of])
+        kept = mapped[keep_tok]
+        o["tokens"].append(kept)
+        self.size += len(kept)
+        return kept
+
+    def pack(self, new_of: np.ndarray) -> Occurrences:
+        """The :class:`Occurrences`, tokens renumbered by ``new_of`` (temporary id -> new id, -1: dropped)."""
+        cat = {k: np.concatenate(v).astype(np.int64) if v else np.zeros(0, np.int64) for k, v in self.parts.items()}
         return Occurrences(cat["pair"], cat["label"], cat["pos"], cat["start"], cat["end"], new_of[cat["tokens"]])
 
-    return PseudowordData(list(pairs), merged, EncodedCorpus.open(out_dir), new_vocab, pack("train"), pack("test"),
-                          n_test_sent)
+
+def _split_chunks(corpus: EncodedCorpus, maps: _MergeMaps, train: _SplitStore, test: _SplitStore, f_ids,
+                  *, test_fraction: float, seed: int, chunk_tokens: int) -> tuple[np.ndarray, list[np.ndarray], int]:
+    """Read ``corpus`` in chunks of whole sentences into ``train`` / ``test`` (:func:`_held_out`), writing the
+    training tokens (int32 temporary ids) to ``f_ids``.
+
+    Returns:
+        ``(train_counts (V + pairs,) int64, sentence ends of the training corpus (list of arrays, from a 0),
+        number of held-out sentences)``.
+    """
+    train_counts = np.zeros(maps.n_tmp, dtype=np.int64)
+    ends = [np.zeros(1, dtype=np.int64)]
+    n_test_sent = sent0 = 0
+    for ids, bounds in corpus.iter_chunks(chunk_tokens):
+        S = len(bounds) - 1
+        held = _held_out(np.arange(sent0, sent0 + S), test_fraction, seed)
+        sent0 += S
+        n_test_sent += int(held.sum())
+        mapped = maps.tmp_of[ids]
+        kept = train.add(ids, mapped, bounds, ~held, maps)
+        train_counts += np.bincount(kept, minlength=len(train_counts))
+        kept.astype(np.int32).tofile(f_ids)  # temporary ids, remapped by _finish_corpus_folder
+        ends.append(train.size - len(kept) + np.cumsum(np.diff(bounds)[~held]))
+        test.add(ids, mapped, bounds, held, maps)
+    return train_counts, ends, n_test_sent
+
+
+def _recount_vocabulary(vocab: Vocabulary, merged: list[str], train_counts: np.ndarray
+                        ) -> tuple[Vocabulary, np.ndarray]:
+    """The training vocabulary: count descending, word ascending, zero-count words dropped.
+
+    Returns:
+        ``(new vocabulary, new_of)``: ``new_of`` maps a temporary id to its new id (-1: dropped).
+    """
+    tmp_words = list(vocab.words) + merged
+    order = sorted((i for i in range(len(tmp_words)) if train_counts[i] > 0),
+                   key=lambda i: (-train_counts[i], tmp_words[i]))
+    new_of = np.full(len(tmp_words), -1, dtype=np.int64)
+    new_of[order] = np.arange(len(order))
+    new_vocab = Vocabulary(tuple(tmp_words[i] for i in order), train_counts[order], vocab.min_count, vocab.max_vocab)
+    return new_vocab, new_of
+
+
+def _finish_corpus_folder(folder: Path, new_of: np.ndarray, offsets: np.ndarray, vocab_size: int,
+                          merged: list[str]) -> None:
+    """Renumber the ids file of ``folder`` by ``new_of``; write the offsets (``(S + 1,)`` int64) and the meta."""
+    ids_all = np.fromfile(folder / IDS_FILE, dtype=np.int32)
+    new_of[ids_all].astype(np.int32).tofile(folder / IDS_FILE)
+    offsets.tofile(folder / OFFSETS_FILE)
+    meta = {"n_tokens": int(offsets[-1]), "n_sentences": len(offsets) - 1, "raw_tokens": int(offsets[-1]),
+            "vocab_size": vocab_size, "pseudowords": merged}
+    (folder / META_FILE).write_text(json.dumps(meta))
 
 
 def occurrence_log_posterior(log_prior: np.ndarray, table: np.ndarray, occ: Occurrences, rows: np.ndarray,

@@ -24,10 +24,7 @@ and reported as :class:`.prune.PrunedSense`.
 
 from __future__ import annotations
 
-import json
-import os
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from replearn.lib.checkpoint import NPZ, latest_checkpoint, save_checkpoint
 from replearn.lib.errors import CorpusError, TrainingError
 from replearn.lib.multisense.cluster import cluster_directions, context_features
 from replearn.lib.multisense.config import MultiSenseConfig
@@ -150,44 +148,152 @@ def cluster_senses(syn0: np.ndarray, syn1: np.ndarray, corpus: EncodedCorpus, co
     return sv, start
 
 
-def _ckpt(ckpt_dir: Path, epoch: int) -> Path:
-    return ckpt_dir / f"epoch-{epoch:03d}.npz"
+_STATE_FIELDS = ("sv", "syn1", "sense_start", "prev_counts", "noise_ll", "pruned")
+"""Checkpoint payload fields of :class:`_SenseState`."""
 
 
-def save_checkpoint(ckpt_dir: Path, epoch: int, sv: np.ndarray, syn1: np.ndarray, sense_start: np.ndarray,
-                    prev_counts: np.ndarray, pruned: list[PrunedSense], config: MultiSenseConfig,
-                    vocab_size: int, noise_ll: np.ndarray | None = None) -> Path:
-    """Write the state after ``epoch`` epochs (1-based) atomically; returns the path."""
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    final = _ckpt(ckpt_dir, epoch)
-    tmp = ckpt_dir / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}.npz"
-    meta = json.dumps({"epoch": epoch, "vocab_size": vocab_size, "config": config.training_key(),
-                       "pruned": [[p.word, p.sense, p.prior, p.epoch] for p in pruned]})
-    try:
-        np.savez(tmp, sv=sv, syn1=syn1, sense_start=sense_start, prev_counts=prev_counts,
-                 noise_ll=noise_ll if noise_ll is not None else np.full(len(sv), -np.log(2.0)), meta=np.array(meta))
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return final
+@dataclass
+class _SenseState:
+    """The state carried from epoch to epoch (module docstring); arrays are replaced on sense init and pruning.
+
+    Attributes:
+        sv: float32 (S, D) sense vectors. syn1: float32 (V, D) context vectors.
+        start: int64 (V + 1,) sense offsets. prev: float64 (S,) expected sense counts of the last epoch.
+        noise_ll: float64 (S,) per-sense noise log-likelihood state of the kernel.
+        pruned: senses removed so far, in order.
+    """
+
+    sv: np.ndarray
+    syn1: np.ndarray
+    start: np.ndarray
+    prev: np.ndarray
+    noise_ll: np.ndarray
+    pruned: list[PrunedSense]
+
+    def payload(self) -> dict:
+        """Checkpoint payload: the arrays, and ``pruned`` as JSON-able ``[word, sense, prior, epoch]`` lists."""
+        return {"sv": self.sv, "syn1": self.syn1, "sense_start": self.start, "prev_counts": self.prev,
+                "noise_ll": self.noise_ll, "pruned": [[p.word, p.sense, p.prior, p.epoch] for p in self.pruned]}
+
+    @classmethod
+    def from_payload(cls, d: dict) -> _SenseState:
+        """Inverse of :meth:`payload`."""
+        pruned = [PrunedSense(int(a), int(b), float(c), int(e)) for a, b, c, e in d["pruned"]]
+        return cls(d["sv"], d["syn1"], d["sense_start"], d["prev_counts"], d["noise_ll"], pruned)
 
 
-def latest_checkpoint(ckpt_dir: Path, config: MultiSenseConfig, vocab_size: int):
-    """The newest matching checkpoint as (epoch, sv, syn1, sense_start, prev_counts, pruned, noise_ll), or None."""
-    if not ckpt_dir.is_dir():
-        return None
-    for path in sorted(ckpt_dir.glob("epoch-*.npz"), reverse=True):
-        try:
-            with np.load(path) as z:
-                meta = json.loads(str(z["meta"]))
-                if meta["config"] != config.training_key() or meta["vocab_size"] != vocab_size:
-                    continue
-                pruned = [PrunedSense(int(a), int(b), float(c), int(d)) for a, b, c, d in meta["pruned"]]
-                return (int(meta["epoch"]), z["sv"].copy(), z["syn1"].copy(), z["sense_start"].copy(),
-                        z["prev_counts"].copy(), pruned, z["noise_ll"].copy())
-        except (OSError, ValueError, KeyError):
-            continue
-    return None
+@dataclass(frozen=True)
+class _Run:
+    """What stays fixed over one :func:`train_multisense` call (its inputs, prepared)."""
+
+    corpus: EncodedCorpus
+    counts: np.ndarray
+    config: MultiSenseConfig
+    keep_prob: np.ndarray
+    noise: tuple[np.ndarray, np.ndarray]
+    total: float
+    pool: ThreadPoolExecutor | None
+    on_step: Callable[[StepLog], None] | None
+    bar: tqdm
+    checkpoint_dir: Path | str | None
+
+
+def _checkpoint_key(config: MultiSenseConfig, vocab_size: int) -> dict:
+    """What a checkpoint must match to be resumed: the training config (threads excluded) and V."""
+    return {"vocab_size": vocab_size, "config": config.training_key()}
+
+
+def _initial_state(counts: np.ndarray, config: MultiSenseConfig,
+                   checkpoint_dir: Path | str | None) -> tuple[_SenseState, int]:
+    """(state, epochs done): the newest matching checkpoint in ``checkpoint_dir``, else the initial state.
+
+    With a warm-up, the initial state has one sense per word (plain skip-gram).
+    """
+    V = len(counts)
+    if config.warmup_epochs > 0:
+        sv, syn1, _ = init_state(counts, MultiSenseConfig.from_dict({**config.to_dict(), "max_senses": 1}))
+        start = np.arange(V + 1, dtype=np.int64)
+    else:
+        sv, syn1, start = init_state(counts, config)
+    state = _SenseState(sv, syn1, start, np.zeros(len(sv), dtype=np.float64), np.full(len(sv), -np.log(2.0)), [])
+    if checkpoint_dir is not None:
+        found = latest_checkpoint(checkpoint_dir, key=_checkpoint_key(config, V), fmt=NPZ, max_epoch=config.epochs,
+                                  fields=_STATE_FIELDS)
+        if found is not None:
+            return _SenseState.from_payload(found.payload), found.epoch
+    return state, 0
+
+
+def _init_senses(run: _Run, state: _SenseState,
+                 after_sense_init: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None] | None) -> None:
+    """After the warm-up: senses from the warm-up vectors (``config.sense_init``), counts and noise state reset."""
+    syn0 = state.sv
+    if run.config.sense_init == "cluster":
+        sv, start = cluster_senses(syn0, state.syn1, run.corpus, run.counts, run.config, run.keep_prob)
+    else:
+        sv, start = expand_senses(syn0, run.counts, run.config)
+    if after_sense_init is not None:
+        after_sense_init(sv, start, syn0, state.syn1)
+    state.sv, state.start = sv, start
+    state.prev = np.zeros(len(sv), dtype=np.float64)
+    state.noise_ll = np.full(len(sv), -np.log(2.0))
+
+
+def _train_epoch(run: _Run, state: _SenseState, result: MultiSenseTrainResult, epoch: int, step: int) -> int:
+    """One pass over the corpus, chunk by chunk (stepwise EM prior); returns the next step index.
+
+    Leaves this epoch's expected sense counts, float64 (S,), in ``state.prev``.
+    """
+    corpus, config, V = run.corpus, run.config, len(run.counts)
+    done = epoch * corpus.n_tokens
+    warm = epoch < config.warmup_epochs
+    cur = np.zeros(len(state.sv), dtype=np.float64)
+    seen = 0
+    for chunk, (ids, bounds) in enumerate(corpus.iter_chunks(config.chunk_tokens)):
+        if len(ids) and int(ids.max()) >= V:
+            raise CorpusError(f"encoded corpus {corpus.path} has word id {int(ids.max())} >= vocabulary "
+                              f"size {V}; encode it with the same vocabulary")
+        frac_left = max(0.0, 1.0 - seen / corpus.n_tokens)
+        log_prior = np.log(prior_from_counts(cur + frac_left * state.prev, state.start, config.prior_smoothing))
+        loss, centres, words = train_chunk(
+            state.sv, state.syn1, state.start, log_prior, cur, ids, bounds, keep_prob=run.keep_prob, noise=run.noise,
+            window=config.window, negative=config.negative, alpha0=config.alpha, alpha1=config.min_alpha,
+            progress0=done / run.total, total_words=run.total, seed=config.seed, epoch=epoch, chunk=chunk,
+            executor=run.pool, sample_sense=config.estep == "sample" and not warm,
+            noise_mode=NOISE_MODES[config.estep_noise], noise_ll=state.noise_ll,
+            estep_window=0 if warm else config.estep_window)
+        seen += words
+        done += words
+        result.words += words
+        alpha = config.alpha - (config.alpha - config.min_alpha) * min(done / run.total, 1.0)
+        log = StepLog(step, epoch, done, loss / max(centres, 1), alpha, len(state.sv))
+        result.steps.append(log)
+        if run.on_step is not None:
+            run.on_step(log)
+        run.bar.update(words)
+        run.bar.set_postfix(loss=f"{log.loss:.3f}", alpha=f"{alpha:.4f}")
+        step += 1
+    state.prev = cur
+    return step
+
+
+def _end_epoch(run: _Run, state: _SenseState, result: MultiSenseTrainResult, epoch: int) -> None:
+    """After epoch ``epoch`` (0-based): NaN guard, pruning by the re-estimated prior, checkpoint."""
+    config = run.config
+    if not np.isfinite(state.sv).all() or not np.isfinite(state.syn1).all():
+        raise TrainingError(f"non-finite vectors after epoch {epoch + 1}; lower alpha (now {config.alpha})",
+                            result.steps)
+    prior = prior_from_counts(state.prev, state.start, config.prior_smoothing)
+    if config.prune_threshold > 0 and epoch + 1 >= max(config.prune_from_epoch, config.warmup_epochs + 1):
+        keep, state.start, gone = prune_senses(prior, state.start, config.prune_threshold, epoch + 1)
+        if gone:
+            state.sv = np.ascontiguousarray(state.sv[keep])
+            state.prev = state.prev[keep]
+            state.noise_ll = state.noise_ll[keep]
+            state.pruned.extend(gone)
+    if run.checkpoint_dir is not None:
+        save_checkpoint(run.checkpoint_dir, epoch + 1, state.payload(), key=_checkpoint_key(config, len(run.counts)),
+                        fmt=NPZ)
 
 
 def train_multisense(corpus: EncodedCorpus, counts: np.ndarray, config: MultiSenseConfig, *, keep_prob: np.ndarray,
@@ -203,7 +309,8 @@ def train_multisense(corpus: EncodedCorpus, counts: np.ndarray, config: MultiSen
         config: hyperparameters.
         keep_prob: float64 (V,) subsampling keep probabilities (``vocab.keep_probability``).
         noise_probs: float64 (V,) noise distribution (``vocab.noise_distribution``).
-        checkpoint_dir: a checkpoint is written after each epoch; a matching one there is resumed from.
+        checkpoint_dir: a checkpoint (``epoch-NNNN.npz``, :mod:`replearn.lib.checkpoint`) is written after
+            each epoch; one made with the same training config and vocabulary size is resumed from.
         on_step: called after every step. progress: tqdm bar over tokens.
         after_sense_init: called once, right after the senses are initialised from the warm-up, with
             ``(sv (S, D), sense_start (V + 1,), syn0 (V, D) warm-up vectors, syn1 (V, D))``; it may overwrite
@@ -219,90 +326,31 @@ def train_multisense(corpus: EncodedCorpus, counts: np.ndarray, config: MultiSen
     if corpus.n_tokens == 0:
         raise CorpusError(f"encoded corpus {corpus.path} holds no in-vocabulary tokens; lower min_count")
     counts = np.asarray(counts, dtype=np.int64)
-    V = len(counts)
-    if config.warmup_epochs > 0:
-        sv, syn1, _ = init_state(counts, MultiSenseConfig.from_dict({**config.to_dict(), "max_senses": 1}))
-        start = np.arange(V + 1, dtype=np.int64)
-    else:
-        sv, syn1, start = init_state(counts, config)
-    prev = np.zeros(len(sv), dtype=np.float64)
-    pruned: list[PrunedSense] = []
-    noise_ll = np.full(len(sv), -np.log(2.0))
-    start_epoch = 0
-    if checkpoint_dir is not None:
-        found = latest_checkpoint(Path(checkpoint_dir), config, V)
-        if found is not None:
-            start_epoch, sv, syn1, start, prev, pruned, noise_ll = found
+    state, start_epoch = _initial_state(counts, config, checkpoint_dir)
     noise = alias_table(noise_probs)
     keep_prob = np.ascontiguousarray(keep_prob, dtype=np.float64)
     total = float(corpus.n_tokens) * config.epochs
-    result = MultiSenseTrainResult(sv, syn1, start, prior_from_counts(prev, start, config.prior_smoothing),
-                                   pruned=pruned, resumed_from_epoch=start_epoch)
+    result = MultiSenseTrainResult(state.sv, state.syn1, state.start,
+                                   prior_from_counts(state.prev, state.start, config.prior_smoothing),
+                                   pruned=state.pruned, resumed_from_epoch=start_epoch)
     step = start_epoch * -(-corpus.n_tokens // config.chunk_tokens)
     bar = tqdm(total=int(total), initial=int(start_epoch * corpus.n_tokens), unit="w", unit_scale=True,
                disable=not progress, desc="multisense")
     pool = ThreadPoolExecutor(config.threads) if config.threads > 1 else None
+    run = _Run(corpus, counts, config, keep_prob, noise, total, pool, on_step, bar, checkpoint_dir)
     t0 = time.perf_counter()
     try:
         for epoch in range(start_epoch, config.epochs):
-            done = epoch * corpus.n_tokens
-            warm = epoch < config.warmup_epochs
             if epoch == config.warmup_epochs and config.warmup_epochs > 0:
-                syn0 = sv
-                if config.sense_init == "cluster":
-                    sv, start = cluster_senses(syn0, syn1, corpus, counts, config, keep_prob)
-                else:
-                    sv, start = expand_senses(syn0, counts, config)
-                if after_sense_init is not None:
-                    after_sense_init(sv, start, syn0, syn1)
-                prev = np.zeros(len(sv), dtype=np.float64)
-                noise_ll = np.full(len(sv), -np.log(2.0))
-            cur = np.zeros(len(sv), dtype=np.float64)
-            seen = 0
-            for chunk, (ids, bounds) in enumerate(corpus.iter_chunks(config.chunk_tokens)):
-                if len(ids) and int(ids.max()) >= V:
-                    raise CorpusError(f"encoded corpus {corpus.path} has word id {int(ids.max())} >= vocabulary "
-                                      f"size {V}; encode it with the same vocabulary")
-                frac_left = max(0.0, 1.0 - seen / corpus.n_tokens)
-                log_prior = np.log(prior_from_counts(cur + frac_left * prev, start, config.prior_smoothing))
-                loss, centres, words = train_chunk(
-                    sv, syn1, start, log_prior, cur, ids, bounds, keep_prob=keep_prob, noise=noise,
-                    window=config.window, negative=config.negative, alpha0=config.alpha, alpha1=config.min_alpha,
-                    progress0=done / total, total_words=total, seed=config.seed, epoch=epoch, chunk=chunk,
-                    executor=pool, sample_sense=config.estep == "sample" and not warm,
-                    noise_mode=NOISE_MODES[config.estep_noise], noise_ll=noise_ll,
-                    estep_window=0 if warm else config.estep_window)
-                seen += words
-                done += words
-                result.words += words
-                alpha = config.alpha - (config.alpha - config.min_alpha) * min(done / total, 1.0)
-                log = StepLog(step, epoch, done, loss / max(centres, 1), alpha, len(sv))
-                result.steps.append(log)
-                if on_step is not None:
-                    on_step(log)
-                bar.update(words)
-                bar.set_postfix(loss=f"{log.loss:.3f}", alpha=f"{alpha:.4f}")
-                step += 1
-            if not np.isfinite(sv).all() or not np.isfinite(syn1).all():
-                raise TrainingError(f"non-finite vectors after epoch {epoch + 1}; lower alpha (now {config.alpha})",
-                                    result.steps)
-            prev = cur
-            prior = prior_from_counts(prev, start, config.prior_smoothing)
-            if config.prune_threshold > 0 and epoch + 1 >= max(config.prune_from_epoch, config.warmup_epochs + 1):
-                keep, start, gone = prune_senses(prior, start, config.prune_threshold, epoch + 1)
-                if gone:
-                    sv = np.ascontiguousarray(sv[keep])
-                    prev = prev[keep]
-                    noise_ll = noise_ll[keep]
-                    pruned.extend(gone)
-            if checkpoint_dir is not None:
-                save_checkpoint(Path(checkpoint_dir), epoch + 1, sv, syn1, start, prev, pruned, config, V, noise_ll)
+                _init_senses(run, state, after_sense_init)
+            step = _train_epoch(run, state, result, epoch, step)
+            _end_epoch(run, state, result, epoch)
     finally:
         if pool is not None:
             pool.shutdown()
-    result.sv, result.syn1, result.sense_start = sv, syn1, start
-    result.prior = prior_from_counts(prev, start, config.prior_smoothing)
-    result.pruned = pruned
+    result.sv, result.syn1, result.sense_start = state.sv, state.syn1, state.start
+    result.prior = prior_from_counts(state.prev, state.start, config.prior_smoothing)
+    result.pruned = state.pruned
     result.seconds = time.perf_counter() - t0
     bar.close()
     return result

@@ -23,15 +23,9 @@ import pyarrow.parquet as pq
 
 from replearn.lib.errors import EmbeddingsError
 from replearn.lib.store.atomic import atomic_path
-from replearn.lib.store.embeddings_table import (
-    METADATA_KEY,
-    SHARD_NAME,
-    EmbeddingsMetadata,
-    _check_options,
-    _rows,
-    build_table,
-    write_parquet,
-)
+from replearn.lib.store.embeddings_columns import _rows, build_table, repeated_ids
+from replearn.lib.store.embeddings_schema import METADATA_KEY, EmbeddingsMetadata
+from replearn.lib.store.embeddings_table import SHARD_NAME, _check_options, write_parquet
 
 __all__ = ["shard_ranges", "write_embeddings_shard", "publish_embeddings_shards"]
 
@@ -123,8 +117,7 @@ def publish_embeddings_shards(folder: Path | str, path: Path | str, expected: in
     if odd:
         raise EmbeddingsError(f"cannot publish {path}: shards {odd[:5]} carry metadata different from {names[0]}")
     ids = np.concatenate([pq.read_table(p, columns=["id"]).column("id").to_numpy() for p in shards])
-    srt = np.sort(ids)
-    dup = np.unique(srt[1:][srt[1:] == srt[:-1]])
+    dup = repeated_ids(ids)
     if len(dup):
         raise EmbeddingsError(f"cannot publish {path}: ids in more than one shard: {_rows(dup, 'ids repeated')}")
     with atomic_path(path) as tmp:

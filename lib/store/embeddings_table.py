@@ -31,32 +31,42 @@ which matrix). Plain pyarrow, polars and duckdb read the file without replearn::
 
 Vectors go from numpy to Arrow and back without a Python loop: the ``(N, D)``
 float32 C-contiguous buffer *is* the child array of the ``FixedSizeListArray``.
+
+This module writes and reads tables; the schema and :class:`EmbeddingsMetadata`
+live in :mod:`replearn.lib.store.embeddings_schema`, the column checks and
+:func:`build_table` in :mod:`replearn.lib.store.embeddings_columns` (both
+re-exported here).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Unpack
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from replearn.lib.errors import EmbeddingsError
-from replearn.lib.store.atomic import _json_default, atomic_path
+from replearn.lib.store.atomic import atomic_path
+from replearn.lib.store.embeddings_columns import OptionalColumns, _rows, build_table
+from replearn.lib.store.embeddings_schema import (
+    METADATA_KEY,
+    MODALITIES,
+    EmbeddingsMetadata,
+    Similarity,
+    schema,
+)
 
 __all__ = [
     "METADATA_KEY",
     "MODALITIES",
     "EmbeddingsMetadata",
+    "OptionalColumns",
     "Similarity",
     "build_table",
     "content_hash",
@@ -69,21 +79,6 @@ __all__ = [
     "write_parquet",
 ]
 
-METADATA_KEY = b"replearn"
-"""Parquet file-level key-value metadata key holding the :class:`EmbeddingsMetadata` JSON."""
-
-FORMAT_VERSION = 1
-"""Version of the table layout, stored in the metadata JSON as ``format_version``."""
-
-MODALITIES = ("text", "image")
-"""Allowed non-null values of the ``modality`` column."""
-
-Similarity = Literal["ip", "l2", "cos"]
-_SIMILARITIES = get_args(Similarity)
-
-_NORM_TOL = 1e-3
-"""|‖v‖₂ - 1| allowed for vectors declared ``normalized``."""
-
 DEFAULT_SHARD_ROWS = 262_144
 """Rows per shard of the folder layout (128 MiB of vectors at D = 128)."""
 
@@ -93,275 +88,6 @@ SHARD_NAME = "part-{:05d}.parquet"
 _DEFAULT_COMPRESSION = {
     "id": "zstd", "key": "zstd", "vector": "none", "sense": "zstd", "modality": "zstd", "label": "zstd",
 }
-
-_SHOW_ROWS = 5
-"""How many offending row ids an error message lists before "... (N rows)"."""
-
-
-# --------------------------------------------------------------------------- metadata
-
-
-@dataclass(frozen=True)
-class EmbeddingsMetadata:
-    """What a reader needs to know about an embeddings file; stored in the file itself.
-
-    Attributes:
-        family: model family that produced the vectors, e.g. ``"word2vec"``,
-            ``"multisense"``, ``"contrastive"``, ``"clip"``. Non-empty.
-        dim: vector dimension ``D``, an int >= 1. Must equal ``vectors.shape[1]``.
-        normalized: ``True`` if every vector has L2 norm 1 (checked on write,
-            tolerance 1e-3).
-        similarity: the similarity the index uses: ``"ip"`` (inner product,
-            higher is closer), ``"l2"`` (squared Euclidean, lower is closer) or
-            ``"cos"`` (cosine, in [-1, 1], higher is closer).
-        mlflow_run_id: MLflow run that trained the model, or ``None``.
-        source_hash: :func:`content_hash` of the training data, or ``None``.
-        config: the training config (JSON-serialisable dict; numpy scalars,
-            paths and sets are converted, the dict is deep-copied on construction).
-        matrix: which weight matrix was exported, e.g. ``"input"``,
-            ``"context"``, ``"mean"``; ``None`` when the model has only one.
-
-    Raises:
-        EmbeddingsError: on construction, for an invalid field (empty family,
-            ``dim < 1``, unknown similarity, non-JSON config, ...).
-    """
-
-    family: str
-    dim: int
-    normalized: bool
-    similarity: Similarity
-    mlflow_run_id: str | None = None
-    source_hash: str | None = None
-    config: dict[str, Any] = field(default_factory=dict)
-    matrix: str | None = None
-
-    def __post_init__(self) -> None:
-        problems = []
-        if not isinstance(self.family, str) or not self.family:
-            problems.append(f"family must be a non-empty string, got {self.family!r}")
-        if isinstance(self.dim, bool) or not isinstance(self.dim, (int, np.integer)) or self.dim < 1:
-            problems.append(f"dim must be an int >= 1, got {self.dim!r}")
-        if not isinstance(self.normalized, (bool, np.bool_)):
-            problems.append(f"normalized must be a bool, got {self.normalized!r}")
-        if self.similarity not in _SIMILARITIES:
-            problems.append(f"similarity must be one of {_SIMILARITIES}, got {self.similarity!r}")
-        for name in ("mlflow_run_id", "source_hash", "matrix"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                problems.append(f"{name} must be a string or None, got {value!r}")
-        if not isinstance(self.config, dict):
-            problems.append(f"config must be a dict, got {type(self.config).__name__}")
-        if problems:
-            raise EmbeddingsError("invalid EmbeddingsMetadata: " + "; ".join(problems))
-        try:
-            config = json.loads(json.dumps(self.config, default=_json_default, allow_nan=False))
-        except (TypeError, ValueError) as e:
-            raise EmbeddingsError(
-                f"invalid EmbeddingsMetadata: config must be JSON-serialisable (no NaN/Inf): {e}"
-            ) from e
-        object.__setattr__(self, "dim", int(self.dim))
-        object.__setattr__(self, "normalized", bool(self.normalized))
-        object.__setattr__(self, "config", config)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the fields as a plain dict (a deep copy), plus ``format_version``."""
-        d = dataclasses.asdict(self)
-        d["format_version"] = FORMAT_VERSION
-        return d
-
-    def to_json(self) -> str:
-        """Return the JSON stored in the Parquet footer under key ``replearn``."""
-        return json.dumps(self.to_dict(), sort_keys=True, allow_nan=False)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> EmbeddingsMetadata:
-        """Build from :meth:`to_dict` output; unknown keys (from newer writers) are ignored.
-
-        Raises:
-            EmbeddingsError: a required field is missing or invalid, or
-                ``format_version`` is newer than this code understands.
-        """
-        version = d.get("format_version", FORMAT_VERSION)
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise EmbeddingsError(
-                f"embeddings metadata has format_version {version!r}; this replearn reads up to "
-                f"{FORMAT_VERSION}: upgrade replearn"
-            )
-        names = {f.name for f in dataclasses.fields(cls)}
-        missing = [n for n in ("family", "dim", "normalized", "similarity") if n not in d]
-        if missing:
-            raise EmbeddingsError(f"embeddings metadata lacks required fields {missing}")
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> EmbeddingsMetadata:
-        """Parse :meth:`to_json` output. Raises EmbeddingsError for invalid JSON or fields."""
-        try:
-            d = json.loads(text)
-        except ValueError as e:
-            raise EmbeddingsError(f"embeddings metadata is not valid JSON: {e}") from e
-        if not isinstance(d, dict):
-            raise EmbeddingsError(f"embeddings metadata must be a JSON object, got {type(d).__name__}")
-        return cls.from_dict(d)
-
-
-def schema(dim: int) -> pa.Schema:
-    """Return the pyarrow schema of an embeddings table with ``dim``-dimensional vectors.
-
-    ``id int64 not null, key string not null, vector fixed_size_list<float32>[dim] not null,
-    sense int16, modality string, label string``. No file metadata attached.
-
-    Raises:
-        EmbeddingsError: ``dim`` is not an int >= 1.
-    """
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-        raise EmbeddingsError(f"dim must be an int >= 1, got {dim!r}")
-    return pa.schema(
-        [
-            pa.field("id", pa.int64(), nullable=False),
-            pa.field("key", pa.string(), nullable=False),
-            pa.field("vector", pa.list_(pa.float32(), int(dim)), nullable=False),
-            pa.field("sense", pa.int16(), nullable=True),
-            pa.field("modality", pa.string(), nullable=True),
-            pa.field("label", pa.string(), nullable=True),
-        ]
-    )
-
-
-# --------------------------------------------------------------------------- validation helpers
-
-
-def _rows(ids: np.ndarray, what: str = "rows", name: str = "ids") -> str:
-    """Describe offending rows: ``"3 rows (ids 4, 9, 17)"``, ``"7 rows (ids 1, 2, 3, 4, 5, ...)"``.
-
-    ``name`` says what the listed numbers are (``"ids"``, ``"positions"``).
-    """
-    ids = np.asarray(ids)
-    shown = ", ".join(str(int(i)) for i in ids[:_SHOW_ROWS])
-    more = ", ..." if len(ids) > _SHOW_ROWS else ""
-    if len(ids) == 1:
-        what = {"rows": "row", "ids repeated": "id repeated", "queries": "query"}.get(what, what)
-    return f"{len(ids)} {what} ({name} {shown}{more})"
-
-
-def _chunk_rows(d: int) -> int:
-    """Rows per block so that a block of a ``(rows, d)`` float32 matrix is about 16 MiB."""
-    return max(1, (1 << 22) // max(d, 1))
-
-
-def _nonfinite_rows(x: np.ndarray) -> np.ndarray:
-    """Row positions of ``x`` (N, D) holding NaN or ±Inf, in increasing order; blockwise, O(block) memory."""
-    n, d = x.shape
-    step = _chunk_rows(d)
-    bad = [np.flatnonzero(~np.isfinite(x[s : s + step]).all(axis=1)) + s for s in range(0, n, step)]
-    return np.concatenate(bad) if bad else np.empty(0, np.int64)
-
-
-def _not_unit_rows(x: np.ndarray, tol: float = _NORM_TOL) -> np.ndarray:
-    """Row positions of finite ``x`` (N, D) whose L2 norm differs from 1 by more than ``tol``."""
-    n, d = x.shape
-    step = _chunk_rows(d)
-    bad = []
-    for s in range(0, n, step):
-        blk = x[s : s + step]
-        norms = np.sqrt(np.einsum("ij,ij->i", blk, blk, dtype=np.float64))
-        bad.append(np.flatnonzero(np.abs(norms - 1.0) > tol) + s)
-    return np.concatenate(bad) if bad else np.empty(0, np.int64)
-
-
-def _as_ids(ids: Any, n: int) -> np.ndarray:
-    """Validate ``ids`` and return them as a C-contiguous int64 array of length ``n``."""
-    if ids is None:
-        return np.arange(n, dtype=np.int64)
-    ids = np.asarray(ids)
-    if ids.ndim != 1 or len(ids) != n:
-        raise EmbeddingsError(f"ids must be 1-D with one id per vector (N={n}); got shape {ids.shape}")
-    if ids.dtype.kind not in "iu":
-        raise EmbeddingsError(f"ids must be integers, got dtype {ids.dtype}")
-    if ids.dtype.kind == "u" and n and ids.max() > np.iinfo(np.int64).max:
-        raise EmbeddingsError(f"ids must fit in int64; the largest is {ids.max()}")
-    return np.ascontiguousarray(ids, dtype=np.int64)
-
-
-def _as_vectors(vectors: Any, dim: int, ids: np.ndarray | None) -> np.ndarray:
-    """Return ``vectors`` as a C-contiguous float32 ``(N, dim)`` matrix (no copy if it already is one).
-
-    ``ids`` (or ``None`` for row positions) only names rows in the error for ragged or null input.
-    Accepts a numpy array, a list of rows, or an Arrow (chunked) fixed-size-list / list array.
-    """
-    def name(rows: np.ndarray) -> np.ndarray:
-        return rows if ids is None or len(ids) != n_rows else ids[rows]
-
-    if isinstance(vectors, (pa.Array, pa.ChunkedArray)):
-        n_rows = len(vectors)
-        if vectors.null_count:
-            nulls = np.flatnonzero(vectors.is_null().to_numpy(zero_copy_only=False))
-            raise EmbeddingsError(f"null vectors (missing embeddings) in {_rows(name(nulls))}: drop those rows "
-                                  "or fill them before export")
-        if isinstance(vectors, pa.ChunkedArray):
-            vectors = vectors.combine_chunks()
-        if not (pa.types.is_fixed_size_list(vectors.type) or pa.types.is_list(vectors.type)
-                or pa.types.is_large_list(vectors.type)):
-            raise EmbeddingsError(f"an Arrow vectors column must be a list of floats, got {vectors.type}")
-        if pa.types.is_fixed_size_list(vectors.type):
-            flat = vectors.flatten().to_numpy(zero_copy_only=False)
-            vectors = flat.reshape(n_rows, vectors.type.list_size)
-        else:
-            vectors = [np.asarray(v) for v in vectors.to_numpy(zero_copy_only=False)]
-    if not isinstance(vectors, np.ndarray) or vectors.dtype == object:
-        n_rows = len(vectors)
-        nulls = np.array([i for i, v in enumerate(vectors) if v is None], dtype=np.int64)
-        if len(nulls):
-            raise EmbeddingsError(f"null vectors (missing embeddings) in {_rows(name(nulls))}: drop those rows "
-                                  "or fill them before export")
-        try:
-            with np.errstate(over="ignore", invalid="ignore"):
-                vectors = np.asarray(vectors, dtype=np.float32)
-        except (ValueError, TypeError) as e:
-            # ragged rows or non-numbers: find the rows whose length is not dim
-            try:
-                lengths = np.array([len(v) for v in vectors])
-            except TypeError:
-                raise EmbeddingsError(f"vectors must be an (N, D) array of numbers: {e}") from e
-            wrong = np.flatnonzero(lengths != dim)
-            names = name(wrong)
-            if len(wrong):
-                raise EmbeddingsError(
-                    f"vectors must all have dimension metadata.dim={dim}; wrong dimension in {_rows(names)}"
-                ) from e
-            raise EmbeddingsError(f"vectors must be an (N, D) array of numbers: {e}") from e
-    if vectors.ndim != 2:
-        raise EmbeddingsError(f"vectors must be a 2-D (N, D) array, got shape {vectors.shape}")
-    if vectors.dtype.kind not in "fiu":
-        raise EmbeddingsError(f"vectors must be real numbers, got dtype {vectors.dtype}")
-    with np.errstate(over="ignore", invalid="ignore"):  # float64 beyond float32 range -> Inf, reported below
-        return np.ascontiguousarray(vectors, dtype=np.float32)
-
-
-def _string_column(values: Any, n: int, name: str, ids: np.ndarray, *, nullable: bool) -> pa.Array:
-    """Convert ``values`` (sequence of str / None, numpy or Arrow array) to a pyarrow string array of length n."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if len(values) != n:
-        raise EmbeddingsError(f"{name} must have one entry per vector (N={n}), got {len(values)}")
-    try:
-        if isinstance(values, pa.Array):
-            if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-                raise TypeError(f"Arrow type {values.type}")
-            arr = values.cast(pa.string())
-        else:
-            arr = pa.array(values, type=pa.string())
-    except (pa.ArrowTypeError, pa.ArrowInvalid, TypeError):
-        bad = np.array(
-            [i for i, v in enumerate(values) if not (isinstance(v, str) or (nullable and v is None))], dtype=np.int64
-        )
-        raise EmbeddingsError(
-            f"{name} must be strings{' or None' if nullable else ''}; other values in {_rows(ids[bad])}"
-        ) from None
-    if not nullable and arr.null_count:
-        bad = np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))
-        raise EmbeddingsError(f"{name} must not be null; null in {_rows(ids[bad])}")
-    return arr
 
 
 # --------------------------------------------------------------------------- write / read
@@ -373,14 +99,11 @@ def write_embeddings(
     vectors: np.ndarray,
     metadata: EmbeddingsMetadata,
     *,
-    ids: Sequence[int] | np.ndarray | None = None,
-    sense: Sequence[int | None] | np.ndarray | None = None,
-    modality: Sequence[str | None] | None = None,
-    label: Sequence[str | None] | None = None,
     row_group_size: int = 65536,
     shard_rows: int | None = None,
     compression: str | dict[str, str] | None = None,
     threads: int | None = None,
+    **columns: Unpack[OptionalColumns],
 ) -> Path:
     """Validate and write an embeddings table to ``path`` atomically; return ``Path(path)``.
 
@@ -409,10 +132,11 @@ def write_embeddings(
             (the Arrow column shares its buffer: a million rows take well under
             a second to convert). A list of rows is accepted too.
         metadata: :class:`EmbeddingsMetadata`, stored in the file footer.
-        ids: ``N`` distinct integers >= 0 (the FAISS ids); default ``0..N-1``.
-        sense: ``N`` ints in [0, 32767] or None (multi-sense models), or None for an all-null column.
-        modality: ``N`` values ``"text"`` / ``"image"`` / None, or None.
-        label: ``N`` strings or None, or None.
+        ids, sense, modality, label: the optional columns (:class:`OptionalColumns`):
+            ``ids`` ``N`` distinct integers >= 0 (the FAISS ids; default ``0..N-1``);
+            ``sense`` ``N`` ints in [0, 32767] or None (multi-sense models);
+            ``modality`` ``N`` values ``"text"`` / ``"image"`` / None;
+            ``label`` ``N`` strings or None. A column left out (or None) is all null.
         row_group_size: rows per Parquet row group (>= 1): bounds the memory
             a reader needs per group (65,536 x 128 floats = 32 MiB).
         shard_rows: rows per shard file (>= 1); implies the folder layout.
@@ -434,32 +158,37 @@ def write_embeddings(
     """
     path = Path(path)
     _check_options(metadata, row_group_size)
-    table = build_table(keys, vectors, metadata, ids=ids, sense=sense, modality=modality, label=label,
-                        where=f"cannot write embeddings to {path}")
-    n = table.num_rows
+    table = build_table(keys, vectors, metadata, where=f"cannot write embeddings to {path}", **columns)
     sharded = shard_rows is not None or path.suffix != ".parquet"
     if shard_rows is not None and (isinstance(shard_rows, bool) or not isinstance(shard_rows, int) or shard_rows < 1):
         raise EmbeddingsError(f"shard_rows must be an int >= 1, got {shard_rows!r}")
 
-    def write(part: pa.Table, where: Path) -> None:
-        write_parquet(part, where, row_group_size=row_group_size, compression=compression)
-
     with atomic_path(path) as tmp:
         if not sharded:
-            write(table, tmp)
+            write_parquet(table, tmp, row_group_size=row_group_size, compression=compression)
         else:
             tmp.mkdir()
-            step = shard_rows or DEFAULT_SHARD_ROWS
-            starts = range(0, n, step)
-            jobs = [(table.slice(s, step), tmp / SHARD_NAME.format(i)) for i, s in enumerate(starts)]
-            workers = max(1, min(len(jobs), threads or min(4, os.cpu_count() or 1)))
-            if workers == 1:
-                for part, where in jobs:
-                    write(part, where)
-            else:  # pyarrow releases the GIL while encoding: shards encode in parallel
-                with ThreadPoolExecutor(workers) as ex:
-                    list(ex.map(lambda job: write(*job), jobs))
+            _write_shards(table, tmp, shard_rows or DEFAULT_SHARD_ROWS, threads,
+                          row_group_size=row_group_size, compression=compression)
     return path
+
+
+def _write_shards(table: pa.Table, folder: Path, step: int, threads: int | None, *, row_group_size: int,
+                  compression: str | dict[str, str] | None) -> None:
+    """Write ``table`` as shards of ``step`` rows, ``folder/part-00000.parquet``, ..., ``threads`` at a time
+    (default ``min(4, os.cpu_count())``); pyarrow releases the GIL while encoding, so shards encode in parallel."""
+    jobs = [(table.slice(s, step), folder / SHARD_NAME.format(i)) for i, s in enumerate(range(0, table.num_rows, step))]
+
+    def write(job: tuple[pa.Table, Path]) -> None:
+        write_parquet(job[0], job[1], row_group_size=row_group_size, compression=compression)
+
+    workers = max(1, min(len(jobs), threads or min(4, os.cpu_count() or 1)))
+    if workers == 1:
+        for job in jobs:
+            write(job)
+    else:
+        with ThreadPoolExecutor(workers) as ex:
+            list(ex.map(write, jobs))
 
 
 def _check_options(metadata: EmbeddingsMetadata, row_group_size: int) -> None:
@@ -480,116 +209,6 @@ def write_parquet(table: pa.Table, where: Path, *, row_group_size: int = 65536,
     codec = _DEFAULT_COMPRESSION if compression is None else compression
     pq.write_table(table, where, row_group_size=row_group_size, compression=codec,
                    use_dictionary=["key", "modality", "label", "sense"])
-
-
-def build_table(
-    keys: Sequence[str],
-    vectors: np.ndarray,
-    metadata: EmbeddingsMetadata,
-    *,
-    ids: Sequence[int] | np.ndarray | None = None,
-    sense: Sequence[int | None] | np.ndarray | None = None,
-    modality: Sequence[str | None] | None = None,
-    label: Sequence[str | None] | None = None,
-    where: str = "invalid embeddings",
-) -> pa.Table:
-    """Validate the columns of an embeddings table and build it as Arrow, footer metadata included.
-
-    What :func:`write_embeddings` writes, checked the same way (arguments as
-    there); vectors cross into Arrow without a copy when they are float32
-    C-contiguous. ``ids`` are checked for duplicates and negatives only here,
-    within these rows.
-
-    Returns:
-        ``pyarrow.Table`` with :func:`schema` ``(metadata.dim)`` and ``metadata`` in its schema metadata.
-
-    Raises:
-        EmbeddingsError: as :func:`write_embeddings`, the message starting with ``where``.
-    """
-    dim = metadata.dim
-    try:
-        try:
-            n = len(vectors)
-        except TypeError:
-            raise EmbeddingsError(f"vectors must be a 2-D (N, D) array, got {type(vectors).__name__}") from None
-        ids_np = _as_ids(ids, n)
-        x = _as_vectors(vectors, dim, ids_np)
-        if n == 0:
-            raise EmbeddingsError("no vectors: an embeddings table needs at least one row")
-        if x.shape[1] != dim:
-            raise EmbeddingsError(
-                f"vectors have dimension {x.shape[1]} but metadata.dim={dim}: wrong dimension in {_rows(ids_np)}"
-            )
-        if len(keys) != n:
-            raise EmbeddingsError(f"keys must have one entry per vector (N={n}), got {len(keys)}")
-
-        # content problems: collect them all, so one run reports everything wrong
-        problems = []
-        try:
-            keys_pa = _string_column(keys, n, "keys", ids_np, nullable=False)
-        except EmbeddingsError as e:
-            problems.append(str(e))
-            keys_pa = None
-        bad = _nonfinite_rows(x)
-        if len(bad):
-            problems.append(f"NaN or Inf values (after casting to float32) in {_rows(ids_np[bad])}")
-        elif metadata.normalized:
-            bad = _not_unit_rows(x)
-            if len(bad):
-                problems.append(
-                    f"metadata.normalized is True but the L2 norm differs from 1 by more than {_NORM_TOL} "
-                    f"in {_rows(ids_np[bad])}: normalise the vectors or set normalized=False"
-                )
-        if ids is not None:
-            neg = np.flatnonzero(ids_np < 0)
-            if len(neg):
-                problems.append(f"ids must be >= 0 (FAISS uses -1 for 'no result'); negative in {_rows(ids_np[neg])}")
-            srt = np.sort(ids_np)
-            dup = np.unique(srt[1:][srt[1:] == srt[:-1]])
-            if len(dup):
-                problems.append(f"duplicate ids: {_rows(dup, 'ids repeated')}")
-
-        sense_pa = pa.nulls(n, pa.int16())
-        if sense is not None:
-            if len(sense) != n:
-                raise EmbeddingsError(f"sense must have one entry per vector (N={n}), got {len(sense)}")
-            try:
-                sense_pa = pa.array(sense, type=pa.int16())
-            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as e:
-                problems.append(f"sense must be ints in [0, 32767] or None: {e}")
-            else:
-                s = sense_pa.fill_null(0).to_numpy(zero_copy_only=False)
-                neg = np.flatnonzero(s < 0)
-                if len(neg):
-                    problems.append(f"sense must be >= 0; negative in {_rows(ids_np[neg])}")
-
-        optional = {}
-        for name, values in (("modality", modality), ("label", label)):
-            if values is None:
-                optional[name] = pa.nulls(n, pa.string())
-                continue
-            try:
-                optional[name] = _string_column(values, n, name, ids_np, nullable=True)
-            except EmbeddingsError as e:
-                problems.append(str(e))
-        if "modality" in optional and modality is not None:
-            m = optional["modality"]
-            ok = pc.is_in(m, value_set=pa.array(MODALITIES)).to_numpy(zero_copy_only=False)
-            bad = np.flatnonzero(~ok & ~m.is_null().to_numpy(zero_copy_only=False))
-            if len(bad):
-                problems.append(f"modality must be one of {MODALITIES} or None; other values in {_rows(ids_np[bad])}")
-        if problems:
-            raise EmbeddingsError("; ".join(problems))
-    except EmbeddingsError as e:
-        raise EmbeddingsError(f"{where}: {e}") from None
-
-    # zero-copy: the flat float32 buffer becomes the child array of the fixed-size lists
-    flat = pa.FloatArray.from_buffers(pa.float32(), n * dim, [None, pa.py_buffer(x.reshape(-1))])
-    vector_pa = pa.FixedSizeListArray.from_arrays(flat, dim)
-    return pa.Table.from_arrays(
-        [pa.array(ids_np), keys_pa, vector_pa, sense_pa, optional["modality"], optional["label"]],
-        schema=schema(dim).with_metadata({METADATA_KEY: metadata.to_json().encode()}),
-    )
 
 
 def _parts(path: Path) -> list[Path]:

@@ -40,8 +40,9 @@ import numpy as np
 
 from replearn.lib.errors import EmbeddingsError
 from replearn.lib.store.atomic import _json_default, atomic_path, atomic_write_json
-from replearn.lib.store.embeddings_table import _as_ids, _nonfinite_rows, _rows
+from replearn.lib.store.embeddings_columns import _as_ids, _nonfinite_rows, _rows, repeated_ids
 from replearn.lib.store.index_choice import MIN_POINTS_PER_CENTROID
+from replearn.lib.topk import exact_topk
 
 __all__ = [
     "Metric",
@@ -297,8 +298,7 @@ def build_index(
             raise EmbeddingsError(
                 f"ids must be >= 0 (FAISS uses -1 for 'no result'); negative in {_rows(neg, name='positions')}"
             )
-        srt = np.sort(ids_np)
-        dup = np.unique(srt[1:][srt[1:] == srt[:-1]])
+        dup = repeated_ids(ids_np)
         if len(dup):
             raise EmbeddingsError(f"duplicate ids: {_rows(dup, 'ids repeated')}")
     try:
@@ -419,9 +419,9 @@ def exact_search(
 
     Returns:
         ``(D, I)`` of shape ``(nq, min(k, N))``, best first: float32 scores or
-        squared L2 distances, int64 ids. Computed in float32 in blocks of
-        queries (about 64 MiB of scores at a time); the order of exactly tied
-        neighbours is unspecified.
+        squared L2 distances, int64 ids. Computed in float32 by
+        :func:`replearn.lib.topk.exact_topk` in blocks of queries (about 64 MiB
+        of scores at a time); exactly tied neighbours in row order.
 
     Raises:
         EmbeddingsError: non-finite input, dimension mismatch, zero vectors
@@ -436,28 +436,7 @@ def exact_search(
         ids = _as_ids(ids, n)
     if metric == "cos":
         xb, xq = _normalized(xb, "xb"), _normalized(xq, "xq")
-    k_eff = min(k, n)
-    nq = len(xq)
-    D = np.empty((nq, k_eff), np.float32)
-    I = np.empty((nq, k_eff), np.int64)
-    if k_eff == 0:
-        return D, I
-    xb_sq = np.einsum("ij,ij->i", xb, xb) if metric == "l2" else None
-    step = max(1, (1 << 24) // n)
-    for s in range(0, nq, step):
-        q = xq[s : s + step]
-        S = q @ xb.T  # (b, N) inner products
-        if metric == "l2":
-            S = np.einsum("ij,ij->i", q, q)[:, None] - 2 * S + xb_sq[None, :]
-            np.maximum(S, 0, out=S)
-            key = S
-        else:
-            key = -S  # ascending key = descending similarity
-        part = np.argpartition(key, k_eff - 1, axis=1)[:, :k_eff] if k_eff < n else np.argsort(key, axis=1)
-        order = np.argsort(np.take_along_axis(key, part, axis=1), axis=1, kind="stable")
-        top = np.take_along_axis(part, order, axis=1)
-        D[s : s + step] = np.take_along_axis(S, top, axis=1)
-        I[s : s + step] = top
+    D, I = exact_topk(xq, xb, k, "l2" if metric == "l2" else "ip")
     if ids is not None:
         I = ids[I]
     return D, I
@@ -643,16 +622,9 @@ def load_index(path: Path | str) -> tuple[faiss.Index, dict[str, Any]]:
     return index, meta
 
 
-def timed_build_index(
-    xb: np.ndarray,
-    metric: Metric,
-    factory: str = "Flat",
-    ids: np.ndarray | None = None,
-    *,
-    train_size: int | None = None,
-    seed: int = 0,
-) -> tuple[faiss.Index, float]:
-    """:func:`build_index` plus the wall-clock seconds it took (for ``save_index(build_seconds=...)``)."""
+def timed_build_index(xb: np.ndarray, metric: Metric, *args: Any, **kwargs: Any) -> tuple[faiss.Index, float]:
+    """:func:`build_index` (same arguments, same errors) plus the wall-clock seconds it took
+    (for ``save_index(build_seconds=...)``)."""
     t0 = time.perf_counter()
-    index = build_index(xb, metric, factory, ids, train_size=train_size, seed=seed)
+    index = build_index(xb, metric, *args, **kwargs)
     return index, time.perf_counter() - t0

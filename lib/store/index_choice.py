@@ -221,20 +221,24 @@ def choose_index(
     notes: list[str] = []
     if metric == "mips":
         notes.append("mips: reduced to L2 search over d+1 dimensions (Bachrach et al. 2014)")
+    choice = _flat_or_hnsw(n, dd, metric, budget, flat_max, hnsw_max, notes)
+    if choice is not None:
+        return choice
+    return _ivf(n, dd, metric, nlist, hnsw_max, memory_budget_bytes, notes)
 
-    flat_bytes = estimate_index_bytes("flat", n, dd)
-    if n < flat_max and flat_bytes <= budget:
-        return IndexChoice("Flat", "flat", metric, None, bytes_estimate=flat_bytes,
-                           notes=notes + [f"N={n} < flat_max={flat_max}: exact search"])
 
-    hnsw_bytes = estimate_index_bytes("hnsw", n, dd)
-    if n <= hnsw_max and hnsw_bytes <= budget:
-        return IndexChoice(f"HNSW{HNSW_M}", "hnsw", metric, "efSearch", bytes_estimate=hnsw_bytes,
-                           notes=notes + [f"N={n} <= hnsw_max={hnsw_max} and HNSW{HNSW_M} fits: graph index"])
+def _ivf(n: int, dd: int, metric: str, nlist: int | None, hnsw_max: int, memory_budget_bytes: int | None,
+         notes: list[str]) -> IndexChoice:
+    """Rules 3-5: IVF-Flat if it fits, else IVF-PQ (:func:`_ivf_pq`), with ``nlist`` capped for training.
 
+    Raises:
+        EmbeddingsError: too few vectors to train IVF (or PQ), or nothing fits.
+    """
+    budget = math.inf if memory_budget_bytes is None else memory_budget_bytes
     if n < MIN_POINTS_PER_CENTROID:
         raise EmbeddingsError(
-            f"a Flat index of {n} x {dd} needs {flat_bytes} bytes, over memory_budget_bytes={memory_budget_bytes}, "
+            f"a Flat index of {n} x {dd} needs {estimate_index_bytes('flat', n, dd)} bytes, over "
+            f"memory_budget_bytes={memory_budget_bytes}, "
             f"and {n} vectors are too few to train IVF (>= {MIN_POINTS_PER_CENTROID}): raise the budget"
         )
     want = suggest_nlist(n) if nlist is None else _check_int("nlist", nlist, 1)
@@ -242,18 +246,42 @@ def choose_index(
     if note:
         notes.append(note)
     train = min(n, TRAIN_POINTS_PER_CENTROID * nl)
-
     ivf_bytes = estimate_index_bytes("ivf_flat", n, dd, nlist=nl)
     if ivf_bytes <= budget:
         why = "over hnsw_max" if n > hnsw_max else "HNSW over budget"
         return IndexChoice(f"IVF{nl},Flat", "ivf_flat", metric, "nprobe", nlist=nl, train_size=train,
                            bytes_estimate=ivf_bytes, notes=notes + [f"N={n} {why}; IVF-Flat fits"])
-
     if n < MIN_PQ_TRAIN:
         raise EmbeddingsError(
             f"IVF-Flat needs {ivf_bytes} bytes, over memory_budget_bytes={memory_budget_bytes}, and PQ needs at "
             f"least {MIN_PQ_TRAIN} training vectors (got {n}): raise the budget"
         )
+    return _ivf_pq(n, dd, metric, nl, train, ivf_bytes, memory_budget_bytes, notes)
+
+
+def _flat_or_hnsw(n: int, dd: int, metric: str, budget: float, flat_max: int, hnsw_max: int,
+                  notes: list[str]) -> IndexChoice | None:
+    """Rules 1-2 of the module docstring: exact Flat below ``flat_max``, HNSW up to ``hnsw_max``, if they
+    fit in ``budget`` bytes; None otherwise. ``dd``: the indexed dimension (``d + 1`` for mips)."""
+    flat_bytes = estimate_index_bytes("flat", n, dd)
+    if n < flat_max and flat_bytes <= budget:
+        return IndexChoice("Flat", "flat", metric, None, bytes_estimate=flat_bytes,
+                           notes=notes + [f"N={n} < flat_max={flat_max}: exact search"])
+    hnsw_bytes = estimate_index_bytes("hnsw", n, dd)
+    if n <= hnsw_max and hnsw_bytes <= budget:
+        return IndexChoice(f"HNSW{HNSW_M}", "hnsw", metric, "efSearch", bytes_estimate=hnsw_bytes,
+                           notes=notes + [f"N={n} <= hnsw_max={hnsw_max} and HNSW{HNSW_M} fits: graph index"])
+    return None
+
+
+def _ivf_pq(n: int, dd: int, metric: str, nl: int, train: int, ivf_bytes: int, memory_budget_bytes: int | None,
+            notes: list[str]) -> IndexChoice:
+    """Rule 4: IVF-PQ with the most bytes per vector that fit (OPQ when ``dd / m >= 4``).
+
+    Raises:
+        EmbeddingsError: not even the smallest PQ fits; the message gives its size.
+    """
+    budget = math.inf if memory_budget_bytes is None else memory_budget_bytes
     for m in _PQ_M_CHOICES:
         if dd % m or m > dd:
             continue

@@ -23,19 +23,45 @@ subsample, add everything, tune, and return the index with a JSON-ready
 report (choice, build seconds, tuned parameter, recall, ms/query) that
 :func:`~replearn.lib.store.faiss_index.save_index` writes into the sidecar
 (``tuning=``) and :func:`tuning_metrics` flattens for MLflow.
+
+How tune_index chooses:
+
+"Surely": the one-sided lower confidence bound of the recall over the
+queries, ``mean - confidence_z * sd / sqrt(nq)`` (per-query recalls;
+default z = 1.645, 95 %), must reach the target, so that the chosen
+setting reaches it on other queries from the same distribution too, not
+only on these (with 2,000 queries at recall 0.95 the bound is ~0.004
+below the mean). ``confidence_z=0`` uses the plain mean.
+
+IVF: the smallest ``nprobe`` of :data:`NPROBE_GRID` that reaches the
+target; then, with ``cap_codes`` (default), ``max_codes`` (the most
+vectors scanned per query, FAISS ``IndexIVF.max_codes``) is bisected for
+that ``nprobe`` and the next grid values up to twice it, and the setting
+that scans the fewest vectors per query on average while still reaching
+the target is kept (by at least 3 %; otherwise no cap). Scanned vectors
+(FAISS's ``indexIVF_stats.ndis``) are counted, not timed, so the choice
+does not depend on machine load. This fills the gap between two integer
+``nprobe`` values (one more list costs ~1/nprobe more time) and cuts the
+cost of queries that fall in the largest lists. HNSW: the smallest
+``efSearch`` of :data:`EF_SEARCH_GRID`.
+
+The chosen setting must also return ``k`` results for every query (IVF
+with a small ``nprobe`` can come back short, which :func:`search` refuses
+rather than pad with -1).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import faiss
 import numpy as np
 
 from replearn.lib.errors import EmbeddingsError
-from replearn.lib.store.embeddings_table import _as_ids
+from replearn.lib.store.embeddings_columns import _as_ids
 from replearn.lib.store.faiss_index import (
     _as_matrix,
     _check_index_metric,
@@ -48,6 +74,7 @@ from replearn.lib.store.faiss_index import (
     set_search_params,
 )
 from replearn.lib.store.index_choice import IndexChoice, choose_index
+from replearn.lib.topk import exact_topk
 
 __all__ = [
     "EF_SEARCH_GRID",
@@ -147,28 +174,8 @@ def tune_index(
 ) -> dict[str, Any]:
     """Set ``nprobe`` / ``efSearch`` on ``index`` to the cheapest setting whose recall@k surely reaches ``target_recall``.
 
-    "Surely": the one-sided lower confidence bound of the recall over the
-    queries, ``mean - confidence_z * sd / sqrt(nq)`` (per-query recalls;
-    default z = 1.645, 95 %), must reach the target, so that the chosen
-    setting reaches it on other queries from the same distribution too, not
-    only on these (with 2,000 queries at recall 0.95 the bound is ~0.004
-    below the mean). ``confidence_z=0`` uses the plain mean.
-
-    IVF: the smallest ``nprobe`` of :data:`NPROBE_GRID` that reaches the
-    target; then, with ``cap_codes`` (default), ``max_codes`` (the most
-    vectors scanned per query, FAISS ``IndexIVF.max_codes``) is bisected for
-    that ``nprobe`` and the next grid values up to twice it, and the setting
-    that scans the fewest vectors per query on average while still reaching
-    the target is kept (by at least 3 %; otherwise no cap). Scanned vectors
-    (FAISS's ``indexIVF_stats.ndis``) are counted, not timed, so the choice
-    does not depend on machine load. This fills the gap between two integer
-    ``nprobe`` values (one more list costs ~1/nprobe more time) and cuts the
-    cost of queries that fall in the largest lists. HNSW: the smallest
-    ``efSearch`` of :data:`EF_SEARCH_GRID`.
-
-    The chosen setting must also return ``k`` results for every query (IVF
-    with a small ``nprobe`` can come back short, which :func:`search` refuses
-    rather than pad with -1).
+    "Surely", the ``max_codes`` cap for IVF and the rule that every query
+    must get ``k`` results: see "How tune_index chooses" in the module docstring.
 
     Args:
         index: built over ``xb`` (from :func:`~replearn.lib.store.faiss_index.build_index`);
@@ -213,78 +220,16 @@ def tune_index(
             inconsistent with the index.
     """
     k = _check_k(k)
-    if not (isinstance(target_recall, (int, float)) and 0 < target_recall <= 1):
-        raise EmbeddingsError(f"target_recall must be in (0, 1], got {target_recall!r}")
-    if isinstance(confidence_z, bool) or not isinstance(confidence_z, (int, float)) or not 0 <= confidence_z < 10:
-        raise EmbeddingsError(f"confidence_z must be a number in [0, 10), got {confidence_z!r}")
+    _check_targets(target_recall, confidence_z)
     _check_index_metric(index, metric)
-    xb = _as_matrix(xb, "xb", index.d)
-    n = len(xb)
-    if n != index.ntotal:
-        raise EmbeddingsError(f"xb has {n} rows but the index holds {index.ntotal} vectors: pass the indexed vectors")
-    if ids is None:
-        ids = _id_map(index)
-    ids_np = np.arange(n, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
-    sampled = xq is None
-    if sampled:
-        if isinstance(n_queries, bool) or not isinstance(n_queries, (int, np.integer)) or n_queries < 1:
-            raise EmbeddingsError(f"n_queries must be an int >= 1, got {n_queries!r}")
-        if n < 2:
-            raise EmbeddingsError("tuning with queries sampled from xb needs N >= 2 vectors; pass xq")
-        rows = np.sort(np.random.default_rng(seed).choice(n, size=min(int(n_queries), n), replace=False))
-        xq = xb[rows]
-        k = min(k, n - 1)
-        kk = k + 1
-        self_ids = ids_np[rows]
-    else:
-        xq = _as_matrix(xq, "xq", index.d)
-        k = min(k, n)
-        kk = k
-    if metric == "cos":
-        xb_s, xq_s = _normalized(xb, "xb"), _normalized(xq, "xq")
-    else:
-        xb_s, xq_s = xb, xq
-    if gt is not None and not sampled:
-        E = np.asarray(gt)[:, :k]
-    else:
-        _, pos = faiss.knn(xq_s, xb_s, kk, faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT)
-        E = ids_np[pos]
-        if sampled:
-            E = _drop_self(E, self_ids, k)
-
+    q = _tuning_queries(index, xb, xq, metric=metric, k=k, n_queries=n_queries, seed=seed, ids=ids, gt=gt)
     param, nlist = search_param_of(index)
     is_ivf = param == "nprobe"
-    stats = faiss.cvar.indexIVF_stats if is_ivf else None
-
-    def measure(settings: dict[str, int]) -> dict[str, Any]:
-        if settings:
-            set_search_params(index, settings)
-        if stats is not None:
-            stats.reset()
-        t0 = time.perf_counter()
-        _, I = index.search(xq_s, kk)
-        ms = 1e3 * (time.perf_counter() - t0) / len(xq_s)
-        codes = float(stats.ndis) / len(xq_s) if stats is not None else None
-        if sampled:
-            I = _drop_self(I, self_ids, k)
-        per = _row_hits(I, E) / k
-        complete = not bool((I < 0).any())  # every query got k results: search() will not raise
-        r, lcb = float(per.mean()), recall_lower_bound(per, confidence_z)
-        return {"recall": r, "recall_lcb": lcb, "ms_per_query": ms, "complete": complete, "codes_per_query": codes,
-                "ok": complete and lcb >= target_recall}
-
-    tried = []
-    chosen = None
-    chosen_m = None
+    measure = _Meter(index, q, float(target_recall), float(confidence_z), is_ivf)
+    grid = _grid(param, nlist, q.kk)
     if is_ivf:
         set_search_params(index, {"max_codes": 0})
-    for value in _grid(param, nlist, kk):
-        m = measure({param: value} if param else {})
-        tried.append({"value": value if param else None, **{key: m[key] for key in
-                      ("recall", "recall_lcb", "ms_per_query", "complete")}})
-        if m["ok"]:
-            chosen, chosen_m = tried[-1], m
-            break
+    tried, chosen, chosen_m = _walk_grid(measure, param, grid)
     reached = chosen is not None
     if chosen is None:
         chosen = tried[-1]  # the largest value stays set
@@ -292,46 +237,13 @@ def tune_index(
     best_codes = chosen_m["codes_per_query"] if chosen_m else None
     capped: list[dict[str, Any]] = []
     if is_ivf and cap_codes and reached and chosen["value"] > 1 and best_codes:
-        p0 = chosen["value"]
-        candidates = [v for v in _grid(param, nlist, kk) if p0 <= v <= 2 * p0]
-        for v in candidates:
-            # bisect the cap: passes at hi, fails at lo (monotone: a larger cap scans a superset)
-            hi = int(math.ceil(best_codes))  # the mean scanned at nprobe p0, uncapped
-            m_hi = measure({"nprobe": v, "max_codes": hi})
-            capped.append({"nprobe": v, "max_codes": hi, **{key: m_hi[key] for key in
-                           ("recall", "recall_lcb", "codes_per_query")}})
-            if not m_hi["ok"]:
-                continue
-            found, found_m = hi, m_hi
-            lo = max(1, int(0.5 * hi))
-            m_lo = measure({"nprobe": v, "max_codes": lo})
-            capped.append({"nprobe": v, "max_codes": lo, **{key: m_lo[key] for key in
-                           ("recall", "recall_lcb", "codes_per_query")}})
-            if m_lo["ok"]:
-                found, found_m = lo, m_lo
-            else:
-                while hi - lo > max(8, hi // 64):
-                    mid = (lo + hi) // 2
-                    m_mid = measure({"nprobe": v, "max_codes": mid})
-                    capped.append({"nprobe": v, "max_codes": mid, **{key: m_mid[key] for key in
-                                   ("recall", "recall_lcb", "codes_per_query")}})
-                    if m_mid["ok"]:
-                        hi, found, found_m = mid, mid, m_mid
-                    else:
-                        lo = mid
-            if found_m["codes_per_query"] < 0.97 * best_codes:
-                best, best_codes, chosen_m = {"nprobe": v, "max_codes": found}, found_m["codes_per_query"], found_m
-        if "max_codes" in best:
-            chosen = dict(chosen, recall=chosen_m["recall"], recall_lcb=chosen_m["recall_lcb"])
+        best, best_codes, capped_m = _cap_codes(measure, grid, chosen["value"], best_codes, capped)
+        if capped_m is not None:
+            chosen = dict(chosen, recall=capped_m["recall"], recall_lcb=capped_m["recall_lcb"])
     if is_ivf:
         set_search_params(index, {"max_codes": 0})
     if best:
         set_search_params(index, best)
-    times = []
-    for _ in range(max(1, int(repeats))):
-        t0 = time.perf_counter()
-        index.search(xq_s, kk)
-        times.append(1e3 * (time.perf_counter() - t0) / len(xq_s))
     return {
         "param": param,
         "value": best.get(param) if param else None,
@@ -339,17 +251,190 @@ def tune_index(
         "recall_at_k": chosen["recall"],
         "recall_lower_bound": chosen["recall_lcb"],
         "confidence_z": float(confidence_z),
-        "k": k,
+        "k": q.k,
         "target_recall": float(target_recall),
         "reached": reached,
-        "ms_per_query": min(times),
+        "ms_per_query": _fastest_ms_per_query(index, q, repeats),
         "codes_per_query": best_codes,
         "faiss_threads": faiss.omp_get_max_threads(),
-        "n_queries": len(xq_s),
-        "queries": "database sample, self excluded" if sampled else "held-out",
+        "n_queries": len(q.xq),
+        "queries": "database sample, self excluded" if q.sampled else "held-out",
         "tried": tried,
         "capped": capped,
     }
+
+
+def _check_targets(target_recall: float, confidence_z: float) -> None:
+    """Raise EmbeddingsError unless ``target_recall`` is in (0, 1] and ``confidence_z`` in [0, 10)."""
+    if not (isinstance(target_recall, (int, float)) and 0 < target_recall <= 1):
+        raise EmbeddingsError(f"target_recall must be in (0, 1], got {target_recall!r}")
+    if isinstance(confidence_z, bool) or not isinstance(confidence_z, (int, float)) or not 0 <= confidence_z < 10:
+        raise EmbeddingsError(f"confidence_z must be a number in [0, 10), got {confidence_z!r}")
+
+
+@dataclass(frozen=True)
+class _TuningQueries:
+    """The queries of one tuning run and their exact neighbours.
+
+    Attributes:
+        xq: ``(nq, D)`` float32 queries as the index sees them (normalised for ``cos``).
+        k: recall@k measured.
+        kk: neighbours searched: ``k + 1`` for database rows (their own id is dropped), else ``k``.
+        self_ids: ``(nq,)`` each sampled query's own id, or None for held-out queries.
+        exact: ``(nq, k)`` int64 ids of the exact neighbours (ground truth).
+    """
+
+    xq: np.ndarray
+    k: int
+    kk: int
+    self_ids: np.ndarray | None
+    exact: np.ndarray
+
+    @property
+    def sampled(self) -> bool:
+        """True when the queries are rows of the database (self-matches removed)."""
+        return self.self_ids is not None
+
+    def results(self, I: np.ndarray) -> np.ndarray:
+        """``(nq, k)`` ids of an index's ``(nq, kk)`` answer, each sampled query's own id removed."""
+        return _drop_self(I, self.self_ids, self.k) if self.sampled else I
+
+
+def _tuning_queries(index: faiss.Index, xb: np.ndarray, xq: np.ndarray | None, *, metric: str, k: int,
+                    n_queries: int, seed: int, ids: np.ndarray | None, gt: np.ndarray | None) -> _TuningQueries:
+    """Validate ``xb`` / ``xq``, sample queries from ``xb`` when ``xq`` is None, and find the exact neighbours
+    with :func:`~replearn.lib.topk.exact_topk` (a sampled query's own row excluded). Raises as :func:`tune_index`."""
+    xb = _as_matrix(xb, "xb", index.d)
+    n = len(xb)
+    if n != index.ntotal:
+        raise EmbeddingsError(f"xb has {n} rows but the index holds {index.ntotal} vectors: pass the indexed vectors")
+    if ids is None:
+        ids = _id_map(index)
+    ids_np = np.arange(n, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
+    rows = None
+    if xq is None:
+        if isinstance(n_queries, bool) or not isinstance(n_queries, (int, np.integer)) or n_queries < 1:
+            raise EmbeddingsError(f"n_queries must be an int >= 1, got {n_queries!r}")
+        if n < 2:
+            raise EmbeddingsError("tuning with queries sampled from xb needs N >= 2 vectors; pass xq")
+        rows = np.sort(np.random.default_rng(seed).choice(n, size=min(int(n_queries), n), replace=False))
+        xq, k = xb[rows], min(k, n - 1)
+    else:
+        xq, k = _as_matrix(xq, "xq", index.d), min(k, n)
+    if metric == "cos":
+        xb, xq = _normalized(xb, "xb"), _normalized(xq, "xq")
+    if gt is not None and rows is None:
+        exact = np.asarray(gt)[:, :k]
+    else:
+        skip = None if rows is None else rows[:, None]
+        exact = ids_np[exact_topk(xq, xb, k, "l2" if metric == "l2" else "ip", exclude=skip)[1]]
+    if rows is None:
+        return _TuningQueries(xq, k, k, None, exact)
+    return _TuningQueries(xq, k, k + 1, ids_np[rows], exact)
+
+
+@dataclass(frozen=True)
+class _Meter:
+    """Measures one search setting of ``index`` on the tuning queries (call it with the settings)."""
+
+    index: faiss.Index
+    q: _TuningQueries
+    target_recall: float
+    confidence_z: float
+    is_ivf: bool
+
+    def __call__(self, settings: dict[str, int]) -> dict[str, Any]:
+        """Set ``settings``, search, and return ``{recall, recall_lcb, ms_per_query, complete,
+        codes_per_query, ok}``; ``ok``: every query got ``k`` results and the lower bound reaches the target."""
+        stats = faiss.cvar.indexIVF_stats if self.is_ivf else None
+        if settings:
+            set_search_params(self.index, settings)
+        if stats is not None:
+            stats.reset()
+        t0 = time.perf_counter()
+        _, I = self.index.search(self.q.xq, self.q.kk)
+        ms = 1e3 * (time.perf_counter() - t0) / len(self.q.xq)
+        codes = float(stats.ndis) / len(self.q.xq) if stats is not None else None
+        I = self.q.results(I)
+        per = _row_hits(I, self.q.exact) / self.q.k
+        complete = not bool((I < 0).any())  # every query got k results: search() will not raise
+        r, lcb = float(per.mean()), recall_lower_bound(per, self.confidence_z)
+        return {"recall": r, "recall_lcb": lcb, "ms_per_query": ms, "complete": complete, "codes_per_query": codes,
+                "ok": complete and lcb >= self.target_recall}
+
+
+def _pick(m: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {key: m[key] for key in keys}
+
+
+def _walk_grid(measure: _Meter, param: str | None, grid: list[int]
+               ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, Any] | None]:
+    """Try ``grid`` in ascending order until a setting is ``ok``: ``(tried, chosen row or None, its measure)``."""
+    tried: list[dict[str, Any]] = []
+    for value in grid:
+        m = measure({param: value} if param else {})
+        tried.append({"value": value if param else None, **_pick(m, "recall", "recall_lcb", "ms_per_query",
+                                                                 "complete")})
+        if m["ok"]:
+            return tried, tried[-1], m
+    return tried, None, None
+
+
+def _cap_codes(measure: _Meter, grid: list[int], p0: int, best_codes: float, capped: list[dict[str, Any]]
+               ) -> tuple[dict[str, int], float, dict[str, Any] | None]:
+    """IVF: for ``nprobe`` in ``[p0, 2 p0]`` on the grid, the smallest passing ``max_codes`` (bisected); keep
+    the setting that scans fewest vectors per query, if at least 3 % fewer than uncapped ``nprobe = p0``.
+
+    Returns:
+        ``(best settings, its codes per query, its measure or None when no cap won)``; every setting
+        tried is appended to ``capped``.
+    """
+    best: dict[str, int] = {"nprobe": p0}
+    best_m = None
+    for v in [g for g in grid if p0 <= g <= 2 * p0]:
+        found = _bisect_max_codes(measure, v, int(math.ceil(best_codes)), capped)
+        if found is not None and found[1]["codes_per_query"] < 0.97 * best_codes:
+            best, best_codes, best_m = {"nprobe": v, "max_codes": found[0]}, found[1]["codes_per_query"], found[1]
+    return best, best_codes, best_m
+
+
+def _bisect_max_codes(measure: _Meter, nprobe: int, hi: int, capped: list[dict[str, Any]]
+                      ) -> tuple[int, dict[str, Any]] | None:
+    """The smallest ``max_codes`` (to within ``max(8, hi // 64)``) that passes at ``nprobe``, starting from
+    ``hi`` (the mean scanned uncapped) and ``hi / 2``; None if ``hi`` fails. A larger cap scans a superset,
+    so passing is monotone in the cap."""
+
+    def probe(cap: int) -> dict[str, Any]:
+        m = measure({"nprobe": nprobe, "max_codes": cap})
+        capped.append({"nprobe": nprobe, "max_codes": cap, **_pick(m, "recall", "recall_lcb", "codes_per_query")})
+        return m
+
+    m_hi = probe(hi)
+    if not m_hi["ok"]:
+        return None
+    found, found_m = hi, m_hi
+    lo = max(1, int(0.5 * hi))
+    m_lo = probe(lo)
+    if m_lo["ok"]:
+        return lo, m_lo
+    while hi - lo > max(8, hi // 64):
+        mid = (lo + hi) // 2
+        m_mid = probe(mid)
+        if m_mid["ok"]:
+            hi, found, found_m = mid, mid, m_mid
+        else:
+            lo = mid
+    return found, found_m
+
+
+def _fastest_ms_per_query(index: faiss.Index, q: _TuningQueries, repeats: int) -> float:
+    """Milliseconds per query of the fastest of ``repeats`` (>= 1) batch searches at the current setting."""
+    times = []
+    for _ in range(max(1, int(repeats))):
+        t0 = time.perf_counter()
+        index.search(q.xq, q.kk)
+        times.append(1e3 * (time.perf_counter() - t0) / len(q.xq))
+    return min(times)
 
 
 def build_tuned_index(
@@ -404,10 +489,7 @@ def build_tuned_index(
     n, d = xb.shape
     if n == 0:
         raise EmbeddingsError("xb is empty: nothing to index")
-    if factory is None:
-        choice = choose_index(n, d, metric, memory_budget_bytes, **(choice_kwargs or {}))
-    else:
-        choice = IndexChoice(factory, "given", metric, None, notes=["factory given by the caller"])
+    choice = _choose(n, d, metric, memory_budget_bytes, factory, choice_kwargs)
     max_norm = None
     if metric == "mips":  # Bachrach et al. 2014: L2 search over one extra coordinate
         from replearn.lib.store.mips import mips_augment_database, mips_augment_queries
@@ -415,40 +497,22 @@ def build_tuned_index(
         xb, max_norm = mips_augment_database(xb)
         xq = None if xq is None else mips_augment_queries(xq)
         metric = "l2"
-        as_queries = mips_augment_queries
-    else:
-        def as_queries(x: np.ndarray) -> np.ndarray:
-            return x
     ids_np = np.arange(n, dtype=np.int64) if ids is None else _as_ids(ids, n)
     hold = 0
     if xq is None and choice.kind not in ("flat",) and n >= 20:
         hold = min(int(n_queries), n // 10)
-    t0 = time.perf_counter()
     if hold:
-        # true held-out queries: build on the rest, tune, then add the held-out rows (IVF and HNSW add
-        # incrementally); ids keep the rows' original ids / positions.
-        mask = np.zeros(n, bool)
-        mask[np.random.default_rng(seed).choice(n, size=hold, replace=False)] = True
-        rest, held = np.flatnonzero(~mask), np.flatnonzero(mask)
-        train = min(choice.train_size, len(rest)) if choice.train_size else None
-        index = build_index(xb[rest], metric, choice.factory, ids=ids_np[rest], train_size=train, seed=seed)
-        build_seconds = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        tuning = tune_index(index, xb[rest], as_queries(xb[held][:, :d]), metric=metric, k=k,
-                            target_recall=target_recall, ids=ids_np[rest])
-        tuning["queries"] = f"{hold} database rows held out of the index while tuning, added after"
-        tune_seconds = time.perf_counter() - t1
-        t2 = time.perf_counter()
-        add_vectors(index, xb[held], metric, ids=ids_np[held])
-        build_seconds += time.perf_counter() - t2
+        index, tuning, build_seconds, tune_seconds = _build_tune_held_out(
+            xb, metric, choice, ids_np, hold, mips=max_norm is not None, k=k, target_recall=target_recall, seed=seed)
     else:
+        t0 = time.perf_counter()
         index = build_index(xb, metric, choice.factory, ids=ids, train_size=choice.train_size or None, seed=seed)
         build_seconds = time.perf_counter() - t0
         t1 = time.perf_counter()
         tuning = tune_index(index, xb, xq, metric=metric, k=k, target_recall=target_recall, n_queries=n_queries,
                             seed=seed, ids=ids)
         tune_seconds = time.perf_counter() - t1
-    report = {
+    return index, {
         "mips_max_norm": max_norm,
         "choice": choice.to_dict(),
         "factory": choice.factory,
@@ -457,7 +521,47 @@ def build_tuned_index(
         "index_bytes_estimate": choice.bytes_estimate or None,
         "tuning": tuning,
     }
-    return index, report
+
+
+def _choose(n: int, d: int, metric: str, memory_budget_bytes: int | None, factory: str | None,
+            choice_kwargs: dict[str, Any] | None) -> IndexChoice:
+    """:func:`~replearn.lib.store.index_choice.choose_index`, or the caller's ``factory`` as a "given" choice."""
+    if factory is None:
+        return choose_index(n, d, metric, memory_budget_bytes, **(choice_kwargs or {}))
+    return IndexChoice(factory, "given", metric, None, notes=["factory given by the caller"])
+
+
+def _build_tune_held_out(xb: np.ndarray, metric: str, choice: IndexChoice, ids_np: np.ndarray, hold: int, *,
+                         mips: bool, k: int, target_recall: float, seed: int
+                         ) -> tuple[faiss.Index, dict[str, Any], float, float]:
+    """Build on all rows but ``hold`` random ones, tune with those as truly unseen queries, then add them.
+
+    IVF and HNSW add incrementally; ids keep the rows' original ids / positions.
+    ``mips``: ``xb`` is MIPS-augmented (``D + 1`` columns), so the held-out
+    queries are its first ``D`` columns with a 0 appended.
+
+    Returns:
+        ``(index, tuning dict, build seconds, tune seconds)``.
+    """
+    from replearn.lib.store.mips import mips_augment_queries
+
+    n = len(xb)
+    t0 = time.perf_counter()
+    mask = np.zeros(n, bool)
+    mask[np.random.default_rng(seed).choice(n, size=hold, replace=False)] = True
+    rest, held = np.flatnonzero(~mask), np.flatnonzero(mask)
+    train = min(choice.train_size, len(rest)) if choice.train_size else None
+    index = build_index(xb[rest], metric, choice.factory, ids=ids_np[rest], train_size=train, seed=seed)
+    build_seconds = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    xq = mips_augment_queries(xb[held][:, :-1]) if mips else xb[held]
+    tuning = tune_index(index, xb[rest], xq, metric=metric, k=k, target_recall=target_recall, ids=ids_np[rest])
+    tuning["queries"] = f"{hold} database rows held out of the index while tuning, added after"
+    tune_seconds = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    add_vectors(index, xb[held], metric, ids=ids_np[held])
+    build_seconds += time.perf_counter() - t2
+    return index, tuning, build_seconds, tune_seconds
 
 
 def tuning_metrics(report: dict[str, Any], prefix: str = "index.") -> dict[str, float]:

@@ -40,7 +40,8 @@ from scipy.sparse.csgraph import shortest_path
 from replearn.lib.errors import EmbeddingsError
 from replearn.lib.store.atomic import atomic_path
 from replearn.lib.store.faiss_index import _as_matrix, _check_k, _faiss_metric, _normalized, search
-from replearn.lib.store.embeddings_table import _as_ids, _rows
+from replearn.lib.store.embeddings_columns import _as_ids, _rows
+from replearn.lib.topk import exact_topk
 
 __all__ = [
     "GRAPH_METADATA_KEY",
@@ -73,9 +74,10 @@ def knn_graph(
             Default: row positions.
         index: optional FAISS index over ``xb`` built with the same ``metric``
             and ``ids`` (e.g. the tuned HNSW/IVF index): the graph is then
-            approximate but fast for large N. Default: exact search with a
-            FAISS Flat index (O(N^2 D), fine up to ~10^5 items).
-        batch: queries per search call.
+            approximate but fast for large N. Default: exact search by
+            :func:`replearn.lib.topk.exact_topk` (O(N^2 D), fine up to ~10^5
+            items; ties by lower row).
+        batch: queries per search call of ``index`` (the exact search sizes its own blocks).
 
     Returns:
         ``src`` int64 ``(N * k,)`` (each id ``k`` times, in ``xb`` order),
@@ -95,22 +97,33 @@ def knn_graph(
     k = min(k, n - 1)
     ids_np = _as_ids(ids, n)
     if index is None:
-        xs = _normalized(xb, "xb") if metric == "cos" else xb
-        index = faiss.IndexFlatL2(xb.shape[1]) if metric == "l2" else faiss.IndexFlatIP(xb.shape[1])
-        index.add(xs)
-        index_ids = np.arange(n, dtype=np.int64)
+        dst, sim = _exact_neighbours(xb, k, metric)
+        dst = ids_np[dst]
     else:
         if index.ntotal != n:
             raise EmbeddingsError(f"index holds {index.ntotal} vectors but xb has {n}: pass the index built over xb")
-        index_ids = None  # the index returns the caller's ids (or positions when ids is None)
-    src = np.repeat(ids_np, k)
-    dst = np.empty(n * k, np.int64)
-    sim = np.empty(n * k, np.float32)
+        dst, sim = _index_neighbours(index, xb, k, metric, ids_np, batch)
+    return np.repeat(ids_np, k), dst.ravel(), sim.ravel()
+
+
+def _exact_neighbours(xb: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Exact ``(dst (N, k) row positions, similarity (N, k) float32)``, each row itself excluded
+    (blocks of queries sized by :func:`~replearn.lib.topk.exact_topk`, ~64 MiB of scores)."""
+    xs = _normalized(xb, "xb") if metric == "cos" else xb
+    itself = np.arange(len(xs))[:, None]
+    D, I = exact_topk(xs, xs, k, "l2" if metric == "l2" else "ip", exclude=itself)
+    return I, (-D if metric == "l2" else D)
+
+
+def _index_neighbours(index: faiss.Index, xb: np.ndarray, k: int, metric: str, ids_np: np.ndarray,
+                      batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(dst (N, k) ids, similarity (N, k) float32)`` from a FAISS index over ``xb`` that returns ``ids_np``."""
+    n = len(xb)
+    dst = np.empty((n, k), np.int64)
+    sim = np.empty((n, k), np.float32)
     for s in range(0, n, batch):
         q = xb[s : s + batch]
         D, I = search(index, q, k + 1, metric)  # validated, no -1
-        if index_ids is not None:
-            I = ids_np[I]
         own = ids_np[s : s + batch]
         keep = I != own[:, None]
         # drop the item itself (normally first); if it is absent (ties, approximate index) drop the last
@@ -121,11 +134,10 @@ def knn_graph(
                 cols = np.flatnonzero(keep[r])
                 keep[r] = False
                 keep[r, cols[:k]] = True
-        rows_I = I[keep].reshape(-1, k)
+        dst[s : s + len(q)] = I[keep].reshape(-1, k)
         rows_D = D[keep].reshape(-1, k)
-        dst[s * k : (s + len(q)) * k] = rows_I.ravel()
-        sim[s * k : (s + len(q)) * k] = (-rows_D if metric == "l2" else rows_D).ravel()
-    return src, dst, sim
+        sim[s : s + len(q)] = -rows_D if metric == "l2" else rows_D
+    return dst, sim
 
 
 def write_knn_graph(

@@ -1,1 +1,1 @@
-"""Text: streaming tokenization and vocabularies."""
+"""Text: streaming tokenization (entry point :mod:`replearn.lib.text.tokenize`, one module per step) and vocabularies."""

@@ -26,22 +26,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from replearn.lib.errors import CorpusError
-from replearn.lib.text.tokenize import (
-    TokenizerConfig,
-    TokenizeStats,
-    check_out_dir,
-    check_shard_rows,
-    empty_corpus_error,
-    list_corpus_files,
-    replace_dir,
-    tokenize_pieces,
-)
+from replearn.lib.store.atomic import atomic_path
+from replearn.lib.text.config import TokenizerConfig, TokenizeStats
+from replearn.lib.text.corpus_files import file_kind, list_corpus_files
+from replearn.lib.text.token_shards import check_out_dir, check_shard_rows
+from replearn.lib.text.tokenize import empty_corpus_error, tokenize_pieces
 
 __all__ = ["PARTITION_BYTES", "Partition", "plan_partitions", "tokenize_partition", "gather_partitions"]
 
@@ -131,7 +125,7 @@ def plan_partitions(source: Path | str, partition_bytes: int = PARTITION_BYTES) 
     parts: list[Partition] = []
     for path in list_corpus_files(Path(source)):
         size = path.stat().st_size
-        if path.suffix.lower() in (".gz", ".bz2", ".parquet") or size <= partition_bytes:
+        if file_kind(path) != "text" or size <= partition_bytes:
             parts.append(Partition(str(path)))
         else:
             parts.extend(Partition(str(path), a, b) for a, b in _byte_ranges(path, size, partition_bytes))
@@ -158,16 +152,10 @@ def tokenize_partition(partition: Partition, out_dir: Path | str, config: Tokeni
     out_dir = Path(out_dir)
     check_shard_rows(shard_rows)
     check_out_dir(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
-    try:
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir()
         stats = tokenize_pieces([(Path(partition.path), partition.start, partition.end)], tmp, config, shard_rows,
                                 progress)
-        replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return stats
 
 
@@ -205,11 +193,9 @@ def gather_partitions(source: Path | str, parts: Sequence[tuple[Path | str, Toke
             totals[k] += getattr(st, k)
     if totals["tokens"] == 0:
         raise empty_corpus_error(Path(source), totals["files"], config)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
     names: list[str] = []
-    try:
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir()
         for folder, st in parts:
             for shard in st.shards:
                 name = f"part-{len(names):05d}.parquet"
@@ -219,10 +205,6 @@ def gather_partitions(source: Path | str, parts: Sequence[tuple[Path | str, Toke
                                       "while the corpus was being tokenized?")
                 os.replace(src, tmp / name)
                 names.append(name)
-        replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     for folder, _ in parts:
         shutil.rmtree(folder, ignore_errors=True)
     return TokenizeStats(shards=tuple(names), **totals)

@@ -1,7 +1,7 @@
 """Vocabulary and the sampling distributions of skip-gram training.
 
 * :func:`count_tokens` streams over token shards (see
-  :mod:`replearn.lib.text.tokenize`) and returns each distinct token's count.
+  :mod:`replearn.lib.text.token_shards`) and returns each distinct token's count.
 * :func:`build_vocabulary` prunes rare words and fixes a deterministic order
   (count descending, then word ascending), so word ids are reproducible.
 * :func:`keep_probability` is word2vec's frequent-word subsampling;
@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from replearn.lib.errors import VocabularyError
-from replearn.lib.text.tokenize import iter_token_shards
+from replearn.lib.text.token_shards import iter_token_shards
 
 __all__ = [
     "VOCAB_SCHEMA",

@@ -7,10 +7,7 @@ word2vec.c: V uniform in [-0.5/D, 0.5/D), U zero.
 
 from __future__ import annotations
 
-import json
-import os
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from replearn.lib.checkpoint import NPZ, latest_checkpoint, save_checkpoint
 from replearn.lib.word2vec.config import Word2VecConfig
 from replearn.lib.word2vec.corpus import EncodedCorpus
 from replearn.lib.word2vec.sgns import alias_table, train_chunk
@@ -75,43 +73,13 @@ def init_matrices(vocab_size: int, dim: int, seed: int) -> tuple[np.ndarray, np.
     return syn0, syn1
 
 
-def _checkpoint_path(ckpt_dir: Path, epoch: int) -> Path:
-    return ckpt_dir / f"epoch-{epoch:03d}.npz"
-
-
-def save_checkpoint(ckpt_dir: Path, epoch: int, syn0: np.ndarray, syn1: np.ndarray, config: Word2VecConfig,
-                    vocab_size: int) -> Path:
-    """Write the state after ``epoch`` epochs (1-based count) atomically; returns the path."""
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    final = _checkpoint_path(ckpt_dir, epoch)
-    tmp = ckpt_dir / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}.npz"
-    meta = json.dumps({"epoch": epoch, "vocab_size": vocab_size, "config": config.training_key()})
-    try:
-        np.savez(tmp, syn0=syn0, syn1=syn1, meta=np.array(meta))
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return final
-
-
-def latest_checkpoint(ckpt_dir: Path, config: Word2VecConfig, vocab_size: int) -> tuple[int, np.ndarray, np.ndarray] | None:
-    """The newest checkpoint made with the same training config and vocabulary size, or None."""
-    if not ckpt_dir.is_dir():
-        return None
-    for path in sorted(ckpt_dir.glob("epoch-*.npz"), reverse=True):
-        try:
-            with np.load(path) as z:
-                meta = json.loads(str(z["meta"]))
-                if meta["config"] != config.training_key() or meta["vocab_size"] != vocab_size:
-                    continue
-                return int(meta["epoch"]), z["syn0"].copy(), z["syn1"].copy()
-        except (OSError, ValueError, KeyError):
-            continue  # a damaged checkpoint is skipped, the previous one is used
-    return None
+def _checkpoint_key(config: Word2VecConfig, vocab_size: int) -> dict:
+    """What a checkpoint must match to be resumed: the training config (threads excluded) and V."""
+    return {"vocab_size": vocab_size, "config": config.training_key()}
 
 
 def train_sgns(corpus: EncodedCorpus, counts: np.ndarray, config: Word2VecConfig, *,
-               keep_prob: np.ndarray, noise_probs: np.ndarray, checkpoint_dir: Path | None = None,
+               keep_prob: np.ndarray, noise_probs: np.ndarray, checkpoint_dir: Path | str | None = None,
                on_step: Callable[[StepLog], None] | None = None, progress: bool = False) -> TrainResult:
     """Train skip-gram with negative sampling on an encoded corpus.
 
@@ -121,8 +89,9 @@ def train_sgns(corpus: EncodedCorpus, counts: np.ndarray, config: Word2VecConfig
         config: hyperparameters; ``config.objective`` must be "negative_sampling".
         keep_prob: float64 (V,) subsampling keep probabilities (see vocab.keep_probability).
         noise_probs: float64 (V,) noise distribution (unigram^0.75, normalised).
-        checkpoint_dir: where a checkpoint is written after each epoch; if it
-            holds a matching checkpoint, training resumes after that epoch.
+        checkpoint_dir: where a checkpoint (``epoch-NNNN.npz``, :mod:`replearn.lib.checkpoint`) is
+            written after each epoch; if it holds one made with the same training config and
+            vocabulary size, training resumes after that epoch.
         on_step: called after every step with its :class:`StepLog`.
         progress: show a tqdm progress bar over corpus tokens.
 
@@ -139,10 +108,11 @@ def train_sgns(corpus: EncodedCorpus, counts: np.ndarray, config: Word2VecConfig
     V = len(counts)
     syn0, syn1 = init_matrices(V, config.dim, config.seed)
     start_epoch = 0
+    key = _checkpoint_key(config, V)
     if checkpoint_dir is not None:
-        found = latest_checkpoint(checkpoint_dir, config, V)
+        found = latest_checkpoint(checkpoint_dir, key=key, fmt=NPZ, max_epoch=config.epochs, fields=("syn0", "syn1"))
         if found is not None:
-            start_epoch, syn0, syn1 = found
+            start_epoch, syn0, syn1 = found.epoch, found.payload["syn0"], found.payload["syn1"]
     noise = alias_table(noise_probs)
     keep_prob = np.ascontiguousarray(keep_prob, dtype=np.float64)
     total = float(corpus.n_tokens) * config.epochs
@@ -173,7 +143,7 @@ def train_sgns(corpus: EncodedCorpus, counts: np.ndarray, config: Word2VecConfig
             if not np.isfinite(syn0).all() or not np.isfinite(syn1).all():
                 raise FloatingPointError(f"non-finite vectors after epoch {epoch + 1}; lower alpha (now {config.alpha})")
             if checkpoint_dir is not None:
-                save_checkpoint(checkpoint_dir, epoch + 1, syn0, syn1, config, V)
+                save_checkpoint(checkpoint_dir, epoch + 1, {"syn0": syn0, "syn1": syn1}, key=key, fmt=NPZ)
     finally:
         if pool is not None:
             pool.shutdown()

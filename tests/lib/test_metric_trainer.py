@@ -18,8 +18,8 @@ from replearn.lib.eval.retrieval import retrieval_metrics
 from replearn.lib.metric.config import LOSSES, TRIPLET_LOSSES, MetricTrainConfig
 from replearn.lib.metric.encoders import EncoderConfig, build_encoder, embed, l2_normalize
 from replearn.lib.metric.images import load_digits_8x8
-from replearn.lib.metric.trainer import (EpochLog, checkpoint_path, classifier_accuracy, pk_batches, train_classifier,
-                                         train_metric)
+from replearn.lib.checkpoint import TORCH, checkpoint_path
+from replearn.lib.metric.trainer import EpochLog, classifier_accuracy, pk_batches, train_classifier, train_metric
 
 ENC = EncoderConfig(kind="cnn", in_size=8, channels=(16, 32), dim=32)
 AUG = {"max_translate_px": 0.5, "max_rotation_deg": 10.0}
@@ -141,9 +141,9 @@ def test_resume_after_losing_the_last_checkpoint_gives_the_uninterrupted_weights
     xtr, ytr, _, _ = split
     cfg = MetricTrainConfig(loss="supcon", epochs=2, batch_size=128, augment=AUG, seed=1)
     full = train_metric(fresh_encoder(0), xtr, ytr, cfg, checkpoint_dir=tmp_path)
-    assert full.checkpoint == checkpoint_path(tmp_path, 2)
+    assert full.checkpoint == checkpoint_path(tmp_path, 2, TORCH)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-0001.pt", "epoch-0002.pt"]  # no temporaries left
-    checkpoint_path(tmp_path, 2).unlink()                                        # "killed" during epoch 2
+    checkpoint_path(tmp_path, 2, TORCH).unlink()                                 # "killed" during epoch 2
 
     seen: list[EpochLog] = []
     resumed = train_metric(fresh_encoder(7), xtr, ytr, cfg, checkpoint_dir=tmp_path, on_epoch=seen.append)
@@ -181,7 +181,7 @@ def test_a_damaged_checkpoint_is_skipped(split, tmp_path):
     xtr, ytr, _, _ = split
     cfg = MetricTrainConfig(epochs=1, batch_size=128)
     train_metric(fresh_encoder(0), xtr, ytr, cfg, checkpoint_dir=tmp_path)
-    checkpoint_path(tmp_path, 1).write_bytes(b"truncated")
+    checkpoint_path(tmp_path, 1, TORCH).write_bytes(b"truncated")
     assert train_metric(fresh_encoder(0), xtr, ytr, cfg, checkpoint_dir=tmp_path).resumed_from_epoch == 0
 
 

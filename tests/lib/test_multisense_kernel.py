@@ -123,7 +123,7 @@ def test_single_thread_is_deterministic_and_resume_matches(tmp_path):
     b = train_multisense(corpus, counts, cfg, checkpoint_dir=tmp_path / "ck", **kw)
     np.testing.assert_array_equal(a.sv, b.sv)
     # drop the last checkpoint: resuming from epoch 2 gives the same vectors
-    (tmp_path / "ck" / "epoch-003.npz").unlink()
+    (tmp_path / "ck" / "epoch-0003.npz").unlink()
     c = train_multisense(corpus, counts, cfg, checkpoint_dir=tmp_path / "ck", **kw)
     assert c.resumed_from_epoch == 2
     np.testing.assert_array_equal(a.sv, c.sv)

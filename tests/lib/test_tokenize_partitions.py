@@ -13,8 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from replearn.lib.errors import CorpusError
+from replearn.lib.text.config import TokenizerConfig
 from replearn.lib.text.partitions import Partition, gather_partitions, plan_partitions, tokenize_partition
-from replearn.lib.text.tokenize import TokenizerConfig, read_tokens, tokenize_corpus
+from replearn.lib.text.token_shards import read_tokens
+from replearn.lib.text.tokenize import tokenize_corpus
 
 MIXED = [
     "The quick brown Fox jumps over the lazy dog.",

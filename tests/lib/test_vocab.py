@@ -11,7 +11,8 @@ import polars as pl
 import pytest
 
 from replearn.lib.errors import VocabularyError
-from replearn.lib.text.tokenize import TokenizerConfig, tokenize_corpus
+from replearn.lib.text.config import TokenizerConfig
+from replearn.lib.text.tokenize import tokenize_corpus
 from replearn.lib.text.vocab import (
     Vocabulary,
     build_vocabulary,

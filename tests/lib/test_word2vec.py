@@ -205,8 +205,8 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path):
     full = train_sgns(corpus, counts, cfg, keep_prob=keep, noise_probs=noise, checkpoint_dir=tmp_path / "ck1")
     ck = tmp_path / "ck2"
     train_sgns(corpus, counts, cfg, keep_prob=keep, noise_probs=noise, checkpoint_dir=ck)
-    (ck / "epoch-003.npz").unlink()  # as if killed during epoch 3
-    (ck / "epoch-002.npz").unlink()
+    (ck / "epoch-0003.npz").unlink()  # as if killed during epoch 3
+    (ck / "epoch-0002.npz").unlink()
     resumed = train_sgns(corpus, counts, cfg, keep_prob=keep, noise_probs=noise, checkpoint_dir=ck)
     assert resumed.resumed_from_epoch == 1
     np.testing.assert_array_equal(full.syn0, resumed.syn0)

@@ -9,7 +9,8 @@ import pytest
 from prefect import flow, task
 
 from replearn.lib.store.embeddings_table import read_embeddings, read_vectors
-from replearn.lib.text.tokenize import TokenizerConfig, tokenize_corpus
+from replearn.lib.text.config import TokenizerConfig
+from replearn.lib.text.tokenize import tokenize_corpus
 from replearn.lib.text.vocab import Vocabulary, write_vocabulary
 from replearn.tasks.export import export_word_vectors_task
 from replearn.infra.fanout import fan_out
