@@ -21,8 +21,8 @@ import numpy as np
 
 from replearn.lib.clip.captions import all_captions
 from replearn.lib.clip.data import ClipPairs, digit_pairs, load_pairs
-from replearn.lib.metric.datasets import MNIST_PREFIX
-from replearn.lib.metric.images import SkippedImage, load_digits_8x8, load_mnist_test
+from replearn.lib.metric.datasets import MNIST_PREFIX, load_dataset
+from replearn.lib.metric.images import SkippedImage
 
 
 def _strings(xs) -> np.ndarray:
@@ -89,13 +89,14 @@ def holdout_split(n: int, n_test: float, seed: int, source: str = "pairs") -> tu
 
 
 def digit_split(source: str, epochs: int, n_test: float, n_test_templates: int, seed: int) -> PairSplit:
-    """``digits`` or ``mnist:<folder>`` with generated captions: one caption draw per epoch (``epochs`` >= 1).
+    """``digits`` or ``mnist:<folder>`` (routed by :func:`~replearn.lib.metric.datasets.load_dataset`) with
+    generated captions: one caption draw per epoch (``epochs`` >= 1).
 
     Raises:
         PairsError: a split leaving no training or held-out image (from ``digit_pairs``).
         ImageDataError / ReplearnInputError: a missing or malformed MNIST folder.
     """
-    ds = load_digits_8x8() if source == "digits" else load_mnist_test(source.split(":", 1)[1])
+    ds = load_dataset(source)
     dp = digit_pairs(ds, n_test=n_test, seed=seed, n_test_templates=n_test_templates)
     captions = np.stack([_strings(dp.train_captions(e)) for e in range(epochs)])          # (E, N_train)
     vocab = all_captions(dp.train_templates)
