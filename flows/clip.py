@@ -6,33 +6,37 @@ from prefect import flow
 
 from replearn.flows.params import ClipParams
 from replearn.flows.publish import Champion, publish, run_summary
+from replearn.infra.caching import reuse_or_rerun
 from replearn.infra.run_context import family_run
 from replearn.tasks.clip import evaluate_clip_task, export_clip_embeddings_task, load_pairs_task, train_clip_task
-
-
-def _image_size(data_path: str) -> int:
-    import numpy as np
-
-    with np.load(data_path) as z:
-        return int(z["train_images"].shape[-1])
+from replearn.tasks.inputs import data_key_task, image_source_task
 
 
 @flow(name="clip", log_prints=True)
 def clip_flow(params: ClipParams = ClipParams()) -> dict:
     """Train image and text towers into one space with the symmetric contrastive loss (CLIP); evaluate zero-shot
     classification and cross-modal retrieval on held-out pairs; export images and captions to one embeddings table
-    and publish it (one FAISS index; champion by zero-shot accuracy, else image->text Recall@1)."""
-    with family_run("clip", params.home, tags={"data": params.data, "text_tower": params.text_tower}) as run:
+    and publish it (one FAISS index; champion by zero-shot accuracy, else image->text Recall@1).
+
+    Every stage is cached on its inputs' content and its source (infra/caching.py): the data enters as the hash
+    of its files. Checkpoints go to ``<home>/checkpoints/clip/<data+settings key>/``, so a killed run started
+    again with the same inputs resumes after its last finished epoch.
+    """
+    source_hash = image_source_task(params.data)
+    tags = {"data": params.data, "text_tower": params.text_tower, "source_hash": source_hash}
+    with family_run("clip", params.home, tags=tags) as run:
         # one caption draw per epoch: enough for the largest default (15 epochs on 8x8 digits)
-        data = load_pairs_task(params.data, run.run_dir, params.image_column, params.caption_column,
-                               params.most_epochs(), params.n_test, params.n_test_templates, params.seed,
-                               run.tracking_uri, run.run_id)
-        cfg = params.train_config(_image_size(data.path))
-        trained = train_clip_task(data.path, cfg, run.checkpoint_dir(run.run_id), run.path("model.pt"),
-                                  run.tracking_uri, run.run_id)
-        ev = evaluate_clip_task(data.path, trained.path, run.tracking_uri, run.run_id)
-        exported = export_clip_embeddings_task(data.path, trained.path, run.path("embeddings", "clip.parquet"),
-                                               {"train": cfg, "data": params.data}, run.run_id, None)
+        data = reuse_or_rerun(load_pairs_task, params.data, run.run_dir, params.image_column, params.caption_column,
+                              params.most_epochs(), params.n_test, params.n_test_templates, params.seed,
+                              run.tracking_uri, run.run_id, source_hash=source_hash)
+        cfg = params.train_config(data.info["image_size"])
+        key = data_key_task(data.path, cfg).key
+        trained = reuse_or_rerun(train_clip_task, data.path, cfg, run.checkpoint_dir(key), run.path("model.pt"),
+                                 run.tracking_uri, run.run_id)
+        ev = reuse_or_rerun(evaluate_clip_task, data.path, trained.path, run.tracking_uri, run.run_id)
+        exported = reuse_or_rerun(export_clip_embeddings_task, data.path, trained.path,
+                                  run.path("embeddings", "clip.parquet"), {"train": cfg, "data": params.data},
+                                  run.run_id, source_hash)
         metric = "zero_shot_accuracy" if ev.metrics["zero_shot_accuracy"] is not None else "i2t_r1"
         published = publish(run, exported, Champion(
             params.model_name, metric, ev.metrics[metric],

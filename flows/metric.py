@@ -6,36 +6,36 @@ from prefect import flow
 
 from replearn.flows.params import MetricParams
 from replearn.flows.publish import Champion, publish, run_summary
+from replearn.infra.caching import reuse_or_rerun
 from replearn.infra.run_context import family_run
+from replearn.tasks.inputs import data_key_task, image_source_task
 from replearn.tasks.metric import evaluate_metric_task, export_image_embeddings_task, load_images_task, train_metric_task
-
-
-def _image_size(data_path: str) -> int:
-    import numpy as np
-
-    with np.load(data_path) as z:
-        return int(z["images"].shape[-1])
 
 
 @flow(name="metric", log_prints=True)
 def metric_flow(params: MetricParams = MetricParams()) -> dict:
     """Learn a similarity on images: classes ``0..train_classes-1`` train the encoder, the others are evaluated
     (MAP@R, P@1, R-Precision against raw pixels and PCA), plus classifiers on frozen features; the embeddings
-    are exported and published (champion by MAP@R on unseen classes)."""
-    with family_run("metric", params.home, tags={"data": params.data}) as run:
-        data = load_images_task(params.data, run.run_dir, params.image_column, params.label_column,
-                                params.train_classes, run.tracking_uri, run.run_id)
-        encoder_cfg = {"kind": params.encoder, "in_size": _image_size(data.path), "dim": params.dim,
-                       "channels": [16, 32] if _image_size(data.path) <= 8 else [16, 32, 64], "normalize": True}
-        train_cfg = params.train_config()
-        if train_cfg["augment"] is not None:  # shifts in proportion to the image: 2 px on MNIST's 28, 0.5 px on 8x8
-            train_cfg["augment"] = {"max_translate_px": round(2.0 * encoder_cfg["in_size"] / 28, 2)}
-        trained = train_metric_task(data.path, train_cfg, encoder_cfg, run.checkpoint_dir(run.run_id),
-                                    run.path("encoder.pt"), run.tracking_uri, run.run_id)
-        ev = evaluate_metric_task(data.path, trained.path, run.tracking_uri, run.run_id, seed=params.seed)
-        exported = export_image_embeddings_task(data.path, trained.path, run.path("embeddings", "images.parquet"),
-                                                {"train": train_cfg, "encoder": encoder_cfg, "data": params.data},
-                                                run.run_id, None)
+    are exported and published (champion by MAP@R on unseen classes).
+
+    Every stage is cached on its inputs' content and its source (infra/caching.py): the data enters as the hash
+    of its files. Checkpoints go to ``<home>/checkpoints/metric/<data+settings key>/``, so a killed run started
+    again with the same inputs resumes after its last finished epoch.
+    """
+    source_hash = image_source_task(params.data)
+    train_cfg = params.train_config()
+    encoder = params.encoder_config()
+    with family_run("metric", params.home, tags={"data": params.data, "source_hash": source_hash}) as run:
+        data = reuse_or_rerun(load_images_task, params.data, run.run_dir, params.image_column, params.label_column,
+                              params.train_classes, run.tracking_uri, run.run_id, source_hash=source_hash)
+        key = data_key_task(data.path, {"train": train_cfg, "encoder": encoder}).key
+        trained = reuse_or_rerun(train_metric_task, data.path, train_cfg, encoder, run.checkpoint_dir(key),
+                                 run.path("encoder.pt"), run.tracking_uri, run.run_id)
+        ev = reuse_or_rerun(evaluate_metric_task, data.path, trained.path, run.tracking_uri, run.run_id,
+                            seed=params.seed)
+        exported = reuse_or_rerun(export_image_embeddings_task, data.path, trained.path,
+                                  run.path("embeddings", "images.parquet"),
+                                  {**trained.figures["config"], "data": params.data}, run.run_id, source_hash)
         published = publish(run, exported, Champion(
             params.model_name, "map_at_r", ev.metrics["map_at_r"],
             eval_data=f"{params.data}; classes from #{params.train_classes} unseen",

@@ -18,8 +18,7 @@ from typing_extensions import Annotated
 from replearn.flows.param_fields import FieldDef, flow_field, lib_fields, lib_names, params_model
 from replearn.lib.clip.config import ClipConfig, ImageTowerConfig, TextTowerConfig, batch_size_for, default_epochs
 from replearn.lib.dataclass_config import plain
-from replearn.lib.metric.config import (TRIPLET_LOSSES, AugmentConfig, EncoderConfig, MetricTrainConfig,
-                                        default_channels)
+from replearn.lib.metric.config import TRIPLET_LOSSES, AugmentConfig, EncoderConfig, MetricTrainConfig
 from replearn.lib.multisense.config import MultiSenseConfig
 from replearn.lib.word2vec.config import Word2VecConfig
 
@@ -167,10 +166,10 @@ class _MetricParams(FlowParams):
         return {**self._pick(_METRIC_NAMES), "miner": self.miner if triplet else "all",
                 "augment": self._pick(_AUGMENT_NAMES) if (self.loss == "infonce" or self.augment) else None}
 
-    def encoder_config(self, image_size: int) -> dict:
-        """Fields of :class:`replearn.lib.metric.encoders.EncoderConfig` for images of ``image_size`` pixels."""
-        return {**self._pick(_ENCODER_NAMES), "in_size": image_size, "channels": list(default_channels(image_size)),
-                "normalize": True}
+    def encoder_config(self) -> dict:
+        """The user's fields of :class:`replearn.lib.metric.config.EncoderConfig` (``kind``, ``dim``); the train
+        stage adds what the image size decides (:func:`replearn.lib.metric.sizing.encoder_settings`)."""
+        return self._pick(_ENCODER_NAMES)
 
 
 MetricParams = params_model("MetricParams", _MetricParams, {

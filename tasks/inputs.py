@@ -1,4 +1,5 @@
-"""Prefect tasks that name a flow's input: the embedded default corpus, and a content fingerprint of the input."""
+"""Prefect tasks that name a flow's input: the embedded default corpus, and content fingerprints of the input
+(a corpus, an image source, a loaded data file)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from prefect import task
 
 from replearn.infra.stage_outputs import Fingerprint
+from replearn.lib.metric.datasets import source_hash as image_source_hash
 from replearn.lib.store.embeddings_table import content_hash
 from replearn.lib.text.corpus_files import list_corpus_files
 from replearn.lib.text.default_corpus import default_corpus
@@ -30,4 +32,19 @@ def fingerprint_task(source: str, settings: dict) -> Fingerprint:
     """Content hash of the files under ``source`` and a key for (source, settings): names the resumable
     checkpoint folder."""
     data_hash = content_hash(list_corpus_files(Path(source)))
+    return Fingerprint(data_hash, settings_key(data_hash, settings))
+
+
+@task(name="fingerprint-images")
+def image_source_task(source: str) -> str:
+    """Content hash of an image source (``digits``, ``mnist:<folder>``, a folder, Parquet or CSV; see
+    :func:`replearn.lib.metric.datasets.source_hash`): enters the load stage's cache key."""
+    return image_source_hash(source)
+
+
+@task(name="data-key")
+def data_key_task(data_path: str, settings: dict) -> Fingerprint:
+    """Content hash of a loaded data file and a key for (data, settings): names the resumable checkpoint
+    folder of a training stage."""
+    data_hash = content_hash(data_path)
     return Fingerprint(data_hash, settings_key(data_hash, settings))

@@ -10,64 +10,50 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 from prefect import task  # noqa: E402
 from prefect.artifacts import create_table_artifact  # noqa: E402
 from prefect.logging import get_run_logger  # noqa: E402
 
-from replearn.lib.checkpoint import remove_checkpoints  # noqa: E402
+from replearn.infra.caching import STAGE_CACHE  # noqa: E402
+from replearn.infra.stage_outputs import Dataset, Embeddings, Evaluation, Trained  # noqa: E402
+from replearn.infra.tracking import client, log_metrics, log_params  # noqa: E402
 from replearn.lib.eval.probe import pca_baseline, probe_accuracies  # noqa: E402
 from replearn.lib.eval.retrieval import retrieval_metrics  # noqa: E402
 from replearn.lib.metric.config import MetricTrainConfig  # noqa: E402
+from replearn.lib.metric.datasets import dataset_arrays, load_dataset, probe_split  # noqa: E402
+from replearn.lib.metric.encoder_file import load_encoder, save_encoder, untrained_encoder  # noqa: E402
 from replearn.lib.metric.encoders import EncoderConfig, build_encoder, embed  # noqa: E402
-from replearn.lib.metric.images import (  # noqa: E402
-    ImageDataset,
-    load_digits_8x8,
-    load_image_folder,
-    load_image_parquet,
-    load_mnist_test,
-    split_by_classes,
-)
+from replearn.lib.metric.sizing import encoder_settings, sized_train_config  # noqa: E402
 from replearn.lib.metric.trainer import classifier_accuracy, train_classifier, train_metric  # noqa: E402
 from replearn.lib.store.atomic import atomic_path  # noqa: E402
-from replearn.infra.stage_outputs import Dataset, Embeddings, Evaluation, Trained  # noqa: E402
-from replearn.infra.tracking import client, log_metrics, log_params  # noqa: E402
+from replearn.lib.store.folder_lock import locked_folder  # noqa: E402
 
 DATA_FILE = "images.npz"
 
 
-def load_dataset(source: str, image_column: str = "image", label_column: str = "label") -> ImageDataset:
-    """``digits`` (scikit-learn 8x8), ``mnist:<folder>`` (IDX test set), a folder of class sub-folders, or Parquet."""
-    if source == "digits":
-        return load_digits_8x8()
-    if source.startswith("mnist:"):
-        return load_mnist_test(source.split(":", 1)[1])
-    path = Path(source)
-    if path.suffix == ".parquet":
-        return load_image_parquet(path, image_column, label_column)
-    return load_image_folder(path)
-
-
-@task(name="load-images")
+@task(name="load-images", cache_policy=STAGE_CACHE, persist_result=True)
 def load_images_task(source: str, out_dir: str, image_column: str, label_column: str, train_classes: int,
-                     tracking_uri: str, run_id: str) -> Dataset:
-    """Load and cache the images (``images.npz``); split classes into seen (train) and unseen (evaluation)."""
+                     tracking_uri: str, run_id: str, source_hash: str | None = None) -> Dataset:
+    """Load and cache the images (``images.npz``); split classes into seen (train) and unseen (evaluation).
+
+    ``source_hash`` (the content of the source's files) is there for the stage cache: the same path with other
+    content loads again. ``info`` counts images, classes, skipped files and gives the image side (pixels).
+    """
     ds = load_dataset(source, image_column, label_column)
-    train_idx, test_idx = split_by_classes(ds.labels, train_classes)
+    arrays = dataset_arrays(ds, train_classes)
     path = Path(out_dir) / DATA_FILE
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, images=ds.images, labels=ds.labels, train_idx=train_idx, test_idx=test_idx,
-                     keys=np.array(ds.keys), names=np.array(ds.label_names))
+            np.savez(f, **arrays)
     info = {"images": len(ds), "classes": len(ds.classes), "skipped": ds.n_skipped,
-            "train_images": len(train_idx), "unseen_images": len(test_idx)}
+            "train_images": len(arrays["train_idx"]), "unseen_images": len(arrays["test_idx"])}
     log_metrics(tracking_uri, run_id, {f"data.{k}": v for k, v in info.items()})
     log_params(tracking_uri, run_id, {"source": source, "train_classes": train_classes,
                                       "image_shape": str(ds.images.shape[1:])}, prefix="data.")
     if ds.n_skipped:
         get_run_logger().warning("skipped %d unreadable images, e.g. %s", ds.n_skipped,
                                  "; ".join(f"{s.source}: {s.reason}" for s in ds.skipped[:3]))
-    return Dataset(path=str(path), info=info)
+    return Dataset(path=str(path), info={**info, "image_size": int(ds.images.shape[-1])})
 
 
 def _data(path: str) -> dict:
@@ -75,14 +61,36 @@ def _data(path: str) -> dict:
         return {k: z[k] for k in z.files}
 
 
-@task(name="train-metric")
-def train_metric_task(data_path: str, train_config: dict, encoder_config: dict, checkpoint_dir: str, out_path: str,
+@task(name="train-metric", cache_policy=STAGE_CACHE, persist_result=True)
+def train_metric_task(data_path: str, train_config: dict, encoder: dict, checkpoint_dir: str, out_path: str,
                       tracking_uri: str, run_id: str) -> Trained:
-    """Train the encoder on the seen classes; log loss, collapse diagnostic and empty batches per epoch."""
+    """Train the encoder on the seen classes; log loss, collapse diagnostic and empty batches per epoch.
+
+    ``encoder`` names the encoder (``kind``, ``dim``); its layers and the augmentation's shifts follow the image
+    size (lib/metric/sizing.py). ``figures["config"]`` holds the configs used (``train``, ``encoder``). A run
+    killed mid-training resumes from the last epoch checkpoint in ``checkpoint_dir``, which the task holds
+    locked while it trains (lib/store/folder_lock.py; an identical run started meanwhile uses
+    ``<checkpoint_dir>.1``) and removes once the encoder is saved.
+    """
+    with locked_folder(Path(checkpoint_dir)) as ckpt:
+        if ckpt.slot:
+            get_run_logger().warning("another run with the same data and settings holds %s; this run checkpoints "
+                                     "to %s", checkpoint_dir, ckpt.path)
+        out = _train(data_path, train_config, encoder, ckpt.path, out_path, tracking_uri, run_id)
+        ckpt.remove()  # finished: the epoch checkpoints are no longer needed
+    return out
+
+
+def _train(data_path: str, train_config: dict, encoder: dict, checkpoint_dir: Path, out_path: str,
+           tracking_uri: str, run_id: str) -> Trained:
+    """The body of :func:`train_metric_task`, with the checkpoint folder locked."""
     d = _data(data_path)
-    cfg = MetricTrainConfig.from_dict(train_config)
-    enc_cfg = EncoderConfig.from_dict(encoder_config)
-    encoder = build_encoder(enc_cfg)
+    size = int(d["images"].shape[-1])
+    config = {"train": sized_train_config(train_config, size),
+              "encoder": encoder_settings(encoder, size)}
+    cfg = MetricTrainConfig.from_dict(config["train"])
+    enc_cfg = EncoderConfig.from_dict(config["encoder"])
+    model = build_encoder(enc_cfg)
     log_params(tracking_uri, run_id, cfg.to_dict(), prefix="train.")
     log_params(tracking_uri, run_id, enc_cfg.to_dict(), prefix="encoder.")
 
@@ -91,12 +99,10 @@ def train_metric_task(data_path: str, train_config: dict, encoder_config: dict, 
                                            "train.empty_batches": e.empty_batches}, step=e.epoch)
 
     tr = d["train_idx"]
-    result = train_metric(encoder, d["images"][tr], d["labels"][tr], cfg, checkpoint_dir=Path(checkpoint_dir),
+    result = train_metric(model, d["images"][tr], d["labels"][tr], cfg, checkpoint_dir=checkpoint_dir,
                           on_epoch=on_epoch, progress=True)
-    with atomic_path(Path(out_path)) as tmp:
-        torch.save({"encoder": encoder.state_dict(), "encoder_config": enc_cfg.to_dict(), "train_config": cfg.to_dict()},
-                   tmp)
-    remove_checkpoints(checkpoint_dir)  # finished: the epoch checkpoints are no longer needed
+    save_encoder(out_path, model, enc_cfg, cfg)
+    log_metrics(tracking_uri, run_id, {"train.resumed_from_epoch": result.resumed_from_epoch})
     history = result.history
     if history:
         fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -107,18 +113,11 @@ def train_metric_task(data_path: str, train_config: dict, encoder_config: dict, 
         client(tracking_uri).log_figure(run_id, fig, "plots/loss.png")
         plt.close(fig)
     return Trained(path=out_path, figures={"final_loss": history[-1].loss if history else None,
-                                           "empty_batches": int(sum(h.empty_batches for h in history))})
+                                           "empty_batches": int(sum(h.empty_batches for h in history)),
+                                           "resumed_from_epoch": result.resumed_from_epoch, "config": config})
 
 
-def load_encoder(path: str) -> torch.nn.Module:
-    """Rebuild the encoder from a checkpoint written by :func:`train_metric_task` (config inside)."""
-    ck = torch.load(path, map_location="cpu", weights_only=True)
-    encoder = build_encoder(EncoderConfig.from_dict(ck["encoder_config"]))
-    encoder.load_state_dict(ck["encoder"])
-    return encoder.eval()
-
-
-@task(name="evaluate-metric")
+@task(name="evaluate-metric", cache_policy=STAGE_CACHE, persist_result=True)
 def evaluate_metric_task(data_path: str, encoder_path: str, tracking_uri: str, run_id: str, seed: int = 0,
                          finetune_epochs: int = 5) -> Evaluation:
     """Retrieval on unseen classes (P@1, R-Precision, MAP@R) against raw pixels and PCA of the same dimension,
@@ -137,18 +136,13 @@ def evaluate_metric_task(data_path: str, encoder_path: str, tracking_uri: str, r
         rows.append({"features": name, "map_at_r": r.map_at_r, "precision_at_1": r.precision_at_1,
                      "r_precision": r.r_precision})
     # classifiers on frozen features, all classes: a seeded 70/30 split
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(len(z))
-    cut = int(0.7 * len(z))
-    ptr, pte = perm[:cut], perm[cut:]
+    ptr, pte = probe_split(len(z), seed)
     y = d["labels"]
     probes = {"encoder": probe_accuracies(z[ptr], y[ptr], z[pte], y[pte]),
               "raw_pixels": probe_accuracies(raw[ptr], y[ptr], raw[pte], y[pte])}
     for row in rows:
         row.update(probes.get(row["features"], {}))
-    ck = torch.load(encoder_path, map_location="cpu", weights_only=True)
-    fresh = build_encoder(EncoderConfig.from_dict(ck["encoder_config"]))
-    clf = train_classifier(fresh, d["images"][ptr], y[ptr], n_classes=int(y.max()) + 1, epochs=finetune_epochs,
+    clf = train_classifier(untrained_encoder(encoder_path), d["images"][ptr], y[ptr], n_classes=int(y.max()) + 1, epochs=finetune_epochs,
                            seed=seed)
     rows.append({"features": "finetuned_classifier", "accuracy": classifier_accuracy(clf, d["images"][pte], y[pte])})
     metrics = {f"{row['features']}.{k}": float(v) for row in rows for k, v in row.items() if k != "features"}
@@ -164,7 +158,7 @@ def evaluate_metric_task(data_path: str, encoder_path: str, tracking_uri: str, r
     return Evaluation(metrics=metrics, tables={"evaluation": table})
 
 
-@task(name="export-image-embeddings")
+@task(name="export-image-embeddings", cache_policy=STAGE_CACHE, persist_result=True)
 def export_image_embeddings_task(data_path: str, encoder_path: str, out_path: str, config: dict, run_id: str,
                                  source_hash: str | None) -> Embeddings:
     """Embed every image and write the embeddings table (unit vectors, key = image source, label = class name)."""

@@ -8,6 +8,8 @@ a setting that drops out of the parameters, or a default declared a second time,
 
 from __future__ import annotations
 
+from replearn.lib.metric.sizing import encoder_settings
+
 import dataclasses
 
 import pytest
@@ -116,7 +118,7 @@ def test_train_configs_rebuild_the_lib_defaults():
     assert MultiSenseConfig.from_dict(MultisenseParams().train_config()) == MultiSenseConfig()
     metric = MetricTrainConfig.from_dict(MetricParams().train_config())
     assert metric == MetricTrainConfig(augment=AugmentConfig())  # the form's `augment` switch is on by default
-    enc = EncoderConfig.from_dict(MetricParams().encoder_config(28))
+    enc = EncoderConfig.from_dict(encoder_settings(MetricParams().encoder_config(), 28))
     assert (enc.kind, enc.dim, enc.normalize) == (EncoderConfig().kind, EncoderConfig().dim, True)
     for size in (8, 28):
         clip = ClipConfig.from_dict(ClipParams().train_config(size))

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from replearn.lib.metric.config import EncoderConfig, default_channels  # noqa: F401  (home: the config module)
+from replearn.lib.metric.config import EncoderConfig  # noqa: F401  (home: the config module)
 
 
 def l2_normalize(z: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:

@@ -1,32 +1,48 @@
-"""A word2vec run killed with SIGKILL during training, started again with the same command, resumes from its last
-epoch checkpoint and ends with the vectors of an uninterrupted run (one thread, fixed seed: deterministic)."""
+"""A run killed with SIGKILL during training, started again with the same command, resumes from its last epoch
+checkpoint (checkpoints are keyed on the data and settings, not on the run). word2vec (one thread, fixed seed:
+deterministic) and CLIP (seeded) end with the weights of an uninterrupted run; metric learning resumes and finishes."""
 
 from __future__ import annotations
 
-import os
 import signal
-import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from _cli_runs import cli_env, finish, run_dir, start, summary, vectors, word2vec_cmd
+from _cli_runs import (
+    checkpoint_epochs,
+    cli_env,
+    finish,
+    finished_runs,
+    kill_group,
+    run_cmd,
+    run_dir,
+    start,
+    summary,
+    vectors,
+    wait_for_checkpoint,
+    word2vec_cmd,
+)
 
 pytestmark = pytest.mark.slow
 
 ARGS = ("--epochs", "3", "--threads", "1", "--seed", "1")
 
 
-def _wait_for(pattern_dir, name: str, proc, timeout: float = 240.0):
-    """Poll every 5 ms until ``<pattern_dir>/*/<name>`` exists; return that folder."""
-    t_end = time.monotonic() + timeout
-    while time.monotonic() < t_end:
-        hits = list(pattern_dir.glob(f"*/{name}")) if pattern_dir.is_dir() else []
-        if hits:
-            return hits[0].parent
-        assert proc.poll() is None, "the run ended before writing its first checkpoint"
-        time.sleep(0.005)
-    raise AssertionError(f"no {name} under {pattern_dir} after {timeout} s")
+def _kill_after_first_checkpoint(cmd: list[str], env: dict, home: Path, family: str, log: Path,
+                                 epochs: int) -> tuple[Path, list[int]]:
+    """Start ``cmd``, SIGKILL its process group once an epoch checkpoint exists; return the checkpoint folder and
+    the epochs checkpointed (asserting training was interrupted)."""
+    victim = start(cmd, env, log)
+    try:
+        ckpt = wait_for_checkpoint(home / "checkpoints" / family, victim)
+    finally:
+        kill_group(victim)
+    assert victim.returncode == -signal.SIGKILL
+    done = checkpoint_epochs(ckpt)
+    assert done and done[-1] < epochs, f"killed too late: {done}"  # training was interrupted
+    return ckpt, done
 
 
 def test_sigkill_during_training_resumes_to_the_uninterrupted_vectors(tmp_path, lee_corpus):
@@ -36,17 +52,8 @@ def test_sigkill_during_training_resumes_to_the_uninterrupted_vectors(tmp_path, 
     ref_home, home = tmp_path / "ref", tmp_path / "killed"
     # the uninterrupted reference runs meanwhile, into another home
     ref = start(word2vec_cmd(lee_corpus, ref_home, tmp_path / "ref.json", *ARGS), env, tmp_path / "ref.log")
-    victim = start(word2vec_cmd(lee_corpus, home, tmp_path / "killed.json", *ARGS), env, tmp_path / "killed.log")
-    try:
-        ckpt = _wait_for(home / "checkpoints" / "word2vec", "epoch-0001.npz", victim)
-        os.killpg(victim.pid, signal.SIGKILL)  # the CLI and its temporary Prefect server
-        victim.wait(timeout=30)
-    finally:
-        if victim.poll() is None:
-            os.killpg(victim.pid, signal.SIGKILL)
-    assert victim.returncode == -signal.SIGKILL
-    done = sorted(p.name for p in ckpt.glob("epoch-*.npz"))
-    assert done and "epoch-0003.npz" not in done, f"killed too late: {done}"  # training was interrupted
+    ckpt, done = _kill_after_first_checkpoint(word2vec_cmd(lee_corpus, home, tmp_path / "killed.json", *ARGS), env,
+                                              home, "word2vec", tmp_path / "killed.log", 3)
     assert not (tmp_path / "killed.json").exists()
 
     again = start(word2vec_cmd(lee_corpus, home, tmp_path / "killed.json", *ARGS), env, tmp_path / "again.log")
@@ -56,10 +63,53 @@ def test_sigkill_during_training_resumes_to_the_uninterrupted_vectors(tmp_path, 
     s, s_ref = summary(tmp_path / "killed.json"), summary(tmp_path / "ref.json")
     run = client(s["tracking_uri"]).get_run(s["mlflow_run_id"])
     assert run.info.status == "FINISHED"
-    assert run.data.metrics["train.resumed_from_epoch"] == int(done[-1][6:10])  # resumed from the last checkpoint
+    assert run.data.metrics["train.resumed_from_epoch"] == done[-1]  # resumed from the last checkpoint
     assert not ckpt.exists()  # checkpoints are removed once the vectors are saved
     (v, u), (v_ref, u_ref) = vectors(s), vectors(s_ref)
     assert v.shape == v_ref.shape and v.shape[0] == s_ref["vocab_size"]
     np.testing.assert_allclose(v, v_ref, rtol=0, atol=1e-6)
     np.testing.assert_allclose(u, u_ref, rtol=0, atol=1e-6)
     assert run_dir(s).parent == home / "runs" / "word2vec"
+
+
+def _resumed_run(home: Path, family: str, ckpt: Path, done: list[int]):
+    """The run started again: FINISHED, resumed from the last checkpoint, checkpoints removed."""
+    runs = finished_runs(home, family)
+    assert len(runs) == 1, [r.info.run_id for r in runs]
+    assert runs[0].data.metrics["train.resumed_from_epoch"] == done[-1]
+    assert not ckpt.exists()
+    return runs[0]
+
+
+def test_metric_run_killed_during_training_resumes(tmp_path):
+    env = cli_env(tmp_path / "prefect")
+    home = tmp_path / "killed"
+    cmd = run_cmd("metric", home, "--epochs", "8", "--dim", "8", "--batch-size", "64", "--seed", "1")
+    ckpt, done = _kill_after_first_checkpoint(cmd, env, home, "metric", tmp_path / "killed.log", 8)
+    again = start(cmd, env, tmp_path / "again.log")
+    finish(again, tmp_path / "again.log")
+    run = _resumed_run(home, "metric", ckpt, done)
+    assert (home / "runs" / "metric" / run.info.run_id / "encoder.pt").exists()
+    assert "map_at_r" in run.data.metrics
+
+
+def test_clip_run_killed_during_training_resumes_to_the_uninterrupted_model(tmp_path):
+    import torch
+
+    env = cli_env(tmp_path / "prefect")
+    ref_home, home = tmp_path / "ref", tmp_path / "killed"
+    args = ("--epochs", "4", "--dim", "16", "--seed", "1")
+    ref = start(run_cmd("clip", ref_home, *args), env, tmp_path / "ref.log")
+    ckpt, done = _kill_after_first_checkpoint(run_cmd("clip", home, *args), env, home, "clip",
+                                              tmp_path / "killed.log", 4)
+    again = start(run_cmd("clip", home, *args), env, tmp_path / "again.log")
+    finish(again, tmp_path / "again.log")
+    finish(ref, tmp_path / "ref.log")
+    run = _resumed_run(home, "clip", ckpt, done)
+    (ref_run,) = finished_runs(ref_home, "clip")
+    state = torch.load(home / "runs" / "clip" / run.info.run_id / "model.pt", weights_only=True)
+    state_ref = torch.load(ref_home / "runs" / "clip" / ref_run.info.run_id / "model.pt", weights_only=True)
+    weights, weights_ref = state["state_dict"], state_ref["state_dict"]
+    assert weights.keys() == weights_ref.keys()
+    for k in weights:
+        torch.testing.assert_close(weights[k], weights_ref[k], rtol=0, atol=1e-5)

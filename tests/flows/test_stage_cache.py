@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from replearn.flows.params import Word2VecParams
@@ -39,3 +40,59 @@ def test_second_run_reuses_stages_and_a_deleted_output_is_recomputed(prefect_har
     fourth = word2vec_flow(params)
     assert Path(fourth["embeddings"]).exists() and Path(fourth["index"]).exists()
     assert fourth["embeddings"] != third["embeddings"]
+
+
+def _files(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} if folder.is_dir() else set()
+
+
+def _second_run_reuses_and_a_deleted_output_is_recomputed(flow, params, family: str, home: Path,
+                                                         data_file: str) -> None:
+    """Run ``flow`` twice: the second run reuses every stage (same embeddings, nothing written in its folder);
+    then the first run's folder goes and the third run computes everything again."""
+    first = flow(params)
+    second = flow(params)
+    assert second["embeddings"] == first["embeddings"] and second["index"] == first["index"]
+    run2 = home / "runs" / family / second["mlflow_run_id"]
+    assert _files(run2) == set(), _files(run2)                   # no stage ran in the second run
+    assert not list((home / "checkpoints" / family).glob("*/epoch-*"))  # training ended: checkpoints removed
+    shutil.rmtree(home / "runs" / family / first["mlflow_run_id"])
+    third = flow(params)
+    run3 = home / "runs" / family / third["mlflow_run_id"]
+    assert Path(third["embeddings"]).exists() and Path(third["embeddings"]).is_relative_to(run3)
+    assert (run3 / data_file).exists()
+
+
+def test_metric_second_run_reuses_every_stage(prefect_harness, home):
+    from replearn.flows.metric import metric_flow
+    from replearn.flows.params import MetricParams
+
+    params = MetricParams(home=str(home), epochs=1, dim=8, batch_size=64)
+    _second_run_reuses_and_a_deleted_output_is_recomputed(metric_flow, params, "metric", home, "images.npz")
+
+
+def test_clip_second_run_reuses_every_stage(prefect_harness, home):
+    from replearn.flows.clip import clip_flow
+    from replearn.flows.params import ClipParams
+
+    params = ClipParams(home=str(home), epochs=1, dim=16)
+    _second_run_reuses_and_a_deleted_output_is_recomputed(clip_flow, params, "clip", home, "pairs.npz")
+
+
+def test_an_image_folder_that_changes_is_loaded_again(prefect_harness, home, tmp_path):
+    from PIL import Image
+
+    from replearn.flows.metric import metric_flow
+    from replearn.flows.params import MetricParams
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "shapes"
+    for c in ("a", "b", "c"):
+        (folder / c).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 255, (10, 10), dtype=np.uint8)).save(folder / c / f"{i}.png")
+    params = MetricParams(data=str(folder), home=str(home), epochs=1, dim=8, batch_size=16, train_classes=2)
+    first = metric_flow(params)
+    Image.fromarray(rng.integers(0, 255, (10, 10), dtype=np.uint8)).save(folder / "c" / "6.png")
+    second = metric_flow(params)                                 # same path, other content: every stage again
+    assert second["embeddings"] != first["embeddings"] and second["images"] == first["images"] + 1
