@@ -74,6 +74,11 @@ def params_from_options(model: type[BaseModel], options: dict[str, Any]) -> Any:
         params = model(**field_values(model, options))
         if hasattr(params, "check_inputs"):
             params.check_inputs()  # fail in a second, before the Prefect API starts
+        if getattr(params, "runner", "local") != "local":
+            from replearn.infra.runners import check_cluster, task_runner
+
+            task_runner(params.runner, params.address, params.workers)  # says what to install if missing
+            check_cluster(params.runner, params.address)  # an existing cluster: reachable, with workers, a server
     except ValidationError as e:
         fail(validation_message(e))
     except ReplearnInputError as e:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import json
 from pathlib import Path
@@ -15,7 +14,6 @@ from rich.table import Table
 from replearn.cli import main as cli
 from replearn.cli.options import generated_command
 from replearn.flows.params import Word2VecParams
-from replearn.lib.errors import ReplearnInputError
 
 _JSON_OUT = inspect.Parameter(
     "json_out", inspect.Parameter.KEYWORD_ONLY, default=None,
@@ -26,20 +24,12 @@ MODEL_NAME = Word2VecParams.model_fields["model_name"].default  # what `run` reg
 
 def run_word2vec(json_out: Path | None = None, **options) -> None:
     """Train skip-gram word vectors: tokenize, vocabulary, train, evaluate, export Parquet, FAISS index, register."""
-    from replearn.infra.runners import api_for_workers, check_cluster, task_runner
-
     params = cli.params_from_options(Word2VecParams, options)
-    try:
-        flow_runner = task_runner(params.runner, params.address, params.workers)  # says what to install if missing
-        check_cluster(params.runner, params.address)  # an existing cluster: reachable, with workers, a Prefect server
-    except ReplearnInputError as e:
-        cli.fail(str(e))
     from replearn.flows.word2vec import word2vec_flow
 
     cli.before_flow()
     try:
-        with api_for_workers() if params.runner != "local" else contextlib.nullcontext():
-            summary = word2vec_flow.with_options(task_runner=flow_runner)(params)
+        summary = word2vec_flow(params)
     except ValueError as e:  # bad input found inside the flow: one clear line, no traceback
         cli.fail(str(e))
     _print_summary(summary)

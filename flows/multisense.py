@@ -33,8 +33,7 @@ def multisense_flow(params: MultisenseParams = MultisenseParams()) -> dict:
     SimLex-999 Spearman).
 
     Tokenization runs as word2vec's does (flows/text_stages.py), its partitions on the runner that
-    ``params.runner`` / ``address`` / ``workers`` name (infra/runners.py; ``local`` when the parameters have no
-    such fields). Every stage is cached on its inputs' content and its source (infra/caching.py); checkpoints
+    ``params.runner`` / ``address`` / ``workers`` name (infra/runners.py). Every stage is cached on its inputs' content and its source (infra/caching.py); checkpoints
     under ``<home>/checkpoints/multisense/<corpus+settings key>/`` let a killed run resume.
     """
     home = str(data_home(params.home))
@@ -42,8 +41,7 @@ def multisense_flow(params: MultisenseParams = MultisenseParams()) -> dict:
     tokenizer = {**TOKENIZER, "text_column": params.text_column}
     cfg = params.train_config()
     fp = fingerprint_task(corpus, {"tokenizer": tokenizer, **cfg, "pseudo_pairs": params.pseudo_pairs})
-    with ShardRunner(getattr(params, "runner", "local"), getattr(params, "address", None),
-                     getattr(params, "workers", 2)) as runner, \
+    with ShardRunner(params.runner, params.address, params.workers) as runner, \
             family_run("multisense", home, tags={"corpus": corpus, "source_hash": fp.source_hash}) as run:
         tokens, vocab, encoded = corpus_stages(run, corpus, tokenizer, fp.source_hash, params.min_count, None,
                                                MAX_SENTENCE_TOKENS, runner)

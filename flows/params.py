@@ -58,7 +58,14 @@ def _corpus_fields() -> dict[str, FieldDef]:
                                                         "the embedded default corpus (gensim's Wikipedia excerpt + "
                                                         "Lee corpus)"),
             "text_column": flow_field(str, "text", help="Text column when the corpus is Parquet"),
-            "home": _home()}
+            "home": _home(),
+            "runner": flow_field(Literal["local", "dask", "ray"], "local", help=(
+                "Where tokenization and export shards run: 'local' (Prefect's thread pool in the flow's process), "
+                "'dask' (prefect-dask) or 'ray' (prefect-ray, pip install -e '.[ray]'); the outputs are the same")),
+            "address": flow_field(str | None, None, help="Existing cluster: Dask scheduler (tcp://host:8786) or Ray "
+                                                         "(ray://host:10001); empty = a local cluster for this run"),
+            "workers": flow_field(int, 2, help="Worker processes of the local Dask / Ray cluster; also the number of "
+                                               "export shards under dask / ray", ge=1, le=1024)}
 
 
 class FlowParams(BaseModel):
@@ -72,6 +79,15 @@ class FlowParams(BaseModel):
 
 
 class _CorpusParams(FlowParams):
+    """The text families' common parameters: the corpus, the data home, and the runner of the sharded stages."""
+
+    @field_validator("address", check_fields=False)
+    @classmethod
+    def _address_needs_a_cluster_runner(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v and info.data.get("runner", "local") == "local":
+            raise ValueError("an address is a Dask or Ray cluster: use it with runner 'dask' or 'ray'")
+        return v or None
+
     def check_inputs(self) -> None:
         """Fail in a second on a missing or empty corpus, before any flow starts.
 
@@ -95,13 +111,6 @@ _W2V_NAMES = lib_names(Word2VecConfig, _W2V_TRAIN)
 class _Word2VecParams(_CorpusParams):
     """Parameters of the word-vector flow. Defaults match word2vec.c / gensim's skip-gram set-up."""
 
-    @field_validator("address", check_fields=False)
-    @classmethod
-    def _address_needs_a_cluster_runner(cls, v: str | None, info: ValidationInfo) -> str | None:
-        if v and info.data.get("runner", "local") == "local":
-            raise ValueError("an address is a Dask or Ray cluster: use it with runner 'dask' or 'ray'")
-        return v or None
-
     def train_config(self) -> dict:
         """The fields of :class:`replearn.lib.word2vec.config.Word2VecConfig` as a dict."""
         return self._pick(_W2V_NAMES)
@@ -114,13 +123,6 @@ Word2VecParams = params_model("Word2VecParams", _Word2VecParams, {
                                   default_factory=lambda: ["input"]),
     "model_name": _model_name("replearn-word2vec"),
     "probes": flow_field(list[str] | None, None, help="Words whose nearest neighbours are shown"),
-    "runner": flow_field(Literal["local", "dask", "ray"], "local", help=(
-        "Where tokenization and export shards run: 'local' (Prefect's thread pool in the flow's process), 'dask' "
-        "(prefect-dask) or 'ray' (prefect-ray, pip install -e '.[ray]'); the outputs are the same")),
-    "address": flow_field(str | None, None, help="Existing cluster: Dask scheduler (tcp://host:8786) or Ray "
-                                                 "(ray://host:10001); empty = a local cluster for this run"),
-    "workers": flow_field(int, 2, help="Worker processes of the local Dask / Ray cluster; also the number of export "
-                                       "shards under dask / ray", ge=1, le=1024),
 })
 
 # --------------------------------------------------------------------------- multi-sense

@@ -1,7 +1,7 @@
 """The publish stages every family shares: FAISS index -> kNN graph -> embedding map -> registry with the champion gate.
 
 Each family's flow exports its embeddings (its own task: word vectors, senses,
-images, images and captions) into the common embeddings table (DESIGN.md, "The
+images, images and captions) into the common embeddings table (docs/design.md, "The
 embeddings table") and hands the :class:`~replearn.infra.stage_outputs.Embeddings`
 to :func:`publish`, which runs the same four stages for all of them.
 """

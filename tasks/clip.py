@@ -15,6 +15,7 @@ from prefect import task  # noqa: E402
 from prefect.artifacts import create_table_artifact  # noqa: E402
 from prefect.logging import get_run_logger  # noqa: E402
 
+from replearn.infra.checkpoints import training_checkpoints  # noqa: E402
 from replearn.infra.caching import STAGE_CACHE  # noqa: E402
 from replearn.infra.stage_outputs import Dataset, Embeddings, Evaluation, Trained  # noqa: E402
 from replearn.infra.tracking import client, log_metrics, log_params  # noqa: E402
@@ -24,7 +25,6 @@ from replearn.lib.clip.pairs import epoch_captions, held_out_pairs, load_pair_sp
 from replearn.lib.clip.trainer import ClipEpochLog, train_clip  # noqa: E402
 from replearn.lib.store.atomic import atomic_path  # noqa: E402
 from replearn.lib.store.embeddings_table import EmbeddingsMetadata, write_embeddings  # noqa: E402
-from replearn.lib.store.folder_lock import locked_folder  # noqa: E402
 
 DATA_FILE = "pairs.npz"
 
@@ -69,13 +69,8 @@ def train_clip_task(data_path: str, config: dict, checkpoint_dir: str, out_path:
     locked while it trains (lib/store/folder_lock.py; an identical run started meanwhile uses
     ``<checkpoint_dir>.1``) and removes once the model is saved.
     """
-    with locked_folder(Path(checkpoint_dir)) as ckpt:
-        if ckpt.slot:
-            get_run_logger().warning("another run with the same data and settings holds %s; this run checkpoints "
-                                     "to %s", checkpoint_dir, ckpt.path)
-        out = _train(data_path, config, ckpt.path, out_path, tracking_uri, run_id)
-        ckpt.remove()  # finished: the epoch checkpoints are no longer needed
-    return out
+    with training_checkpoints(checkpoint_dir) as folder:
+        return _train(data_path, config, folder, out_path, tracking_uri, run_id)
 
 
 def _train(data_path: str, config: dict, checkpoint_dir: Path, out_path: str, tracking_uri: str,

@@ -14,6 +14,7 @@ from prefect import task  # noqa: E402
 from prefect.artifacts import create_table_artifact  # noqa: E402
 from prefect.logging import get_run_logger  # noqa: E402
 
+from replearn.infra.checkpoints import training_checkpoints  # noqa: E402
 from replearn.infra.caching import STAGE_CACHE  # noqa: E402
 from replearn.infra.stage_outputs import Dataset, Embeddings, Evaluation, Trained  # noqa: E402
 from replearn.infra.tracking import client, log_metrics, log_params  # noqa: E402
@@ -26,7 +27,6 @@ from replearn.lib.metric.encoders import EncoderConfig, build_encoder, embed  # 
 from replearn.lib.metric.sizing import encoder_settings, sized_train_config  # noqa: E402
 from replearn.lib.metric.trainer import classifier_accuracy, train_classifier, train_metric  # noqa: E402
 from replearn.lib.store.atomic import atomic_path  # noqa: E402
-from replearn.lib.store.folder_lock import locked_folder  # noqa: E402
 
 DATA_FILE = "images.npz"
 
@@ -72,13 +72,8 @@ def train_metric_task(data_path: str, train_config: dict, encoder: dict, checkpo
     locked while it trains (lib/store/folder_lock.py; an identical run started meanwhile uses
     ``<checkpoint_dir>.1``) and removes once the encoder is saved.
     """
-    with locked_folder(Path(checkpoint_dir)) as ckpt:
-        if ckpt.slot:
-            get_run_logger().warning("another run with the same data and settings holds %s; this run checkpoints "
-                                     "to %s", checkpoint_dir, ckpt.path)
-        out = _train(data_path, train_config, encoder, ckpt.path, out_path, tracking_uri, run_id)
-        ckpt.remove()  # finished: the epoch checkpoints are no longer needed
-    return out
+    with training_checkpoints(checkpoint_dir) as folder:
+        return _train(data_path, train_config, encoder, folder, out_path, tracking_uri, run_id)
 
 
 def _train(data_path: str, train_config: dict, encoder: dict, checkpoint_dir: Path, out_path: str,

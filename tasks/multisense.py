@@ -22,6 +22,7 @@ from replearn.lib.store.embeddings_table import EmbeddingsMetadata, write_embedd
 from replearn.lib.text.vocab import keep_probability, noise_distribution, read_vocabulary
 from replearn.lib.word2vec.corpus import EncodedCorpus
 from replearn.infra.caching import STAGE_CACHE
+from replearn.infra.checkpoints import training_checkpoints
 from replearn.infra.plots import log_step_loss
 from replearn.infra.stage_outputs import Embeddings, Evaluation, Pseudowords, Trained
 from replearn.infra.tracking import client, log_metrics, log_params
@@ -58,7 +59,11 @@ def pseudowords_task(encoded_dir: str, vocab_path: str, out_dir: str, n_pairs: i
 @task(name="train-multisense", cache_policy=STAGE_CACHE, persist_result=True)
 def train_multisense_task(encoded_dir: str, vocab_path: str, config: dict, checkpoint_dir: str, out_path: str,
                           tracking_uri: str, run_id: str) -> Trained:
-    """Train sense vectors, context vectors and priors by EM; log loss per step, pruned senses; save the model."""
+    """Train sense vectors, context vectors and priors by EM; log loss per step, pruned senses; save the model.
+
+    Checkpoints each epoch to ``checkpoint_dir`` (held, then removed once the model is saved:
+    infra/checkpoints.py), so a killed run started again with the same inputs resumes.
+    """
     cfg = MultiSenseConfig.from_dict(config)
     vocab = read_vocabulary(Path(vocab_path))
     corpus = EncodedCorpus.open(Path(encoded_dir))
@@ -69,10 +74,11 @@ def train_multisense_task(encoded_dir: str, vocab_path: str, config: dict, check
         log_metrics(tracking_uri, run_id, {"train.loss": s.loss, "train.alpha": s.alpha,
                                            "train.senses": float(s.senses)}, step=s.step)
 
-    result = train_multisense(corpus, vocab.counts, cfg, keep_prob=keep_probability(vocab.counts, cfg.sample),
-                              noise_probs=noise, checkpoint_dir=Path(checkpoint_dir), on_step=on_step, progress=True)
-    model = result.to_vectors(list(vocab.words), vocab.counts, noise, cfg)
-    model.save(Path(out_path))
+    with training_checkpoints(checkpoint_dir) as folder:
+        result = train_multisense(corpus, vocab.counts, cfg, keep_prob=keep_probability(vocab.counts, cfg.sample),
+                                  noise_probs=noise, checkpoint_dir=folder, on_step=on_step, progress=True)
+        model = result.to_vectors(list(vocab.words), vocab.counts, noise, cfg)
+        model.save(Path(out_path))
     pruned = [{"word": vocab.words[p.word], "sense": p.sense, "prior": round(p.prior, 4), "epoch": p.epoch}
               for p in result.pruned]
     client(tracking_uri).log_text(run_id, json.dumps(pruned, indent=1), "train/pruned_senses.json")

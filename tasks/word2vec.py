@@ -9,13 +9,13 @@ from prefect import task
 from prefect.logging import get_run_logger
 
 from replearn.lib.store.atomic import atomic_path
-from replearn.lib.store.folder_lock import locked_folder
 from replearn.lib.text.vocab import keep_probability, noise_distribution, read_vocabulary
 from replearn.lib.word2vec.config import Word2VecConfig
 from replearn.lib.word2vec.corpus import EncodedCorpus, encode_corpus
 from replearn.lib.word2vec.softmax import train_softmax
 from replearn.lib.word2vec.trainer import StepLog, train_sgns
 from replearn.infra.caching import STAGE_CACHE
+from replearn.infra.checkpoints import training_checkpoints
 from replearn.infra.stage_outputs import Encoded, Trained
 from replearn.infra.plots import log_step_loss
 from replearn.infra.tracking import log_metrics, log_params
@@ -41,14 +41,8 @@ def train_task(encoded_dir: str, vocab_path: str, config: dict, checkpoint_dir: 
     exclusive lock on that folder while it trains (lib/store/folder_lock.py): an identical run started meanwhile
     checkpoints to ``<checkpoint_dir>.1`` (and says so) instead of sharing, and deleting, this run's checkpoints.
     """
-    with locked_folder(Path(checkpoint_dir)) as ckpt:
-        if ckpt.slot:
-            get_run_logger().warning(
-                "another run with the same corpus and settings holds %s; this run checkpoints to %s (a killed run "
-                "started again while the other one still trains resumes from there)", checkpoint_dir, ckpt.path)
-        out = _train(encoded_dir, vocab_path, config, ckpt.path, out_path, tracking_uri, run_id)
-        ckpt.remove()  # the vectors are saved: checkpoints only serve to resume an interrupted run
-    return out
+    with training_checkpoints(checkpoint_dir) as folder:
+        return _train(encoded_dir, vocab_path, config, folder, out_path, tracking_uri, run_id)
 
 
 def _train(encoded_dir: str, vocab_path: str, config: dict, checkpoint_dir: Path, out_path: str, tracking_uri: str,

@@ -13,7 +13,7 @@ text). This is ``open_clip.loss.ClipLoss`` (``src/open_clip/loss.py``) with
 ``local_loss=False``; open_clip clamps the scale in the model, here the loss
 clamps it (the gradient of ``logit_scale`` is zero while the clamp is active).
 
-Distributed (DESIGN.md, "Scale-out path"): :func:`gather_features` all-gathers
+Distributed (docs/design.md, "Scale-out path"): :func:`gather_features` all-gathers
 the features of every rank with ``torch.distributed.all_gather`` and puts the
 rank's own tensors back in its slot, so gradient flows to the local shard only
 (open_clip's ``gather_with_grad=False``). ``ClipLoss(world_size, rank)`` then

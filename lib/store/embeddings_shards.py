@@ -1,6 +1,6 @@
 """An embeddings table written by several workers at once: one shard per row range, then one atomic folder.
 
-Scale-out for stage 5 (DESIGN.md, "Scale-out path"). Each worker validates
+Scale-out for stage 5 (docs/design.md, "Scale-out path"). Each worker validates
 and writes its rows with :func:`write_embeddings_shard` into a shared staging
 folder (``part-00000.parquet``, ``part-00001.parquet``, ...: the folder layout
 of :func:`~replearn.lib.store.embeddings_table.write_embeddings`, the same

@@ -1,6 +1,6 @@
 """The embeddings table: one Parquet file, or a folder of Parquet shards, that a reader can use with nothing else.
 
-Columns (see ``docs``: DESIGN.md, "The embeddings table"):
+Columns (docs/design.md, "The embeddings table"):
 
 ======== ================================ ==========================================
 column   type                             meaning

@@ -1,6 +1,6 @@
 """Tokenization in partitions: a corpus cut into pieces that are tokenized apart (in parallel) and gathered.
 
-Scale-out for stage 1 (DESIGN.md, "Scale-out path"). :func:`plan_partitions`
+Scale-out for stage 1 (docs/design.md, "Scale-out path"). :func:`plan_partitions`
 cuts a corpus into :class:`Partition` s: one per input file, and a large
 uncompressed text file into byte ranges that start and end at line starts
 (a ``.gz`` / ``.bz2`` stream cannot be entered in the middle, a Parquet file

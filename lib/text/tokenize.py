@@ -1,6 +1,6 @@
 """Streaming corpus tokenization: text files or Parquet -> Parquet token shards.
 
-Stage 1 of the pipeline (see DESIGN.md, "Stages"). A corpus is read in blocks
+Stage 1 of the pipeline (see docs/design.md, "Stages"). A corpus is read in blocks
 of a few MB, so memory stays bounded whatever the corpus size; each block of
 lines is tokenized with vectorised kernels (with the default word rules, pure
 ASCII lines by numpy straight on the bytes, other lines by polars string
