@@ -23,7 +23,7 @@ from replearn.lib.clip.evaluate import evaluate_clip  # noqa: E402
 from replearn.lib.clip.model import ClipConfig, load_model, model_state  # noqa: E402
 from replearn.lib.clip.pairs import epoch_captions, held_out_pairs, load_pair_split  # noqa: E402
 from replearn.lib.clip.trainer import ClipEpochLog, train_clip  # noqa: E402
-from replearn.lib.store.atomic import atomic_path  # noqa: E402
+from replearn.lib.store.atomic import atomic_path, atomic_write_npz, read_npz  # noqa: E402
 from replearn.lib.store.embeddings_table import EmbeddingsMetadata, write_embeddings  # noqa: E402
 
 DATA_FILE = "pairs.npz"
@@ -45,19 +45,12 @@ def load_pairs_task(source: str, out_dir: str, image_column: str, caption_column
         get_run_logger().warning("skipped %d unreadable images, e.g. %s", len(split.skipped),
                                  "; ".join(f"{s.source}: {s.reason}" for s in split.skipped[:3]))
     path = Path(out_dir) / DATA_FILE
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **split.arrays())
+    atomic_write_npz(path, **split.arrays())
     info = split.info()
     log_metrics(tracking_uri, run_id, {f"data.{k}": v for k, v in info.items()})
     log_params(tracking_uri, run_id, {"source": source, "n_test": n_test, "n_test_templates": n_test_templates,
                                       "image_shape": str(split.train_images.shape[1:])}, prefix="data.")
     return Dataset(path=str(path), info={**info, "image_size": int(split.train_images.shape[-1])})
-
-
-def _data(path: str) -> dict:
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
 
 
 @task(name="train-clip", cache_policy=STAGE_CACHE, persist_result=True)
@@ -76,7 +69,7 @@ def train_clip_task(data_path: str, config: dict, checkpoint_dir: str, out_path:
 def _train(data_path: str, config: dict, checkpoint_dir: Path, out_path: str, tracking_uri: str,
            run_id: str) -> Trained:
     """The body of :func:`train_clip_task`, with the checkpoint folder locked."""
-    d = _data(data_path)
+    d = read_npz(data_path)
     cfg = ClipConfig.from_dict(config)
     log_params(tracking_uri, run_id, {k: (json.dumps(v) if isinstance(v, dict) else v)
                                       for k, v in cfg.to_dict().items()}, prefix="train.")
@@ -112,7 +105,7 @@ def _train(data_path: str, config: dict, checkpoint_dir: Path, out_path: str, tr
 @task(name="evaluate-clip", cache_policy=STAGE_CACHE, persist_result=True)
 def evaluate_clip_task(data_path: str, model_path: str, tracking_uri: str, run_id: str) -> Evaluation:
     """Zero-shot top-1 (prompt ensembles) and image<->text Recall@1/5/10 on the held-out pairs."""
-    d = _data(data_path)
+    d = read_npz(data_path)
     ev = evaluate_clip(load_model(model_path), held_out_pairs(d))
     metrics = ev.to_dict()
     log_metrics(tracking_uri, run_id, {f"eval.{k}": v for k, v in metrics.items()})
@@ -136,7 +129,7 @@ def export_clip_embeddings_task(data_path: str, model_path: str, out_path: str, 
                                 source_hash: str | None) -> Embeddings:
     """One embeddings table: every image (``modality = image``, label where known) then every gallery caption
     (``modality = text``); unit vectors in the shared space, cosine similarity."""
-    d = _data(data_path)
+    d = read_npz(data_path)
     model = load_model(model_path)
     images = np.concatenate([d["train_images"], d["test_images"]])
     keys = [str(k) for k in np.concatenate([d["train_keys"], d["test_keys"]])]

@@ -26,7 +26,7 @@ from replearn.lib.metric.encoder_file import load_encoder, save_encoder, untrain
 from replearn.lib.metric.encoders import EncoderConfig, build_encoder, embed  # noqa: E402
 from replearn.lib.metric.sizing import encoder_settings, sized_train_config  # noqa: E402
 from replearn.lib.metric.trainer import classifier_accuracy, train_classifier, train_metric  # noqa: E402
-from replearn.lib.store.atomic import atomic_path  # noqa: E402
+from replearn.lib.store.atomic import atomic_write_npz, read_npz  # noqa: E402
 
 DATA_FILE = "images.npz"
 
@@ -42,9 +42,7 @@ def load_images_task(source: str, out_dir: str, image_column: str, label_column:
     ds = load_dataset(source, image_column, label_column)
     arrays = dataset_arrays(ds, train_classes)
     path = Path(out_dir) / DATA_FILE
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+    atomic_write_npz(path, **arrays)
     info = {"images": len(ds), "classes": len(ds.classes), "skipped": ds.n_skipped,
             "train_images": len(arrays["train_idx"]), "unseen_images": len(arrays["test_idx"])}
     log_metrics(tracking_uri, run_id, {f"data.{k}": v for k, v in info.items()})
@@ -54,11 +52,6 @@ def load_images_task(source: str, out_dir: str, image_column: str, label_column:
         get_run_logger().warning("skipped %d unreadable images, e.g. %s", ds.n_skipped,
                                  "; ".join(f"{s.source}: {s.reason}" for s in ds.skipped[:3]))
     return Dataset(path=str(path), info={**info, "image_size": int(ds.images.shape[-1])})
-
-
-def _data(path: str) -> dict:
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
 
 
 @task(name="train-metric", cache_policy=STAGE_CACHE, persist_result=True)
@@ -79,7 +72,7 @@ def train_metric_task(data_path: str, train_config: dict, encoder: dict, checkpo
 def _train(data_path: str, train_config: dict, encoder: dict, checkpoint_dir: Path, out_path: str,
            tracking_uri: str, run_id: str) -> Trained:
     """The body of :func:`train_metric_task`, with the checkpoint folder locked."""
-    d = _data(data_path)
+    d = read_npz(data_path)
     size = int(d["images"].shape[-1])
     config = {"train": sized_train_config(train_config, size),
               "encoder": encoder_settings(encoder, size)}
@@ -118,7 +111,7 @@ def evaluate_metric_task(data_path: str, encoder_path: str, tracking_uri: str, r
     """Retrieval on unseen classes (P@1, R-Precision, MAP@R) against raw pixels and PCA of the same dimension,
     and classifiers on frozen features over all classes (logistic regression, linear SVM, kNN) beside
     fine-tuning the whole encoder with a classification head. Logged to MLflow and as a Prefect table."""
-    d = _data(data_path)
+    d = read_npz(data_path)
     encoder = load_encoder(encoder_path)
     z = embed(encoder, d["images"])
     raw = d["images"].reshape(len(d["images"]), -1)
@@ -159,7 +152,7 @@ def export_image_embeddings_task(data_path: str, encoder_path: str, out_path: st
     """Embed every image and write the embeddings table (unit vectors, key = image source, label = class name)."""
     from replearn.lib.store.embeddings_table import EmbeddingsMetadata, write_embeddings
 
-    d = _data(data_path)
+    d = read_npz(data_path)
     z = embed(load_encoder(encoder_path), d["images"])
     names = [str(n) for n in d["names"]]
     meta = EmbeddingsMetadata(family="metric", dim=int(z.shape[1]), normalized=bool(config["encoder"]["normalize"]),

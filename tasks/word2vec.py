@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from prefect import task
 from prefect.logging import get_run_logger
 
-from replearn.lib.store.atomic import atomic_path
+from replearn.lib.store.atomic import atomic_write_npz
 from replearn.lib.text.vocab import keep_probability, noise_distribution, read_vocabulary
 from replearn.lib.word2vec.config import Word2VecConfig
 from replearn.lib.word2vec.corpus import EncodedCorpus, encode_corpus
@@ -64,9 +63,7 @@ def _train(encoded_dir: str, vocab_path: str, config: dict, checkpoint_dir: Path
         result = train_sgns(corpus, vocab.counts, cfg, keep_prob=keep,
                             noise_probs=noise_distribution(vocab.counts, cfg.ns_exponent),
                             checkpoint_dir=checkpoint_dir, on_step=on_step, progress=True)
-    with atomic_path(Path(out_path)) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, input=result.syn0, context=result.syn1)
+    atomic_write_npz(out_path, input=result.syn0, context=result.syn1)
     raw_wps = corpus.raw_tokens / corpus.n_tokens * result.words_per_second if corpus.n_tokens else 0.0
     figures = {"train.seconds": result.seconds, "train.words_per_second": raw_wps,
                "train.resumed_from_epoch": result.resumed_from_epoch}

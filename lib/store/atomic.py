@@ -31,7 +31,9 @@ __all__ = [
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_json",
+    "atomic_write_npz",
     "atomic_write_text",
+    "read_npz",
     "temp_sibling",
 ]
 
@@ -165,3 +167,22 @@ def atomic_write_json(path: Path | str, obj: Any, *, indent: int | None = 2) -> 
     """
     text = json.dumps(obj, indent=indent, default=_json_default, allow_nan=False, ensure_ascii=False)
     return atomic_write_text(path, text + "\n")
+
+
+def atomic_write_npz(path: Path | str, **arrays: Any) -> Path:
+    """Write ``arrays`` (name -> numpy array) as an uncompressed ``.npz`` to ``path`` atomically; return the path."""
+    import numpy as np
+
+    final = Path(path)
+    with atomic_path(final) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+    return final
+
+
+def read_npz(path: Path | str) -> dict[str, Any]:
+    """Every array of the ``.npz`` at ``path`` as a dict (read into memory; pickled objects refused)."""
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}

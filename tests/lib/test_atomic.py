@@ -127,3 +127,24 @@ def test_json_refuses_nan_and_unknown_types_without_writing(tmp_path):
     with pytest.raises(TypeError):
         atomic_write_json(tmp_path / "j.json", {"x": object()})
     assert _names(tmp_path) == []
+
+
+def test_npz_round_trip_is_atomic(tmp_path, monkeypatch):
+    import numpy as np
+
+    from replearn.lib.store.atomic import atomic_write_npz, read_npz
+
+    path = atomic_write_npz(tmp_path / "a.npz", x=np.arange(3), y=np.eye(2, dtype=np.float32))
+    d = read_npz(path)
+    assert sorted(d) == ["x", "y"] and d["y"].dtype == np.float32 and d["x"].tolist() == [0, 1, 2]
+
+    def half_then_full_disk(f, **arrays):
+        f.write(b"PK\x03\x04 half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", half_then_full_disk)
+    with pytest.raises(OSError):
+        atomic_write_npz(tmp_path / "a.npz", x=np.arange(2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz"]          # no temporary left behind
+    monkeypatch.undo()
+    assert read_npz(tmp_path / "a.npz")["x"].tolist() == [0, 1, 2]         # the old file, untouched
