@@ -86,7 +86,9 @@ def main() -> None:
     args = ap.parse_args()
     families = FAMILIES if "all" in args.family else tuple(dict.fromkeys(args.family))
     out: dict = {}
-    with tempfile.TemporaryDirectory() as home:
+    from replearn.infra.runners import process_local_prefect
+
+    with tempfile.TemporaryDirectory() as home, process_local_prefect():  # as the CLI runs flows
         _warm_up(home)
         for family in families:
             r = measure(family, home, args.epochs, args.dim)

@@ -21,11 +21,7 @@ def run_clip(**options) -> None:
     params = cli.params_from_options(ClipParams, options)
     from replearn.flows.clip import clip_flow
 
-    cli.before_flow()
-    try:
-        s = clip_flow(params)
-    except (ValueError, ImportError) as e:
-        cli.fail(str(e))
+    s = cli.run_flow(clip_flow, params)
     t = Table(title="held-out pairs: cross-modal retrieval")
     for head in ("direction", "R@1", "R@5", "R@10"):
         t.add_column(head, no_wrap=True)

@@ -123,6 +123,19 @@ def before_flow() -> None:
     _quiet_input_errors()
 
 
+def run_flow(flow: Any, params: Any) -> dict:
+    """Run ``flow(params)`` in this process and return its summary; bad input found inside the flow (a
+    ``ValueError``, or an ``ImportError`` naming an optional extra) ends the command with one ``error:`` line."""
+    from replearn.infra.runners import process_local_prefect
+
+    before_flow()
+    try:
+        with process_local_prefect():
+            return flow(params)
+    except (ValueError, ImportError) as e:
+        fail(str(e))
+
+
 def _quiet_input_errors() -> None:
     quiet = _QuietInputErrors()
     for name in ("prefect.task_runs", "prefect.flow_runs"):

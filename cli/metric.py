@@ -21,11 +21,7 @@ def run_metric(**options) -> None:
     params = cli.params_from_options(MetricParams, options)
     from replearn.flows.metric import metric_flow
 
-    cli.before_flow()
-    try:
-        s = metric_flow(params)
-    except ValueError as e:
-        cli.fail(str(e))
+    s = cli.run_flow(metric_flow, params)
     _metric_tables(s["table"])
     cli.print_outputs(s, s["embeddings"], s["index"])
 

@@ -20,11 +20,7 @@ def run_multisense(**options) -> None:
     params = cli.params_from_options(MultisenseParams, options)
     from replearn.flows.multisense import multisense_flow
 
-    cli.before_flow()
-    try:
-        s = multisense_flow(params)
-    except ValueError as e:
-        cli.fail(str(e))
+    s = cli.run_flow(multisense_flow, params)
     _print_summary(s)
     cli.print_outputs(s, s["embeddings"], s["index"])
 

@@ -27,11 +27,7 @@ def run_word2vec(json_out: Path | None = None, **options) -> None:
     params = cli.params_from_options(Word2VecParams, options)
     from replearn.flows.word2vec import word2vec_flow
 
-    cli.before_flow()
-    try:
-        summary = word2vec_flow(params)
-    except ValueError as e:  # bad input found inside the flow: one clear line, no traceback
-        cli.fail(str(e))
+    summary = cli.run_flow(word2vec_flow, params)
     _print_summary(summary)
     if json_out:
         json_out.write_text(json.dumps(summary, indent=2, default=str))
