@@ -23,6 +23,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -84,6 +85,47 @@ def _tail(path: Path, n: int = 30) -> str:
         return ""
 
 
+def server_env(base: Mapping[str, str], prefect_url: str) -> dict[str, str]:
+    """The environment both servers run with: ``base`` plus replearn's defaults (a value in ``base`` wins).
+
+    ``prefect_url`` (e.g. ``http://127.0.0.1:4311``) is where the Prefect server answers; its UI is told
+    to find the API at ``<prefect_url>/api`` (``PREFECT_SERVER_UI_API_URL``), else it looks on port 4200
+    whatever ``--port`` says. ``PREFECT_API_URL`` is dropped: the server must not talk to another API.
+    """
+    env = dict(base)
+    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    env.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
+    env.setdefault("DO_NOT_TRACK", "1")
+    # MLflow 3's server-side job runner (GenAI evaluation jobs; replearn uses none) starts a pool of
+    # busy huey consumer processes: off unless the user turns it on
+    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    # the UI (in the browser) reads its API's address from /ui-settings; Prefect's default is port 4200
+    if not env.get("PREFECT_UI_API_URL"):  # the older name of the same setting, if the user set that one
+        env.setdefault("PREFECT_SERVER_UI_API_URL", f"{prefect_url}/api")
+    # the Prefect server must not try to talk to another API while starting
+    env.pop("PREFECT_API_URL", None)
+    return env
+
+
+def server_commands(host: str, prefect_port: int, mlflow_port: int, mlflow_workers: int,
+                    home: Path) -> dict[str, tuple[list[str], str]]:
+    """``{"prefect" | "mlflow": (argv, health URL)}``: the two server processes and the URL each answers 200 on.
+
+    MLflow keeps its runs and registry in ``<home>/mlflow.db`` and artifacts in ``<home>/mlartifacts``.
+    """
+    url_host = _url_host(host)
+    return {
+        "prefect": ([str(BIN / "prefect"), "server", "start", "--host", host, "--port", str(prefect_port)],
+                    f"http://{url_host}:{prefect_port}/api/health"),
+        "mlflow": ([str(BIN / "mlflow"), "server", "--host", host, "--port", str(mlflow_port),
+                    "--workers", str(mlflow_workers),
+                    "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}",
+                    "--default-artifact-root", (home / "mlartifacts").as_uri(),
+                    "--no-serve-artifacts"],
+                   f"http://{url_host}:{mlflow_port}/health"),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -110,25 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: binding to {args.host}: anyone who can reach this machine can use both servers "
               "(neither has authentication)", file=sys.stderr)
 
-    env = dict(os.environ)
-    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    env.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
-    env.setdefault("DO_NOT_TRACK", "1")
-    # MLflow 3's server-side job runner (GenAI evaluation jobs; replearn uses none) starts a pool of
-    # busy huey consumer processes: off unless the user turns it on
-    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
-    # the Prefect server must not try to talk to another API while starting
-    env.pop("PREFECT_API_URL", None)
-    commands = {
-        "prefect": ([str(BIN / "prefect"), "server", "start", "--host", args.host, "--port", str(args.prefect_port)],
-                    f"{prefect_url}/api/health"),
-        "mlflow": ([str(BIN / "mlflow"), "server", "--host", args.host, "--port", str(args.mlflow_port),
-                    "--workers", str(args.mlflow_workers),
-                    "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}",
-                    "--default-artifact-root", (home / "mlartifacts").as_uri(),
-                    "--no-serve-artifacts"],
-                   f"{mlflow_url}/health"),
-    }
+    env = server_env(os.environ, prefect_url)
+    commands = server_commands(args.host, args.prefect_port, args.mlflow_port, args.mlflow_workers, home)
     procs: list[subprocess.Popen] = []
     stopping = False
 
