@@ -24,6 +24,7 @@ from rich.markup import escape
 
 from replearn.cli.options import field_values, list_flags
 from replearn.flows.params import ClipParams, MetricParams, MultisenseParams, Word2VecParams
+from replearn.infra.quiet import apply_quiet_env
 from replearn.lib.errors import ReplearnInputError
 
 app = typer.Typer(help="replearn: learn representations and make them useful (Prefect flows, MLflow tracking).",
@@ -178,10 +179,7 @@ def _terminate(signum, frame) -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # the temporary local API can take longer than Prefect's 20 s to start on a loaded 2-core machine
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    apply_quiet_env(os.environ)  # the same environment the deployment worker runs with
     signal.signal(signal.SIGTERM, _terminate)
     app(args=expand_multi_value_options(sys.argv[1:]), prog_name="replearn")
 

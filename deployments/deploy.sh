@@ -43,5 +43,6 @@ if [[ $worker -eq 1 ]]; then
     export MLFLOW_TRACKING_URI=http://127.0.0.1:5000
   fi
   echo "Starting a worker for pool '$POOL' (Ctrl-C stops it). MLFLOW_TRACKING_URI=${MLFLOW_TRACKING_URI:-<unset: SQLite under the data home>}"
-  exec "$BIN/prefect" worker start --pool "$POOL" --type process
+  # deployments/worker.py: replearn's quiet environment, and one Ctrl-C stops the worker and its flow runs
+  exec "$BIN/python" "$ROOT/deployments/worker.py" --pool "$POOL"
 fi
