@@ -8,7 +8,8 @@ processes to finish (they run in sessions of their own, so the terminal's Ctrl-C
 them), and a second Ctrl-C SIGKILLs the worker (make: "Error 137"), orphaning those runs. Here the
 worker runs in a session of its own; on the first SIGINT or SIGTERM this script SIGTERMs every flow
 run the worker started (Prefect marks them crashed; replearn's run context ends the MLflow run FAILED),
-asks the worker to stop (SIGINT), and after ``--grace`` seconds SIGKILLs whatever is left. Exit
+asks the worker to stop (SIGINT), and SIGKILLs whatever is left once the runs have ended (at most
+``--grace`` seconds) and the worker has had 3 s more. Exit
 status: the worker's own when it exits by itself, 130 after SIGINT, 143 after SIGTERM.
 
 The worker and its flow runs get replearn's quiet environment (``replearn.infra.quiet``), the same
@@ -56,13 +57,21 @@ def _signal_all(pids: list[int], sig: int, groups: bool = False) -> None:
                 pass
 
 
-def stop(worker: subprocess.Popen, grace: float) -> None:
-    """SIGTERM the worker's flow runs, SIGINT the worker, wait up to ``grace`` s, then SIGKILL what is left."""
+def stop(worker: subprocess.Popen, grace: float, settle: float = 3.0) -> None:
+    """SIGTERM the worker's flow runs and SIGINT the worker; SIGKILL what is left once the runs have ended
+    (at most ``grace`` s) and the worker has had ``settle`` s more.
+
+    Prefect 3.9's worker does not exit on SIGINT by itself, even with no flow run in flight, so waiting for it
+    would be waiting forever: it holds no state that a SIGKILL loses (the server marks it offline).
+    """
     runs = descendants(worker.pid)
     _signal_all(runs, signal.SIGTERM)
     _signal_all([worker.pid], signal.SIGINT)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and (worker.poll() is None or any(_alive(p) for p in runs)):
+    while time.monotonic() < deadline and any(_alive(p) for p in runs):
+        time.sleep(0.2)
+    deadline = min(deadline, time.monotonic() + settle)
+    while time.monotonic() < deadline and worker.poll() is None:
         time.sleep(0.2)
     _signal_all([*runs, *descendants(worker.pid), worker.pid], signal.SIGKILL, groups=True)
     try:

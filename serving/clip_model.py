@@ -88,3 +88,5 @@ SIGNATURE = ModelSignature(
                     ColSpec("string", "modality"), ColSpec("string", "key"), ColSpec("string", "label"),
                     ColSpec("double", "similarity")]),
 )
+#: a query MLflow stores beside the signature: the 5 items nearest to a text
+INPUT_EXAMPLE = pd.DataFrame({"text": ["a photo of a dog"], "topn": pd.Series([5], dtype="int64")})

@@ -70,3 +70,5 @@ SIGNATURE = ModelSignature(
     outputs=Schema([ColSpec("long", "query"), ColSpec("long", "rank"), ColSpec("long", "id"), ColSpec("string", "key"),
                     ColSpec("string", "label"), ColSpec("double", "similarity")]),
 )
+#: a query MLflow stores beside the signature: the 5 images nearest to indexed image 0
+INPUT_EXAMPLE = pd.DataFrame({"id": pd.Series([0], dtype="int64"), "topn": pd.Series([5], dtype="int64")})

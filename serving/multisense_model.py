@@ -57,3 +57,5 @@ SIGNATURE = ModelSignature(
                     ColSpec("double", "prior"), ColSpec("double", "posterior"), ColSpec("string", "neighbours"),
                     ColSpec("string", "note")]),
 )
+#: a query MLflow stores beside the signature: the senses of "bank" and the one "river water" selects
+INPUT_EXAMPLE = pd.DataFrame({"word": ["bank"], "context": ["river water"], "topn": pd.Series([5], dtype="int64")})

@@ -67,3 +67,6 @@ SIGNATURE = ModelSignature(
     outputs=Schema([ColSpec("long", "query"), ColSpec("long", "rank"), ColSpec("string", "word"),
                     ColSpec("double", "similarity")]),
 )
+#: a query MLflow stores beside the signature (the run page and ``mlflow models serve`` show it): the 5 words
+#: nearest to "king"
+INPUT_EXAMPLE = pd.DataFrame({"positive": ["king"], "topn": pd.Series([5], dtype="int64")})

@@ -6,24 +6,23 @@ import tempfile
 from pathlib import Path
 
 import mlflow.pyfunc
+from mlflow.entities import LoggedModelOutput, LoggedModelStatus
 from mlflow.exceptions import MlflowException
+from mlflow.models import Model
 from prefect import task
 from prefect.logging import get_run_logger
 
-from replearn.serving.clip_model import SIGNATURE as CLIP_SIGNATURE
-from replearn.serving.clip_model import ClipSearchModel
-from replearn.serving.image_model import SIGNATURE as IMAGE_SIGNATURE
-from replearn.serving.multisense_model import SIGNATURE as MULTISENSE_SIGNATURE
-from replearn.serving.multisense_model import MultiSenseModel
-from replearn.serving.image_model import ImageNeighboursModel
 from replearn.infra.stage_outputs import Registered
 from replearn.infra.tracking import client
-from replearn.serving.word_vectors_model import SIGNATURE as WORD_VECTORS_SIGNATURE
-from replearn.serving.word_vectors_model import WordVectorsModel
+from replearn.serving import clip_model, image_model, multisense_model, word_vectors_model
 
 CHAMPION = "champion"
-MODELS = {"word2vec": (WordVectorsModel, WORD_VECTORS_SIGNATURE), "metric": (ImageNeighboursModel, IMAGE_SIGNATURE),
-          "clip": (ClipSearchModel, CLIP_SIGNATURE), "multisense": (MultiSenseModel, MULTISENSE_SIGNATURE)}
+#: family -> (pyfunc class, its module: SIGNATURE and INPUT_EXAMPLE)
+MODELS = {"word2vec": (word_vectors_model.WordVectorsModel, word_vectors_model),
+          "metric": (image_model.ImageNeighboursModel, image_model),
+          "clip": (clip_model.ClipSearchModel, clip_model),
+          "multisense": (multisense_model.MultiSenseModel, multisense_model)}
+PIP_REQUIREMENTS = ["replearn", "faiss-cpu", "pyarrow", "pandas", "numpy", "torch"]
 
 
 def _champion(uri: str, name: str, metric: str):
@@ -72,28 +71,62 @@ def promote(uri: str, name: str, version: str, metric: str, value: float, eval_d
             "previous_value": prev_value, "reason": reason}
 
 
+def _model_code(model_class: type, folder: Path) -> Path:
+    """A models-from-code file (MLflow 3) that builds ``model_class``: MLflow stores code, not a pickle."""
+    code = folder / "model_code.py"
+    code.write_text(f'"""replearn pyfunc: built from code when MLflow loads the model."""\n'
+                    f"from mlflow.models import set_model\n"
+                    f"from {model_class.__module__} import {model_class.__name__}\n\n"
+                    f"set_model({model_class.__name__}())\n")
+    return code
+
+
+def log_pyfunc(tracking_uri: str, run_id: str, family: str, artifacts: dict[str, str]) -> tuple[str, str]:
+    """Log the pyfunc of ``family`` with ``artifacts`` as an MLflow 3 LoggedModel named ``model``, output of the run.
+
+    The model carries its signature and input example (``serving/*_model.py``) and is stored as code
+    (models from code), so MLflow warns about neither; the run page lists it under "Logged models".
+    Returns ``(artifact location, model id)``. A model whose upload fails is marked FAILED and the error raised.
+    """
+    c = client(tracking_uri)
+    run = c.get_run(run_id)
+    model_class, spec = MODELS[family]
+    logged = c.create_logged_model(run.info.experiment_id, name="model", source_run_id=run_id,
+                                   params={k: str(v) for k, v in run.data.params.items()}, model_type=family)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / "model"
+            meta = Model(artifact_path=logged.artifact_location, model_uuid=logged.model_id, run_id=run_id,
+                         model_id=logged.model_id)
+            mlflow.pyfunc.save_model(str(local), python_model=str(_model_code(model_class, Path(tmp))),
+                                     artifacts=artifacts, signature=spec.SIGNATURE, input_example=spec.INPUT_EXAMPLE,
+                                     pip_requirements=PIP_REQUIREMENTS, mlflow_model=meta)
+            c.log_model_artifacts(logged.model_id, str(local))
+    except BaseException:
+        c.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+        raise
+    c.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+    c.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
+    return logged.artifact_location, logged.model_id
+
+
 @task(name="register-model")
 def register_task(tracking_uri: str, run_id: str, model_name: str, family: str, artifacts: dict[str, str],
                   metric: str, value: float, eval_data: str | None = None) -> Registered:
-    """Log the pyfunc of ``family`` with ``artifacts`` to the run, register a new version, maybe promote it.
+    """Log the pyfunc of ``family`` with ``artifacts`` as the run's LoggedModel, register a new version of it,
+    maybe promote it.
 
     Returns the version and the champion gate's decision.
     """
     c = client(tracking_uri)
     c.log_metric(run_id, metric, float(value))  # also when the evaluation was reused from the stage cache
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(tmp) / "model"
-        model_class, signature = MODELS[family]
-        mlflow.pyfunc.save_model(str(local), python_model=model_class(), artifacts=artifacts, signature=signature,
-                                 pip_requirements=["replearn", "faiss-cpu", "pyarrow", "pandas", "numpy", "torch"])
-        c.log_artifacts(run_id, str(local), "model")
-    source = f"{c.get_run(run_id).info.artifact_uri}/model"
+    source, model_id = log_pyfunc(tracking_uri, run_id, family, artifacts)
     try:
         c.create_registered_model(model_name, description="replearn model (pyfunc: nearest-neighbour queries)")
     except MlflowException:
         pass  # already registered
     tags = {metric: f"{value:.6f}", **({"eval_data": eval_data} if eval_data else {})}
-    mv = c.create_model_version(model_name, source, run_id=run_id, tags=tags)
+    mv = c.create_model_version(model_name, source, run_id=run_id, tags=tags, model_id=model_id)
     outcome = promote(tracking_uri, model_name, mv.version, metric, value, eval_data)
     get_run_logger().info("registered %s version %s (%s=%.4f); champion: %s", model_name, mv.version, metric, value,
                           outcome["champion"])

@@ -58,3 +58,35 @@ def test_champion_is_not_replaced_across_datasets_or_without_its_metric(home):
     assert promote(uri, "d", v4, "analogy_total", 0.30, eval_data="mnist")["champion"]
     assert c.get_model_version("d", v1).tags["role"] == "former champion"
     assert str(c.get_model_version_by_alias("d", "champion").version) == str(v4)
+
+
+def test_log_pyfunc_logs_a_logged_model_with_signature_and_example_and_no_warnings(home, tmp_path):
+    import warnings
+
+    from mlflow.artifacts import download_artifacts
+    from mlflow.models import Model
+
+    from replearn.tasks.register import log_pyfunc
+
+    uri = tracking_uri(home)
+    c = client(uri)
+    run_id = c.create_run(experiment_id(uri, "logged", home)).info.run_id
+    artifacts = {}
+    for key in ("embeddings", "index"):
+        (tmp_path / key).write_text(key)  # copied, not read: the model is built from code, not loaded here
+        artifacts[key] = str(tmp_path / key)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        source, model_id = log_pyfunc(uri, run_id, "word2vec", artifacts)
+    # neither CloudPickle's nor the missing input example's warning (nor any other from MLflow)
+    mlflow_warnings = [str(w.message) for w in caught if "mlflow" in w.filename and not issubclass(
+        w.category, DeprecationWarning)]
+    assert mlflow_warnings == []
+    logged = c.get_logged_model(model_id)
+    assert logged.source_run_id == run_id and str(logged.status) in ("READY", "LoggedModelStatus.READY")
+    assert source == logged.artifact_location
+    assert [o.model_id for o in c.get_run(run_id).outputs.model_outputs] == [model_id]  # "Logged models" on the run
+    meta = Model.load(download_artifacts(artifact_uri=f"{source}/MLmodel", tracking_uri=uri))
+    assert meta.signature is not None and meta.saved_input_example_info is not None
+    pyfunc = meta.flavors["python_function"]
+    assert meta.model_id == model_id and "model_code_path" in pyfunc and "python_model" not in pyfunc  # code, no pickle
