@@ -5,10 +5,11 @@ MLflow server on free localhost ports, with every store in a temporary directory
 database and home, MLflow's SQLite store and artifact root), so ~/.prefect and ./.replearn
 are never touched. `deployments/deploy.sh` (what `make deploy` runs) creates the process work
 pool and registers every deployment of `deployments/prefect.yaml`; a worker is started as
-`make deploy` starts it. A flow run is then created the way the UI's "Run" button does
-(POST /deployments/{id}/create_flow_run), with a tiny word2vec run as parameters, and the
-worker executes it. Checked: the run completed, its stages are task runs, metrics and
-artifacts are in MLflow, and a model version is registered and became champion.
+`make deploy` starts it (deployments/worker.py). A flow run is then created the way the UI's
+"Run" button does (POST /deployments/{id}/create_flow_run), with a tiny word2vec run as
+parameters, and the worker executes it. Checked: the run completed, its stages are task runs,
+metrics and artifacts are in MLflow, the model is the run's LoggedModel, a model version is
+registered from it and became champion, and one Ctrl-C stops the worker within seconds.
 """
 
 from __future__ import annotations
@@ -166,14 +167,20 @@ def stack(tmp_path_factory):
         # pull step must bring the flow run to the repository
         worker_log = tmp / "worker.log"
         with open(worker_log, "wb") as f:
-            worker = subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--type", "process"],
+            worker = subprocess.Popen([sys.executable, str(REPO / "deployments" / "worker.py"), "--pool", POOL],
                                       cwd=tmp, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
         procs.append(worker)
         yield {"api": api, "mlflow": mlflow_uri, "home": home, "tmp": tmp, "env": env, "worker": worker,
                "worker_log": worker_log, "timings": timings}
 
+        # one Ctrl-C on `make deploy` stops the worker and everything it started, promptly
+        worker_pids = _children(worker.pid)
+        t0 = time.monotonic()
+        os.killpg(worker.pid, signal.SIGINT)
+        assert worker.wait(timeout=30) == 130, _tail(worker_log)
+        assert time.monotonic() - t0 < 15, f"the worker took {time.monotonic() - t0:.0f} s to stop"
+        assert not [pid for pid in worker_pids if _running(pid)], "worker processes left after Ctrl-C"
         # Ctrl-C on `make servers` stops both servers
-        _kill_tree(worker)
         servers.send_signal(signal.SIGINT)
         servers.wait(timeout=60)
         deadline = time.monotonic() + 20
@@ -264,14 +271,16 @@ def test_run_button_flow_run_executes_on_worker_and_registers_model(stack, lee_c
                 "train.words_per_second", "index.recall_at_10"):
         assert key in run.data.metrics, (key, sorted(run.data.metrics))
     assert len(ml.get_metric_history(run.info.run_id, "train.loss")) >= 1
-    top = {a.path for a in ml.list_artifacts(run.info.run_id)}
-    assert "model" in top, top
+    # the model is the run's MLflow 3 LoggedModel ("Logged models" on the run page), registered from it
+    model_ids = [o.model_id for o in run.outputs.model_outputs]
+    assert len(model_ids) == 1 and ml.get_logged_model(model_ids[0]).source_run_id == run.info.run_id
     assert "plots/loss.png" in {a.path for a in ml.list_artifacts(run.info.run_id, "plots")}
     # the artifacts live under the server's artifact root inside the data home
     assert run.info.artifact_uri.startswith((home / "mlartifacts").as_uri())
     assert any((home / "mlartifacts").rglob("MLmodel"))
     versions = ml.search_model_versions("name='replearn-word2vec'")
     assert [v.version for v in versions] == ["1"] and versions[0].run_id == run.info.run_id
+    assert versions[0].model_id == model_ids[0]
     assert ml.get_model_version_by_alias("replearn-word2vec", "champion").version == "1"
     # the outputs went to the data home given in the form, under the MLflow run id
     assert (home / "runs" / "word2vec" / run.info.run_id / "index.faiss").exists()
