@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import mlflow.pyfunc
 from mlflow.entities import LoggedModelOutput, LoggedModelStatus
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
+from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 from prefect import task
 from prefect.logging import get_run_logger
 
@@ -127,6 +129,9 @@ def register_task(tracking_uri: str, run_id: str, model_name: str, family: str, 
         pass  # already registered
     tags = {metric: f"{value:.6f}", **({"eval_data": eval_data} if eval_data else {})}
     mv = c.create_model_version(model_name, source, run_id=run_id, tags=tags, model_id=model_id)
+    # the link MLflow 3's UI follows from the logged model to its registered version (as mlflow.register_model)
+    c.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps([{"name": model_name,
+                                                                           "version": str(mv.version)}])})
     outcome = promote(tracking_uri, model_name, mv.version, metric, value, eval_data)
     get_run_logger().info("registered %s version %s (%s=%.4f); champion: %s", model_name, mv.version, metric, value,
                           outcome["champion"])

@@ -280,7 +280,8 @@ def test_run_button_flow_run_executes_on_worker_and_registers_model(stack, lee_c
     assert any((home / "mlartifacts").rglob("MLmodel"))
     versions = ml.search_model_versions("name='replearn-word2vec'")
     assert [v.version for v in versions] == ["1"] and versions[0].run_id == run.info.run_id
-    assert versions[0].model_id == model_ids[0]
+    assert versions[0].source == ml.get_logged_model(model_ids[0]).artifact_location
+    assert '"version": "1"' in ml.get_logged_model(model_ids[0]).tags["mlflow.modelVersions"]
     assert ml.get_model_version_by_alias("replearn-word2vec", "champion").version == "1"
     # the outputs went to the data home given in the form, under the MLflow run id
     assert (home / "runs" / "word2vec" / run.info.run_id / "index.faiss").exists()
