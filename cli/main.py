@@ -9,6 +9,7 @@ infrastructure only.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -22,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from replearn.cli.options import field_values, list_flags
+from replearn.cli.options import field_values, flag, list_flags
 from replearn.flows.params import ClipParams, MetricParams, MultisenseParams, Word2VecParams
 from replearn.infra.quiet import apply_quiet_env
 from replearn.lib.errors import ReplearnInputError
@@ -49,7 +50,12 @@ def validation_message(e: ValidationError) -> str:
             return str(err["ctx"]["error"])
         return err["msg"]
 
-    return "; ".join(f"--{'-'.join(str(x) for x in err['loc']).replace('_', '-')}: {msg(err)}" for err in e.errors())
+    def where(err: dict) -> str:  # the option, or nothing for a rule between options (its message names them)
+        if not err["loc"]:
+            return ""
+        return flag(str(err["loc"][0])) + ": "  # a list's item index dropped: the option is repeatable
+
+    return "; ".join(f"{where(err)}{msg(err)}" for err in e.errors())
 
 
 def fail(message: str) -> None:
@@ -124,17 +130,21 @@ def before_flow() -> None:
     _quiet_input_errors()
 
 
-def run_flow(flow: Any, params: Any) -> dict:
-    """Run ``flow(params)`` in this process and return its summary; bad input found inside the flow (a
-    ``ValueError``, or an ``ImportError`` naming an optional extra) ends the command with one ``error:`` line."""
+def run_flow(flow: Any, params: Any, json_out: Path | None = None) -> dict:
+    """Run ``flow(params)`` in this process and return its summary, also written to ``json_out`` as JSON when
+    given; bad input found inside the flow (a ``ValueError``, or an ``ImportError`` naming an optional extra)
+    ends the command with one ``error:`` line."""
     from replearn.infra.runners import process_local_prefect
 
     before_flow()
     try:
         with process_local_prefect():
-            return flow(params)
+            summary = flow(params)
     except (ValueError, ImportError) as e:
         fail(str(e))
+    if json_out:
+        json_out.write_text(json.dumps(summary, indent=2, default=str))
+    return summary
 
 
 def _quiet_input_errors() -> None:

@@ -16,12 +16,12 @@ from replearn.flows.params import MetricParams
 MODEL_NAME = MetricParams.model_fields["model_name"].default  # what `run` registers
 
 
-def run_metric(**options) -> None:
+def run_metric(json_out: Path | None = None, **options) -> None:
     """Metric learning on images: train an encoder, evaluate on unseen classes, export, index, register."""
     params = cli.params_from_options(MetricParams, options)
     from replearn.flows.metric import metric_flow
 
-    s = cli.run_flow(metric_flow, params)
+    s = cli.run_flow(metric_flow, params, json_out)
     _metric_tables(s["table"])
     cli.print_outputs(s, s["embeddings"], s["index"])
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from typing import Annotated, Optional
 
 import typer
@@ -15,12 +17,12 @@ from replearn.flows.params import MultisenseParams
 MODEL_NAME = MultisenseParams.model_fields["model_name"].default  # what `run` registers
 
 
-def run_multisense(**options) -> None:
+def run_multisense(json_out: Path | None = None, **options) -> None:
     """Multi-sense word vectors: a latent sense per occurrence with a learned prior, trained by EM."""
     params = cli.params_from_options(MultisenseParams, options)
     from replearn.flows.multisense import multisense_flow
 
-    s = cli.run_flow(multisense_flow, params)
+    s = cli.run_flow(multisense_flow, params, json_out)
     _print_summary(s)
     cli.print_outputs(s, s["embeddings"], s["index"])
 

@@ -12,6 +12,7 @@ are strings checked by the model, whose choices the help lists.
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 import types
 import typing
 from collections.abc import Callable, Iterable, Sequence
@@ -93,9 +94,16 @@ def option_parameters(model: type[BaseModel]) -> list[inspect.Parameter]:
     return out
 
 
+#: ``--json PATH`` of every ``run`` command: the flow's summary, also written as JSON.
+JSON_OUT = inspect.Parameter(
+    "json_out", inspect.Parameter.KEYWORD_ONLY, default=None,
+    annotation=Annotated[Optional[Path], typer.Option("--json", help="Also write the summary as JSON here")])
+
+
 def generated_command(func: Callable[..., None], model: type[BaseModel],
-                      extra: Sequence[inspect.Parameter] = ()) -> Callable[..., None]:
-    """``func`` (taking ``**options``) with a signature typer reads: ``extra`` first, then the model's options."""
+                      extra: Sequence[inspect.Parameter] = (JSON_OUT,)) -> Callable[..., None]:
+    """``func`` (taking ``json_out`` and ``**options``) with a signature typer reads: ``extra`` (by default
+    ``--json``) first, then the model's options."""
     params = [*extra, *option_parameters(model)]
     func.__signature__ = inspect.Signature(params)
     func.__annotations__ = {p.name: p.annotation for p in params}

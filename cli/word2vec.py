@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import inspect
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -15,10 +13,6 @@ from replearn.cli import main as cli
 from replearn.cli.options import generated_command
 from replearn.flows.params import Word2VecParams
 
-_JSON_OUT = inspect.Parameter(
-    "json_out", inspect.Parameter.KEYWORD_ONLY, default=None,
-    annotation=Annotated[Optional[Path], typer.Option("--json", help="Also write the summary as JSON here")])
-
 MODEL_NAME = Word2VecParams.model_fields["model_name"].default  # what `run` registers
 
 
@@ -27,13 +21,10 @@ def run_word2vec(json_out: Path | None = None, **options) -> None:
     params = cli.params_from_options(Word2VecParams, options)
     from replearn.flows.word2vec import word2vec_flow
 
-    summary = cli.run_flow(word2vec_flow, params)
-    _print_summary(summary)
-    if json_out:
-        json_out.write_text(json.dumps(summary, indent=2, default=str))
+    _print_summary(cli.run_flow(word2vec_flow, params, json_out))
 
 
-cli.run_app.command("word2vec")(generated_command(run_word2vec, Word2VecParams, extra=[_JSON_OUT]))
+cli.run_app.command("word2vec")(generated_command(run_word2vec, Word2VecParams))
 
 
 def _print_summary(s: dict) -> None:

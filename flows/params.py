@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 from typing_extensions import Annotated
 
 from replearn.flows.param_fields import FieldDef, flow_field, lib_fields, lib_names, params_model
 from replearn.lib.clip.config import ClipConfig, ImageTowerConfig, TextTowerConfig, batch_size_for, default_epochs
-from replearn.lib.dataclass_config import plain
+from replearn.lib.dataclass_config import ConfigError, plain
+from replearn.lib.errors import ReplearnInputError
 from replearn.lib.metric.config import TRIPLET_LOSSES, AugmentConfig, EncoderConfig, MetricTrainConfig
 from replearn.lib.multisense.config import MultiSenseConfig
 from replearn.lib.word2vec.config import Word2VecConfig
@@ -60,22 +61,46 @@ def _corpus_fields() -> dict[str, FieldDef]:
             "text_column": flow_field(str, "text", help="Text column when the corpus is Parquet"),
             "home": _home(),
             "runner": flow_field(Literal["local", "dask", "ray"], "local", help=(
-                "Where tokenization and export shards run: 'local' (Prefect's thread pool in the flow's process), "
-                "'dask' (prefect-dask) or 'ray' (prefect-ray, pip install -e '.[ray]'); the outputs are the same")),
+                "Where the sharded stages run (tokenization partitions; word2vec's export shards): 'local' "
+                "(Prefect's thread pool in the flow's process), 'dask' (prefect-dask) or 'ray' (prefect-ray, "
+                "pip install -e '.[ray]'); the outputs are the same")),
             "address": flow_field(str | None, None, help="Existing cluster: Dask scheduler (tcp://host:8786) or Ray "
                                                          "(ray://host:10001); empty = a local cluster for this run"),
             "workers": flow_field(int, 2, help="Worker processes of the local Dask / Ray cluster; also the number of "
-                                               "export shards under dask / ray", ge=1, le=1024)}
+                                               "word2vec's export shards under dask / ray", ge=1, le=1024)}
 
 
 class FlowParams(BaseModel):
-    """Base of the flow parameters: frozen, unknown fields refused."""
+    """Base of the flow parameters: frozen, unknown fields refused, the lib configs' own rules checked."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     def _pick(self, names: dict[str, str]) -> dict:
         """``{lib name: value}`` for a ``{lib name: parameter name}`` map (tuples as lists: plain JSON)."""
         return {lib: plain(getattr(self, param)) for lib, param in names.items()}
+
+    def _lib_configs(self) -> list[tuple[type, dict, dict[str, dict[str, str]]]]:
+        """``(lib config class, its fields, {config class name: {lib name: parameter name}})`` per lib config the
+        flow builds from these parameters; none in the base class."""
+        return []
+
+    @model_validator(mode="after")
+    def _lib_rules(self) -> FlowParams:
+        """Build the lib configs now, so that a rule between settings (``min_alpha <= alpha``, ``warmup_epochs <
+        epochs``) fails when the parameters are made (the Prefect form, the CLI), naming the parameters, and not
+        minutes into a run."""
+        for cls, values, names in self._lib_configs():
+            try:
+                cls.from_dict(values)
+            except (ConfigError, ReplearnInputError) as e:
+                if not hasattr(e, "fields"):  # a rule with its own words (e.g. infonce needs augmentation)
+                    raise ValueError(str(e)) from None
+                fields = type(self).model_fields
+                bad = [(names.get(e.config, {}).get(f, f), v) for f, v in e.fields.items()]
+                raise ValueError("; ".join(
+                    f"{p}={v!r} does not fit: {fields[p].description if p in fields else 'see ' + e.config}"
+                    for p, v in bad)) from None
+        return self
 
 
 class _CorpusParams(FlowParams):
@@ -115,6 +140,9 @@ class _Word2VecParams(_CorpusParams):
         """The fields of :class:`replearn.lib.word2vec.config.Word2VecConfig` as a dict."""
         return self._pick(_W2V_NAMES)
 
+    def _lib_configs(self) -> list:
+        return [(Word2VecConfig, self.train_config(), {"Word2VecConfig": _W2V_NAMES})]
+
 
 Word2VecParams = params_model("Word2VecParams", _Word2VecParams, {
     **_corpus_fields(),
@@ -137,6 +165,9 @@ class _MultisenseParams(_CorpusParams):
     def train_config(self) -> dict:
         """Fields of :class:`replearn.lib.multisense.config.MultiSenseConfig`."""
         return self._pick(_MS_NAMES)
+
+    def _lib_configs(self) -> list:
+        return [(MultiSenseConfig, self.train_config(), {"MultiSenseConfig": _MS_NAMES})]
 
 
 MultisenseParams = params_model("MultisenseParams", _MultisenseParams, {
@@ -172,6 +203,10 @@ class _MetricParams(FlowParams):
         """The user's fields of :class:`replearn.lib.metric.config.EncoderConfig` (``kind``, ``dim``); the train
         stage adds what the image size decides (:func:`replearn.lib.metric.sizing.encoder_settings`)."""
         return self._pick(_ENCODER_NAMES)
+
+    def _lib_configs(self) -> list:
+        names = {"MetricTrainConfig": _METRIC_NAMES, "AugmentConfig": _AUGMENT_NAMES, "EncoderConfig": _ENCODER_NAMES}
+        return [(MetricTrainConfig, self.train_config(), names), (EncoderConfig, self.encoder_config(), names)]
 
 
 MetricParams = params_model("MetricParams", _MetricParams, {
@@ -214,6 +249,10 @@ class _ClipParams(FlowParams):
         """``epochs``, or the largest default (:func:`~replearn.lib.clip.model.default_epochs` of the smallest
         images): how many caption draws the data step makes before the image size is known."""
         return self.epochs or default_epochs(1)
+
+    def _lib_configs(self) -> list:
+        names = {"ClipConfig": _CLIP_NAMES, "TextTowerConfig": _TEXT_NAMES, "ImageTowerConfig": _IMAGE_NAMES}
+        return [(ClipConfig, self.train_config(28), names)]  # the rules do not depend on the image size
 
 
 ClipParams = params_model("ClipParams", _ClipParams, {

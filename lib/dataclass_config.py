@@ -132,17 +132,29 @@ def range_checks(config: Any) -> dict[str, bool]:
     return checks
 
 
+class ConfigError(ValueError):
+    """A config field out of its range, or inconsistent with another field.
+
+    Attributes:
+        config: the class name (``Word2VecConfig``).
+        fields: ``{field: value}`` of every failing field, in field order.
+    """
+
+    def __init__(self, config: str, fields: dict[str, Any]):
+        self.config, self.fields = config, fields
+        values = ", ".join(f"{n}={v!r}" for n, v in fields.items())
+        super().__init__(f"invalid {config}: {values}; see the {config} docstring for ranges")
+
+
 def check_fields(config: Any, checks: Mapping[str, bool]) -> None:
-    """Raise ``ValueError`` naming every field whose check is False, with its value.
+    """Raise :class:`ConfigError` naming every field whose check is False, with its value.
 
     Raises:
-        ValueError: "invalid <Class>: a=1, b=2; see the <Class> docstring for ranges".
+        ConfigError (a ValueError): "invalid <Class>: a=1, b=2; see the <Class> docstring for ranges".
     """
     bad = [name for name, ok in checks.items() if not ok]
     if bad:
-        name = type(config).__name__
-        values = ", ".join(f"{n}={getattr(config, n)!r}" for n in bad)
-        raise ValueError(f"invalid {name}: {values}; see the {name} docstring for ranges")
+        raise ConfigError(type(config).__name__, {n: getattr(config, n) for n in bad})
 
 
 def from_known_fields(cls: type[T], d: Mapping[str, Any]) -> T:

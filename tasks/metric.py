@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from prefect import task  # noqa: E402
 from prefect.artifacts import create_table_artifact  # noqa: E402
 from prefect.logging import get_run_logger  # noqa: E402
@@ -78,6 +79,7 @@ def _train(data_path: str, train_config: dict, encoder: dict, checkpoint_dir: Pa
               "encoder": encoder_settings(encoder, size)}
     cfg = MetricTrainConfig.from_dict(config["train"])
     enc_cfg = EncoderConfig.from_dict(config["encoder"])
+    torch.manual_seed(cfg.seed)  # the encoder's initial weights: the same --seed gives the same run
     model = build_encoder(enc_cfg)
     log_params(tracking_uri, run_id, cfg.to_dict(), prefix="train.")
     log_params(tracking_uri, run_id, enc_cfg.to_dict(), prefix="encoder.")

@@ -41,7 +41,7 @@ import typing
 from dataclasses import dataclass
 from typing import Literal
 
-from replearn.lib.dataclass_config import Config, check_fields, range_checks, setting
+from replearn.lib.dataclass_config import Config, ConfigError, check_fields, range_checks, setting
 from replearn.lib.errors import ReplearnInputError
 
 LossKind = Literal["triplet_hinge", "triplet_max", "triplet_mean", "smooth_softplus", "smooth_softmax",
@@ -211,7 +211,10 @@ class MetricTrainConfig(Config):
             try:
                 aug = AugmentConfig.from_dict(aug)
             except (TypeError, ValueError) as e:
-                raise ReplearnInputError(f"invalid MetricTrainConfig: augment: {e}") from None
+                err = ReplearnInputError(f"invalid MetricTrainConfig: augment: {e}")
+                if isinstance(e, ConfigError):  # which settings failed, for the flow parameters
+                    err.config, err.fields = e.config, e.fields
+                raise err from None
             object.__setattr__(self, "augment", aug)
         elif aug is not None and not isinstance(aug, AugmentConfig):
             raise ReplearnInputError(f"invalid MetricTrainConfig: augment must be None, a dict or an "

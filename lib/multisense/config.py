@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from replearn.lib.dataclass_config import Config, check_fields, range_checks, setting
+from replearn.lib.dataclass_config import Config, ConfigError, check_fields, range_checks, setting
 from replearn.lib.errors import ReplearnInputError
 
 
@@ -137,7 +137,7 @@ class MultiSenseConfig(Config):
     window: int = setting(5, help="Maximum context window (dynamic: 1..window per centre word)", ge=1, le=50)
     negative: int = setting(5, help="Noise words per (centre, context) pair", ge=1, le=50)
     ns_exponent: float = setting(0.75, help="Power of the unigram noise distribution (1 = by frequency, 0 = "
-                                            "uniform, < 0 favours rare words)")
+                                            "uniform)", ge=0.0, le=10.0)
     sample: float = setting(1e-3, help="Frequent-word subsampling threshold t (0 = off)", ge=0.0, lt=1.0)
     epochs: int = setting(4, help="Passes over the corpus, the warm-up epochs included", ge=1, le=1000)
     alpha: float = setting(0.025, help="Initial learning rate of the vectors (linear decay to min_alpha)", gt=0.0,
@@ -184,5 +184,7 @@ class MultiSenseConfig(Config):
                                                                or self.warmup_epochs == 0)
         try:
             check_fields(self, checks)
-        except ValueError as exc:
-            raise SenseConfigError(str(exc)) from None
+        except ConfigError as exc:
+            err = SenseConfigError(str(exc))
+            err.config, err.fields = exc.config, exc.fields  # which settings failed, for the flow parameters
+            raise err from None

@@ -54,7 +54,7 @@ class Word2VecConfig(Config):
     window: int = setting(5, help="Maximum context window (dynamic: 1..window per centre word)", ge=1, le=50)
     negative: int = setting(5, help="Noise words per positive pair", ge=1, le=50)
     ns_exponent: float = setting(0.75, help="Power of the unigram noise distribution (1 = by frequency, 0 = "
-                                                  "uniform, < 0 favours rare words)")
+                                                  "uniform)", ge=0.0, le=10.0)
     sample: float = setting(1e-3, help="Frequent-word subsampling threshold t (0 = off)", ge=0.0, lt=1.0)
     epochs: int = setting(5, help="Passes over the corpus", ge=1, le=1000)
     alpha: float = setting(0.025, help="Initial learning rate (linear decay to min_alpha)", gt=0.0, le=1.0)

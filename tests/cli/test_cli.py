@@ -159,3 +159,22 @@ def test_every_family_reports_invalid_options_one_line_each(family, option):
     result = runner.invoke(app, ["run", family, option, "0"])
     assert result.exit_code == 2 and f"{option}: Input should be greater than" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["run", "word2vec", "--alpha", "0.01", "--min-alpha", "0.5"], "min_alpha=0.5 does not fit: Final learning rate"),
+    (["run", "multisense", "--epochs", "1"], "warmup_epochs=1 does not fit: First epochs trained as plain skip-gram"),
+    (["run", "metric", "--augment-scale-min", "2"], "augment_scale_min=2.0 does not fit: Smallest random scale"),
+    (["run", "word2vec", "--ns-exponent", "-0.5"], "--ns-exponent: Input should be greater than or equal to 0"),
+])
+def test_a_rule_between_options_fails_before_the_run_naming_the_option(argv, says, tmp_path):
+    """The lib configs' cross-field rules are checked when the parameters are made: one line, nothing run."""
+    result = runner.invoke(app, [*argv, "--home", str(tmp_path / "h")])
+    assert result.exit_code == 2 and result.output.startswith("error:") and says in " ".join(result.output.split())
+    assert "docstring" not in result.output and not (tmp_path / "h").exists()
+
+
+@pytest.mark.parametrize("family", ["word2vec", "multisense", "metric", "clip"])
+def test_every_run_command_writes_its_summary_as_json_on_request(family):
+    result = runner.invoke(app, ["run", family, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "--json" in result.output
