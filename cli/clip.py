@@ -41,10 +41,10 @@ def search_clip(
     text: Annotated[Optional[str], typer.Option(help="A sentence: the nearest images")] = None,
     image: Annotated[Optional[Path], typer.Option(help="An image file: the nearest captions")] = None,
     id: Annotated[Optional[int], typer.Option("--id", help="An exported image's row id: the nearest captions")] = None,
-    topn: Annotated[int, typer.Option(min=1, help="Results to show")] = 10,
+    topn: cli.TopN = 10,
     home: cli.Home = None,
-    model_name: Annotated[str, typer.Option(help="Registered model name")] = MODEL_NAME,
-    version: Annotated[Optional[str], typer.Option(help="Model version (default: the 'champion' alias)")] = None,
+    model_name: cli.ModelName = MODEL_NAME,
+    version: cli.Version = None,
 ) -> None:
     """Cross-modal search with the registered two-tower model: text -> images, image -> captions."""
     import pandas as pd

@@ -38,6 +38,10 @@ app.add_typer(search_app, name="search")
 console = Console()
 
 Home = Annotated[Optional[str], typer.Option(help="Data home (runs, checkpoints, MLflow store); default $REPLEARN_HOME or ./.replearn")]
+#: The options every query command shares (the model name's default is each family's own).
+TopN = Annotated[int, typer.Option(min=1, help="Results to show")]
+ModelName = Annotated[str, typer.Option(help="Registered model name")]
+Version = Annotated[Optional[str], typer.Option(help="Model version (default: the 'champion' alias)")]
 
 
 def validation_message(e: ValidationError) -> str:

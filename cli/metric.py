@@ -55,10 +55,10 @@ def _metric_tables(rows: list[dict]) -> None:
 def search_metric(
     image: Annotated[Optional[Path], typer.Option(help="An image file: its nearest exported images")] = None,
     id: Annotated[Optional[int], typer.Option("--id", help="A row id of the exported embeddings")] = None,
-    topn: Annotated[int, typer.Option(min=1, help="Results to show")] = 10,
+    topn: cli.TopN = 10,
     home: cli.Home = None,
-    model_name: Annotated[str, typer.Option(help="Registered model name")] = MODEL_NAME,
-    version: Annotated[Optional[str], typer.Option(help="Model version (default: the 'champion' alias)")] = None,
+    model_name: cli.ModelName = MODEL_NAME,
+    version: cli.Version = None,
 ) -> None:
     """Nearest images (with labels) from the registered champion's FAISS index."""
     import pandas as pd

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -60,7 +60,7 @@ def disambiguate(
     topn: Annotated[int, typer.Option(min=1, help="Neighbours per sense")] = 8,
     home: cli.Home = None,
     model_name: Annotated[str, typer.Option(help="Registered multi-sense model")] = MODEL_NAME,
-    version: Annotated[Optional[str], typer.Option(help="Model version (default: the 'champion' alias)")] = None,
+    version: cli.Version = None,
 ) -> None:
     """Posterior over the senses of WORD in CONTEXT, and each sense's nearest words (registered multi-sense model)."""
     import pandas as pd

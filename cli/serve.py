@@ -19,10 +19,10 @@ MODEL_NAME = Word2VecParams.model_fields["model_name"].default  # `run word2vec`
 def search_graph(
     a: Annotated[str, typer.Argument(help="First item: a key (word, image path, caption) or a row id")],
     b: Annotated[str, typer.Argument(help="Second item")],
-    model_name: Annotated[str, typer.Option(help="Registered model name")] = MODEL_NAME,
+    model_name: cli.ModelName = MODEL_NAME,
     weighted: Annotated[bool, typer.Option(help="Sum of edge lengths (1 - cosine) instead of hops")] = False,
     home: cli.Home = None,
-    version: Annotated[Optional[str], typer.Option(help="Model version (default: the 'champion' alias)")] = None,
+    version: cli.Version = None,
 ) -> None:
     """NN-graph distance: the shortest path between two items over the exported k-nearest-neighbour graph."""
     from replearn.infra.tracking import tracking_uri
@@ -39,7 +39,7 @@ def search_graph(
 
 @cli.app.command("serve")
 def serve(
-    model_name: Annotated[str, typer.Option(help="Registered model name")] = MODEL_NAME,
+    model_name: cli.ModelName = MODEL_NAME,
     alias: Annotated[str, typer.Option(help="Registry alias to serve")] = "champion",
     version: Annotated[Optional[str], typer.Option(help="Serve this version instead of the alias")] = None,
     host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps it on this machine")] = "127.0.0.1",

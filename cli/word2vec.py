@@ -58,10 +58,10 @@ def search_word2vec(
     word: Annotated[Optional[str], typer.Option(help="Nearest neighbours of this word")] = None,
     positive: Annotated[Optional[list[str]], typer.Option(help="Words added to the query (e.g. --positive king woman)")] = None,
     negative: Annotated[Optional[list[str]], typer.Option(help="Words subtracted (e.g. --negative man)")] = None,
-    topn: Annotated[int, typer.Option(min=1, help="Results to show")] = 10,
+    topn: cli.TopN = 10,
     home: cli.Home = None,
-    model_name: Annotated[str, typer.Option(help="Registered model name")] = MODEL_NAME,
-    version: Annotated[Optional[str], typer.Option(help="Model version (default: the 'champion' alias)")] = None,
+    model_name: cli.ModelName = MODEL_NAME,
+    version: cli.Version = None,
 ) -> None:
     """Nearest words (cosine) from the registered champion's FAISS index, gensim most_similar semantics."""
     import pandas as pd
