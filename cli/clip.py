@@ -19,9 +19,7 @@ MODEL_NAME = ClipParams.model_fields["model_name"].default  # what `run` registe
 def run_clip(json_out: Path | None = None, **options) -> None:
     """CLIP-style image-text model: train both towers, zero-shot + retrieval evaluation, export, index, register."""
     params = cli.params_from_options(ClipParams, options)
-    from replearn.flows.clip import clip_flow
-
-    s = cli.run_flow(clip_flow, params, json_out)
+    s = cli.run_flow("replearn.flows.clip:clip_flow", params, json_out)
     t = Table(title="held-out pairs: cross-modal retrieval")
     for head in ("direction", "R@1", "R@5", "R@10"):
         t.add_column(head, no_wrap=True)

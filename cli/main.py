@@ -134,17 +134,27 @@ def before_flow() -> None:
     _quiet_input_errors()
 
 
-def run_flow(flow: Any, params: Any, json_out: Path | None = None) -> dict:
-    """Run ``flow(params)`` in this process and return its summary, also written to ``json_out`` as JSON when
-    given; bad input found inside the flow (a ``ValueError``, or an ``ImportError`` naming an optional extra)
-    ends the command with one ``error:`` line."""
+def run_flow(flow_ref: str, params: Any, json_out: Path | None = None) -> dict:
+    """Run the flow ``flow_ref`` (``"module:attribute"``) with ``params`` in this process and return its summary,
+    also written to ``json_out`` as JSON when given; bad input found inside the flow (a ``ValueError``, or an
+    ``ImportError`` naming an optional extra) ends the command with one ``error:`` line.
+
+    The local Prefect API (:mod:`replearn.infra.local_api`) is started before the flow's module is imported,
+    so a first command's server start overlaps the import of torch, numba and MLflow.
+    """
+    import importlib
+
+    from replearn.infra.local_api import LocalApiError, prestart
     from replearn.infra.runners import process_local_prefect
 
     before_flow()
     try:
+        prestart()
+        module, _, name = flow_ref.partition(":")
+        flow = getattr(importlib.import_module(module), name)
         with process_local_prefect():
             summary = flow(params)
-    except (ValueError, ImportError) as e:
+    except (ValueError, ImportError, LocalApiError) as e:
         fail(str(e))
     if json_out:
         json_out.write_text(json.dumps(summary, indent=2, default=str))
@@ -199,7 +209,7 @@ def main() -> None:
 
 
 # the commands register themselves on run_app / search_app / app (after the names above exist)
-from replearn.cli import word2vec, metric, clip, serve, multisense  # noqa: E402,F401,I001
+from replearn.cli import word2vec, metric, clip, serve, multisense, prefect_api  # noqa: E402,F401,I001
 
 if __name__ == "__main__":
     main()

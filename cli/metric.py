@@ -19,9 +19,7 @@ MODEL_NAME = MetricParams.model_fields["model_name"].default  # what `run` regis
 def run_metric(json_out: Path | None = None, **options) -> None:
     """Metric learning on images: train an encoder, evaluate on unseen classes, export, index, register."""
     params = cli.params_from_options(MetricParams, options)
-    from replearn.flows.metric import metric_flow
-
-    s = cli.run_flow(metric_flow, params, json_out)
+    s = cli.run_flow("replearn.flows.metric:metric_flow", params, json_out)
     _metric_tables(s["table"])
     cli.print_outputs(s, s["embeddings"], s["index"])
 

@@ -20,9 +20,7 @@ MODEL_NAME = MultisenseParams.model_fields["model_name"].default  # what `run` r
 def run_multisense(json_out: Path | None = None, **options) -> None:
     """Multi-sense word vectors: a latent sense per occurrence with a learned prior, trained by EM."""
     params = cli.params_from_options(MultisenseParams, options)
-    from replearn.flows.multisense import multisense_flow
-
-    s = cli.run_flow(multisense_flow, params, json_out)
+    s = cli.run_flow("replearn.flows.multisense:multisense_flow", params, json_out)
     _print_summary(s)
     cli.print_outputs(s, s["embeddings"], s["index"])
 

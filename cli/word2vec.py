@@ -19,9 +19,7 @@ MODEL_NAME = Word2VecParams.model_fields["model_name"].default  # what `run` reg
 def run_word2vec(json_out: Path | None = None, **options) -> None:
     """Train skip-gram word vectors: tokenize, vocabulary, train, evaluate, export Parquet, FAISS index, register."""
     params = cli.params_from_options(Word2VecParams, options)
-    from replearn.flows.word2vec import word2vec_flow
-
-    _print_summary(cli.run_flow(word2vec_flow, params, json_out))
+    _print_summary(cli.run_flow("replearn.flows.word2vec:word2vec_flow", params, json_out))
 
 
 cli.run_app.command("word2vec")(generated_command(run_word2vec, Word2VecParams))

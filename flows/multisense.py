@@ -12,7 +12,7 @@ from replearn.infra.caching import reuse_or_rerun
 from replearn.infra.home import data_home
 from replearn.infra.run_context import family_run
 from replearn.infra.runners import ShardRunner
-from replearn.tasks.inputs import default_corpus_task, fingerprint_task
+from replearn.tasks.inputs import corpus_task, fingerprint_task
 from replearn.tasks.multisense import (
     evaluate_multisense_task,
     export_multisense_task,
@@ -37,7 +37,7 @@ def multisense_flow(params: MultisenseParams = MultisenseParams()) -> dict:
     under ``<home>/checkpoints/multisense/<corpus+settings key>/`` let a killed run resume.
     """
     home = str(data_home(params.home))
-    corpus = params.corpus or default_corpus_task(home)
+    corpus = corpus_task(params.corpus, home)
     tokenizer = {**TOKENIZER, "text_column": params.text_column}
     cfg = params.train_config()
     fp = fingerprint_task(corpus, {"tokenizer": tokenizer, **cfg, "pseudo_pairs": params.pseudo_pairs})

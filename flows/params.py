@@ -55,9 +55,9 @@ def _model_name(default: str) -> FieldDef:
 
 
 def _corpus_fields() -> dict[str, FieldDef]:
-    return {"corpus": flow_field(str | None, None, help="Text file, .gz/.bz2, folder of them, or Parquet; empty = "
-                                                        "the embedded default corpus (gensim's Wikipedia excerpt + "
-                                                        "Lee corpus)"),
+    return {"corpus": flow_field(str | None, None, help="Text file, .gz/.bz2, folder of them, or Parquet; or an "
+                                                        "embedded corpus: 'books' (Project Gutenberg, 5.1 M words; "
+                                                        "the default when empty) or 'gensim' (0.5 M words, fast)"),
             "text_column": flow_field(str, "text", help="Text column when the corpus is Parquet"),
             "home": _home(),
             "runner": flow_field(Literal["local", "dask", "ray"], "local", help=(
@@ -119,11 +119,12 @@ class _CorpusParams(FlowParams):
         Raises:
             ReplearnInputError (CorpusError): the corpus path does not exist or holds no readable file.
         """
-        if self.corpus is not None:
-            from pathlib import Path
+        from pathlib import Path
 
-            from replearn.lib.text.corpus_files import list_corpus_files
+        from replearn.lib.text.corpus_files import list_corpus_files
+        from replearn.lib.text.default_corpus import EMBEDDED_CORPORA
 
+        if self.corpus and (Path(self.corpus).exists() or self.corpus not in EMBEDDED_CORPORA):
             list_corpus_files(Path(self.corpus))
 
 

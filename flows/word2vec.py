@@ -12,7 +12,7 @@ from replearn.infra.home import data_home
 from replearn.infra.run_context import family_run
 from replearn.infra.runners import ShardRunner
 from replearn.tasks.evaluate_words import evaluate_task
-from replearn.tasks.inputs import default_corpus_task, fingerprint_task
+from replearn.tasks.inputs import corpus_task, fingerprint_task
 from replearn.tasks.word2vec import train_task
 
 
@@ -32,7 +32,7 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
     flow was started (the CLI, a deployment, the pipeline); the outputs are the same.
     """
     home = str(data_home(params.home))
-    corpus = params.corpus or default_corpus_task(home)
+    corpus = corpus_task(params.corpus, home)
     tokenizer = {**TOKENIZER, "text_column": params.text_column}
     train_cfg = params.train_config()
     fp = fingerprint_task(corpus, {"tokenizer": tokenizer, **train_cfg})

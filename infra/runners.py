@@ -292,18 +292,23 @@ class ShardRunner:
 def process_local_prefect() -> Iterator[None]:
     """Prefect settings for flow runs started in this process (the CLI, the benches).
 
-    With no ``PREFECT_API_URL`` configured, the flow runs report to Prefect's
-    temporary server, which lives and dies with this process. Flow-run
-    heartbeats let a server mark a crashed run; here nobody would read them,
-    and Prefect joins its heartbeat thread (which sleeps in 1 s steps) at the
-    end of every flow run, up to 1 s per run (0.6 s of a 1.1 s fully cached
-    rerun, measured). So they are switched off for the duration. With a server
-    configured (a deployment's worker, ``make servers``) nothing changes.
+    With no ``PREFECT_API_URL`` configured, the flow runs report to the local
+    API that :mod:`replearn.infra.local_api` keeps alive between commands
+    (started here on first use), or, with ``REPLEARN_PREFECT_API=temporary``,
+    to Prefect's temporary server, which lives and dies with this process.
+    Flow-run heartbeats let a server with its loop services mark a crashed
+    run; neither local server runs them, and Prefect joins its heartbeat
+    thread (which sleeps in 1 s steps) at the end of every flow run, up to 1 s
+    per run (0.6 s of a 1.1 s fully cached rerun, measured). So they are
+    switched off for the duration. With a server configured (a deployment's
+    worker, ``make servers``) nothing changes.
     """
     from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from replearn.infra.local_api import local_api
 
     if PREFECT_API_URL.value():
         yield
         return
-    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), local_api():
         yield

@@ -1,4 +1,4 @@
-"""Prefect tasks that name a flow's input: the embedded default corpus, and content fingerprints of the input
+"""Prefect tasks that name a flow's input: the corpus (a path or an embedded corpus), and content fingerprints of the input
 (a corpus, an image source, a loaded data file)."""
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from replearn.infra.stage_outputs import Fingerprint
 from replearn.lib.metric.datasets import source_hash as image_source_hash
 from replearn.lib.store.embeddings_table import content_hash
 from replearn.lib.text.corpus_files import list_corpus_files
-from replearn.lib.text.default_corpus import default_corpus
+from replearn.lib.text.default_corpus import resolve_corpus
 
 
-@task(name="default-corpus")
-def default_corpus_task(home: str) -> str:
-    """Materialise the embedded default corpus (text shipped in the gensim wheel) under the data home."""
-    return str(default_corpus(Path(home) / "data" / "default-corpus.txt"))
+@task(name="corpus")
+def corpus_task(corpus: str | None, home: str) -> str:
+    """The corpus path to read: ``corpus`` itself, or the embedded corpus it names (``books``, the default when
+    empty, or ``gensim``, built once under ``<home>/data``); see :func:`replearn.lib.text.default_corpus.resolve_corpus`."""
+    return str(resolve_corpus(corpus, Path(home) / "data"))
 
 
 def settings_key(data_hash: str, settings: dict) -> str:

@@ -51,9 +51,12 @@ def list_corpus_files(source: Path) -> list[Path]:
         CorpusError: the path does not exist, or the folder holds no files.
     """
     if not source.exists():
+        from replearn.lib.text.default_corpus import EMBEDDED_CORPORA
+
         raise CorpusError(
             f"corpus not found: {source} (resolved from {Path.cwd()}); "
-            "pass an existing text file (.txt, .gz, .bz2), Parquet file, or folder of them"
+            "pass an existing text file (.txt, .gz, .bz2), Parquet file, or folder of them, or an embedded "
+            f"corpus: {' or '.join(repr(name) for name in EMBEDDED_CORPORA)}"
         )
     if source.is_dir():
         files = sorted(

@@ -1,4 +1,16 @@
-"""The embedded default corpus: English text shipped inside the gensim wheel, so a first run needs no download."""
+"""The embedded corpora, so a first run needs no download: the books corpus (the default) and gensim's small text.
+
+* ``books`` (the default): public-domain Project Gutenberg books (fiction,
+  poetry, folklore, westerns, quotation dictionaries), about 5.1 million words,
+  shipped gzipped inside this package (``lib/text/corpora/books.txt.gz``, 11 MB).
+  Large enough for word vectors a person recognises (money -> cash, wages).
+* ``gensim``: about 0.5 million words of English text shipped inside the gensim
+  wheel (a Wikipedia excerpt and the Lee news corpus), built once into the data
+  home by :func:`default_corpus`; fast, for tests and quick tries.
+
+A flow's ``corpus`` parameter takes a path, or one of these names
+(:func:`resolve_corpus`).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +22,21 @@ from pathlib import Path
 from replearn.lib.errors import CorpusError
 from replearn.lib.store.atomic import atomic_path
 
-__all__ = ["WIKI_EXCERPT", "LEE_CORPUS", "default_corpus"]
+__all__ = ["WIKI_EXCERPT", "LEE_CORPUS", "BOOKS", "DEFAULT_CORPUS", "EMBEDDED_CORPORA", "default_corpus",
+           "embedded_corpus", "resolve_corpus"]
 
 #: gensim test-data files that make up the default corpus.
 WIKI_EXCERPT = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 LEE_CORPUS = "lee_background.cor"
+#: The books corpus inside this package.
+BOOKS = Path(__file__).resolve().parent / "corpora" / "books.txt.gz"
+#: The names a ``corpus`` parameter accepts instead of a path, with what each is.
+EMBEDDED_CORPORA = {
+    "books": "public-domain Project Gutenberg books, 5.1 M words (the default)",
+    "gensim": "the English text in the gensim wheel (Wikipedia excerpt + Lee news corpus), 0.5 M words, fast",
+}
+#: The corpus a text flow reads when none is given.
+DEFAULT_CORPUS = "books"
 
 
 def _wiki_paragraphs(path: str) -> Iterator[str]:
@@ -34,7 +56,7 @@ def _wiki_paragraphs(path: str) -> Iterator[str]:
 
 
 def default_corpus(dest: Path) -> Path:
-    """Build (once) the embedded default corpus as one UTF-8 text file at ``dest``.
+    """Build (once) the embedded ``gensim`` corpus as one UTF-8 text file at ``dest``.
 
     Made only from text shipped inside the gensim wheel, no downloads:
 
@@ -79,3 +101,37 @@ def default_corpus(dest: Path) -> Path:
                 if line:
                     out.write(line + "\n")
     return dest
+
+
+def embedded_corpus(name: str, data_dir: Path) -> Path:
+    """The file of the embedded corpus ``name`` (a key of :data:`EMBEDDED_CORPORA`).
+
+    Args:
+        name: ``"books"`` or ``"gensim"``.
+        data_dir: where the ``gensim`` corpus is built once (``<home>/data``).
+
+    Raises:
+        CorpusError: an unknown name (the message lists the names), or as :func:`default_corpus`.
+    """
+    if name == "books":
+        if not BOOKS.is_file():
+            raise CorpusError(f"the embedded books corpus {BOOKS} is missing from this installation; reinstall "
+                              "replearn (pip install -e .) or pass your own corpus path")
+        return BOOKS
+    if name == "gensim":
+        return default_corpus(Path(data_dir) / "default-corpus.txt")
+    raise CorpusError(f"no embedded corpus named {name!r}; embedded corpora: {', '.join(EMBEDDED_CORPORA)}")
+
+
+def resolve_corpus(corpus: str | None, data_dir: Path) -> Path:
+    """The corpus path a flow reads: ``corpus`` as a path when it exists, else an embedded corpus of that name;
+    :data:`DEFAULT_CORPUS` when ``corpus`` is None or empty.
+
+    Raises:
+        CorpusError: neither an existing path nor an embedded corpus name.
+    """
+    if not corpus:
+        return embedded_corpus(DEFAULT_CORPUS, data_dir)
+    if Path(corpus).exists() or corpus not in EMBEDDED_CORPORA:
+        return Path(corpus)
+    return embedded_corpus(corpus, data_dir)

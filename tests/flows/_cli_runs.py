@@ -27,6 +27,7 @@ def cli_env(prefect_home: Path) -> dict[str, str]:
            if k not in ("MLFLOW_TRACKING_URI", "REPLEARN_HOME", "PREFECT_API_URL", "PREFECT_PROFILE")}
     env["PREFECT_HOME"] = str(prefect_home)
     env["OMP_NUM_THREADS"] = "1"
+    env["REPLEARN_PREFECT_API_IDLE_S"] = "20"  # the local Prefect API a command starts stops soon after the test
     return env
 
 
