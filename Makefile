@@ -40,6 +40,7 @@ ui-mlflow: setup
 	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(abspath .replearn)/mlflow.db
 
 clean:
+	-$(BIN)/replearn prefect stop
 	rm -rf .replearn bench/out
 
 # Operations (docs/operations.md): local servers, deployments and a worker.

@@ -168,10 +168,17 @@ def _quiet_input_errors() -> None:
 
 
 def print_outputs(s: dict, embeddings: str, index: str) -> None:
-    """Where a flow run put its outputs: Parquet, FAISS index, MLflow run, registered version."""
+    """Where a flow run put its outputs: Parquet, FAISS index, MLflow run (and its page in the MLflow UI, in the
+    "Model training" view), registered version."""
+    from replearn.infra.tracking import ui_run_url
+
     model = s["model"]
+    uri = s["tracking_uri"]
+    remote = uri.startswith(("http://", "https://"))
+    page = ui_run_url(uri if remote else "http://127.0.0.1:5000", s.get("mlflow_experiment_id", ""),
+                      s["mlflow_run_id"]) + ("" if remote else "  (after make ui-mlflow)")
     for name, value in (("embeddings", embeddings), ("index", index),
-                        ("MLflow run", f"{s['mlflow_run_id']} ({s['tracking_uri']})"),
+                        ("MLflow run", f"{s['mlflow_run_id']} ({uri})"), ("MLflow UI", page),
                         ("registered", f"{model['name']} version {model['version']}"
                                        f"{' -> champion' if model['champion'] else ' (challenger: ' + model.get('reason', 'champion kept') + ')'}")):
         console.print(f"{name:<11}: {value}", soft_wrap=True, highlight=False)

@@ -54,7 +54,7 @@ def run_summary(run: RunContext, published: Published, **family: object) -> dict
     """The flow's return value (JSON-serialisable; the CLI prints it, ``--json`` writes it): the MLflow run,
     the main embeddings table and every exported table, the index and its recall@10, the registered model, and
     the family's own figures (``family``)."""
-    return {"mlflow_run_id": run.run_id, "tracking_uri": run.tracking_uri,
+    return {"mlflow_run_id": run.run_id, "mlflow_experiment_id": run.experiment_id, "tracking_uri": run.tracking_uri,
             "embeddings": published.embeddings.path, "embedding_tables": dict(published.embeddings.tables),
             "index": published.index.path, "recall_at_10": published.index.recall_at_10,
             "knn_graph": published.graph.path, "embedding_map": published.map.path,

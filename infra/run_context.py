@@ -40,6 +40,7 @@ class RunContext:
         tracking_uri: the MLflow tracking (and registry) URI.
         run_id: the MLflow run id; names the run's output folder.
         run_dir: ``<home>/runs/<family>/<run_id>``, removed if the run fails.
+        experiment_id: the MLflow experiment's id (for links to the MLflow UI).
     """
 
     family: str
@@ -47,6 +48,7 @@ class RunContext:
     tracking_uri: str
     run_id: str
     run_dir: str
+    experiment_id: str = ""
 
     def path(self, *parts: str) -> str:
         """A path inside the run's folder (refusing any part that would leave the data home)."""
@@ -63,9 +65,9 @@ def start_run(family: str, home: str | Path | None = None, tags: dict[str, str] 
     uri = tracking_uri(root)
     all_tags = {"prefect.flow_run_id": str(flow_run.get_id() or ""),
                 "prefect.flow_run_name": str(flow_run.get_name() or ""), **(tags or {})}
-    run = client(uri).create_run(experiment_id(uri, family, root), tags=all_tags)
-    run_id = run.info.run_id
-    return RunContext(family, str(root), uri, run_id, str(inside_home(root, "runs", family, run_id)))
+    experiment = experiment_id(uri, family, root)
+    run_id = client(uri).create_run(experiment, tags=all_tags).info.run_id
+    return RunContext(family, str(root), uri, run_id, str(inside_home(root, "runs", family, run_id)), experiment)
 
 
 def end_run(run: RunContext, failed: bool = False) -> None:

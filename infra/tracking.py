@@ -65,17 +65,33 @@ def client(uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
+#: MLflow 3's experiment-kind tag: its UI opens these experiments as model training ("Training runs", no
+#: experiment-type prompt) rather than as GenAI apps.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+#: The query that opens an MLflow UI page in the "Model training" sidebar view (the UI's default is GenAI).
+MODEL_TRAINING_VIEW = "workflowType=machine_learning"
+
+
+def ui_run_url(ui: str, experiment: str, run_id: str) -> str:
+    """The MLflow UI page of a run, in the "Model training" view: ``ui`` is the UI's root, e.g. http://127.0.0.1:5000."""
+    return f"{ui.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}?{MODEL_TRAINING_VIEW}"
+
+
 def experiment_id(uri: str, name: str, home: str | Path | None = None) -> str:
-    """Get or create experiment ``name``; its artifacts go under ``<home>/mlartifacts/<name>``."""
+    """Get or create experiment ``name``, tagged as model training (:data:`EXPERIMENT_KIND`); its artifacts go
+    under ``<home>/mlartifacts/<name>``."""
     c = client(uri)
     exp = c.get_experiment_by_name(name)
     if exp is not None:
+        for key, value in EXPERIMENT_KIND.items():
+            if exp.tags.get(key) != value:  # an experiment made before the tag existed
+                c.set_experiment_tag(exp.experiment_id, key, value)
         return exp.experiment_id
     location = None
     if uri.startswith("sqlite:") or uri.startswith("file:"):
         location = (data_home(home) / "mlartifacts" / name).resolve().as_uri()
     try:
-        return c.create_experiment(name, artifact_location=location)
+        return c.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
     except Exception:  # created concurrently by another run
         exp = c.get_experiment_by_name(name)
         if exp is None:
