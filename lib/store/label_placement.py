@@ -19,8 +19,8 @@ __all__ = ["place_labels"]
 _NEAR = ((5, 3, "left", "bottom"), (5, -3, "left", "top"), (-5, 3, "right", "bottom"), (-5, -3, "right", "top"),
          (0, 7, "center", "bottom"), (0, -7, "center", "top"), (8, 0, "left", "center"), (-8, 0, "right", "center"))
 """Offsets (points) and alignments next to the marker, no leader line."""
-_FAR = tuple((dx * f, dy * f, ha, va) for f in (3, 5) for dx, dy, ha, va in _NEAR)
-"""The same directions 3x and 5x further out, with a leader line."""
+_FAR = tuple((dx * f, dy * f, ha, va) for f in (2.5, 4, 6, 9) for dx, dy, ha, va in _NEAR)
+"""The same directions 2.5x to 9x further out, with a leader line."""
 _MARKER_PX = 4.0
 """Half-width (pixels) of the box kept free around every marker."""
 
@@ -57,6 +57,8 @@ def place_labels(ax, xy: np.ndarray, labels: Sequence[str], *, colors: Sequence 
     Returns:
         the ``M`` matplotlib ``Annotation`` objects, in input order.
     """
+    from matplotlib.text import Text
+
     renderer = ax.figure.canvas.get_renderer()
     pts = ax.transData.transform(np.asarray(xy, dtype=float))                   # (M, 2) pixels
     frame = np.asarray(ax.get_window_extent(renderer).extents)
@@ -72,7 +74,8 @@ def place_labels(ax, xy: np.ndarray, labels: Sequence[str], *, colors: Sequence 
             arrow = {"arrowstyle": "-", "color": "#888888", "lw": 0.5} if n >= len(_NEAR) else None
             ann = ax.annotate(text, xy[i], xytext=(dx, dy), textcoords="offset points", ha=ha, va=va,
                               arrowprops=arrow, **style)
-            box = np.asarray(ann.get_window_extent(renderer).extents)
+            ann.update_positions(renderer)
+            box = np.asarray(Text.get_window_extent(ann, renderer).extents)        # the text, not its leader
             cost = _overlap(box, others) + 4.0 * _outside(box, frame)
             if cost < best_cost:
                 if best is not None:
