@@ -193,7 +193,7 @@ def embedding_map_task(parquet_path: str, png_path: str, tracking_uri: str, run_
 
     Word vectors (word2vec, multisense): the probe words (``probes``, default the neighbour table's words;
     for multi-sense vectors their senses) and their nearest neighbours, named and coloured by probe
-    (t-SNE; :func:`_word_map`). Probes not in the vocabulary are skipped and logged; when none is there,
+    (PCA of those words; :func:`_word_map`). Probes not in the vocabulary are skipped and logged; when none is there,
     the plain scatter is drawn instead. Other families: a scatter of up to ``max_points`` rows (``method``,
     PCA by default) coloured by label, each modality (image, text) with its own marker.
     """
@@ -250,5 +250,5 @@ def _word_map(keys: list[str], xb: np.ndarray, meta: EmbeddingsMetadata, parquet
                        ", ".join(wanted[:10]))
         return False
     word_map(xb, display_names(keys, senses), hoods, Path(png_path),
-             title=f"{meta.family}: probe words and their nearest neighbours (cosine), t-SNE")
+             title=f"{meta.family}: probe words and their nearest neighbours (cosine), PCA of these words")
     return True

@@ -9,10 +9,11 @@ and coloured by the probe it belongs to:
 1. :func:`select_neighbourhoods` finds each probe's rows and their exact top-k
    neighbours (:func:`replearn.lib.topk.exact_topk` on unit rows; a word's own
    rows, e.g. its other senses, excluded).
-2. :func:`word_map` projects only those rows (and an optional grey background
-   sample) to 2-D (:func:`~replearn.lib.store.embedding_map.project_2d`: t-SNE
-   by default, van der Maaten & Hinton 2008, seeded) and draws them with labels
-   placed greedily where they overlap no other label or point
+2. :func:`word_map` projects only those rows to 2-D (PCA fitted on them, by
+   default, with an optional faint grey background sample of other rows
+   projected onto the same axes; or t-SNE, van der Maaten & Hinton 2008,
+   seeded) and draws them with labels placed greedily where they overlap no
+   other label or point
    (:mod:`replearn.lib.store.label_placement`).
 """
 
@@ -31,6 +32,8 @@ from replearn.lib.store.embedding_map import AXIS_NAMES, project_2d
 from replearn.lib.store.faiss_index import _as_matrix
 from replearn.lib.store.label_placement import place_labels
 from replearn.lib.topk import exact_topk
+
+_METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 
 __all__ = ["ProbeGroup", "Neighbourhoods", "display_names", "select_neighbourhoods", "word_map"]
 
@@ -181,8 +184,26 @@ def _layout(hoods: Neighbourhoods, n: int, background: int, seed: int) -> tuple[
     return np.array(rows, dtype=np.int64), np.array(group, dtype=np.int64), np.array(centre, dtype=bool)
 
 
+def _project(u: np.ndarray, shown: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(xy (M, 2), keep (M,) bool)`` of unit rows ``u`` ``(M, D)``.
+
+    PCA is fitted on the ``shown`` rows only (the axes that best spread the probes' groups) and the background
+    rows are projected onto it, those outside the shown rows' bounding box dropped (``keep`` False). t-SNE / UMAP
+    embed all rows together (t-SNE perplexity 10: groups of ~9 points).
+    """
+    if method != "pca":
+        return project_2d(u, method, seed=seed, perplexity=10.0), np.ones(len(u), dtype=bool)
+    from sklearn.decomposition import PCA
+
+    if int(shown.sum()) < 2 or u.shape[1] == 1:
+        return project_2d(u, "pca", seed=seed), np.ones(len(u), dtype=bool)
+    xy = PCA(n_components=2, random_state=seed).fit(u[shown]).transform(u).astype(np.float32)
+    lo, hi = xy[shown].min(axis=0), xy[shown].max(axis=0)
+    return xy, shown | np.all((xy >= lo) & (xy <= hi), axis=1)
+
+
 def word_map(vectors: np.ndarray, names: Sequence[str], hoods: Neighbourhoods, path: Path | str, *,
-             method: str = "tsne", background: int = 150, seed: int = 0, title: str | None = None,
+             method: str = "pca", background: int = 150, seed: int = 0, title: str | None = None,
              dpi: int = 130) -> Path:
     """Draw the probes and their neighbours of ``hoods``, named, to the PNG ``path`` (atomically); return it.
 
@@ -191,8 +212,9 @@ def word_map(vectors: np.ndarray, names: Sequence[str], hoods: Neighbourhoods, p
         names: ``N`` point labels (:func:`display_names`).
         hoods: :func:`select_neighbourhoods` output with at least one group.
         path: output ``.png``; its parent is created; replaced atomically.
-        method: projection of the unit rows shown (:func:`~replearn.lib.store.embedding_map.project_2d`):
-            ``"tsne"`` (default; perplexity lowered for few points) or ``"pca"``.
+        method: projection of the unit rows: ``"pca"`` (default) fitted on the probes and neighbours only,
+            the background projected onto it (those outside the groups' bounding box left out); ``"tsne"`` /
+            ``"umap"`` on all rows together (:func:`~replearn.lib.store.embedding_map.project_2d`, seeded).
         background: other rows drawn as faint grey unlabelled dots for context (sampled with ``seed``), >= 0.
         seed: background sample and projection seed.
         title: plot title; default says what is shown.
@@ -207,11 +229,12 @@ def word_map(vectors: np.ndarray, names: Sequence[str], hoods: Neighbourhoods, p
     if len(names) != len(x):
         raise EmbeddingsError(f"names must have one entry per vector (N={len(x)}), got {len(names)}")
     rows, group, centre = _layout(hoods, len(x), max(0, int(background)), seed)
-    xy = project_2d(_unit(x[rows]), method, seed=seed, perplexity=10.0)
+    xy, keep = _project(_unit(x[rows]), group >= 0, method, seed)
+    rows, group, centre, xy = rows[keep], group[keep], centre[keep], xy[keep]
     k = max(len(g.rows) for g in hoods.groups)
     fig = _draw(xy, [str(names[r]) for r in rows], group, centre, [g.name for g in hoods.groups], method,
                 title or f"{len(hoods.groups)} probe words and their {k} nearest neighbours (cosine), "
-                f"{AXIS_NAMES.get(method, method)}")
+                f"{_METHOD_NAMES.get(method, method)}")
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
