@@ -35,7 +35,7 @@ def step_loss_figure(steps: Sequence, ylabel: str, title: str, x: str = "words")
     if x not in X_AXES:
         raise ValueError(f"x must be one of {sorted(X_AXES)}, got {x!r}")
     xs = [getattr(s, x) for s in steps]
-    fig = Figure(figsize=(7, 3.8))
+    fig = Figure(figsize=(8, 4), dpi=150)                                  # 1200 x 600 pixels
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ax.plot(xs, [s.loss for s in steps], lw=1.2, marker="." if len(steps) <= 200 else None, ms=3)

@@ -13,7 +13,7 @@ from prefect.logging import get_run_logger
 from replearn.lib.store.atomic import temp_sibling
 from replearn.lib.store.embeddings_shards import publish_embeddings_shards, shard_ranges, write_embeddings_shard
 from replearn.lib.store.embeddings_table import EmbeddingsMetadata, read_vectors, write_embeddings
-from replearn.lib.store.embedding_map import embedding_map
+from replearn.lib.store.embedding_map import METHOD_NAMES, embedding_map
 from replearn.lib.store.word_map import display_names, select_neighbourhoods, word_map
 from replearn.lib.store.faiss_index import load_index, save_index, sidecar_path
 from replearn.lib.store.index_tuning import build_tuned_index, tuning_metrics
@@ -209,7 +209,7 @@ def embedding_map_task(parquet_path: str, png_path: str, tracking_uri: str, run_
     if all(v is None for v in labels):
         labels = modality if any(v is not None for v in modality) else None
     embedding_map(xb, Path(png_path), labels=labels, modality=modality, method=method, max_points=max_points,
-                  title=f"{meta.family} embeddings ({method}, {len(xb)} points)")
+                  title=f"{meta.family} embeddings ({METHOD_NAMES.get(method, method)}, {len(xb)} points)")
     client(tracking_uri).log_artifact(run_id, png_path, "plots")
     return Artifact(png_path)
 

@@ -23,11 +23,13 @@ from replearn.lib.errors import EmbeddingsError
 from replearn.lib.store.atomic import atomic_path
 from replearn.lib.store.faiss_index import _as_matrix
 
-__all__ = ["AXIS_NAMES", "METHODS", "embedding_map", "project_2d"]
+__all__ = ["AXIS_NAMES", "METHOD_NAMES", "METHODS", "embedding_map", "project_2d"]
 
 METHODS = ("pca", "tsne", "umap")
 AXIS_NAMES = {"pca": "PC", "tsne": "t-SNE", "umap": "UMAP"}
 """How each method's axes are named ("PC 1", "t-SNE 1", ...)."""
+METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+"""How each method is named in titles."""
 _MARKERS = ("o", "^", "s", "D", "v")
 """Marker of each modality, in sorted order of the modality names."""
 _MAX_LEGEND = 20
@@ -83,7 +85,7 @@ def embedding_map(
     max_points: int = 20_000,
     seed: int = 0,
     title: str | None = None,
-    dpi: int = 120,
+    dpi: int = 140,
 ) -> Path:
     """Plot a 2-D projection of ``vectors`` to the PNG ``path`` (atomically); return ``Path(path)``.
 
@@ -100,7 +102,7 @@ def embedding_map(
         max_points: subsample (seeded) to at most this many points, >= 2.
         seed: subsample and projection seed.
         title: plot title; default ``"<method>, N points"``.
-        dpi: PNG resolution (figure 8 x 6 inches).
+        dpi: PNG resolution (figure 10 x 7.5 inches: 1400 x 1050 pixels at the default).
 
     Raises:
         EmbeddingsError: ``labels`` or ``modality`` of the wrong length, and as :func:`project_2d`.
@@ -148,18 +150,29 @@ def _top_labels(lab: np.ndarray) -> list[str]:
     return sorted(top, key=int) if numeric else sorted(top)
 
 
+def _palette(n: int) -> list:
+    """``n`` distinct colours (n <= 20) without the greys of tab10 / tab20, kept for unknown labels."""
+    import matplotlib
+
+    if n <= 10:
+        colours = [c for i, c in enumerate(matplotlib.colormaps["tab10"].colors) if i != 7]
+        return (colours + [matplotlib.colormaps["tab20b"].colors[0]])[:n]
+    colours = [c for i, c in enumerate(matplotlib.colormaps["tab20"].colors) if i not in (14, 15)]
+    return (colours + list(matplotlib.colormaps["tab20b"].colors[:2]))[:n]
+
+
 def _scatter_figure(xy: np.ndarray, lab: np.ndarray | None, mod: np.ndarray | None):
     """The Figure: points coloured by label (legend: labels, then one marker per modality)."""
-    import matplotlib  # the Agg canvas directly: no pyplot, no global backend switch
+    # the Agg canvas directly: no pyplot, no global backend switch
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
-    fig = Figure(figsize=(8, 6))
+    fig = Figure(figsize=(10, 7.5))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     m = len(xy)
-    size = max(1.0, min(20.0, 4000.0 / m))
+    size = max(6.0, min(30.0, 12000.0 / m))
     kinds = [] if mod is None else sorted({str(v) for v in mod if v is not None})
     kinds = kinds if len(kinds) > 1 else []
     shape = {k: _MARKERS[i % len(_MARKERS)] for i, k in enumerate(kinds)}
@@ -168,23 +181,27 @@ def _scatter_figure(xy: np.ndarray, lab: np.ndarray | None, mod: np.ndarray | No
     colour = np.full(m, -1)
     if top:
         colour = np.array([top.index(v) if v in top else -1 for v in lab])
-    cmap = matplotlib.colormaps["tab20" if len(top) > 10 else "tab10"]
+    palette = _palette(len(top))
+    grey = "#8c8c8c" if kinds else "lightgrey"                                  # darker beside a marker legend
     handles = []
     for c in range(-1, len(top)):
         for mk in dict.fromkeys(markers.tolist()):
             sel = (colour == c) & (markers == mk)
             if not sel.any():
                 continue
-            col = "lightgrey" if c < 0 else cmap(c % cmap.N)
+            col = grey if c < 0 else palette[c]
             ax.scatter(xy[sel, 0], xy[sel, 1], s=size, color=col, marker=mk, alpha=0.5 if c < 0 else 0.7,
                        linewidths=0)
         if lab is not None and (colour == c).any():
-            name = "other / unknown" if c < 0 else top[c]
-            col = "lightgrey" if c < 0 else cmap(c % cmap.N)
-            handles.append(Line2D([], [], ls="", marker="o", color=col, label=name, markersize=7))
-    handles += [Line2D([], [], ls="", marker=shape[k], color="dimgrey", label=k, markersize=7) for k in kinds]
+            name = ("no label" if kinds else "other / unknown") if c < 0 else top[c]
+            col = grey if c < 0 else palette[c]
+            shapes = set(markers[colour == c].tolist())                      # the rows' marker, if they share one
+            handles.append(Line2D([], [], ls="", marker=shapes.pop() if len(shapes) == 1 else "o", color=col,
+                                  label=name, markersize=9))
+    handles += [Line2D([], [], ls="", marker=shape[k], color="dimgrey", label=k, markersize=9) for k in kinds]
     if handles:
-        ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        ax.legend(handles=handles, fontsize=11, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+                  title="label" if lab is not None else None, title_fontsize=11)
     ax.set_xticks([])
     ax.set_yticks([])
     return fig

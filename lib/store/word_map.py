@@ -28,12 +28,10 @@ import numpy as np
 
 from replearn.lib.errors import EmbeddingsError
 from replearn.lib.store.atomic import atomic_path
-from replearn.lib.store.embedding_map import AXIS_NAMES, project_2d
+from replearn.lib.store.embedding_map import AXIS_NAMES, METHOD_NAMES, project_2d
 from replearn.lib.store.faiss_index import _as_matrix
 from replearn.lib.store.label_placement import place_labels
 from replearn.lib.topk import exact_topk
-
-_METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 
 __all__ = ["ProbeGroup", "Neighbourhoods", "display_names", "select_neighbourhoods", "word_map"]
 
@@ -234,7 +232,7 @@ def word_map(vectors: np.ndarray, names: Sequence[str], hoods: Neighbourhoods, p
     k = max(len(g.rows) for g in hoods.groups)
     fig = _draw(xy, [str(names[r]) for r in rows], group, centre, [g.name for g in hoods.groups], method,
                 title or f"{len(hoods.groups)} probe words and their {k} nearest neighbours (cosine), "
-                f"{_METHOD_NAMES.get(method, method)}")
+                f"{METHOD_NAMES.get(method, method)}")
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)

@@ -54,7 +54,7 @@ def test_word_maps_fallback_and_image_map(prefect_harness, home):
 
     out = maps()
     assert [a.path for a in out] == [str(home / f"{c}.png") for c in "abcde"]
-    word_map_px, scatter_px = 1430, 960                                  # 11 in at 130 dpi; 8 in at 120 dpi
+    word_map_px, scatter_px = 1430, 1400                                 # 11 in at 130 dpi; 10 in at 140 dpi
     assert [png_width(a.path) for a in out] == [word_map_px, word_map_px, scatter_px, word_map_px, scatter_px]
     logged = {a.path for a in client(uri).list_artifacts(run_id, "plots")}
     assert {f"plots/{c}.png" for c in "abcde"} <= logged
