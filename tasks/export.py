@@ -14,7 +14,7 @@ from replearn.lib.store.atomic import temp_sibling
 from replearn.lib.store.embeddings_shards import publish_embeddings_shards, shard_ranges, write_embeddings_shard
 from replearn.lib.store.embeddings_table import EmbeddingsMetadata, read_vectors, write_embeddings
 from replearn.lib.store.embedding_map import METHOD_NAMES, embedding_map
-from replearn.lib.store.word_map import display_names, select_neighbourhoods, word_map
+from replearn.lib.store.word_map import select_neighbourhoods, word_map
 from replearn.lib.store.faiss_index import load_index, save_index, sidecar_path
 from replearn.lib.store.index_tuning import build_tuned_index, tuning_metrics
 from replearn.lib.store.knn_graph import knn_graph, write_knn_graph
@@ -193,7 +193,7 @@ def embedding_map_task(parquet_path: str, png_path: str, tracking_uri: str, run_
 
     Word vectors (word2vec, multisense): the probe words (``probes``, default the neighbour table's words;
     for multi-sense vectors their senses) and their nearest neighbours, named and coloured by probe
-    (PCA of those words; :func:`_word_map`). Probes not in the vocabulary are skipped and logged; when none is there,
+    (t-SNE of those words; :func:`_word_map`). Probes not in the vocabulary are skipped and logged; when none is there,
     the plain scatter is drawn instead. Other families: a scatter of up to ``max_points`` rows (``method``,
     PCA by default) coloured by label, each modality (image, text) with its own marker.
     """
@@ -249,6 +249,6 @@ def _word_map(keys: list[str], xb: np.ndarray, meta: EmbeddingsMetadata, parquet
         logger.warning("word map: none of the probes (%s) is in the vocabulary; drawing a plain scatter instead",
                        ", ".join(wanted[:10]))
         return False
-    word_map(xb, display_names(keys, senses), hoods, Path(png_path),
-             title=f"{meta.family}: probe words and their nearest neighbours (cosine), PCA of these words")
+    word_map(xb, keys, hoods, Path(png_path),
+             title=f"{meta.family}: probe words and their nearest neighbours (cosine), t-SNE of these words")
     return True

@@ -9,17 +9,16 @@ and coloured by the probe it belongs to:
 1. :func:`select_neighbourhoods` finds each probe's rows and their exact top-k
    neighbours (:func:`replearn.lib.topk.exact_topk` on unit rows; a word's own
    rows, e.g. its other senses, excluded).
-2. :func:`word_map` projects only those rows to 2-D (PCA fitted on them, by
-   default, with an optional faint grey background sample of other rows
-   projected onto the same axes; or t-SNE, van der Maaten & Hinton 2008,
-   seeded) and draws them with labels placed greedily where they overlap no
-   other label or point
+2. :func:`word_map` projects only those rows to 2-D (t-SNE by default, van
+   der Maaten & Hinton 2008, seeded; or PCA fitted on them, with an optional
+   faint grey background sample of other rows projected onto the same axes)
+   and draws them with labels placed greedily where they overlap no other
+   label or point
    (:mod:`replearn.lib.store.label_placement`).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from replearn.lib.store.faiss_index import _as_matrix
 from replearn.lib.store.label_placement import place_labels
 from replearn.lib.topk import exact_topk
 
-__all__ = ["ProbeGroup", "Neighbourhoods", "display_names", "select_neighbourhoods", "word_map"]
+__all__ = ["ProbeGroup", "Neighbourhoods", "select_neighbourhoods", "word_map"]
 
 
 @dataclass(frozen=True)
@@ -68,19 +67,6 @@ class Neighbourhoods:
     groups: tuple[ProbeGroup, ...]
     skipped: tuple[str, ...]
     dropped: tuple[str, ...] = ()
-
-
-def display_names(keys: Sequence[str], senses: Sequence[int] | np.ndarray | None = None) -> list[str]:
-    """The label of each table row: its key, with ``#<sense>`` added where the key has several rows (senses).
-
-    Args:
-        keys: ``N`` row keys (words). senses: ``N`` sense indices, or None (one row per word).
-    """
-    keys = [str(k) for k in keys]
-    if senses is None:
-        return keys
-    counts = Counter(keys)
-    return [f"{k}#{int(z)}" if counts[k] > 1 else k for k, z in zip(keys, senses)]
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -201,19 +187,23 @@ def _project(u: np.ndarray, shown: np.ndarray, method: str, seed: int) -> tuple[
 
 
 def word_map(vectors: np.ndarray, names: Sequence[str], hoods: Neighbourhoods, path: Path | str, *,
-             method: str = "pca", background: int = 150, seed: int = 0, title: str | None = None,
+             method: str = "tsne", background: int = 0, seed: int = 0, title: str | None = None,
              dpi: int = 130) -> Path:
     """Draw the probes and their neighbours of ``hoods``, named, to the PNG ``path`` (atomically); return it.
 
     Args:
         vectors: the ``(N, D)`` vectors ``hoods`` was selected from.
-        names: ``N`` point labels (:func:`display_names`).
+        names: ``N`` point labels (the words); a probe's own point is labelled with its group name
+            (``"bank#1"`` for a sense).
         hoods: :func:`select_neighbourhoods` output with at least one group.
         path: output ``.png``; its parent is created; replaced atomically.
-        method: projection of the unit rows: ``"pca"`` (default) fitted on the probes and neighbours only,
-            the background projected onto it (those outside the groups' bounding box left out); ``"tsne"`` /
-            ``"umap"`` on all rows together (:func:`~replearn.lib.store.embedding_map.project_2d`, seeded).
-        background: other rows drawn as faint grey unlabelled dots for context (sampled with ``seed``), >= 0.
+        method: projection of the unit rows: ``"tsne"`` (default; every group its own readable cluster,
+            perplexity 10) or ``"umap"`` on all rows together
+            (:func:`~replearn.lib.store.embedding_map.project_2d`, seeded); ``"pca"`` fitted on the probes and
+            neighbours only (true linear geometry, but weakly trained words crowd near the origin), the
+            background projected onto it (those outside the groups' bounding box left out).
+        background: other rows drawn as faint grey unlabelled dots for context (sampled with ``seed``), >= 0;
+            default none (t-SNE sets them apart in a blob of their own; useful with ``"pca"``).
         seed: background sample and projection seed.
         title: plot title; default says what is shown.
         dpi: PNG resolution; the figure is 11 x 8 inches (1430 x 1040 pixels at the default).
@@ -230,7 +220,9 @@ def word_map(vectors: np.ndarray, names: Sequence[str], hoods: Neighbourhoods, p
     xy, keep = _project(_unit(x[rows]), group >= 0, method, seed)
     rows, group, centre, xy = rows[keep], group[keep], centre[keep], xy[keep]
     k = max(len(g.rows) for g in hoods.groups)
-    fig = _draw(xy, [str(names[r]) for r in rows], group, centre, [g.name for g in hoods.groups], method,
+    centre_name = {g.centre: g.name for g in hoods.groups}                     # "bank#1" for a sense
+    fig = _draw(xy, [centre_name.get(int(r), str(names[r])) for r in rows], group, centre,
+                [g.name for g in hoods.groups], method,
                 title or f"{len(hoods.groups)} probe words and their {k} nearest neighbours (cosine), "
                 f"{METHOD_NAMES.get(method, method)}")
     path = Path(path)
