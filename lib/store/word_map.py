@@ -32,6 +32,10 @@ from replearn.lib.store.faiss_index import _as_matrix
 from replearn.lib.store.label_placement import place_labels
 from replearn.lib.topk import exact_topk
 
+_PERPLEXITY = 5.0
+"""t-SNE perplexity (about the effective number of neighbours, van der Maaten & Hinton 2008): about half a
+group of 1 + k = 9 points; 10 and more pulled similar groups into one corner and left the canvas empty."""
+
 __all__ = ["ProbeGroup", "Neighbourhoods", "select_neighbourhoods", "word_map"]
 
 
@@ -173,10 +177,10 @@ def _project(u: np.ndarray, shown: np.ndarray, method: str, seed: int) -> tuple[
 
     PCA is fitted on the ``shown`` rows only (the axes that best spread the probes' groups) and the background
     rows are projected onto it, those outside the shown rows' bounding box dropped (``keep`` False). t-SNE / UMAP
-    embed all rows together (t-SNE perplexity 10: groups of ~9 points).
+    embed all rows together (t-SNE perplexity :data:`_PERPLEXITY`).
     """
     if method != "pca":
-        return project_2d(u, method, seed=seed, perplexity=10.0), np.ones(len(u), dtype=bool)
+        return project_2d(u, method, seed=seed, perplexity=_PERPLEXITY), np.ones(len(u), dtype=bool)
     from sklearn.decomposition import PCA
 
     if int(shown.sum()) < 2 or u.shape[1] == 1:
@@ -198,7 +202,7 @@ def word_map(vectors: np.ndarray, names: Sequence[str], hoods: Neighbourhoods, p
         hoods: :func:`select_neighbourhoods` output with at least one group.
         path: output ``.png``; its parent is created; replaced atomically.
         method: projection of the unit rows: ``"tsne"`` (default; every group its own readable cluster,
-            perplexity 10) or ``"umap"`` on all rows together
+            perplexity 5) or ``"umap"`` on all rows together
             (:func:`~replearn.lib.store.embedding_map.project_2d`, seeded); ``"pca"`` fitted on the probes and
             neighbours only (true linear geometry, but weakly trained words crowd near the origin), the
             background projected onto it (those outside the groups' bounding box left out).
