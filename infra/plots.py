@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter
 
 from replearn.infra.tracking import client
 
@@ -44,6 +45,8 @@ def step_loss_figure(steps: Sequence, ylabel: str, title: str, x: str = "words")
         ax.axvline(end, color="grey", lw=0.8, ls=":", label="epoch boundary" if i == 0 else None)
     if ends:
         ax.legend(loc="upper right", frameon=False, fontsize=8)
+    if x == "words":
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))                # 500k, 1M rather than an offset 1e6
     ax.set_xlabel(X_AXES[x])
     ax.set_ylabel(ylabel)
     ax.set_title(f"{title} ({len(steps)} points)")
