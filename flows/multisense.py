@@ -61,7 +61,7 @@ def multisense_flow(params: MultisenseParams = MultisenseParams()) -> dict:
             params.model_name, metric, ev.metrics[metric],
             eval_data=(f"{fp.source_hash}; {params.pseudo_pairs} pseudo-word pairs" if pseudo is not None
                        else "WordSim-353, SimLex-999"),
-            artifacts={"model": trained.path}))
+            artifacts={"model": trained.path}), probes=params.probes)
     return run_summary(run, published, corpus=corpus,
                        metrics={k: v for k, v in ev.metrics.items() if isinstance(v, float)},
                        neighbours=ev.tables["neighbours"], pseudowords=ev.tables["pseudowords"],

@@ -36,13 +36,17 @@ class Champion:
     artifacts: dict[str, str] = field(default_factory=dict)
 
 
-def publish(run: RunContext, embeddings: Embeddings, champion: Champion) -> Published:
-    """Index, graph, map and register ``embeddings`` (their main table) in ``run``; each stage cached."""
+def publish(run: RunContext, embeddings: Embeddings, champion: Champion,
+            probes: list[str] | None = None) -> Published:
+    """Index, graph, map and register ``embeddings`` (their main table) in ``run``; each stage cached.
+
+    ``probes``: the words a word-vector map shows with their neighbours (None: the default probes).
+    """
     index = reuse_or_rerun(index_task, embeddings.path, run.path("index.faiss"), run.tracking_uri, run.run_id)
     graph = reuse_or_rerun(knn_graph_task, embeddings.path, index.path, run.path("knn_graph.parquet"),
                            run.tracking_uri, run.run_id)
     emap = reuse_or_rerun(embedding_map_task, embeddings.path, run.path("embedding_map.png"), run.tracking_uri,
-                          run.run_id)
+                          run.run_id, probes=probes)
     artifacts = {"embeddings": embeddings.path, "index": index.path, "index_meta": index.sidecar,
                  "graph": graph.path, **champion.artifacts}
     model = register_task(run.tracking_uri, run.run_id, champion.model_name, run.family, artifacts,

@@ -49,7 +49,7 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
                                              shards=runner.shards, runner=runner)
         published = publish(run, exported, Champion(
             params.model_name, "analogy_score", ev.metrics["analogy_score"],
-            eval_data="questions-words.txt, WordSim-353, SimLex-999"))
+            eval_data="questions-words.txt, WordSim-353, SimLex-999"), probes=params.probes)
     return run_summary(run, published, corpus=corpus, tokens=tokens.tokens, vocab_size=vocab.vocab_size,
                        words_per_second=trained.figures["train.words_per_second"], metrics=ev.metrics,
                        neighbours=ev.tables["neighbours"])

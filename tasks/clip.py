@@ -5,26 +5,24 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+from prefect import task
+from prefect.artifacts import create_table_artifact
+from prefect.logging import get_run_logger
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from prefect import task  # noqa: E402
-from prefect.artifacts import create_table_artifact  # noqa: E402
-from prefect.logging import get_run_logger  # noqa: E402
-
-from replearn.infra.checkpoints import training_checkpoints  # noqa: E402
-from replearn.infra.caching import STAGE_CACHE  # noqa: E402
-from replearn.infra.stage_outputs import Dataset, Embeddings, Evaluation, Trained  # noqa: E402
-from replearn.infra.tracking import client, log_metrics, log_params  # noqa: E402
-from replearn.lib.clip.evaluate import evaluate_clip  # noqa: E402
-from replearn.lib.clip.model import ClipConfig, load_model, model_state  # noqa: E402
-from replearn.lib.clip.pairs import epoch_captions, held_out_pairs, load_pair_split  # noqa: E402
-from replearn.lib.clip.trainer import ClipEpochLog, train_clip  # noqa: E402
-from replearn.lib.store.atomic import atomic_path, atomic_write_npz, read_npz  # noqa: E402
-from replearn.lib.store.embeddings_table import EmbeddingsMetadata, write_embeddings  # noqa: E402
+from replearn.infra.checkpoints import training_checkpoints
+from replearn.infra.caching import STAGE_CACHE
+from replearn.infra.plots import log_step_loss
+from replearn.infra.stage_outputs import Dataset, Embeddings, Evaluation, Trained
+from replearn.infra.tracking import client, log_metrics, log_params
+from replearn.lib.clip.evaluate import evaluate_clip
+from replearn.lib.clip.model import ClipConfig, load_model, model_state
+from replearn.lib.clip.pairs import epoch_captions, held_out_pairs, load_pair_split
+from replearn.lib.clip.trainer import ClipEpochLog, train_clip
+from replearn.lib.step_loss import StepLoss
+from replearn.lib.store.atomic import atomic_path, atomic_write_npz, read_npz
+from replearn.lib.store.embeddings_table import EmbeddingsMetadata, write_embeddings
 
 DATA_FILE = "pairs.npz"
 
@@ -56,7 +54,8 @@ def load_pairs_task(source: str, out_dir: str, image_column: str, caption_column
 @task(name="train-clip", cache_policy=STAGE_CACHE, persist_result=True)
 def train_clip_task(data_path: str, config: dict, checkpoint_dir: str, out_path: str, tracking_uri: str,
                     run_id: str) -> Trained:
-    """Train the two towers; per epoch log loss, logit scale, zero-shot accuracy and recalls; save the model.
+    """Train the two towers; per epoch log loss, logit scale, zero-shot accuracy and recalls, the mean loss every N
+    optimiser steps (``train.step_loss``, about 100 points a run) and its chart (``plots/loss.png``); save the model.
 
     A run killed mid-training resumes from the last epoch checkpoint in ``checkpoint_dir``, which the task holds
     locked while it trains (lib/store/folder_lock.py; an identical run started meanwhile uses
@@ -79,23 +78,18 @@ def _train(data_path: str, config: dict, checkpoint_dir: Path, out_path: str, tr
         log_metrics(tracking_uri, run_id, {f"train.{k}": v for k, v in e.flat().items() if k != "epoch"},
                     step=e.epoch)
 
+    def on_step(s: StepLoss) -> None:
+        log_metrics(tracking_uri, run_id, {"train.step_loss": s.loss}, step=s.step)
+
     result = train_clip(cfg, d["train_images"], lambda epoch: epoch_captions(captions, epoch),
                         vocab_captions=[str(c) for c in d["vocab_captions"]], eval_pairs=held_out_pairs(d),
-                        checkpoint_dir=checkpoint_dir, on_epoch=on_epoch, progress=True)
+                        checkpoint_dir=checkpoint_dir, on_epoch=on_epoch, on_step=on_step, progress=True)
     with atomic_path(Path(out_path)) as tmp:
         torch.save(model_state(result.model), tmp)
     h = result.history
-    if h:
-        fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
-        ax[0].plot([e.epoch for e in h], [e.loss for e in h], marker="o")
-        ax[0].set_xlabel("epoch")
-        ax[0].set_ylabel("symmetric cross-entropy")
-        ax[1].plot([e.epoch for e in h], [e.logit_scale for e in h], marker="o", color="tab:orange")
-        ax[1].set_xlabel("epoch")
-        ax[1].set_ylabel("logit scale s")
-        fig.tight_layout()
-        client(tracking_uri).log_figure(run_id, fig, "plots/loss.png")
-        plt.close(fig)
+    if result.steps:
+        log_step_loss(tracking_uri, run_id, result.steps, "symmetric cross-entropy (nats)",
+                      "CLIP contrastive loss", x="step")
     log_metrics(tracking_uri, run_id, {"train.seconds": result.seconds,
                                        "train.resumed_from_epoch": result.resumed_from_epoch})
     return Trained(path=out_path, figures={"final_loss": h[-1].loss if h else None, "logit_scale": result.model.scale,

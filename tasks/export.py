@@ -13,7 +13,8 @@ from prefect.logging import get_run_logger
 from replearn.lib.store.atomic import temp_sibling
 from replearn.lib.store.embeddings_shards import publish_embeddings_shards, shard_ranges, write_embeddings_shard
 from replearn.lib.store.embeddings_table import EmbeddingsMetadata, read_vectors, write_embeddings
-from replearn.lib.store.embedding_map import embedding_map
+from replearn.lib.store.embedding_map import METHOD_NAMES, embedding_map
+from replearn.lib.store.word_map import select_neighbourhoods, word_map
 from replearn.lib.store.faiss_index import load_index, save_index, sidecar_path
 from replearn.lib.store.index_tuning import build_tuned_index, tuning_metrics
 from replearn.lib.store.knn_graph import knn_graph, write_knn_graph
@@ -181,19 +182,73 @@ def knn_graph_task(parquet_path: str, index_path: str, out_path: str, tracking_u
     return Artifact(out_path)
 
 
+WORD_FAMILIES = ("word2vec", "multisense")
+"""Families whose map is the probe-word map (lib/store/word_map.py) rather than the scatter of every row."""
+
+
 @task(name="embedding-map", cache_policy=STAGE_CACHE, persist_result=True)
 def embedding_map_task(parquet_path: str, png_path: str, tracking_uri: str, run_id: str, method: str = "pca",
-                       max_points: int = 5000) -> Artifact:
-    """A 2-D map of the embeddings (PCA by default) coloured by label where known, logged to MLflow as an image."""
+                       max_points: int = 5000, probes: list[str] | None = None) -> Artifact:
+    """A 2-D map of the embeddings, logged to MLflow as ``plots/<png name>``.
+
+    Word vectors (word2vec, multisense): the probe words (``probes``, default the neighbour table's words;
+    for multi-sense vectors their senses) and their nearest neighbours, named and coloured by probe
+    (t-SNE of those words; :func:`_word_map`). Probes not in the vocabulary are skipped and logged; when none is there,
+    the plain scatter is drawn instead. Other families: a scatter of up to ``max_points`` rows (``method``,
+    PCA by default) coloured by label, each modality (image, text) with its own marker.
+    """
     from replearn.lib.store.embeddings_table import read_embeddings
 
     keys, ids, xb, meta = read_vectors(parquet_path)
+    if meta.family in WORD_FAMILIES and _word_map(keys, xb, meta, parquet_path, png_path, probes):
+        client(tracking_uri).log_artifact(run_id, png_path, "plots")
+        return Artifact(png_path)
     table, _ = read_embeddings(parquet_path, columns=["label", "modality"])
     labels = table.column("label").to_pylist()
+    modality = table.column("modality").to_pylist()
     if all(v is None for v in labels):
-        modality = table.column("modality").to_pylist()
         labels = modality if any(v is not None for v in modality) else None
-    embedding_map(xb, Path(png_path), labels=labels, method=method, max_points=max_points,
-                  title=f"{meta.family} embeddings ({method}, {len(xb)} points)")
+    embedding_map(xb, Path(png_path), labels=labels, modality=modality, method=method, max_points=max_points,
+                  title=f"{meta.family} embeddings ({METHOD_NAMES.get(method, method)}, {len(xb)} points)")
     client(tracking_uri).log_artifact(run_id, png_path, "plots")
     return Artifact(png_path)
+
+
+def _word_map(keys: list[str], xb: np.ndarray, meta: EmbeddingsMetadata, parquet_path: str, png_path: str,
+              probes: list[str] | None) -> bool:
+    """Draw the probe-word map of a word-vector table to ``png_path``; False (and a warning) when no probe is in it.
+
+    Default probes: the neighbour table's (lib/eval/neighbours.py ``PROBE_WORDS``, the first 6 found); for
+    multi-sense vectors the ambiguous words of the sense table first (tasks/multisense.py ``AMBIGUOUS``), the
+    first 8 senses with a prior >= 0.1 found. Given probes: up to 10 probes (senses).
+    """
+    from replearn.lib.eval.neighbours import PROBE_WORDS
+    from replearn.lib.store.embeddings_table import read_embeddings
+
+    multisense = meta.family == "multisense"
+    senses = read_embeddings(parquet_path, columns=["sense"])[0].column("sense").to_numpy(zero_copy_only=False) \
+        if multisense else None
+    if probes:
+        wanted, max_groups = list(probes), 10
+    elif multisense:
+        from replearn.tasks.multisense import AMBIGUOUS
+
+        wanted, max_groups = [*AMBIGUOUS, *PROBE_WORDS], 8
+    else:
+        wanted, max_groups = list(PROBE_WORDS), 6
+    hoods = select_neighbourhoods(keys, xb, wanted, k=6 if multisense else 8, senses=senses, max_groups=max_groups,
+                                  priors=meta.config.get("priors_of_multi_sense_words", {}))
+    logger = get_run_logger()
+    if probes and hoods.skipped:
+        logger.warning("word map: %d probe(s) not in the vocabulary, skipped: %s", len(hoods.skipped),
+                       ", ".join(hoods.skipped))
+    if probes and hoods.dropped:
+        logger.warning("word map: at most %d probes (senses) fit one map; left out: %s", max_groups,
+                       ", ".join(hoods.dropped))
+    if not hoods.groups:
+        logger.warning("word map: none of the probes (%s) is in the vocabulary; drawing a plain scatter instead",
+                       ", ".join(wanted[:10]))
+        return False
+    word_map(xb, keys, hoods, Path(png_path),
+             title=f"{meta.family}: probe words and their nearest neighbours (cosine), t-SNE of these words")
+    return True

@@ -5,29 +5,27 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+from prefect import task
+from prefect.artifacts import create_table_artifact
+from prefect.logging import get_run_logger
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from prefect import task  # noqa: E402
-from prefect.artifacts import create_table_artifact  # noqa: E402
-from prefect.logging import get_run_logger  # noqa: E402
-
-from replearn.infra.checkpoints import training_checkpoints  # noqa: E402
-from replearn.infra.caching import STAGE_CACHE  # noqa: E402
-from replearn.infra.stage_outputs import Dataset, Embeddings, Evaluation, Trained  # noqa: E402
-from replearn.infra.tracking import client, log_metrics, log_params  # noqa: E402
-from replearn.lib.eval.probe import pca_baseline, probe_accuracies  # noqa: E402
-from replearn.lib.eval.retrieval import retrieval_metrics  # noqa: E402
-from replearn.lib.metric.config import MetricTrainConfig  # noqa: E402
-from replearn.lib.metric.datasets import dataset_arrays, load_dataset, probe_split  # noqa: E402
-from replearn.lib.metric.encoder_file import load_encoder, save_encoder, untrained_encoder  # noqa: E402
-from replearn.lib.metric.encoders import EncoderConfig, build_encoder, embed  # noqa: E402
-from replearn.lib.metric.sizing import encoder_settings, sized_train_config  # noqa: E402
-from replearn.lib.metric.trainer import classifier_accuracy, train_classifier, train_metric  # noqa: E402
-from replearn.lib.store.atomic import atomic_write_npz, read_npz  # noqa: E402
+from replearn.infra.checkpoints import training_checkpoints
+from replearn.infra.caching import STAGE_CACHE
+from replearn.infra.plots import log_step_loss
+from replearn.infra.stage_outputs import Dataset, Embeddings, Evaluation, Trained
+from replearn.infra.tracking import client, log_metrics, log_params
+from replearn.lib.eval.probe import pca_baseline, probe_accuracies
+from replearn.lib.eval.retrieval import retrieval_metrics
+from replearn.lib.metric.config import MetricTrainConfig
+from replearn.lib.metric.datasets import dataset_arrays, load_dataset, probe_split
+from replearn.lib.metric.encoder_file import load_encoder, save_encoder, untrained_encoder
+from replearn.lib.metric.encoders import EncoderConfig, build_encoder, embed
+from replearn.lib.metric.sizing import encoder_settings, sized_train_config
+from replearn.lib.metric.trainer import classifier_accuracy, train_classifier, train_metric
+from replearn.lib.step_loss import StepLoss
+from replearn.lib.store.atomic import atomic_write_npz, read_npz
 
 DATA_FILE = "images.npz"
 
@@ -58,7 +56,8 @@ def load_images_task(source: str, out_dir: str, image_column: str, label_column:
 @task(name="train-metric", cache_policy=STAGE_CACHE, persist_result=True)
 def train_metric_task(data_path: str, train_config: dict, encoder: dict, checkpoint_dir: str, out_path: str,
                       tracking_uri: str, run_id: str) -> Trained:
-    """Train the encoder on the seen classes; log loss, collapse diagnostic and empty batches per epoch.
+    """Train the encoder on the seen classes; log loss, collapse diagnostic and empty batches per epoch, the mean
+    loss every N optimiser steps (``train.step_loss``, about 100 points a run) and its chart (``plots/loss.png``).
 
     ``encoder`` names the encoder (``kind``, ``dim``); its layers and the augmentation's shifts follow the image
     size (lib/metric/sizing.py). ``figures["config"]`` holds the configs used (``train``, ``encoder``). A run
@@ -88,20 +87,18 @@ def _train(data_path: str, train_config: dict, encoder: dict, checkpoint_dir: Pa
         log_metrics(tracking_uri, run_id, {"train.loss": e.loss, "train.mean_pairwise_distance": e.mean_pairwise_distance,
                                            "train.empty_batches": e.empty_batches}, step=e.epoch)
 
+    def on_step(s: StepLoss) -> None:
+        log_metrics(tracking_uri, run_id, {"train.step_loss": s.loss}, step=s.step)
+
     tr = d["train_idx"]
     result = train_metric(model, d["images"][tr], d["labels"][tr], cfg, checkpoint_dir=checkpoint_dir,
-                          on_epoch=on_epoch, progress=True)
+                          on_epoch=on_epoch, on_step=on_step, progress=True)
     save_encoder(out_path, model, enc_cfg, cfg)
     log_metrics(tracking_uri, run_id, {"train.resumed_from_epoch": result.resumed_from_epoch})
     history = result.history
-    if history:
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.plot([h.epoch for h in history], [h.loss for h in history], marker="o")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(f"{cfg.loss} loss")
-        fig.tight_layout()
-        client(tracking_uri).log_figure(run_id, fig, "plots/loss.png")
-        plt.close(fig)
+    if result.steps:
+        log_step_loss(tracking_uri, run_id, result.steps, f"{cfg.loss} loss", f"metric learning: {cfg.loss} loss",
+                      x="step")
     return Trained(path=out_path, figures={"final_loss": history[-1].loss if history else None,
                                            "empty_batches": int(sum(h.empty_batches for h in history)),
                                            "resumed_from_epoch": result.resumed_from_epoch, "config": config})

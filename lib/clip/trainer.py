@@ -23,7 +23,9 @@
   averaged for ``logit_scale`` (see :mod:`replearn.lib.clip.loss` for why), so a
   step equals the single-process step on the global batch, except for batch
   norm statistics, which stay per rank. Only rank 0 writes checkpoints.
-* **Logs.** After every epoch a :class:`ClipEpochLog`: mean loss, logit scale
+* **Logs.** Every ``step_every`` steps (and at each epoch's end) the mean loss of
+  those steps (:class:`~replearn.lib.step_loss.StepLoss`, ``on_step``).
+  After every epoch a :class:`ClipEpochLog`: mean loss, logit scale
   s, learning rate, and, with ``eval_pairs``, zero-shot top-1 and Recall@1/5/10
   both ways on the held-out pairs (:func:`~replearn.lib.clip.evaluate.evaluate_clip`).
 * **Checkpoints and resuming.** ``<checkpoint_dir>/epoch-0003.pt`` holds the
@@ -56,6 +58,7 @@ from replearn.lib.clip.evaluate import evaluate_clip
 from replearn.lib.clip.loss import ClipLoss
 from replearn.lib.clip.model import ClipConfig, TwoTower, build_model, model_from_state, model_state
 from replearn.lib.errors import ReplearnInputError, TrainingError
+from replearn.lib.step_loss import LossWindow, StepLoss, report_every
 
 Captions = Sequence[str] | Callable[[int], Sequence[str]]
 
@@ -93,7 +96,8 @@ class ClipEpochLog:
 
 @dataclass
 class ClipTrainResult:
-    """What :func:`train_clip` returns: the trained model (eval mode), its history and where it was saved."""
+    """What :func:`train_clip` returns: the trained model (eval mode), its history and where it was saved;
+    ``steps`` the mean loss every ``step_every`` optimiser steps of this call (resumed epochs excluded)."""
 
     model: TwoTower
     history: list[ClipEpochLog]
@@ -101,6 +105,7 @@ class ClipTrainResult:
     resumed_from_epoch: int = 0
     seconds: float = 0.0
     checkpoint: Path | None = None
+    steps: list[StepLoss] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- pieces
@@ -207,6 +212,7 @@ class _ClipRun:
     rank: int
     device: torch.device
     bar: tqdm
+    window: LossWindow                                                           # per-step loss reports
 
 
 def _setup_model(config: ClipConfig, model: TwoTower | None, vocab_captions: Sequence[str] | None, first: list[str],
@@ -263,15 +269,19 @@ def _train_epoch(run: _ClipRun, epoch: int, history: list[ClipEpochLog]) -> tupl
             _sync_gradients(model, run.world)
         run.optimizer.step()
         losses.append(loss.item())
+        run.window.add(losses[-1], epoch * run.steps_per_epoch + b + 1, epoch + 1)
         run.bar.update(1)
         run.bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.4f}", s=f"{model.scale:.1f}")
+    run.window.flush()
     return losses, lr
 
 
 def train_clip(config: ClipConfig, images: np.ndarray, captions: Captions, *, model: TwoTower | None = None,
                vocab_captions: Sequence[str] | None = None, eval_pairs: ClipPairs | None = None,
                prompts: Sequence[Sequence[str]] | None = None, checkpoint_dir: Path | str | None = None,
-               on_epoch: Callable[[ClipEpochLog], None] | None = None, progress: bool = False) -> ClipTrainResult:
+               on_epoch: Callable[[ClipEpochLog], None] | None = None,
+               on_step: Callable[[StepLoss], None] | None = None, step_every: int | None = None,
+               progress: bool = False) -> ClipTrainResult:
     """Train a two-tower model on (image, caption) pairs (module docstring).
 
     Args:
@@ -287,13 +297,18 @@ def train_clip(config: ClipConfig, images: np.ndarray, captions: Captions, *, mo
         checkpoint_dir: per-epoch checkpoints (``epoch-NNNN.pt``, :mod:`replearn.lib.checkpoint`); a
             matching one there is resumed from (:func:`find_checkpoint`).
         on_epoch: called with each :class:`ClipEpochLog` (on every rank).
+        on_step: called with the mean loss of every ``step_every`` optimiser steps and of the rest at each
+            epoch's end (:class:`~replearn.lib.step_loss.StepLoss`, on every rank); only reports, training is
+            the same with or without it.
+        step_every: optimiser steps per report, >= 1; default
+            :func:`~replearn.lib.step_loss.report_every` of ``epochs * steps per epoch`` (about 100 points).
         progress: tqdm bar over batches.
 
     Returns:
         :class:`ClipTrainResult` with the model in eval mode.
 
     Raises:
-        ReplearnInputError: bad images, a caption count different from the image count.
+        ReplearnInputError: bad images, a caption count different from the image count, ``step_every < 1``.
         CaptionError: a caption with no token (naming the row).
         TrainingError: a non-finite loss (``err.history`` holds the epochs logged so far).
     """
@@ -309,11 +324,12 @@ def train_clip(config: ClipConfig, images: np.ndarray, captions: Captions, *, mo
     model, optimizer, history, start_epoch, last_ckpt = _setup_model(config, model, vocab_captions, first,
                                                                      checkpoint_dir)
     steps_per_epoch = len(epoch_batches(N, config.batch_size, config.seed, 0))
+    window = LossWindow(report_every(config.epochs * steps_per_epoch) if step_every is None else step_every, on_step)
     t_start = time.perf_counter()
     bar = tqdm(total=(config.epochs - start_epoch) * steps_per_epoch, disable=not progress or rank != 0,
                desc="clip", unit="batch")
     run = _ClipRun(config, model, optimizer, ClipLoss(world, rank), torch.from_numpy(x_np), caption_fn, first,
-                   steps_per_epoch, world, rank, torch.device(config.device), bar)
+                   steps_per_epoch, world, rank, torch.device(config.device), bar, window)
     try:
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
@@ -328,7 +344,8 @@ def train_clip(config: ClipConfig, images: np.ndarray, captions: Captions, *, mo
     finally:
         bar.close()
     model.eval()
-    return ClipTrainResult(model, history, config, start_epoch, time.perf_counter() - t_start, last_ckpt)
+    return ClipTrainResult(model, history, config, start_epoch, time.perf_counter() - t_start, last_ckpt,
+                           window.reports)
 
 
 def train_digits(config: ClipConfig, pairs: DigitPairs, **kwargs) -> ClipTrainResult:

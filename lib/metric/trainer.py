@@ -76,7 +76,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +96,7 @@ from replearn.lib.metric.distances import mean_pairwise_distance
 from replearn.lib.metric.encoders import embed
 from replearn.lib.metric.losses import InfoNCELoss, MetricLoss, SmoothTripletLoss, SupConLoss, TripletHingeLoss
 from replearn.lib.metric.miners import batch_hard, semi_hard
+from replearn.lib.step_loss import LossWindow, StepLoss, report_every
 
 PROBE_SIZE = 512  # images in the fixed collapse-diagnostic batch
 
@@ -140,6 +141,8 @@ class MetricTrainResult:
         seconds: wall-clock time of this call.
         checkpoint: the last checkpoint written or loaded (None without ``checkpoint_dir``, and on
             ranks other than 0 under torch.distributed, which write none).
+        steps: the mean loss every ``step_every`` optimiser steps of this call
+            (:class:`~replearn.lib.step_loss.StepLoss`; resumed epochs excluded).
     """
 
     encoder: nn.Module
@@ -148,6 +151,7 @@ class MetricTrainResult:
     resumed_from_epoch: int = 0
     seconds: float = 0.0
     checkpoint: Path | None = None
+    steps: list[StepLoss] = field(default_factory=list)
 
     @property
     def final_loss(self) -> float:
@@ -408,6 +412,7 @@ class _MetricRun:
     world_size: int
     rank: int
     bar: tqdm
+    window: LossWindow                                                           # per-step loss reports
 
 
 def _batch_plan(config: MetricTrainConfig, y_np: np.ndarray | None, N: int) -> tuple[int, int, int]:
@@ -459,9 +464,11 @@ def _train_epoch(run: _MetricRun, epoch: int, history: list[EpochLog]) -> tuple[
                 sum_gradients(encoder)
             run.optimizer.step()
             losses.append(loss.item())
+            run.window.add(losses[-1], epoch * run.n_batches + b + 1, epoch + 1)
         run.bar.update(1)
         if losses:
             run.bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.4f}")
+    run.window.flush()
     return losses, empty, len(batches)
 
 
@@ -495,6 +502,7 @@ def _log_epoch(run: _MetricRun, epoch: int, losses: list[float], empty: int, bat
 
 def train_metric(encoder: nn.Module, images: np.ndarray, labels: np.ndarray | None, config: MetricTrainConfig, *,
                  checkpoint_dir: Path | str | None = None, on_epoch: Callable[[EpochLog], None] | None = None,
+                 on_step: Callable[[StepLoss], None] | None = None, step_every: int | None = None,
                  progress: bool = False) -> MetricTrainResult:
     """Train ``encoder`` in place with the loss, miner and optimiser of ``config`` (module docstring).
 
@@ -507,6 +515,11 @@ def train_metric(encoder: nn.Module, images: np.ndarray, labels: np.ndarray | No
         checkpoint_dir: folder for per-epoch checkpoints (``epoch-NNNN.pt``, :mod:`replearn.lib.checkpoint`);
             a matching one there is resumed from.
         on_epoch: called with each new :class:`EpochLog` (also the one that reports a collapse).
+        on_step: called with the mean loss of every ``step_every`` optimiser steps and of the rest at each
+            epoch's end (:class:`~replearn.lib.step_loss.StepLoss`; ``step`` counts batches, empty ones included);
+            only reports, training is the same with or without it.
+        step_every: optimiser steps per report, >= 1; default
+            :func:`~replearn.lib.step_loss.report_every` of ``epochs * batches per epoch`` (about 100 points).
         progress: show a tqdm bar over batches.
 
     Returns:
@@ -514,7 +527,7 @@ def train_metric(encoder: nn.Module, images: np.ndarray, labels: np.ndarray | No
 
     Raises:
         ReplearnInputError: images not (N, C, H, W) float or with NaN/Inf, fewer than 2
-            images, labels missing or not one integer per image.
+            images, labels missing or not one integer per image, ``step_every < 1``.
         TrainingError: non-finite loss or embeddings, or collapsed embeddings
             (``err.history`` holds the epochs logged so far).
     """
@@ -527,6 +540,7 @@ def train_metric(encoder: nn.Module, images: np.ndarray, labels: np.ndarray | No
     N = len(x_np)
     x_all = torch.from_numpy(x_np)                                              # CPU; batches moved to device
     P, K, n_batches = _batch_plan(config, y_np, N)
+    window = LossWindow(report_every(config.epochs * n_batches) if step_every is None else step_every, on_step)
     probe_idx = np.sort(np.random.default_rng(np.random.SeedSequence([config.seed, 2]))
                         .choice(N, size=min(N, PROBE_SIZE), replace=False))
 
@@ -541,7 +555,7 @@ def train_metric(encoder: nn.Module, images: np.ndarray, labels: np.ndarray | No
     bar = tqdm(total=(config.epochs - start_epoch) * n_batches, disable=not progress or rank != 0,
                desc=f"metric:{config.loss}", unit="batch")
     run = _MetricRun(config, encoder, loss_fn, optimizer, x_all, y_np, x_all[probe_idx], P, K, n_batches, device,
-                     world_size, rank, bar)
+                     world_size, rank, bar, window)
     stack = contextlib.ExitStack()
     try:
         stack.enter_context(sync_batchnorm(encoder))  # global-batch statistics under DDP; a no-op otherwise
@@ -555,7 +569,8 @@ def train_metric(encoder: nn.Module, images: np.ndarray, labels: np.ndarray | No
         stack.close()
         bar.close()
         encoder.train(was_training)
-    return MetricTrainResult(encoder, history, config, start_epoch, time.perf_counter() - t_start, last_ckpt)
+    return MetricTrainResult(encoder, history, config, start_epoch, time.perf_counter() - t_start, last_ckpt,
+                             window.reports)
 
 
 # --------------------------------------------------------------------------- classifier baseline

@@ -193,3 +193,22 @@ def test_two_gloo_ranks_train_in_lockstep(pairs, tmp_path):
             continue
         torch.testing.assert_close(value, b["state"][name], msg=name)
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["epoch-0001.pt", "epoch-0002.pt"]
+
+
+def test_step_loss_reports_every_n_steps_without_changing_training(pairs):
+    torch.set_num_threads(1)
+    steps = []
+    cfg = dataclasses.replace(TINY, epochs=2, batch_size=100)                 # 500 pairs: 5 steps an epoch
+    with_steps = train_digits(cfg, pairs, eval_pairs=None, on_step=steps.append, step_every=2)
+    plain = train_digits(cfg, pairs, eval_pairs=None)
+    for (n, a), (_, b) in zip(with_steps.model.state_dict().items(), plain.model.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=n)
+    assert [(s.step, s.epoch, s.batches) for s in steps] == [(2, 1, 2), (4, 1, 2), (5, 1, 1),
+                                                              (7, 2, 2), (9, 2, 2), (10, 2, 1)]
+    assert with_steps.steps == steps and len(plain.steps) == 10
+    for epoch in (1, 2):
+        mine = [s for s in steps if s.epoch == epoch]
+        mean = sum(s.loss * s.batches for s in mine) / sum(s.batches for s in mine)
+        assert mean == pytest.approx(with_steps.history[epoch - 1].loss, rel=1e-12)
+    with pytest.raises(ReplearnInputError, match="every must be"):
+        train_digits(cfg, pairs, eval_pairs=None, step_every=0)

@@ -336,3 +336,26 @@ def test_fine_tuned_classifier_beats_80_percent(digits):
     assert same_weights(model, again)
     with pytest.raises(ReplearnInputError, match="0..n_classes-1"):
         train_classifier(fresh_encoder(0), digits.images[tr], digits.labels[tr], n_classes=5)
+
+
+# --------------------------------------------------------------------------- loss every N steps
+
+
+def test_step_loss_reports_every_n_steps_without_changing_training(split):
+    x, y, _, _ = split
+    cfg = MetricTrainConfig(loss="supcon", epochs=2, batch_size=64, seed=3)  # 600 images: 10 batches an epoch
+    steps = []
+    with_steps = train_metric(fresh_encoder(), x, y, cfg, on_step=steps.append, step_every=4)
+    plain = train_metric(fresh_encoder(), x, y, cfg)
+    assert same_weights(with_steps.encoder, plain.encoder)
+    assert [h.loss for h in with_steps.history] == [h.loss for h in plain.history]
+    # 10 batches an epoch in windows of 4: 4, 4, 2 per epoch, the last window of each epoch cut at its end
+    assert [(s.step, s.epoch, s.batches) for s in steps] == [(4, 1, 4), (8, 1, 4), (10, 1, 2),
+                                                              (14, 2, 4), (18, 2, 4), (20, 2, 2)]
+    assert with_steps.steps == steps
+    for epoch in (1, 2):
+        mine = [s for s in steps if s.epoch == epoch]
+        mean = sum(s.loss * s.batches for s in mine) / sum(s.batches for s in mine)
+        assert mean == pytest.approx(with_steps.history[epoch - 1].loss, rel=1e-12)
+    # by default about 100 points a run: here one per step
+    assert len(plain.steps) == 20 and [s.step for s in plain.steps] == list(range(1, 21))
