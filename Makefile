@@ -1,5 +1,5 @@
 # replearn: two commands on a fresh machine (Python 3.11 + pip):
-#   make demo   set up, then train/evaluate/export/index/register word vectors on the embedded default corpus
+#   make demo   set up, then train/evaluate/export/index/register word vectors on the embedded books corpus
 #   make test   set up, then run the test suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -19,8 +19,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/replearn run word2vec --epochs 10
-	$(BIN)/replearn search word2vec --word city
+	$(BIN)/replearn run word2vec --window 10 --epochs 10
+	$(BIN)/replearn search word2vec --word money
 	$(BIN)/replearn search word2vec --positive king woman --negative man
 
 test: setup
