@@ -5,7 +5,8 @@ id of an exported image) returns the nearest captions. One index holds both
 modalities (images at the low ids, captions after them); each search is
 restricted to the other modality's id range by a FAISS ID selector. The engine
 behind the registered pyfunc (:mod:`replearn.serving.clip_model`) and
-``replearn search clip``; it needs torch for the towers.
+``replearn search clip``; it needs torch for the towers, which are loaded on the first text or image query (a
+query by id needs only the table and the index).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from replearn.lib.clip.model import load_model
 from replearn.lib.metric.images import decode_image
 from replearn.lib.store.embeddings_table import read_embeddings, read_vectors
 from replearn.lib.store.faiss_index import load_index
@@ -39,13 +39,18 @@ class ClipSearchEngine:
     COLUMNS = ("query", "rank", "id", "modality", "key", "label", "similarity")
 
     @classmethod
-    def load(cls, artifacts: Mapping[str, str | Path]) -> ClipSearchEngine:
+    def load(cls, artifacts: Mapping[str, str | Path], eager: bool = True) -> ClipSearchEngine:
         """From ``embeddings`` (Parquet with modality and label), ``index`` (FAISS) and ``model`` (checkpoint).
+
+        Args:
+            eager: load the two towers now (a served model); False defers them (and the torch import) to the
+                first text or image query, for a one-shot query by id.
 
         Raises:
             EmbeddingsError / ReplearnInputError / OSError: a missing or unreadable file.
         """
         self = cls()
+        self.model_file, self._model = artifacts["model"], None
         keys, ids, vectors, _ = read_vectors(artifacts["embeddings"])
         table, _ = read_embeddings(artifacts["embeddings"], columns=["modality", "label"])
         self.keys, self.ids, self.vectors = keys, ids, vectors
@@ -57,9 +62,23 @@ class ClipSearchEngine:
         self.ranges = {"image": (min(img), max(img) + 1), "text": (min(txt), max(txt) + 1)}
         self.index, meta = load_index(artifacts["index"])
         self.metric = meta.get("metric", "cos")
-        self.model = load_model(artifacts["model"], device="cpu")
-        self.size = int(self.model.config.image.in_size)
+        if eager:
+            self.model  # noqa: B018  (loads it)
         return self
+
+    @property
+    def model(self):
+        """The two towers (eval mode, CPU), loaded on first use."""
+        if self._model is None:
+            from replearn.lib.clip.model import load_model
+
+            self._model = load_model(self.model_file, device="cpu")
+        return self._model
+
+    @property
+    def size(self) -> int:
+        """Side of the square images the image tower takes, pixels."""
+        return int(self.model.config.image.in_size)
 
     def _query(self, rec: Mapping) -> tuple[np.ndarray, str]:
         """(the query's unit vector (D,), the modality to return)."""

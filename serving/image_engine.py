@@ -1,7 +1,7 @@
 """Nearest images (with labels) from a registered metric-learning version's files, without MLflow.
 
 The engine behind the registered pyfunc (:mod:`replearn.serving.image_model`)
-and ``replearn search metric``; it needs torch for the encoder.
+and ``replearn search metric``; it needs torch for the encoder, which a query by id does not use (see ``eager``).
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from replearn.lib.metric.encoders import EncoderConfig, build_encoder, embed
 from replearn.lib.metric.images import decode_image
 from replearn.lib.store.embeddings_table import read_embeddings, read_vectors
 from replearn.lib.store.faiss_index import load_index, search
@@ -32,13 +30,19 @@ class ImageNeighboursEngine:
     COLUMNS = ("query", "rank", "id", "key", "label", "similarity")
 
     @classmethod
-    def load(cls, artifacts: Mapping[str, str | Path]) -> ImageNeighboursEngine:
+    def load(cls, artifacts: Mapping[str, str | Path], eager: bool = True) -> ImageNeighboursEngine:
         """From ``embeddings`` (Parquet with labels), ``index`` (FAISS) and ``encoder`` (torch file).
+
+        Args:
+            eager: load the encoder now (a served model); False defers it (and the torch import) to the first
+                image query, for a one-shot query by id.
 
         Raises:
             EmbeddingsError / OSError: a missing or unreadable file.
         """
         self = cls()
+        self.encoder_file = artifacts["encoder"]
+        self.encoder = None
         keys, ids, vectors, _ = read_vectors(artifacts["embeddings"])
         table, _ = read_embeddings(artifacts["embeddings"], columns=["label"])
         self.keys, self.ids, self.vectors = keys, ids, vectors
@@ -46,16 +50,29 @@ class ImageNeighboursEngine:
         self.row_of = {int(i): r for r, i in enumerate(ids)}
         self.index, meta_index = load_index(artifacts["index"])
         self.metric = meta_index.get("metric", "cos")
-        ck = torch.load(artifacts["encoder"], map_location="cpu", weights_only=True)
-        self.encoder = build_encoder(EncoderConfig.from_dict(ck["encoder_config"]))
-        self.encoder.load_state_dict(ck["encoder"])
-        self.encoder.eval()
-        self.size = int(ck["encoder_config"]["in_size"])
+        if eager:
+            self._load_encoder()
         return self
+
+    def _load_encoder(self) -> None:
+        """The encoder (eval mode, CPU) and its input side in pixels, from the encoder file."""
+        import torch
+
+        from replearn.lib.metric.encoders import EncoderConfig, build_encoder
+
+        ck = torch.load(self.encoder_file, map_location="cpu", weights_only=True)
+        encoder = build_encoder(EncoderConfig.from_dict(ck["encoder_config"]))
+        encoder.load_state_dict(ck["encoder"])
+        encoder.eval()
+        self.encoder, self.size = encoder, int(ck["encoder_config"]["in_size"])
 
     def _query(self, rec: Mapping) -> tuple[np.ndarray, int | None]:
         """(the query vector (D,), the id to leave out of the results or None)."""
         if rec.get("image") not in (None, "") and not (isinstance(rec.get("image"), float)):
+            from replearn.lib.metric.encoders import embed
+
+            if self.encoder is None:
+                self._load_encoder()
             img = decode_image(str(rec["image"]), self.size)[None, None]
             return embed(self.encoder, img.astype(np.float32))[0], None
         i = int(rec["id"])

@@ -42,8 +42,9 @@ class MultiSenseEngine:
         self.model = model
 
     @classmethod
-    def load(cls, artifacts: Mapping[str, str | Path]) -> MultiSenseEngine:
-        """From ``model`` (the saved :class:`MultiSenseVectors` folder or file)."""
+    def load(cls, artifacts: Mapping[str, str | Path], eager: bool = True) -> MultiSenseEngine:
+        """From ``model`` (the saved :class:`MultiSenseVectors` folder or file); ``eager``: the engines' common
+        interface, nothing here is deferred."""
         return cls(MultiSenseVectors.load(Path(artifacts["model"])))
 
     def answer(self, records: Iterable[Mapping]) -> list[dict]:

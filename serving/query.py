@@ -27,7 +27,7 @@ def open_engine(tracking_uri: str, name: str, family: str, version: str | None =
     if rv.family and rv.family != family:
         raise LookupError(f"{name} version {rv.version} is a {rv.family} model, not a {family} one; pass the "
                           f"--model-name of a {family} model")
-    return engine_class(family).load(rv.artifacts), rv
+    return engine_class(family).load(rv.artifacts, eager=False), rv  # one query: load only what it needs
 
 
 @input_errors_as(QueryError)

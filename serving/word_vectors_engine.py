@@ -47,8 +47,10 @@ class WordVectorsEngine:
         self.kv, self.index, self.metric = kv, index, metric
 
     @classmethod
-    def load(cls, artifacts: Mapping[str, str | Path]) -> WordVectorsEngine:
+    def load(cls, artifacts: Mapping[str, str | Path], eager: bool = True) -> WordVectorsEngine:
         """From the files of a registered version: ``embeddings`` (Parquet) and ``index`` (FAISS).
+
+        ``eager`` is accepted for the engines' common interface; nothing here is deferred.
 
         Raises:
             EmbeddingsError / OSError: a missing or unreadable file.

@@ -95,12 +95,14 @@ def test_engine_answers_like_the_registered_pyfunc(family, tmp_path):
                              signature=spec.SIGNATURE, pip_requirements=["replearn"])
     pyfunc = mlflow.pyfunc.load_model(str(saved), suppress_warnings=True)
     engine = engine_class(family).load(artifacts)
+    lazy = engine_class(family).load(artifacts, eager=False)   # the CLI's: encoders loaded on first use
     assert engine.family == family and model_class.engine_class is engine_class(family)
     for q in queries:
         want = pyfunc.predict(pd.DataFrame([q]))
-        got = pd.DataFrame(engine.answer([q]), columns=list(engine.COLUMNS))
-        assert len(got) > 0
-        pd.testing.assert_frame_equal(got, want, check_dtype=False)
+        for e in (engine, lazy):
+            got = pd.DataFrame(e.answer([q]), columns=list(e.COLUMNS))
+            assert len(got) > 0
+            pd.testing.assert_frame_equal(got, want, check_dtype=False)
 
 
 def test_the_engines_bad_queries_say_what_the_pyfunc_says(tmp_path):
