@@ -7,6 +7,7 @@ Set ``REPLEARN_REGISTRY_CACHE=0`` to always ask MLflow (the benchmark's "before"
 from __future__ import annotations
 
 import os
+import time
 
 from replearn.serving import version_cache
 from replearn.serving.registered import RegisteredVersion
@@ -40,6 +41,7 @@ def resolve_version(tracking_uri: str, name: str, alias: str = "champion", versi
         LookupError: no such registered model, alias or version (``hint``: the message says how to train one).
     """
     db = version_cache.sqlite_file(tracking_uri) if cache_enabled() else None
+    taken_ns = time.time_ns()  # before the stat: a write after it is later than this
     before = version_cache.store_identity(db) if db is not None else None
     key = version_cache.cache_key(name, alias, version)
     if before is not None:
@@ -48,5 +50,5 @@ def resolve_version(tracking_uri: str, name: str, alias: str = "champion", versi
             return hit
     rv = _from_registry(tracking_uri, name, alias, version, hint)
     if before is not None:
-        version_cache.remember(db, before, key, rv)
+        version_cache.remember(db, before, taken_ns, key, rv)
     return rv

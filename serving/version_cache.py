@@ -12,9 +12,10 @@ siblings (device, inode, size, mtime_ns, ctime_ns): any write to the registry
 (a new version, an alias moved in the MLflow UI, a version deleted, the file
 replaced) changes it, and every entry is ignored. Stale answers are ruled out
 by three rules (:func:`remember`): the identity is taken *before* MLflow is
-read and must be the same after; an entry is written only when the store has
-not been written for :data:`SETTLE_S` seconds, so a later write cannot share
-its timestamp with the cached one on a coarse-clock filesystem; and only
+read and must be the same after; an entry is written only when the store had
+not been written for :data:`SETTLE_S` seconds when its identity was taken, so
+a later write cannot share its timestamps with the cached ones on a
+coarse-clock filesystem; and only
 versions whose files are the registry's own local folder (not a temporary
 download) are kept. A missing, corrupt or foreign cache file is ignored and
 replaced; the file is written atomically, and a failed write is ignored.
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -109,21 +109,22 @@ def _local_source(rv: RegisteredVersion) -> bool:
         return False
 
 
-def settled(identity: dict, now_ns: int | None = None) -> bool:
-    """True when no file of the store was written (mtime or ctime) in the last :data:`SETTLE_S` seconds."""
-    now_ns = time.time_ns() if now_ns is None else now_ns
+def settled(identity: dict, now_ns: int) -> bool:
+    """True when no file of the store was written (mtime or ctime) in the :data:`SETTLE_S` seconds before
+    ``now_ns`` (ns since the epoch)."""
     latest = max(max(f[3], f[4]) for f in identity["files"] if f is not None)
     return now_ns - latest >= SETTLE_S * 1e9
 
 
-def remember(db: Path, identity: dict, key: str, rv: RegisteredVersion) -> bool:
-    """Add ``key -> rv`` to the cache of ``db`` for ``identity`` (the store's identity taken before MLflow was read).
+def remember(db: Path, identity: dict, taken_ns: int, key: str, rv: RegisteredVersion) -> bool:
+    """Add ``key -> rv`` to the cache of ``db`` for ``identity``, the store's identity taken (just after the clock
+    read ``taken_ns``, ``time.time_ns()``) before MLflow was asked for ``rv``.
 
-    Nothing is written when the store changed since ``identity`` was taken, when it is not :func:`settled`, or when
+    Nothing is written when the store changed since, when it was not :func:`settled` at ``taken_ns``, or when
     the version's files are not the registry's own local folder. Entries of another identity are dropped.
     Returns True when the entry was written.
     """
-    if store_identity(db) != identity or not settled(identity) or not _local_source(rv):
+    if store_identity(db) != identity or not settled(identity, taken_ns) or not _local_source(rv):
         return False
     data = _read(db)
     versions = data["versions"] if data.get("store") == identity else {}

@@ -194,3 +194,24 @@ def test_the_cli_search_answers_the_same_from_the_cache_without_mlflow_prefect_o
     assert warm.stdout.splitlines()[-1] == "LOADED []"
     assert cold.stdout.splitlines()[:-1] == warm.stdout.splitlines()[:-1]
     assert "replearn-word2vec v1:" in warm.stdout and "+w1" in warm.stdout
+
+
+def test_an_entry_is_written_only_for_a_settled_unchanged_store_and_local_files(tmp_path):
+    from replearn.serving.registered import RegisteredVersion
+
+    db = tmp_path / "mlflow.db"
+    db.write_bytes(b"x" * 10)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    local = RegisteredVersion(NAME, "1", folder.as_uri(), str(folder), {}, "word2vec")
+    ident = version_cache.store_identity(db)
+    later = max(ident["files"][0][3:]) + int(version_cache.SETTLE_S * 1e9)
+    assert not version_cache.remember(db, ident, later - 1, "k", local)          # written just before the stat
+    remote = RegisteredVersion(NAME, "1", "s3://b/m", str(folder), {}, "word2vec")
+    assert not version_cache.remember(db, ident, later, "k", remote)            # a download, not the store's files
+    assert version_cache.remember(db, ident, later, "k", local)
+    assert version_cache.cached(db, ident, "k") == local
+    with open(db, "ab") as f:                                                   # written during the lookup
+        f.write(b"y")
+    assert not version_cache.remember(db, ident, later, "k", local)
+    assert version_cache.cached(db, version_cache.store_identity(db), "k") is None
