@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -70,10 +70,12 @@ def _clip(tmp_path):
 
 
 def _multisense(tmp_path):
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1] / "lib"))
-    from test_multisense_model import toy_model
+    import importlib.util
 
-    path = toy_model().save(tmp_path / "multisense")
+    spec = importlib.util.spec_from_file_location("_toy", Path(__file__).parents[1] / "lib" / "test_multisense_model.py")
+    toy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(toy)                      # the multi-sense tests' toy model (4 words, 5 senses)
+    path = toy.toy_model().save(tmp_path / "multisense")
     return {"model": str(path)}, [{"word": "bank", "context": "the river", "topn": 2}, {"word": "money"},
                                   {"word": "bank", "context": "zzqx"}]
 
