@@ -45,24 +45,22 @@ def search_clip(
     version: cli.Version = None,
 ) -> None:
     """Cross-modal search with the registered two-tower model: text -> images, image -> captions."""
-    import pandas as pd
-
     from replearn.infra.tracking import tracking_uri
-    from replearn.serving.registry import load_registered
+    from replearn.serving.query import query_registered
 
     if sum(x is not None for x in (text, image, id)) != 1:
         cli.fail("give exactly one of --text SENTENCE, --image PATH or --id N")
     cli.check_image_file(image)
     query = {"text": text} if text is not None else {"image": str(image)} if image is not None else {"id": id}
     try:
-        model, mv = load_registered(tracking_uri(home), model_name, version=version)
-        out = model.predict(pd.DataFrame([{**query, "topn": topn}]))
+        out, mv = query_registered(tracking_uri(home), model_name, "clip", [{**query, "topn": topn}],
+                                   version=version)
     except (LookupError, ValueError, OSError) as e:
         cli.fail(str(e))
     shown = text if text is not None else image if image is not None else f"id {id}"
     t = Table(title=f"{model_name} v{mv.version}: nearest to {shown!s}")
     for c in ("rank", "id", "label", "cosine", "key"):
         t.add_column(c)
-    for r in out.itertuples():
-        t.add_row(str(r.rank), str(r.id), str(r.label or ""), f"{r.similarity:.4f}", str(r.key))
+    for r in out:
+        t.add_row(str(r["rank"]), str(r["id"]), str(r["label"] or ""), f"{r['similarity']:.4f}", str(r["key"]))
     cli.console.print(t)

@@ -59,23 +59,20 @@ def search_metric(
     version: cli.Version = None,
 ) -> None:
     """Nearest images (with labels) from the registered champion's FAISS index."""
-    import pandas as pd
-
     from replearn.infra.tracking import tracking_uri
-    from replearn.serving.registry import load_registered
+    from replearn.serving.query import query_registered
 
     if (image is None) == (id is None):
         cli.fail("give exactly one of --image PATH or --id N")
     cli.check_image_file(image)
     try:
-        model, mv = load_registered(tracking_uri(home), model_name, version=version)
         query = {"image": str(image), "topn": topn} if image is not None else {"id": id, "topn": topn}
-        out = model.predict(pd.DataFrame([query]))
+        out, mv = query_registered(tracking_uri(home), model_name, "metric", [query], version=version)
     except (LookupError, ValueError, OSError) as e:
         cli.fail(str(e))
     t = Table(title=f"{model_name} v{mv.version}: neighbours of {image or f'id {id}'}")
     for c in ("rank", "id", "label", "cosine", "key"):
         t.add_column(c)
-    for r in out.itertuples():
-        t.add_row(str(r.rank), str(r.id), str(r.label), f"{r.similarity:.4f}", str(r.key))
+    for r in out:
+        t.add_row(str(r["rank"]), str(r["id"]), str(r["label"]), f"{r['similarity']:.4f}", str(r["key"]))
     cli.console.print(t)

@@ -61,21 +61,19 @@ def disambiguate(
     version: cli.Version = None,
 ) -> None:
     """Posterior over the senses of WORD in CONTEXT, and each sense's nearest words (registered multi-sense model)."""
-    import pandas as pd
-
     from replearn.infra.tracking import tracking_uri
-    from replearn.serving.registry import load_registered
+    from replearn.serving.query import query_registered
 
     try:
-        model, mv = load_registered(tracking_uri(home), model_name, version=version)
-        out = model.predict(pd.DataFrame([{"word": word, "context": context, "topn": topn}]))
+        out, mv = query_registered(tracking_uri(home), model_name, "multisense",
+                                   [{"word": word, "context": context, "topn": topn}], version=version)
     except (LookupError, ValueError, OSError) as e:
         cli.fail(str(e))
     t = Table(title=f"{model_name} v{mv.version}: {word!r} in {context!r}")
     for c in ("sense", "prior", "posterior", "neighbours"):
         t.add_column(c)
-    for r in out.itertuples():
-        t.add_row(str(r.sense), f"{r.prior:.3f}", f"{r.posterior:.3f}", r.neighbours)
+    for r in out:
+        t.add_row(str(r["sense"]), f"{r['prior']:.3f}", f"{r['posterior']:.3f}", r["neighbours"])
     cli.console.print(t)
-    if len(out) and out["note"].iloc[0]:
-        cli.console.print(f"note: {out['note'].iloc[0]}", highlight=False)
+    if out and out[0]["note"]:
+        cli.console.print(f"note: {out[0]['note']}", highlight=False)

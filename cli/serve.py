@@ -26,10 +26,12 @@ def search_graph(
 ) -> None:
     """NN-graph distance: the shortest path between two items over the exported k-nearest-neighbour graph."""
     from replearn.infra.tracking import tracking_uri
-    from replearn.serving.registry import graph_distance
+    from replearn.serving.graph_query import graph_distance_in
+    from replearn.serving.resolve import resolve_version
 
     try:
-        r = graph_distance(tracking_uri(home), model_name, a, b, version=version, weighted=weighted)
+        rv = resolve_version(tracking_uri(home), model_name, version=version, hint=False)
+        r = graph_distance_in(Path(rv.folder) / "artifacts", model_name, rv.version, a, b, weighted=weighted)
     except (LookupError, ValueError) as e:
         cli.fail(str(e))
     unit = "summed 1 - cosine" if weighted else "hops"

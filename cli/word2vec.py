@@ -62,24 +62,22 @@ def search_word2vec(
     version: cli.Version = None,
 ) -> None:
     """Nearest words (cosine) from the registered champion's FAISS index, gensim most_similar semantics."""
-    import pandas as pd
-
     from replearn.infra.tracking import tracking_uri
-    from replearn.serving.registry import load_registered
+    from replearn.serving.query import query_registered
 
     pos = ([word] if word else []) + list(positive or [])
     if not pos and not negative:
         cli.fail("give --word WORD or --positive WORD... [--negative WORD...]")
     try:
-        model, mv = load_registered(tracking_uri(home), model_name, version=version)
-        out = model.predict(pd.DataFrame([{"positive": " ".join(pos), "negative": " ".join(negative or []),
-                                           "topn": topn}]))
+        out, mv = query_registered(tracking_uri(home), model_name, "word2vec",
+                                   [{"positive": " ".join(pos), "negative": " ".join(negative or []), "topn": topn}],
+                                   version=version)
     except (LookupError, ValueError) as e:
         cli.fail(str(e))
     t = Table(title=f"{model_name} v{mv.version}: +{' +'.join(pos)}" + (f" -{' -'.join(negative)}" if negative else ""))
     t.add_column("rank", justify="right")
     t.add_column("word")
     t.add_column("cosine", justify="right")
-    for r in out.itertuples():
-        t.add_row(str(r.rank), r.word, f"{r.similarity:.4f}")
+    for r in out:
+        t.add_row(str(r["rank"]), r["word"], f"{r['similarity']:.4f}")
     cli.console.print(t)

@@ -12,11 +12,12 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-
-from mlflow import MlflowClient
-from mlflow.entities import Metric, Param
+from typing import TYPE_CHECKING
 
 from replearn.infra.home import data_home
+
+if TYPE_CHECKING:  # mlflow is imported where a client is made: tracking_uri() alone stays light (replearn search)
+    from mlflow import MlflowClient
 
 
 def tracking_uri(home: str | Path | None = None) -> str:
@@ -40,6 +41,8 @@ def _init_sqlite_store(uri: str) -> None:
     """
     if uri in _READY_STORES or not uri.startswith("sqlite:///"):
         return
+    from mlflow import MlflowClient
+
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock
@@ -61,6 +64,8 @@ def _init_sqlite_store(uri: str) -> None:
 
 def client(uri: str) -> MlflowClient:
     """A client bound to ``uri`` for both tracking and the model registry (a SQLite store is initialised safely)."""
+    from mlflow import MlflowClient
+
     _init_sqlite_store(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
@@ -101,6 +106,8 @@ def experiment_id(uri: str, name: str, home: str | Path | None = None) -> str:
 
 def log_params(uri: str, run_id: str, params: Mapping[str, object], prefix: str = "") -> None:
     """Log parameters (values stringified, None as 'None') in one batch."""
+    from mlflow.entities import Param
+
     items = [Param(f"{prefix}{k}", str(v)[:6000]) for k, v in params.items()]
     for i in range(0, len(items), 100):
         client(uri).log_batch(run_id, params=items[i : i + 100])
@@ -108,6 +115,8 @@ def log_params(uri: str, run_id: str, params: Mapping[str, object], prefix: str 
 
 def log_metrics(uri: str, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
     """Log finite numeric metrics in one batch at ``step``."""
+    from mlflow.entities import Metric
+
     now = int(time.time() * 1000)
     items = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and v == v]
     for i in range(0, len(items), 500):

@@ -4,50 +4,23 @@ Input rows: ``word`` and optional ``context`` (text around it) and ``topn``.
 Output: one row per sense of the word with its prior p(z|x), its posterior
 p(z|x, context) (Tian et al. 2014, eq. 5), the sense's nearest words, and a
 ``note`` saying when the context had no known word so the posterior is the prior.
+The answers come from :class:`~replearn.serving.multisense_engine.MultiSenseEngine`.
 """
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
-import mlflow.pyfunc
-import numpy as np
 import pandas as pd
 from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ColSpec, Schema
 
-from replearn.lib.multisense.model import MultiSenseVectors
-from replearn.serving.pyfunc_errors import input_errors_as_bad_request, topn_of
-
-_WORD = re.compile(r"[^\W\d_]+")
+from replearn.serving.multisense_engine import MultiSenseEngine, context_words  # noqa: F401  (context_words: re-export)
+from replearn.serving.pyfunc_base import EnginePyfunc
 
 
-def context_words(text) -> list[str]:
-    """Lower-cased alphabetic words of ``text`` (the training tokenizer's rule for the context)."""
-    if text is None or (isinstance(text, float) and np.isnan(text)):
-        return []
-    return [w.lower() for w in _WORD.findall(str(text))]
-
-
-class MultiSenseModel(mlflow.pyfunc.PythonModel):
+class MultiSenseModel(EnginePyfunc):
     """Posterior over the senses of ``word`` given ``context``, with each sense's neighbours."""
 
-    def load_context(self, context) -> None:
-        self.model = MultiSenseVectors.load(Path(context.artifacts["model"]))
-
-    @input_errors_as_bad_request
-    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        rows = []
-        for qi, rec in enumerate(model_input.to_dict("records")):
-            word = str(rec["word"]).lower()
-            topn = topn_of(rec, 8)
-            post = self.model.posterior(word, context_words(rec.get("context")))
-            for z, nbrs in enumerate(self.model.sense_neighbours(word, topn=topn)):
-                rows.append({"query": qi, "word": word, "sense": z, "prior": float(post.prior[z]),
-                             "posterior": float(post.probs[z]), "neighbours": ", ".join(w for w, _ in nbrs),
-                             "note": post.note})
-        return pd.DataFrame(rows, columns=["query", "word", "sense", "prior", "posterior", "neighbours", "note"])
+    engine_class = MultiSenseEngine
 
 
 SIGNATURE = ModelSignature(

@@ -6,21 +6,19 @@ an :class:`mlflow.exceptions.MlflowException` is passed through with only its
 message and error code. Input errors (an unknown word or id, a missing field)
 are therefore re-raised as :class:`BadQueryError`, an ``MlflowException``
 (INVALID_PARAMETER_VALUE -> HTTP 400) that is also a ``ValueError``, so callers
-in Python (the CLI's search and disambiguate commands) still catch it as bad
-input. Any other exception is a bug and keeps MLflow's traceback.
+in Python still catch it as bad input. Any other exception is a bug and keeps
+MLflow's traceback. The message rule (and ``topn_of``) live in the MLflow-free
+:mod:`replearn.serving.query_errors`, shared with the CLI's fast path.
 """
 
 from __future__ import annotations
 
-import functools
-
-import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from replearn.lib.errors import ReplearnInputError
+from replearn.serving.query_errors import INPUT_ERRORS, input_errors_as, topn_of
 
-INPUT_ERRORS = (ReplearnInputError, ValueError, KeyError, TypeError)
+__all__ = ["INPUT_ERRORS", "BadQueryError", "input_errors_as_bad_request", "topn_of"]
 
 
 class BadQueryError(MlflowException, ValueError):
@@ -30,36 +28,6 @@ class BadQueryError(MlflowException, ValueError):
         super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
 
 
-def input_errors_as_bad_request(predict):
-    """Decorate a PythonModel ``predict``: input errors become :class:`BadQueryError` (HTTP 400, no traceback).
-
-    The message is the original one (a KeyError's key is quoted), prefixed with
-    the exception's class name, e.g. ``UnknownWordError: 'zzz' is not in the vocabulary``.
-    """
-
-    @functools.wraps(predict)
-    def wrapper(*args, **kwargs):
-        try:
-            return predict(*args, **kwargs)
-        except INPUT_ERRORS as exc:
-            raise BadQueryError(f"{type(exc).__name__}: {exc}") from exc
-
-    return wrapper
-
-
-def topn_of(record: dict, default: int) -> int:
-    """The ``topn`` of one query row: ``default`` when absent / null / NaN, else an int >= 1.
-
-    Raises:
-        ValueError: ``topn`` is not a whole number >= 1 (named with the value given).
-    """
-    value = record.get("topn")
-    if value is None or (not isinstance(value, (str, bytes)) and bool(pd.isna(value))):
-        return default
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        n = None
-    if n is None or n != value or n < 1:
-        raise ValueError(f"topn must be a whole number >= 1, got {value!r}")
-    return n
+#: Decorate a PythonModel ``predict``: input errors become :class:`BadQueryError` (HTTP 400, no traceback), with the
+#: original message prefixed by the exception's class name, e.g. ``UnknownWordError: 'zzz' is not in the vocabulary``.
+input_errors_as_bad_request = input_errors_as(BadQueryError)

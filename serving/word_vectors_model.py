@@ -1,28 +1,19 @@
-"""The registered word-vector model: an MLflow pyfunc that answers nearest-neighbour queries from its FAISS index."""
+"""The registered word-vector model: an MLflow pyfunc that answers nearest-neighbour queries from its FAISS index.
+
+The answers come from :class:`~replearn.serving.word_vectors_engine.WordVectorsEngine`.
+"""
 
 from __future__ import annotations
 
-import mlflow.pyfunc
-import numpy as np
 import pandas as pd
 from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import ColSpec, Schema
 
-from replearn.lib.store.embeddings_table import read_vectors
-from replearn.lib.store.faiss_index import load_index, search
-from replearn.lib.vectors import KeyedVectors
-from replearn.serving.pyfunc_errors import input_errors_as_bad_request, topn_of
+from replearn.serving.pyfunc_base import EnginePyfunc
+from replearn.serving.word_vectors_engine import WordVectorsEngine
 
 
-def _as_list(value) -> list[str]:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return []
-    if isinstance(value, str):
-        return [w for w in value.replace(",", " ").split() if w]
-    return [str(w) for w in value]
-
-
-class WordVectorsModel(mlflow.pyfunc.PythonModel):
+class WordVectorsModel(EnginePyfunc):
     """Word -> neighbours, from the exported embeddings table and its FAISS index.
 
     Input: a DataFrame with a ``positive`` column (a word, a space/comma separated
@@ -36,29 +27,7 @@ class WordVectorsModel(mlflow.pyfunc.PythonModel):
     ``word``, ``similarity`` (cosine in [-1, 1]).
     """
 
-    def load_context(self, context) -> None:
-        words, ids, vectors, meta = read_vectors(context.artifacts["embeddings"])
-        self.kv = KeyedVectors(words, vectors)
-        self.index, self.index_meta = load_index(context.artifacts["index"])
-        self.metric = self.index_meta.get("metric", "cos")
-
-    def neighbours(self, positive: list[str], negative: list[str], topn: int = 10) -> list[tuple[str, float]]:
-        """Top ``topn`` (word, cosine) for one query, answered by the FAISS index."""
-        q, exclude = self.kv.query_vector(positive, negative)
-        D, I = search(self.index, q[None, :].astype(np.float32), topn + len(exclude), self.metric)
-        skip = set(int(i) for i in exclude)
-        hits = [(self.kv.words[int(i)], float(d)) for d, i in zip(D[0], I[0]) if int(i) not in skip]
-        return hits[:topn]
-
-    @input_errors_as_bad_request
-    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        rows = []
-        for qi, rec in enumerate(model_input.to_dict("records")):
-            topn = topn_of(rec, 10)
-            for rank, (w, s) in enumerate(self.neighbours(_as_list(rec.get("positive")),
-                                                          _as_list(rec.get("negative")), topn), 1):
-                rows.append({"query": qi, "rank": rank, "word": w, "similarity": s})
-        return pd.DataFrame(rows, columns=["query", "rank", "word", "similarity"])
+    engine_class = WordVectorsEngine
 
 
 SIGNATURE = ModelSignature(

@@ -1,0 +1,91 @@
+"""Word -> neighbours from a registered version's files (embeddings table + FAISS index), without MLflow.
+
+The engine behind the registered word-vector pyfunc
+(:mod:`replearn.serving.word_vectors_model`) and the CLI's ``replearn search word2vec``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from replearn.lib.store.embeddings_table import read_vectors
+from replearn.lib.store.faiss_index import load_index, search
+from replearn.lib.vectors import KeyedVectors
+from replearn.serving.query_errors import topn_of
+
+
+def _as_list(value) -> list[str]:
+    """Words of a query field: None / NaN -> [], ``"a b,c"`` -> ``["a", "b", "c"]``, a list -> its items."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    if isinstance(value, str):
+        return [w for w in value.replace(",", " ").split() if w]
+    return [str(w) for w in value]
+
+
+class WordVectorsEngine:
+    """Nearest words with gensim 4 ``most_similar`` semantics, answered by the FAISS index.
+
+    A query is the normalised mean of the unit vectors of the positive words
+    minus the negative ones; similarity is cosine in [-1, 1]; input words are
+    excluded from the results.
+
+    Args:
+        kv: the words and their vectors (V words, (V, D) float32).
+        index: the FAISS index over the same rows (row i = word i).
+        metric: the similarity the index was built for (``cos``, ``ip``, ``l2``).
+    """
+
+    family = "word2vec"
+    #: the columns of each answer row (and of the pyfunc's output DataFrame)
+    COLUMNS = ("query", "rank", "word", "similarity")
+
+    def __init__(self, kv: KeyedVectors, index, metric: str = "cos"):
+        self.kv, self.index, self.metric = kv, index, metric
+
+    @classmethod
+    def load(cls, artifacts: Mapping[str, str | Path], eager: bool = True) -> WordVectorsEngine:
+        """From the files of a registered version: ``embeddings`` (Parquet) and ``index`` (FAISS).
+
+        ``eager`` is accepted for the engines' common interface; nothing here is deferred.
+
+        Raises:
+            EmbeddingsError / OSError: a missing or unreadable file.
+        """
+        words, _ids, vectors, _meta = read_vectors(artifacts["embeddings"])
+        index, index_meta = load_index(artifacts["index"])
+        return cls(KeyedVectors(words, vectors), index, index_meta.get("metric", "cos"))
+
+    def neighbours(self, positive: list[str], negative: list[str], topn: int = 10) -> list[tuple[str, float]]:
+        """Top ``topn`` (word, cosine) for one query.
+
+        Raises:
+            VocabularyError (a ReplearnInputError): a word not in the vocabulary, or no word at all.
+        """
+        q, exclude = self.kv.query_vector(positive, negative)
+        D, I = search(self.index, q[None, :].astype(np.float32), topn + len(exclude), self.metric)
+        skip = set(int(i) for i in exclude)
+        hits = [(self.kv.words[int(i)], float(d)) for d, i in zip(D[0], I[0]) if int(i) not in skip]
+        return hits[:topn]
+
+    def answer(self, records: Iterable[Mapping]) -> list[dict]:
+        """One row per neighbour of each query record.
+
+        Args:
+            records: dicts with ``positive`` (a word, a space/comma separated
+                string, or a list of words), optional ``negative`` (same forms)
+                and optional ``topn`` (int >= 1, default 10).
+
+        Returns:
+            rows ``{"query": record number, "rank": 1-based, "word", "similarity": cosine}``.
+        """
+        rows = []
+        for qi, rec in enumerate(records):
+            topn = topn_of(rec, 10)
+            for rank, (w, s) in enumerate(self.neighbours(_as_list(rec.get("positive")),
+                                                          _as_list(rec.get("negative")), topn), 1):
+                rows.append({"query": qi, "rank": rank, "word": w, "similarity": s})
+        return rows
