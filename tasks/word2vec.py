@@ -11,7 +11,6 @@ from replearn.lib.store.atomic import atomic_write_npz
 from replearn.lib.text.vocab import keep_probability, noise_distribution, read_vocabulary
 from replearn.lib.word2vec.config import Word2VecConfig
 from replearn.lib.word2vec.corpus import EncodedCorpus, encode_corpus
-from replearn.lib.word2vec.softmax import train_softmax
 from replearn.lib.word2vec.trainer import StepLog, train_sgns
 from replearn.infra.caching import STAGE_CACHE
 from replearn.infra.checkpoints import training_checkpoints
@@ -58,6 +57,8 @@ def _train(encoded_dir: str, vocab_path: str, config: dict, checkpoint_dir: Path
                     step=s.step)
 
     if cfg.objective == "softmax":
+        from replearn.lib.word2vec.softmax import train_softmax  # torch: imported only for this objective
+
         result = train_softmax(corpus, vocab.counts, cfg, keep_prob=keep, on_step=on_step, progress=True)
     else:
         result = train_sgns(corpus, vocab.counts, cfg, keep_prob=keep,

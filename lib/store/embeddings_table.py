@@ -288,7 +288,8 @@ def read_embeddings(
     path = Path(path)
     parts = _parts(path)
     cols = list(columns) if columns is not None else None
-    tables = [pq.read_table(p, columns=cols) for p in parts]
+    # ParquetFile reads one file without the dataset layer (which imports pandas: 0.3 s of a warm search)
+    tables = [pq.ParquetFile(p).read(columns=cols) for p in parts]
     meta = _metadata_from_schema(tables[0].schema, parts[0])
     raw = tables[0].schema.metadata.get(METADATA_KEY)
     odd = [p.name for p, t in zip(parts, tables) if (t.schema.metadata or {}).get(METADATA_KEY) != raw]
