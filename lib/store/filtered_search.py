@@ -64,6 +64,9 @@ def search_id_range(index: faiss.Index, xq: np.ndarray, k: int, metric: str, lo:
         raise EmbeddingsError(f"k must be an int >= 1, got {k!r}")
     xq = _prepare_queries(index, xq, metric)
     k = int(min(k, hi - lo, index.ntotal))
-    D, I = index.search(xq, k, params=_search_parameters(index, faiss.IDSelectorRange(int(lo), int(hi))))
+    # faiss.contrib.torch_utils (imported by e.g. pytorch-metric-learning) replaces Index.search with a version
+    # without ``params``; the numpy search it wraps stays as ``search_numpy``
+    search = getattr(index, "search_numpy", index.search)
+    D, I = search(xq, k, params=_search_parameters(index, faiss.IDSelectorRange(int(lo), int(hi))))
     found = int((I >= 0).sum(axis=1).min()) if len(I) else 0
     return D[:, :found], I[:, :found]

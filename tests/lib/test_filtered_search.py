@@ -40,3 +40,14 @@ def test_k_is_truncated_to_the_range_and_bad_ranges_raise():
         search_id_range(index, xb[:1], 3, "ip", 4, 4)
     with pytest.raises(EmbeddingsError, match="k must be"):
         search_id_range(index, xb[:1], 0, "ip", 0, 4)
+
+
+def test_works_after_faiss_torch_utils_replaced_search():
+    """faiss.contrib.torch_utils (pytorch-metric-learning imports it) swaps Index.search for one without params."""
+    import faiss.contrib.torch_utils  # noqa: F401  (the patch applies to every index class, for the process)
+
+    rng = np.random.default_rng(1)
+    xb = rng.normal(size=(50, 4)).astype(np.float32)
+    index = build_index(xb, "cos", "Flat", ids=np.arange(50))
+    D, I = search_id_range(index, xb[:2], 3, "cos", 10, 20)
+    assert I.shape == (2, 3) and ((I >= 10) & (I < 20)).all()
