@@ -41,7 +41,8 @@ def test_a_users_parquet_holds_out_a_seeded_fraction_and_counts_skipped_rows(tmp
     rows = {"image": [_png()] * 9 + [b"not an image"], "caption": [f"a thing number {i}" for i in range(10)]}
     path = tmp_path / "pairs.parquet"
     pq.write_table(pa.table(rows), path)
-    split = load_pair_split(str(path), "image", "caption", epochs=2, n_test=0.25, n_test_templates=3, seed=1)
+    with pytest.warns(UserWarning, match="skipped 1 unreadable image"):
+        split = load_pair_split(str(path), "image", "caption", epochs=2, n_test=0.25, n_test_templates=3, seed=1)
     assert len(split.skipped) == 1 and split.info()["skipped"] == 1
     assert len(split.test.images) == 2 and len(split.train_images) == 7            # round(0.25 * 9) held out
     assert np.array_equal(split.train_captions[0], split.train_captions[1])        # the same captions each epoch
