@@ -39,8 +39,9 @@ def fan_out(task: Task, calls: list[dict[str, Any]], parallel: int | None = None
         runner: a started task runner to submit to (a cluster's: :meth:`ShardRunner.task_runner
             <replearn.infra.runners.ShardRunner.task_runner>`); None: the flow run's own task runner.
 
-    Outside a flow run (a task called on its own, as in unit tests) the runs
-    happen one after another in this thread.
+    Outside a flow run (a task called on its own, as in unit tests) the task's
+    function is called for each, one after another in this thread, with no
+    task runs (a task run outside a flow has no flow run to log to).
 
     Raises:
         The exception of the first failed run (in ``calls`` order), once every
@@ -54,7 +55,7 @@ def fan_out(task: Task, calls: list[dict[str, Any]], parallel: int | None = None
     if runner is None:
         runner = ctx.task_runner if ctx is not None else None
     if ctx is None or runner is None:
-        return [task(**kw) for kw in calls]
+        return [task.fn(**kw) for kw in calls]
     limit = parallel or max(1, len(calls))
     results: list[Any] = [None] * len(calls)
     in_flight: deque = deque()

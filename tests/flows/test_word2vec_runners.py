@@ -103,7 +103,7 @@ def test_cli_runner_dask_makes_what_the_default_runner_makes(local_run, corpus, 
             os.killpg(proc.pid, 9)
     log = (tmp_path / "dask.log").read_text()
     assert "LocalCluster" in log and log.count("tokenize-partition") >= 3
-    assert log.count("Starting temporary server") == 1   # the workers report to the CLI's temporary Prefect API
+    assert "Starting temporary server" not in log   # the workers report to the CLI's local Prefect API
     _assert_same_outputs(local_run, summary(tmp_path / "dask.json"), shards=2)
 
 
