@@ -77,6 +77,7 @@ class Bench:
         return dt, p
 
     def replearn_cmd(self, *args: str, check: bool = True) -> tuple[float, subprocess.CompletedProcess]:
+        """``replearn args...``, timed as :meth:`run`."""
         return self.run(self.replearn, *args, check=check)
 
     def python_out(self, code: str, *args: str) -> str:
@@ -208,6 +209,7 @@ def _default_replearn() -> str:
 
 
 def main() -> None:
+    """Command line: see the module docstring."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", default="books", help="corpus path, or 'books' / 'gensim' (embedded corpora)")
     ap.add_argument("--epochs", type=int, default=5)
