@@ -26,7 +26,7 @@ from rich.markup import escape
 from replearn.cli.options import field_values, flag, list_flags
 from replearn.flows.params import ClipParams, MetricParams, MultisenseParams, Word2VecParams
 from replearn.infra.quiet import apply_quiet_env
-from replearn.lib.errors import ReplearnInputError
+from replearn.lib.errors import ReplearnInputError, explain_os_error, is_explained_os_error
 
 app = typer.Typer(help="replearn: learn representations and make them useful (Prefect flows, MLflow tracking).",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -103,7 +103,8 @@ class _QuietInputErrors(logging.Filter):
     Prefect logs a failed task run with its traceback, then the failed states
     of the task, of every task that waited on it and of the flow, each
     repeating the message (ERROR and INFO). The first record carrying a
-    :class:`ReplearnInputError` is dropped and its text remembered; later
+    :class:`ReplearnInputError`, or an ``OSError`` the user can fix (a full
+    disk, a permission: ``lib/errors.explain_os_error``), is dropped and its text remembered; later
     records that repeat the text are dropped too. Real bugs (any other
     exception) keep their records and tracebacks. One instance per CLI call.
     """
@@ -113,7 +114,8 @@ class _QuietInputErrors(logging.Filter):
         self._texts: list[str] = []
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], ReplearnInputError):
+        if record.exc_info and (isinstance(record.exc_info[1], ReplearnInputError)
+                                or is_explained_os_error(record.exc_info[1])):
             # the start of the message, up to any character that repr() would escape
             self._texts.append(re.split(r"[\\\n]", str(record.exc_info[1]))[0][:60])
             return False
@@ -156,6 +158,10 @@ def run_flow(flow_ref: str, params: Any, json_out: Path | None = None) -> dict:
             summary = flow(params)
     except (ValueError, ImportError, LocalApiError) as e:
         fail(str(e))
+    except OSError as e:  # a full disk, a permission: one line naming the path and the remedy
+        if not is_explained_os_error(e):
+            raise
+        fail(explain_os_error(e))
     if json_out:
         json_out.write_text(json.dumps(summary, indent=2, default=str))
     return summary

@@ -1,9 +1,15 @@
-"""Errors raised by replearn.lib for bad input.
+"""Errors raised by replearn.lib for bad input, and the wording of operating-system errors.
 
 Every error message names the offending file (and row, where there is one) and
 says how to fix it. All derive from ``ValueError`` so callers that only know
-the standard library still catch them.
+the standard library still catch them. An ``OSError`` a user can fix outside
+replearn (a full disk, a permission) is worded by :func:`explain_os_error`: one
+line with the path and the remedy instead of a traceback. Outputs are written to
+temporary names and renamed (lib/store/atomic.py), so such an error leaves no
+half-written file.
 """
+
+import errno
 
 
 class ReplearnInputError(ValueError):
@@ -35,3 +41,31 @@ class TrainingError(ReplearnInputError):
 
     def __reduce__(self):  # keep ``history`` through pickling (process pools, Prefect results)
         return (type(self), (self.args[0] if self.args else "", self.history))
+
+
+#: errno -> (what happened, the remedy), for the operating-system errors a user can fix outside replearn.
+EXPLAINED_OS_ERRORS: dict[int, tuple[str, str]] = {
+    errno.ENOSPC: ("no space left on the device", "free space there, or point --home (or the corpus) elsewhere"),
+    errno.EDQUOT: ("disk quota exceeded", "free space within your quota, or point --home elsewhere"),
+    errno.EACCES: ("permission denied", "give your user read/write access to it, or point --home elsewhere"),
+    errno.EPERM: ("operation not permitted", "give your user read/write access to it, or point --home elsewhere"),
+    errno.EROFS: ("read-only file system", "point --home at a writable folder"),
+    errno.EMFILE: ("too many open files", "raise the limit (ulimit -n) or use fewer --workers"),
+    errno.EIO: ("input/output error", "check the disk (dmesg), then run again"),
+}
+
+
+def is_explained_os_error(e: BaseException) -> bool:
+    """Whether ``e`` is an ``OSError`` whose errno :data:`EXPLAINED_OS_ERRORS` words."""
+    return isinstance(e, OSError) and e.errno in EXPLAINED_OS_ERRORS
+
+
+def explain_os_error(e: OSError) -> str:
+    """``"<what happened>: <path> (<remedy>); no output was left half-written"``; a rename names both paths.
+
+    Args:
+        e: an ``OSError`` of any errno (one not in :data:`EXPLAINED_OS_ERRORS` keeps its ``strerror``, no remedy).
+    """
+    what, remedy = EXPLAINED_OS_ERRORS.get(e.errno, (e.strerror or type(e).__name__, ""))
+    paths = " -> ".join(str(p) for p in (e.filename, e.filename2) if p is not None) or "(no path given)"
+    return f"{what}: {paths}" + (f" ({remedy})" if remedy else "") + "; no output was left half-written"

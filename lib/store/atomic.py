@@ -109,7 +109,8 @@ def atomic_path(final: Path | str) -> Iterator[Path]:
     Raises:
         FileNotFoundError: the body exited normally without creating the
             temporary path (nothing would be published).
-        OSError: the rename failed (the temporary is deleted).
+        OSError: the rename failed (the temporary is deleted); an ``OSError`` of the body
+            that names no path (a write into an open file) is raised again naming ``final``.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -122,6 +123,11 @@ def atomic_path(final: Path | str) -> Iterator[Path]:
                 "write the output to the yielded path, not to the final one"
             )
         _commit(tmp, final)
+    except OSError as e:
+        _remove(tmp)
+        if e.filename is None and e.errno is not None:  # a write into an open file names no path: name the output
+            raise type(e)(e.errno, e.strerror, str(final)) from e
+        raise
     except BaseException:
         _remove(tmp)
         raise

@@ -178,3 +178,52 @@ def test_a_rule_between_options_fails_before_the_run_naming_the_option(argv, say
 def test_every_run_command_writes_its_summary_as_json_on_request(family):
     result = runner.invoke(app, ["run", family, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "--json" in result.output
+
+
+def test_a_full_disk_inside_a_flow_is_one_error_line_naming_the_path(prefect_harness, monkeypatch, lee_corpus,
+                                                                     tmp_path):
+    import errno
+
+    import replearn.flows.word2vec as flow_module
+
+    def full_disk(params):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "h" / "vectors.npz.tmp"))
+
+    monkeypatch.setattr(flow_module, "word2vec_flow", full_disk)
+    result = runner.invoke(app, ["run", "word2vec", "--corpus", str(lee_corpus), "--home", str(tmp_path / "h")])
+    assert result.exit_code == 2, result.output
+    assert "error: no space left on the device:" in result.output and "vectors.npz.tmp" in result.output
+    assert "free space there" in result.output and "Traceback" not in result.output
+
+
+def test_os_errors_a_user_cannot_fix_keep_their_traceback(prefect_harness, monkeypatch, lee_corpus, tmp_path):
+    import errno
+
+    import replearn.flows.word2vec as flow_module
+
+    def bug(params):
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    monkeypatch.setattr(flow_module, "word2vec_flow", bug)
+    result = runner.invoke(app, ["run", "word2vec", "--corpus", str(lee_corpus), "--home", str(tmp_path / "h")])
+    assert result.exit_code != 0 and isinstance(result.exception, OSError)
+
+
+def test_quiet_filter_drops_a_full_disks_repeats():
+    import errno
+    import logging
+    import sys
+
+    from replearn.cli.main import _QuietInputErrors
+
+    e = OSError(errno.ENOSPC, "No space left on device", "/data/run/tokens/part-0.parquet")
+    try:
+        raise e
+    except OSError:
+        info = sys.exc_info()
+    quiet = _QuietInputErrors()
+    assert not quiet.filter(logging.LogRecord("prefect.task_runs", logging.ERROR, __file__, 1,
+                                              "Task run failed with exception", None, info))
+    assert not quiet.filter(logging.LogRecord("prefect.flow_runs", logging.ERROR, __file__, 1,
+                                              f"Finished in state Failed('Flow run encountered an exception. OSError: "
+                                              f"{e}')", None, None))
