@@ -13,11 +13,18 @@ exception (Ctrl-C included) it is marked FAILED, the run's folder
 ``<home>/runs/<family>/<run id>/`` is removed (so no half-written output
 survives; checkpoints live under ``<home>/checkpoints/`` and survive, so a
 killed run resumes) and the exception propagates.
+
+A run whose process was killed (SIGKILL, a power cut) cannot mark itself: each
+run is tagged with its host and process id, and the next run of the family on
+that host marks every RUNNING run whose process is gone KILLED
+(:func:`mark_killed_runs`).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -59,13 +66,49 @@ class RunContext:
         return str(inside_home(self.home, "checkpoints", self.family, key))
 
 
+#: Tags naming the process that owns a run, so that a later run can tell a killed one from a running one.
+HOST_TAG, PID_TAG = "replearn.host", "replearn.pid"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def mark_killed_runs(uri: str, experiment: str) -> list[str]:
+    """Mark KILLED every RUNNING run of ``experiment`` started on this host by a process that no longer exists.
+
+    Runs of other hosts, runs without the owner tags (made before them) and runs whose process lives (a
+    concurrent run) are left alone. Returns the ids marked.
+    """
+    c = client(uri)
+    host, marked = socket.gethostname(), []
+    for run in c.search_runs([experiment], filter_string="attributes.status = 'RUNNING'", max_results=1000):
+        tags = run.data.tags
+        pid = tags.get(PID_TAG, "")
+        if tags.get(HOST_TAG) != host or not pid.isdigit() or _process_alive(int(pid)):
+            continue
+        c.set_tag(run.info.run_id, "replearn.ended", f"process {pid} on {host} was gone; marked by a later run")
+        c.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+        marked.append(run.info.run_id)
+    return marked
+
+
 def start_run(family: str, home: str | Path | None = None, tags: dict[str, str] | None = None) -> RunContext:
-    """Create the MLflow run of a flow run of ``family`` (tagged with the Prefect flow run id and name)."""
+    """Create the MLflow run of a flow run of ``family`` (tagged with the Prefect flow run id and name, and this
+    host and process id), after marking the family's runs whose process was killed (:func:`mark_killed_runs`)."""
     root = data_home(home)
     uri = tracking_uri(root)
     all_tags = {"prefect.flow_run_id": str(flow_run.get_id() or ""),
-                "prefect.flow_run_name": str(flow_run.get_name() or ""), **(tags or {})}
+                "prefect.flow_run_name": str(flow_run.get_name() or ""),
+                HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), **(tags or {})}
     experiment = experiment_id(uri, family, root)
+    mark_killed_runs(uri, experiment)
     run_id = client(uri).create_run(experiment, tags=all_tags).info.run_id
     return RunContext(family, str(root), uri, run_id, str(inside_home(root, "runs", family, run_id)), experiment)
 

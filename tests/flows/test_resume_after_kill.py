@@ -70,6 +70,10 @@ def test_sigkill_during_training_resumes_to_the_uninterrupted_vectors(tmp_path, 
     np.testing.assert_allclose(v, v_ref, rtol=0, atol=1e-6)
     np.testing.assert_allclose(u, u_ref, rtol=0, atol=1e-6)
     assert run_dir(s).parent == home / "runs" / "word2vec"
+    # the killed run could not end itself: the rerun marked it KILLED (not RUNNING for ever)
+    c = client(s["tracking_uri"])
+    runs = c.search_runs([run.info.experiment_id])
+    assert sorted(r.info.status for r in runs) == ["FINISHED", "KILLED"]
 
 
 def _resumed_run(home: Path, family: str, ckpt: Path, done: list[int]):
