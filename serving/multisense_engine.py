@@ -9,23 +9,21 @@ the prior. The engine behind the registered pyfunc
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 
 from replearn.lib.multisense.model import MultiSenseVectors
+from replearn.lib.text.query import query_tokens, query_word
 from replearn.serving.query_errors import topn_of
 
-_WORD = re.compile(r"[^\W\d_]+")
-
-
 def context_words(text) -> list[str]:
-    """Lower-cased alphabetic words of ``text`` (the training tokenizer's rule for the context)."""
+    """The tokens of ``text`` under the corpus's rules (:func:`~replearn.lib.text.query.query_tokens`); [] for
+    None or NaN (a missing DataFrame cell)."""
     if text is None or (isinstance(text, float) and np.isnan(text)):
         return []
-    return [w.lower() for w in _WORD.findall(str(text))]
+    return query_tokens(str(text))
 
 
 class MultiSenseEngine:
@@ -58,7 +56,7 @@ class MultiSenseEngine:
         """
         rows = []
         for qi, rec in enumerate(records):
-            word = str(rec["word"]).lower()
+            word = query_word(rec["word"])
             topn = topn_of(rec, 8)
             post = self.model.posterior(word, context_words(rec.get("context")))
             for z, nbrs in enumerate(self.model.sense_neighbours(word, topn=topn)):

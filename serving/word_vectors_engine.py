@@ -13,6 +13,8 @@ import numpy as np
 
 from replearn.lib.store.embeddings_table import read_vectors
 from replearn.lib.store.faiss_index import load_index, search
+from replearn.lib.text.config import TokenizerConfig
+from replearn.lib.text.query import query_word, tokenizer_of
 from replearn.lib.vectors import KeyedVectors
 from replearn.serving.query_errors import topn_of
 
@@ -43,8 +45,8 @@ class WordVectorsEngine:
     #: the columns of each answer row (and of the pyfunc's output DataFrame)
     COLUMNS = ("query", "rank", "word", "similarity")
 
-    def __init__(self, kv: KeyedVectors, index, metric: str = "cos"):
-        self.kv, self.index, self.metric = kv, index, metric
+    def __init__(self, kv: KeyedVectors, index, metric: str = "cos", tokenizer: TokenizerConfig = TokenizerConfig()):
+        self.kv, self.index, self.metric, self.tokenizer = kv, index, metric, tokenizer
 
     @classmethod
     def load(cls, artifacts: Mapping[str, str | Path], eager: bool = True) -> WordVectorsEngine:
@@ -55,17 +57,20 @@ class WordVectorsEngine:
         Raises:
             EmbeddingsError / OSError: a missing or unreadable file.
         """
-        words, _ids, vectors, _meta = read_vectors(artifacts["embeddings"])
+        words, _ids, vectors, meta = read_vectors(artifacts["embeddings"])
         index, index_meta = load_index(artifacts["index"])
-        return cls(KeyedVectors(words, vectors), index, index_meta.get("metric", "cos"))
+        return cls(KeyedVectors(words, vectors), index, index_meta.get("metric", "cos"),
+                   tokenizer_of(meta.config.get("tokenizer")))
 
     def neighbours(self, positive: list[str], negative: list[str], topn: int = 10) -> list[tuple[str, float]]:
-        """Top ``topn`` (word, cosine) for one query.
+        """Top ``topn`` (word, cosine) for one query; the words go through the corpus's normalisation first
+        (:func:`~replearn.lib.text.query.query_word`: ``ČESKÁ`` finds ``česká``).
 
         Raises:
             VocabularyError (a ReplearnInputError): a word not in the vocabulary, or no word at all.
         """
-        q, exclude = self.kv.query_vector(positive, negative)
+        q, exclude = self.kv.query_vector([query_word(w, self.tokenizer) for w in positive],
+                                          [query_word(w, self.tokenizer) for w in negative])
         D, I = search(self.index, q[None, :].astype(np.float32), topn + len(exclude), self.metric)
         skip = set(int(i) for i in exclude)
         hits = [(self.kv.words[int(i)], float(d)) for d, i in zip(D[0], I[0]) if int(i) not in skip]
