@@ -18,6 +18,9 @@ from replearn.lib.errors import ReplearnInputError
 
 #: exceptions that mean "this query cannot be answered", not "replearn has a bug"
 INPUT_ERRORS = (ReplearnInputError, ValueError, KeyError, TypeError)
+#: The most results one query may ask for (``topn``), and the most queries one request may hold.
+MAX_TOPN = 1000
+MAX_BATCH = 1000
 
 
 class QueryError(ValueError):
@@ -58,10 +61,10 @@ def _missing(value) -> bool:
 
 
 def topn_of(record: dict, default: int) -> int:
-    """The ``topn`` of one query row: ``default`` when absent / null / NaN, else an int >= 1.
+    """The ``topn`` of one query row: ``default`` when absent / null / NaN, else an int in ``1..MAX_TOPN``.
 
     Raises:
-        ValueError: ``topn`` is not a whole number >= 1 (named with the value given).
+        ValueError: ``topn`` is not a whole number in ``1..MAX_TOPN`` (named with the value given).
     """
     value = record.get("topn")
     if _missing(value):
@@ -70,6 +73,16 @@ def topn_of(record: dict, default: int) -> int:
         n = int(value)
     except (TypeError, ValueError):
         n = None
-    if n is None or n != value or n < 1:
-        raise ValueError(f"topn must be a whole number >= 1, got {value!r}")
+    if n is None or n != value or not 1 <= n <= MAX_TOPN:
+        raise ValueError(f"topn must be a whole number from 1 to {MAX_TOPN}, got {value!r}")
     return n
+
+
+def check_batch(n: int) -> None:
+    """Refuse a request of more than :data:`MAX_BATCH` queries (HTTP 400 when served).
+
+    Raises:
+        ValueError: ``n > MAX_BATCH``, saying to split the request.
+    """
+    if n > MAX_BATCH:
+        raise ValueError(f"{n} queries in one request; at most {MAX_BATCH}: split the request")
