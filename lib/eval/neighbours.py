@@ -79,20 +79,24 @@ def default_probes(kv: KeyedVectors, n: int = 6) -> list[str]:
     """Pick ``n`` probe words present in ``kv``, so a neighbour table is never empty.
 
     Tries ``PROBE_WORDS`` in order (each as written, then Capitalised, then
-    UPPER-cased, to suit cased vocabularies); if fewer than ``n`` are found, fills
-    up with the most frequent vocabulary words that are alphabetic, at least 3
-    letters long and not function words; then with any words.
+    UPPER-cased, to suit cased vocabularies), keeping only those among the most
+    frequent fifth of the vocabulary (rows are in frequency order, as a
+    vocabulary writes them): on a technical corpus ``city`` seen 7 times has
+    noise for neighbours. If fewer than ``n`` are found, fills up with the most
+    frequent vocabulary words that are alphabetic, at least 3 letters long and
+    not function words; then with any words.
 
     Returns:
         ``min(n, len(kv))`` distinct words of ``kv``.
     """
     n = max(0, min(int(n), len(kv)))
+    frequent = max(n, len(kv) // 5)  # a fixed probe word must be among this many most frequent rows
     chosen: list[str] = []
     for w in PROBE_WORDS:
         if len(chosen) >= n:
             break
         for v in (w, w.capitalize(), w.upper()):
-            if v in kv and v not in chosen:
+            if v in kv and kv.index(v) < frequent and v not in chosen:
                 chosen.append(v)
                 break
     if len(chosen) < n:

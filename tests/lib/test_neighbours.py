@@ -66,3 +66,11 @@ def test_default_probes_never_empty():
     kv = _kv(["the", "of", "12"])
     assert default_probes(kv, n=6) == ["the", "of", "12"]
     assert len(nearest_neighbours(kv, default_probes(kv), topn=1)) == 3
+
+
+def test_default_probes_skip_fixed_words_that_are_rare_in_this_corpus():
+    # a technical corpus: 'city' exists but sits among the rarest words; frequent content words stand in for it
+    words = ["the", "kernel", "module", "driver", "memory", "device", "buffer", "thread", "socket", "packet"] + [
+        f"w{i}" for i in range(40)] + ["city"]
+    probes = default_probes(_kv(words), n=3)
+    assert "city" not in probes and probes == ["kernel", "module", "driver"]
