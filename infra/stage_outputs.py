@@ -55,6 +55,8 @@ class Tokens(StageOutput):
     invalid_utf8: int = 0
     boms_removed: int = 0
     shards: int = 0
+    null_documents: int = 0
+    empty_documents: int = 0
 
 
 @dataclass(frozen=True)

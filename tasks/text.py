@@ -88,9 +88,11 @@ def tokenize_task(source: str, out_dir: str, tokenizer: dict, tracking_uri: str,
     d = stats.to_dict()
     log_params(tracking_uri, run_id, {"corpus": source, **dataclasses.asdict(config)}, prefix="tokenize.")
     log_metrics(tracking_uri, run_id, {f"tokenize.{k}": v for k, v in d.items() if isinstance(v, (int, float))})
+    skipped = (f"; {d['null_documents']} null and {d['empty_documents']} token-less rows skipped"
+               if d["null_documents"] or d["empty_documents"] else "")
     get_run_logger().info("tokenized %s (%d partitions): %s documents, %s tokens, %s invalid UTF-8 bytes replaced, "
-                          "%s BOMs dropped", source, len(parts), d["documents"], d["tokens"], d["invalid_utf8"],
-                          d["boms_removed"])
+                          "%s BOMs dropped%s", source, len(parts), d["documents"], d["tokens"], d["invalid_utf8"],
+                          d["boms_removed"], skipped)
     return Tokens(path=out_dir, **d)
 
 

@@ -167,8 +167,9 @@ class MultiSenseConfig(Config):
                                                        "responsibilities, sampled, or not at all")
     estep_window: int = setting(0, help="Words each side the E-step reads as evidence (0 = the update's dynamic "
                                         "window)", ge=0)
-    max_sentence_tokens: int | None = setting(1000, help="Pseudo-sentence cap used when encoding the corpus "
-                                                         "(provenance)", ge=1)
+    max_sentence_tokens: int | None = setting(1000, help="Join consecutive lines (documents) into pseudo-sentences "
+                                                         "of up to this many tokens when encoding the corpus; 0 or "
+                                                         "empty = one line, one sentence", ge=0)
     threads: int = setting(2, help="Training threads (Hogwild SGD)", ge=1, le=256, in_training_key=False)
     seed: int = setting(1, help="Random seed (threads=1: identical vectors)")
     chunk_tokens: int = setting(500_000, help="Corpus tokens per training step (the prior is re-estimated after "

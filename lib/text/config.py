@@ -97,6 +97,8 @@ class TokenizeStats:
             only; Parquet strings are already decoded).
         boms_removed: byte-order marks (U+FEFF) removed, wherever they occurred.
         shards: shard file names inside the output folder, in order.
+        null_documents: Parquet rows whose text is null, skipped.
+        empty_documents: Parquet rows whose text holds no token, skipped.
     """
 
     files: int
@@ -105,6 +107,8 @@ class TokenizeStats:
     invalid_utf8: int
     boms_removed: int
     shards: tuple[str, ...]
+    null_documents: int = 0
+    empty_documents: int = 0
 
     def to_dict(self) -> dict:
         """Return a JSON-serialisable dict (``shards`` as a list)."""
@@ -115,5 +119,5 @@ class TokenizeStats:
     @classmethod
     def from_dict(cls, d: dict) -> "TokenizeStats":
         """Inverse of :meth:`to_dict`; keys other than the fields (e.g. ``path``) are ignored."""
-        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name != "shards"},
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name != "shards" and f.name in d},
                    shards=tuple(d["shards"]))

@@ -219,7 +219,8 @@ def _iter_text_file(path: Path, on_bytes, block_bytes: int, start: int = 0, end:
 
 
 def _iter_parquet_file(path: Path, column: str, on_bytes) -> Iterator[pl.Series]:
-    """Yield Series of documents (one per non-null row) of a Parquet file's text column."""
+    """Yield Series of documents (one per row, nulls kept: the tokenizer counts them) of a Parquet file's text
+    column: ``string``, ``large_string``, ``string_view``, or a dictionary of strings (pandas' ``category``)."""
     pf = pq.ParquetFile(path)
     schema = pf.schema_arrow
     if column not in schema.names:
@@ -229,7 +230,11 @@ def _iter_parquet_file(path: Path, column: str, on_bytes) -> Iterator[pl.Series]
         )
     col_type = schema.field(column).type
     is_string_view = getattr(pa.types, "is_string_view", lambda t: False)  # pyarrow >= 16
-    if not (pa.types.is_string(col_type) or pa.types.is_large_string(col_type) or is_string_view(col_type)):
+
+    def is_text(t: pa.DataType) -> bool:
+        return pa.types.is_string(t) or pa.types.is_large_string(t) or is_string_view(t)
+
+    if not (is_text(col_type) or (pa.types.is_dictionary(col_type) and is_text(col_type.value_type))):
         raise CorpusError(
             f"column {column!r} of Parquet file {path} has type {col_type}, not string; "
             "store the documents as a string column or pass another --text-column"
@@ -238,7 +243,10 @@ def _iter_parquet_file(path: Path, column: str, on_bytes) -> Iterator[pl.Series]
     rows = max(pf.metadata.num_rows, 1)
     for batch in pf.iter_batches(columns=[column], batch_size=PARQUET_BATCH_ROWS):
         on_bytes(size * batch.num_rows // rows)
-        yield pl.Series("text", batch.column(0)).cast(pl.String).drop_nulls()
+        col = batch.column(0)
+        if pa.types.is_dictionary(col.type):
+            col = col.dictionary_decode()
+        yield pl.Series("text", col).cast(pl.String)
 
 
 def _guard_reads(blocks: Iterator, path: Path) -> Iterator:
@@ -259,7 +267,7 @@ def read_blocks(path: Path, text_column: str, on_bytes: Callable[[int], object],
     A text file (plain, ``.gz``, ``.bz2``) gives ``bytes`` blocks of about
     :data:`BLOCK_BYTES` decompressed bytes, each ending at a line break (the
     last may not; a longer line is yielded whole), undecoded. A Parquet file
-    gives ``polars.Series`` of the non-null strings of ``text_column``,
+    gives ``polars.Series`` of the strings of ``text_column`` (nulls kept),
     :data:`PARQUET_BATCH_ROWS` rows at a time.
 
     Args:

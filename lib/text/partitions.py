@@ -187,7 +187,7 @@ def gather_partitions(source: Path | str, parts: Sequence[tuple[Path | str, Toke
     """
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
-    totals = dict(files=0, documents=0, tokens=0, invalid_utf8=0, boms_removed=0)
+    totals = dict(files=0, documents=0, tokens=0, invalid_utf8=0, boms_removed=0, null_documents=0, empty_documents=0)
     for _, st in parts:
         for k in totals:
             totals[k] += getattr(st, k)

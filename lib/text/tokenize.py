@@ -157,7 +157,7 @@ def tokenize_pieces(pieces: list[Piece], folder: Path, config: TokenizerConfig, 
 
     expr = token_expr(config)
     writer = ShardWriter(folder, shard_rows)
-    documents = tokens = invalid_utf8 = boms = 0
+    documents = tokens = invalid_utf8 = boms = nulls = empty = 0
     total_bytes = sum((end if end is not None else Path(path).stat().st_size) - start for path, start, end in pieces)
     pending: deque[Future[TokenBlock]] = deque()
     writes: deque[Future[None]] = deque()
@@ -171,13 +171,15 @@ def tokenize_pieces(pieces: list[Piece], folder: Path, config: TokenizerConfig, 
             # ahead in worker threads, write results in input order in one writer
             # thread, at most _WRITE_AHEAD blocks behind: bounded memory, order kept.
             def drain(keep: int) -> None:
-                nonlocal documents, tokens, invalid_utf8, boms
+                nonlocal documents, tokens, invalid_utf8, boms, nulls, empty
                 while len(pending) > keep:
                     block = pending.popleft().result()
                     documents += block.table.num_rows
                     tokens += block.tokens
                     invalid_utf8 += block.invalid_utf8
                     boms += block.boms
+                    nulls += block.null_documents
+                    empty += block.empty_documents
                     writes.append(write_pool.submit(writer.write, block.table))
                     while len(writes) > _WRITE_AHEAD:
                         writes.popleft().result()
@@ -205,4 +207,6 @@ def tokenize_pieces(pieces: list[Piece], folder: Path, config: TokenizerConfig, 
         invalid_utf8=invalid_utf8,
         boms_removed=boms,
         shards=tuple(writer.names),
+        null_documents=nulls,
+        empty_documents=empty,
     )

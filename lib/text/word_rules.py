@@ -15,6 +15,7 @@ the counts that go into :class:`~replearn.lib.text.config.TokenizeStats`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import polars as pl
@@ -46,12 +47,16 @@ class TokenBlock:
         tokens: tokens in ``table``.
         invalid_utf8: invalid UTF-8 sequences replaced while decoding the block.
         boms: byte-order marks removed from the block.
+        null_documents: null rows skipped (Parquet; text lines are never null).
+        empty_documents: non-null rows skipped because they hold no token (Parquet).
     """
 
     table: pa.Table
     tokens: int
     invalid_utf8: int
     boms: int
+    null_documents: int = 0
+    empty_documents: int = 0
 
 
 def _normalize(s: pl.Series, form: str) -> pl.Series:
@@ -108,6 +113,9 @@ def polars_text_block(raw: bytes, config: TokenizerConfig, expr: pl.Expr) -> tup
 
 
 def tokenize_documents(s: pl.Series, config: TokenizerConfig, expr: pl.Expr) -> TokenBlock:
-    """Tokenize a Series of already decoded documents (Parquet rows): BOMs removed and counted, then the word rules."""
-    s, boms = remove_boms(s)
-    return block_from_lists(token_lists(s, config, expr), 0, boms)
+    """Tokenize a Series of already decoded documents (Parquet rows): BOMs removed and counted, then the word
+    rules; null rows and rows without a token are skipped and counted."""
+    nulls = s.null_count()
+    s, boms = remove_boms(s.fill_null(""))
+    block = block_from_lists(token_lists(s, config, expr), 0, boms)
+    return dataclasses.replace(block, null_documents=nulls, empty_documents=len(s) - block.table.num_rows - nulls)

@@ -35,7 +35,7 @@ class Word2VecConfig(Config):
         max_sentence_tokens: consecutive documents (lines) are joined into
             pseudo-sentences of at most this many tokens, so windows cross line
             breaks as in the text8 / gensim set-up; a single document longer
-            than this is kept whole, never truncated. None keeps every
+            than this is kept whole, never truncated. None or 0 keeps every
             document as its own sentence.
         objective: ``"negative_sampling"`` (default, any vocabulary size) or
             ``"softmax"``, the full softmax p(y|x) = exp(<u(y),v(x)>) /
@@ -61,8 +61,9 @@ class Word2VecConfig(Config):
     min_alpha: float = setting(0.0001, help="Final learning rate (<= alpha)", ge=0.0)
     min_count: int = setting(5, help="Drop words seen fewer times", ge=1)
     max_vocab: int | None = setting(None, help="Keep at most this many most frequent words (empty = no cap)", ge=1)
-    max_sentence_tokens: int | None = setting(1000, help="Join lines into pseudo-sentences of this many tokens "
-                                                         "(empty = one sentence per line)", ge=1)
+    max_sentence_tokens: int | None = setting(1000, help="Join consecutive lines (documents) into pseudo-sentences "
+                                                         "of up to this many tokens, as word2vec.c reads text; 0 or "
+                                                         "empty = one line, one sentence", ge=0)
     objective: Objective = setting("negative_sampling", help="Training objective: negative sampling, or the full "
                                                              "softmax for small vocabularies")
     softmax_batch: int = setting(1024, help="Pairs per optimiser step of the softmax objective", ge=1)

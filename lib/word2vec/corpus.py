@@ -113,7 +113,7 @@ def group_sentences(lengths: np.ndarray, max_tokens: int | None) -> np.ndarray:
 
     Args:
         lengths: int64 (n_docs,) token counts, all >= 1.
-        max_tokens: cap, or None to keep each document as a sentence.
+        max_tokens: cap, or None (or 0) to keep each document (line, Parquet row) as a sentence.
 
     Returns:
         int64 (S + 1,) sentence boundaries in token units, starting at 0.
@@ -137,7 +137,7 @@ class SentenceGrouper:
     def add(self, lengths: np.ndarray) -> np.ndarray:
         """Boundaries (absolute token positions, int64) closed by this batch of lengths."""
         lengths = np.asarray(lengths, dtype=np.int64)
-        if self.max_tokens is None:
+        if not self.max_tokens:  # None or 0: one document, one sentence
             ends = self.pos + np.cumsum(lengths)
             self.pos = int(ends[-1]) if len(ends) else self.pos
             return ends.astype(np.int64)

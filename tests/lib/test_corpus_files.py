@@ -67,6 +67,31 @@ def test_parquet_rows_are_documents(tmp_path):
         ["first", "line", "second", "line", "of", "doc", "one"], ["doc", "three"],
     ]
     assert (stats.documents, stats.boms_removed, stats.invalid_utf8) == (2, 1, 0)
+    assert (stats.null_documents, stats.empty_documents) == (1, 1)  # None, and "42" (no token): counted
+
+
+@pytest.mark.parametrize("kind", ["dictionary", "large_string", "pandas_category"])
+def test_parquet_string_column_kinds_are_read_alike(tmp_path, kind):
+    docs = ["The river bank", None, "money in the bank", "", "The river bank"]
+    src = tmp_path / "docs.parquet"
+    if kind == "pandas_category":
+        import pandas as pd
+
+        pd.DataFrame({"text": pd.Series(docs, dtype="category")}).to_parquet(src)
+    else:
+        arr = pa.array(docs, type=pa.large_string()) if kind == "large_string" else pa.array(docs).dictionary_encode()
+        pq.write_table(pa.table({"text": arr}), src)
+    stats = tokenize_corpus(src, tmp_path / "out", TokenizerConfig())
+    assert read_tokens(tmp_path / "out") == [["the", "river", "bank"], ["money", "in", "the", "bank"],
+                                             ["the", "river", "bank"]]
+    assert (stats.documents, stats.null_documents, stats.empty_documents) == (3, 1, 1)
+
+
+def test_a_parquet_column_of_numbers_is_refused(tmp_path):
+    src = tmp_path / "docs.parquet"
+    pq.write_table(pa.table({"text": [1, 2]}), src)
+    with pytest.raises(CorpusError, match="not string"):
+        tokenize_corpus(src, tmp_path / "out", TokenizerConfig())
 
 
 def test_read_blocks_cut_at_line_breaks_and_byte_ranges(tmp_path, monkeypatch):

@@ -298,3 +298,13 @@ def test_config_rejects_bad_values():
         Word2VecConfig(window=0)
     cfg = Word2VecConfig(dim=7)
     assert Word2VecConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_zero_sentence_cap_means_one_line_one_sentence():
+    from replearn.lib.word2vec.config import Word2VecConfig
+    from replearn.lib.word2vec.corpus import group_sentences
+
+    lengths = np.array([3, 1, 5, 2])
+    np.testing.assert_array_equal(group_sentences(lengths, 0), [0, 3, 4, 9, 11])
+    np.testing.assert_array_equal(group_sentences(lengths, 0), group_sentences(lengths, None))
+    assert Word2VecConfig(max_sentence_tokens=0).max_sentence_tokens == 0  # accepted (the CLI and the form)
