@@ -35,8 +35,9 @@ class Word2VecConfig(Config):
         max_sentence_tokens: consecutive documents (lines) are joined into
             pseudo-sentences of at most this many tokens, so windows cross line
             breaks as in the text8 / gensim set-up; a single document longer
-            than this is kept whole, never truncated. None or 0 keeps every
-            document as its own sentence.
+            than this is cut into sentences of this many tokens (word2vec.c),
+            never truncated. None or 0 keeps every document as its own
+            sentence, a line of more than 10,000 tokens cut into pieces (gensim).
         objective: ``"negative_sampling"`` (default, any vocabulary size) or
             ``"softmax"``, the full softmax p(y|x) = exp(<u(y),v(x)>) /
             sum_y' exp(<u(y'),v(x)>) for small vocabularies (<= softmax_max_vocab).

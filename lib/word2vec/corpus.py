@@ -85,22 +85,35 @@ class EncodedCorpus:
                 s = e
 
 
+#: Longest sentence when documents are not joined (``max_tokens`` None or 0): a longer line is cut into pieces
+#: of this many tokens, as gensim cuts at 10,000 words (a corpus that is one huge line, the text8 layout, then
+#: trains on every thread, with the learning rate decaying inside it).
+LINE_CUT_TOKENS = 10_000
+
+
 @njit
-def _group_stream(lengths, cur, max_tokens, pos0, out):
+def _group_stream(lengths, cur, max_tokens, cut, pos0, out):
     """Greedy grouping of a stream of document lengths, resumable across batches.
 
-    ``cur`` tokens are already in the open sentence and ``pos0`` tokens precede
-    this batch. Writes the boundaries it closes into ``out``; returns (count, cur).
+    A document is first cut into pieces of at most ``cut`` tokens. A piece joins
+    the open sentence while it stays within ``max_tokens`` (``max_tokens`` 0:
+    every piece opens a new sentence). ``cur`` tokens are already in the open
+    sentence and ``pos0`` tokens precede this batch. Writes the boundaries it
+    closes into ``out``; returns (count, cur).
     """
     n = 0
     pos = pos0
     for length in lengths:
-        if cur > 0 and cur + length > max_tokens:
-            out[n] = pos
-            n += 1
-            cur = 0
-        cur += length
-        pos += length
+        left = length
+        while left > 0:
+            piece = min(left, cut)
+            if cur > 0 and (max_tokens == 0 or cur + piece > max_tokens):
+                out[n] = pos
+                n += 1
+                cur = 0
+            cur += piece
+            pos += piece
+            left -= piece
     return n, cur
 
 
@@ -108,12 +121,13 @@ def group_sentences(lengths: np.ndarray, max_tokens: int | None) -> np.ndarray:
     """Join consecutive documents into pseudo-sentences of at most ``max_tokens``.
 
     Greedy, in order: a document is appended to the current sentence while the
-    total stays <= max_tokens; a document longer than max_tokens forms its own
-    sentence, whole.
+    total stays <= max_tokens; a document longer than max_tokens is cut into
+    pieces of max_tokens tokens (word2vec.c cuts its sentences at 1,000 words).
 
     Args:
         lengths: int64 (n_docs,) token counts, all >= 1.
-        max_tokens: cap, or None (or 0) to keep each document (line, Parquet row) as a sentence.
+        max_tokens: cap, or None (or 0) to keep each document (line, Parquet row) as a sentence, a line longer
+            than :data:`LINE_CUT_TOKENS` cut into pieces of that many tokens.
 
     Returns:
         int64 (S + 1,) sentence boundaries in token units, starting at 0.
@@ -130,25 +144,22 @@ class SentenceGrouper:
     """
 
     def __init__(self, max_tokens: int | None) -> None:
-        self.max_tokens = max_tokens
+        self.max_tokens = int(max_tokens or 0)  # 0: one document, one sentence
+        self.cut = self.max_tokens or LINE_CUT_TOKENS
         self.cur = 0
         self.pos = 0
 
     def add(self, lengths: np.ndarray) -> np.ndarray:
         """Boundaries (absolute token positions, int64) closed by this batch of lengths."""
         lengths = np.asarray(lengths, dtype=np.int64)
-        if not self.max_tokens:  # None or 0: one document, one sentence
-            ends = self.pos + np.cumsum(lengths)
-            self.pos = int(ends[-1]) if len(ends) else self.pos
-            return ends.astype(np.int64)
-        out = np.empty(len(lengths), dtype=np.int64)
-        n, self.cur = _group_stream(lengths, self.cur, self.max_tokens, self.pos, out)
+        out = np.empty(int((lengths // self.cut).sum()) + len(lengths), dtype=np.int64)
+        n, self.cur = _group_stream(lengths, self.cur, self.max_tokens, self.cut, self.pos, out)
         self.pos += int(lengths.sum())
         return out[:n]
 
     def close(self) -> np.ndarray:
-        """The final boundary, if a sentence is still open (max_tokens mode)."""
-        if self.max_tokens is not None and self.cur > 0:
+        """The final boundary, if a sentence is still open."""
+        if self.cur > 0:
             self.cur = 0
             return np.array([self.pos], dtype=np.int64)
         return np.zeros(0, dtype=np.int64)

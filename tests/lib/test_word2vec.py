@@ -216,7 +216,7 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path):
     assert train_sgns(corpus, counts, other, keep_prob=keep, noise_probs=noise, checkpoint_dir=ck).resumed_from_epoch == 0
 
 
-def test_long_document_is_not_truncated(tmp_path):
+def test_long_document_is_cut_into_sentences_not_truncated(tmp_path):
     words = [f"w{i}" for i in range(50)]
     doc = [words[i % 50] for i in range(20_000)]
     shard = tmp_path / "t.parquet"
@@ -224,7 +224,8 @@ def test_long_document_is_not_truncated(tmp_path):
     corpus = encode_corpus([shard], words, tmp_path / "enc", max_sentence_tokens=1000)
     assert corpus.n_tokens == 20_003
     offsets = corpus.offsets()
-    assert 20_000 in np.diff(offsets)  # the long document is one whole sentence
+    # the long document is cut into sentences of 1,000 tokens (word2vec.c), every token kept
+    assert list(np.diff(offsets)) == [2] + [1000] * 20 + [1]
     chunks = list(EncodedCorpus.open(tmp_path / "enc").iter_chunks(5000))
     assert sum(len(ids) for ids, _ in chunks) == 20_003
     counts = np.bincount(np.concatenate([c for c, _ in chunks]), minlength=50).astype(np.int64)
@@ -239,12 +240,13 @@ def test_group_sentences_equals_plain_loop():
     lengths = rng.integers(1, 40, size=500)
     lengths[[10, 200]] = 150
     bounds, cur, pos = [0], 0, 0
-    for n in lengths:  # greedy reference
-        if cur and cur + n > 100:
-            bounds.append(pos)
-            cur = 0
-        cur += n
-        pos += n
+    for n in lengths:  # greedy reference: a document longer than the cap is cut into pieces of the cap
+        for piece in [100] * (n // 100) + ([n % 100] if n % 100 else []):
+            if cur and cur + piece > 100:
+                bounds.append(pos)
+                cur = 0
+            cur += piece
+            pos += piece
     bounds.append(pos)
     np.testing.assert_array_equal(group_sentences(lengths, 100), bounds)
     np.testing.assert_array_equal(group_sentences(lengths, None), np.concatenate([[0], np.cumsum(lengths)]))
@@ -298,6 +300,15 @@ def test_config_rejects_bad_values():
         Word2VecConfig(window=0)
     cfg = Word2VecConfig(dim=7)
     assert Word2VecConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_one_huge_line_is_cut_into_pieces_when_lines_are_not_joined():
+    from replearn.lib.word2vec.corpus import LINE_CUT_TOKENS
+
+    lengths = np.array([5, 2 * LINE_CUT_TOKENS + 7, 3])
+    for cap in (None, 0):
+        np.testing.assert_array_equal(np.diff(group_sentences(lengths, cap)),
+                                      [5, LINE_CUT_TOKENS, LINE_CUT_TOKENS, 7, 3])
 
 
 def test_zero_sentence_cap_means_one_line_one_sentence():
