@@ -9,10 +9,12 @@ A flow body is its stages and nothing else::
 On entry the data home is resolved (:func:`replearn.infra.home.data_home`) and an
 MLflow run is created in the experiment named after the family, tagged with the
 Prefect flow run. On a normal exit the MLflow run is marked FINISHED. On any
-exception (Ctrl-C included) it is marked FAILED, the run's folder
-``<home>/runs/<family>/<run id>/`` is removed (so no half-written output
-survives; checkpoints live under ``<home>/checkpoints/`` and survive, so a
-killed run resumes) and the exception propagates.
+exception (Ctrl-C included) it is marked FAILED and the exception propagates;
+in the run's folder ``<home>/runs/<family>/<run id>/`` half-written
+temporaries are removed and the completed stages' outputs kept, so a retry
+reuses them from the stage cache and runs only the failed stage and those
+after it (checkpoints live under ``<home>/checkpoints/`` and survive too, so a
+killed run resumes).
 
 A run whose process was killed (SIGKILL, a power cut) cannot mark itself: each
 run is tagged with its host and process id, and the next run of the family on
@@ -113,19 +115,44 @@ def start_run(family: str, home: str | Path | None = None, tags: dict[str, str] 
     return RunContext(family, str(root), uri, run_id, str(inside_home(root, "runs", family, run_id)), experiment)
 
 
+def keep_completed_outputs(run_dir: str | Path) -> list[str]:
+    """After a failure: remove what a stage left half-written, keep what completed stages wrote; the names kept.
+
+    Every output is written to a hidden temporary sibling (``.<name>.tmp-<id>``, lib/store/atomic.py) and
+    renamed when complete, so what remains under a visible name is whole. Temporaries (left by a SIGKILL) are
+    deleted, then empty folders; a folder left empty is removed. The stage cache still names the kept files, so
+    a retry runs only the stage that failed and those after it.
+    """
+    root = Path(run_dir)
+    if not root.exists():
+        return []
+    for path in sorted(root.rglob(".*.tmp-*"), key=lambda p: len(p.parts), reverse=True):
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    kept = sorted(p.name for p in root.iterdir())
+    if not kept:
+        root.rmdir()
+    return kept
+
+
 def end_run(run: RunContext, failed: bool = False) -> None:
-    """Mark the MLflow run FINISHED, or FAILED and remove the run's folder (checkpoints stay for resuming)."""
-    status = RunStatus.to_string(RunStatus.FAILED if failed else RunStatus.FINISHED)
-    client(run.tracking_uri).set_terminated(run.run_id, status)
+    """Mark the MLflow run FINISHED; or FAILED, keeping the completed stages' outputs for a retry
+    (:func:`keep_completed_outputs`; the run is tagged ``replearn.kept_outputs``). Checkpoints stay for resuming."""
+    c = client(run.tracking_uri)
     if failed:
-        shutil.rmtree(run.run_dir, ignore_errors=True)
+        kept = keep_completed_outputs(run.run_dir)
+        if kept:
+            c.set_tag(run.run_id, "replearn.kept_outputs", f"{run.run_dir}: {', '.join(kept)} (a retry reuses them)")
+    c.set_terminated(run.run_id, RunStatus.to_string(RunStatus.FAILED if failed else RunStatus.FINISHED))
 
 
 @contextmanager
 def family_run(family: str, home: str | Path | None = None, tags: dict[str, str] | None = None
                ) -> Iterator[RunContext]:
     """Context manager around one flow run's stages: yields its :class:`RunContext`; ends the MLflow run
-    FINISHED on success, FAILED (outputs discarded) on any exception, which propagates."""
+    FINISHED on success, FAILED (completed stages' outputs kept for a retry) on any exception, which propagates."""
     run = start_run(family, home, tags)
     try:
         yield run

@@ -96,3 +96,49 @@ def test_an_image_folder_that_changes_is_loaded_again(prefect_harness, home, tmp
     Image.fromarray(rng.integers(0, 255, (10, 10), dtype=np.uint8)).save(folder / "c" / "6.png")
     second = metric_flow(params)                                 # same path, other content: every stage again
     assert second["embeddings"] != first["embeddings"] and second["images"] == first["images"] + 1
+
+
+def test_a_retry_after_a_late_failure_runs_only_the_failed_stage_and_after(prefect_harness, home, lee_corpus,
+                                                                           tmp_path, monkeypatch):
+    from prefect import task
+
+    import replearn.flows.publish as publish
+    from replearn.flows.word2vec import word2vec_flow
+
+    real = publish.register_task
+
+    @task(name="register-model")
+    def broken(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(home / "mlartifacts"))
+
+    params = Word2VecParams(corpus=str(lee_corpus), home=str(home), dim=16, epochs=1, min_count=3, threads=1)
+    monkeypatch.setattr(publish, "register_task", broken)
+    with pytest.raises(PermissionError):
+        word2vec_flow(params)
+    c = client(tracking_uri(home))
+    failed = c.search_runs([c.get_experiment_by_name("word2vec").experiment_id])[0]
+    assert failed.info.status == "FAILED"
+    failed_dir = home / "runs" / "word2vec" / failed.info.run_id
+    assert (failed_dir / "vectors.npz").exists() and (failed_dir / "tokens").is_dir()  # completed stages kept
+    assert not list(failed_dir.rglob(".*.tmp-*"))                                         # nothing half-written
+    assert "vectors.npz" in failed.data.tags["replearn.kept_outputs"]
+
+    monkeypatch.setattr(publish, "register_task", real)
+    retry = word2vec_flow(params)
+    assert retry["model"]["version"] in (1, "1")
+    assert Path(retry["embeddings"]).is_relative_to(failed_dir)  # export, training, tokens: reused, not redone
+    retry_dir = home / "runs" / "word2vec" / retry["mlflow_run_id"]
+    assert not (retry_dir / "vectors.npz").exists() and not (retry_dir / "tokens").exists()
+
+
+def test_a_failure_before_any_output_leaves_no_run_folder(tmp_path):
+    from replearn.infra.run_context import keep_completed_outputs
+
+    run_dir = tmp_path / "run"
+    (run_dir / "tokens" / ".part-0.parquet.tmp-abc").mkdir(parents=True)  # what a SIGKILL left mid-write
+    (run_dir / ".vectors.npz.tmp-def").write_bytes(b"half")
+    assert keep_completed_outputs(run_dir) == [] and not run_dir.exists()
+    (run_dir / "vocab").mkdir(parents=True)
+    (run_dir / "vocab" / "vocab.parquet").write_bytes(b"whole")
+    (run_dir / ".x.tmp-1").write_bytes(b"half")
+    assert keep_completed_outputs(run_dir) == ["vocab"]

@@ -103,7 +103,11 @@ def test_min_count_pruning_everything_fails_clearly(prefect_harness, home, tmp_p
     corpus.write_text("alpha beta gamma\ndelta alpha\n")
     with pytest.raises(VocabularyError, match="min_count"):
         _run(home, corpus, min_count=50)
-    _assert_nothing_left(home)
+    runs = home / "runs" / "word2vec"
+    # nothing half-written and no vocabulary; the completed tokenization is kept, so a retry with another
+    # --min-count does not tokenize again
+    assert not [p for p in runs.rglob("*") if ".tmp-" in p.name or p.name in ("vocab.parquet", "vectors.npz")]
+    assert [p.name for p in runs.rglob("tokens")] == ["tokens"]
 
 
 def test_missing_file_fails_clearly(prefect_harness, home, tmp_path):
