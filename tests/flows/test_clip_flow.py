@@ -76,7 +76,12 @@ def test_clip_flow_on_a_users_csv_skips_unreadable_images(prefect_harness, home,
                                       {"image": "missing.png", "caption": "a handwritten six"}])])
     csv = tmp_path / "pairs.csv"
     df.to_csv(csv, index=False)
-    s = clip_flow(ClipParams(data=str(csv), home=str(home), epochs=2, batch_size=16, dim=16))
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:  # replearn's own warning, expected here
+        warnings.simplefilter("always", UserWarning)
+        s = clip_flow(ClipParams(data=str(csv), home=str(home), epochs=2, batch_size=16, dim=16))
+    assert any("skipped 2 unreadable image" in str(w.message) for w in seen)
     assert s["zero_shot_accuracy"] is None and s["train_pairs"] + s["test_pairs"] == 60
     metrics = client(tracking_uri(home)).get_run(s["mlflow_run_id"]).data.metrics
     assert metrics["data.skipped"] == 2
