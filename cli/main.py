@@ -181,8 +181,11 @@ def print_outputs(s: dict, embeddings: str, index: str) -> None:
     model = s["model"]
     uri = s["tracking_uri"]
     remote = uri.startswith(("http://", "https://"))
+    # make ui-mlflow serves ./.replearn's store; another home's store needs its own URI
+    default_store = uri == f"sqlite:///{Path('.replearn').resolve() / 'mlflow.db'}"
+    how = "make ui-mlflow" if default_store else f"mlflow ui --port 5000 --backend-store-uri {uri}"
     page = ui_run_url(uri if remote else "http://127.0.0.1:5000", s.get("mlflow_experiment_id", ""),
-                      s["mlflow_run_id"]) + ("" if remote else "  (after make ui-mlflow)")
+                      s["mlflow_run_id"]) + ("" if remote else f"  (after {how})")
     for name, value in (("embeddings", embeddings), ("index", index),
                         ("MLflow run", f"{s['mlflow_run_id']} ({uri})"), ("MLflow UI", page),
                         ("registered", f"{model['name']} version {model['version']}"

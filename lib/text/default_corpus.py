@@ -119,7 +119,7 @@ def embedded_corpus(name: str, data_dir: Path) -> Path:
                               "replearn (pip install -e .) or pass your own corpus path")
         return BOOKS
     if name == "gensim":
-        return default_corpus(Path(data_dir) / "default-corpus.txt")
+        return default_corpus(Path(data_dir) / "gensim-corpus.txt")
     raise CorpusError(f"no embedded corpus named {name!r}; embedded corpora: {', '.join(EMBEDDED_CORPORA)}")
 
 

@@ -19,6 +19,7 @@ import torch
 from numba import njit
 from tqdm.auto import tqdm
 
+from replearn.lib.errors import VocabularyError
 from replearn.lib.word2vec.config import Word2VecConfig
 from replearn.lib.word2vec.corpus import EncodedCorpus
 from replearn.lib.word2vec.sgns import _next, block_seeds, subsample, window_span
@@ -79,13 +80,15 @@ def train_softmax(corpus: EncodedCorpus, counts: np.ndarray, config: Word2VecCon
     batch mean), decaying linearly to ``config.min_alpha`` scaled alike.
 
     Raises:
-        ValueError: vocabulary larger than ``config.softmax_max_vocab``, or empty corpus.
+        VocabularyError: vocabulary larger than ``config.softmax_max_vocab``.
+        ValueError: empty corpus.
     """
     V = len(counts)
     if V > config.softmax_max_vocab:
-        raise ValueError(f"the full-softmax objective costs O(V) per pair; vocabulary has {V} words > "
-                         f"softmax_max_vocab={config.softmax_max_vocab}. Use objective='negative_sampling' "
-                         "or raise min_count / lower max_vocab.")
+        raise VocabularyError(f"the full-softmax objective costs O(V) per pair; the vocabulary has {V} words, "
+                              f"more than --softmax-max-vocab {config.softmax_max_vocab}: use --objective "
+                              f"negative_sampling, or --max-vocab {config.softmax_max_vocab} (or a higher "
+                              "--min-count)")
     if corpus.n_tokens == 0:
         raise ValueError(f"encoded corpus {corpus.path} holds no in-vocabulary tokens; lower min_count")
     torch.manual_seed(config.seed)

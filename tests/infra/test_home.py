@@ -25,3 +25,17 @@ def test_model_names_that_could_escape_are_rejected(params, name):
 
 def test_ordinary_model_names_pass():
     assert Word2VecParams(model_name="books-v2.1_final").model_name == "books-v2.1_final"
+
+
+def test_a_home_that_is_a_file_or_cannot_be_made_is_one_clear_error(tmp_path):
+    import pytest
+
+    from replearn.infra.home import data_home
+    from replearn.lib.errors import ReplearnInputError
+
+    f = tmp_path / "afile"
+    f.write_text("x")
+    with pytest.raises(ReplearnInputError, match="is a file, not a folder: pass a folder with --home"):
+        data_home(f)
+    with pytest.raises(ReplearnInputError, match="cannot create the data home .*Not a directory.*pass a folder you can"):
+        data_home(f / "below")

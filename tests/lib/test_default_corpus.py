@@ -58,7 +58,7 @@ def test_gensim_corpus_by_name_and_paths_win(tmp_path, monkeypatch):
 
     _no_network(monkeypatch)
     built = resolve_corpus("gensim", tmp_path / "data")
-    assert built == tmp_path / "data" / "default-corpus.txt" and built.is_file()
+    assert built == tmp_path / "data" / "gensim-corpus.txt" and built.is_file()
     monkeypatch.chdir(tmp_path)
     (tmp_path / "books").mkdir()  # a user's own folder named like an embedded corpus is read as the path
     assert resolve_corpus("books", tmp_path / "data") == Path("books")

@@ -291,7 +291,7 @@ def test_softmax_training_learns_and_refuses_big_vocab(tmp_path):
     assert r.steps[-1].loss < r.steps[0].loss - 0.1
     assert r.steps[0].loss < np.log(len(words)) + 0.1  # starts near uniform: log V
     small = Word2VecConfig(objective="softmax", softmax_max_vocab=10)
-    with pytest.raises(ValueError, match="softmax_max_vocab"):
+    with pytest.raises(ValueError, match="--softmax-max-vocab 10: use --objective negative_sampling"):
         train_softmax(corpus, counts, small, keep_prob=keep)
 
 
