@@ -42,7 +42,8 @@ from pathlib import Path
 
 from replearn.lib.store.atomic import atomic_write_json
 
-__all__ = ["IDLE_S", "LocalApi", "LocalApiError", "state_dir", "running_api", "start_api", "wait_ready", "prestart", "local_api", "stop_api", "main"]
+__all__ = ["IDLE_S", "LocalApi", "LocalApiError", "process_alive", "state_dir", "running_api", "start_api",
+           "wait_ready", "prestart", "local_api", "stop_api", "main"]
 
 #: Seconds the server stays up with no command using it (``REPLEARN_PREFECT_API_IDLE_S`` overrides).
 IDLE_S = 1800.0
@@ -91,7 +92,8 @@ def _answers(url: str, timeout_s: float = 2.0) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (one of another user counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -103,7 +105,7 @@ def _alive(pid: int) -> bool:
 
 def _is_server(pid: int) -> bool:
     """Whether ``pid`` is alive and (where /proc tells) this module's server, not a process that reused the PID."""
-    if not _alive(pid):
+    if not process_alive(pid):
         return False
     try:
         return b"replearn.infra.local_api" in Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -194,7 +196,7 @@ def stop_api(folder: Path | None = None, timeout_s: float = 15.0) -> LocalApi | 
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while _alive(pid) and time.monotonic() < deadline:
+    while process_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
@@ -241,7 +243,7 @@ def local_api() -> Iterator[LocalApi | None]:
 def _live_leases(folder: Path) -> int:
     n = 0
     for f in _clients(folder).glob("*"):
-        if f.name.isdigit() and _alive(int(f.name)):
+        if f.name.isdigit() and process_alive(int(f.name)):
             n += 1
         else:
             f.unlink(missing_ok=True)  # a command that was killed

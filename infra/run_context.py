@@ -36,6 +36,7 @@ from mlflow.entities import RunStatus
 from prefect.runtime import flow_run
 
 from replearn.infra.home import data_home, inside_home
+from replearn.infra.local_api import process_alive
 from replearn.infra.tracking import client, experiment_id, tracking_uri
 
 
@@ -72,16 +73,6 @@ class RunContext:
 HOST_TAG, PID_TAG = "replearn.host", "replearn.pid"
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def mark_killed_runs(uri: str, experiment: str) -> list[str]:
     """Mark KILLED every RUNNING run of ``experiment`` started on this host by a process that no longer exists.
 
@@ -93,7 +84,7 @@ def mark_killed_runs(uri: str, experiment: str) -> list[str]:
     for run in c.search_runs([experiment], filter_string="attributes.status = 'RUNNING'", max_results=1000):
         tags = run.data.tags
         pid = tags.get(PID_TAG, "")
-        if tags.get(HOST_TAG) != host or not pid.isdigit() or _process_alive(int(pid)):
+        if tags.get(HOST_TAG) != host or not pid.isdigit() or process_alive(int(pid)):
             continue
         c.set_tag(run.info.run_id, "replearn.ended", f"process {pid} on {host} was gone; marked by a later run")
         c.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
