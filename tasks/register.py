@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from pathlib import Path
 
@@ -38,6 +39,13 @@ def _champion(uri: str, name: str, metric: str):
     return mv, value
 
 
+def _score(value: float) -> str:
+    """A score with 4 decimals, or with 3 significant digits below 0.01 (0.000102 and 0.0000510 differ)."""
+    if not math.isfinite(value) or value == 0 or abs(value) >= 0.01:
+        return f"{value:.4f}"
+    return f"{value:.{2 - math.floor(math.log10(abs(value)))}f}"
+
+
 def promote(uri: str, name: str, version: str, metric: str, value: float, eval_data: str | None = None) -> dict:
     """Move alias ``champion`` to ``version`` when there is no champion yet, or when ``value`` beats the champion's
     ``metric`` measured on the same evaluation data (``eval_data``, e.g. the dataset and protocol).
@@ -58,9 +66,9 @@ def promote(uri: str, name: str, version: str, metric: str, value: float, eval_d
     elif prev_value is None:
         better, reason = False, f"champion v{prev.version} has no {metric}; promote by hand if this one is better"
     elif value == value and value > prev_value:
-        better, reason = True, f"{metric}={value:.4f} > champion v{prev.version} {metric}={prev_value:.4f}"
+        better, reason = True, f"{metric}={_score(value)} > champion v{prev.version} {metric}={_score(prev_value)}"
     else:
-        better, reason = False, f"{metric}={value:.4f} <= champion v{prev.version} {metric}={prev_value:.4f}"
+        better, reason = False, f"{metric}={_score(value)} <= champion v{prev.version} {metric}={_score(prev_value)}"
     if better:
         if prev is not None:
             c.set_model_version_tag(name, prev.version, "role", "former champion")

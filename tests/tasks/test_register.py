@@ -90,3 +90,10 @@ def test_log_pyfunc_logs_a_logged_model_with_signature_and_example_and_no_warnin
     assert meta.signature is not None and meta.saved_input_example_info is not None
     pyfunc = meta.flavors["python_function"]
     assert meta.model_id == model_id and "model_code_path" in pyfunc and "python_model" not in pyfunc  # code, no pickle
+
+
+def test_small_scores_keep_three_significant_digits_in_the_comparison():
+    from replearn.tasks.register import _score
+
+    assert [_score(v) for v in (0.15, 0.0042, 0.000102, 0.000051, 0.0)] == [
+        "0.1500", "0.00420", "0.000102", "0.0000510", "0.0000"]
