@@ -122,9 +122,9 @@ class _CorpusParams(FlowParams):
         from pathlib import Path
 
         from replearn.lib.text.corpus_files import list_corpus_files
-        from replearn.lib.text.default_corpus import EMBEDDED_CORPORA
+        from replearn.lib.text.default_corpus import names_embedded
 
-        if self.corpus and (Path(self.corpus).exists() or self.corpus not in EMBEDDED_CORPORA):
+        if not names_embedded(self.corpus):
             list_corpus_files(Path(self.corpus))
 
 

@@ -23,7 +23,7 @@ from replearn.lib.errors import CorpusError
 from replearn.lib.store.atomic import atomic_path
 
 __all__ = ["WIKI_EXCERPT", "LEE_CORPUS", "BOOKS", "DEFAULT_CORPUS", "EMBEDDED_CORPORA", "default_corpus",
-           "embedded_corpus", "resolve_corpus"]
+           "embedded_corpus", "names_embedded", "resolve_corpus"]
 
 #: gensim test-data files that make up the default corpus.
 WIKI_EXCERPT = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
@@ -123,6 +123,12 @@ def embedded_corpus(name: str, data_dir: Path) -> Path:
     raise CorpusError(f"no embedded corpus named {name!r}; embedded corpora: {', '.join(EMBEDDED_CORPORA)}")
 
 
+def names_embedded(corpus: str | None) -> bool:
+    """Whether a ``corpus`` parameter names an embedded corpus (empty, or a name of :data:`EMBEDDED_CORPORA` that
+    is not an existing path: a user's own file or folder of that name wins)."""
+    return not corpus or (corpus in EMBEDDED_CORPORA and not Path(corpus).exists())
+
+
 def resolve_corpus(corpus: str | None, data_dir: Path) -> Path:
     """The corpus path a flow reads: ``corpus`` as a path when it exists, else an embedded corpus of that name;
     :data:`DEFAULT_CORPUS` when ``corpus`` is None or empty.
@@ -130,8 +136,6 @@ def resolve_corpus(corpus: str | None, data_dir: Path) -> Path:
     Raises:
         CorpusError: neither an existing path nor an embedded corpus name.
     """
-    if not corpus:
-        return embedded_corpus(DEFAULT_CORPUS, data_dir)
-    if Path(corpus).exists() or corpus not in EMBEDDED_CORPORA:
+    if not names_embedded(corpus):
         return Path(corpus)
-    return embedded_corpus(corpus, data_dir)
+    return embedded_corpus(corpus or DEFAULT_CORPUS, data_dir)
