@@ -142,12 +142,14 @@ def run_flow(flow_ref: str, params: Any, json_out: Path | None = None) -> dict:
     ``ImportError`` naming an optional extra) ends the command with one ``error:`` line.
 
     The local Prefect API (:mod:`replearn.infra.local_api`) is started before the flow's module is imported,
-    so a first command's server start overlaps the import of torch, numba and MLflow.
+    so a first command's server start overlaps the import of torch, numba and MLflow. When the flow has ended,
+    a spare process is started for the next command (:mod:`replearn.infra.warm_client`).
     """
     import importlib
 
     from replearn.infra.local_api import LocalApiError, prestart
     from replearn.infra.runners import process_local_prefect
+    from replearn.infra.warm_client import ensure_spare
 
     before_flow()
     try:
@@ -162,6 +164,8 @@ def run_flow(flow_ref: str, params: Any, json_out: Path | None = None) -> dict:
         if not is_explained_os_error(e):
             raise
         fail(explain_os_error(e))
+    finally:  # the next command's process, imports done (infra/warm_spare.py); after this one, not competing
+        ensure_spare()
     if json_out:
         json_out.write_text(json.dumps(summary, indent=2, default=str))
     return summary

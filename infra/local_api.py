@@ -93,14 +93,18 @@ def _answers(url: str, timeout_s: float = 2.0) -> bool:
 
 
 def process_alive(pid: int) -> bool:
-    """Whether a process ``pid`` exists (one of another user counts as alive)."""
+    """Whether a process ``pid`` exists and has not exited (one of another user counts as alive; a zombie,
+    exited but not yet reaped by the process that started it, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # /proc/PID/stat: "PID (name) STATE ...": Z is a zombie
+        return Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True  # no /proc: the signal test is all there is
 
 
 def _is_server(pid: int) -> bool:

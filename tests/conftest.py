@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def pytest_configure(config):
+    """No spare processes (infra/warm_spare.py) from the commands tests start: each runs in its own process, as
+    the tests of signals and resumption need; tests/infra/test_warm_*.py turn them on for themselves."""
+    os.environ["REPLEARN_WARM"] = "0"
 
 
 @pytest.fixture(scope="session")
