@@ -8,7 +8,10 @@ temporary folders:
 
 1. ``first_run_s``: ``replearn run word2vec --corpus C --home H1 --epochs E --window W --json ...``, after
    ``replearn prefect stop``, so it pays the local Prefect API's start (``api_cold``);
-2. ``second_run_s``: the same command again on H1 (every stage from the cache);
+2. ``second_run_s``: the same command again on H1 (every stage from the cache), taken by the spare process
+   the first run started (infra/warm_spare.py); ``third_run_at_once_s``: again at once (the spare's
+   successor still importing: the command waits for it); ``fourth_run_s``: again after 8 s (a ready spare);
+   ``rerun_no_spare_s``: again with ``REPLEARN_WARM=0`` (the command imports everything itself);
 3. ``search_first_s``: the first ``replearn search word2vec --home H1 --word king`` after the runs (the store
    changed: MLflow is asked); ``search_s``: warm, the median of ``--search-repeats`` after it;
 4. ``first_run_warm_api_s``: the first command again on a fresh home H2, the API already running;
@@ -49,7 +52,7 @@ from pathlib import Path
 
 BARE = Path(__file__).with_name("bare_word2vec.py")
 #: Environment variables a new user does not have set (a configured server, a data home, the API switch).
-UNSET = ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "REPLEARN_HOME", "REPLEARN_PREFECT_API")
+UNSET = ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "REPLEARN_HOME", "REPLEARN_PREFECT_API", "REPLEARN_WARM")
 #: The issue's targets (issue 14, "Orchestration that costs little").
 MAX_OVERHEAD_SHARE, MAX_LATER_OVERHEAD_S, MAX_SEARCH_S = 0.10, 2.0, 1.5
 
@@ -64,22 +67,23 @@ class Bench:
         if pythonpath:
             self.env["PYTHONPATH"] = str(Path(pythonpath).resolve())
 
-    def run(self, *cmd: str, check: bool = True) -> tuple[float, subprocess.CompletedProcess]:
-        """Run ``cmd``; ``(wall seconds, the finished process)``.
+    def run(self, *cmd: str, check: bool = True, env: dict | None = None) -> tuple[float, subprocess.CompletedProcess]:
+        """Run ``cmd`` (with ``env`` added to the environment); ``(wall seconds, the finished process)``.
 
         Raises:
             SystemExit: ``check`` and a non-zero exit (with the end of its output).
         """
         t = time.perf_counter()
-        p = subprocess.run(list(cmd), env=self.env, capture_output=True, text=True)
+        p = subprocess.run(list(cmd), env={**self.env, **(env or {})}, capture_output=True, text=True)
         dt = time.perf_counter() - t
         if check and p.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}):\n{(p.stdout + p.stderr)[-3000:]}")
         return dt, p
 
-    def replearn_cmd(self, *args: str, check: bool = True) -> tuple[float, subprocess.CompletedProcess]:
+    def replearn_cmd(self, *args: str, check: bool = True, env: dict | None = None
+                     ) -> tuple[float, subprocess.CompletedProcess]:
         """``replearn args...``, timed as :meth:`run`."""
-        return self.run(self.replearn, *args, check=check)
+        return self.run(self.replearn, *args, check=check, env=env)
 
     def python_out(self, code: str, *args: str) -> str:
         """stdout of ``python -c code args...`` (untimed helpers)."""
@@ -111,10 +115,10 @@ def _train_seconds(b: Bench, summary: dict) -> float | None:
     return json.loads(b.python_out(code, summary["tracking_uri"], summary["mlflow_run_id"]).strip().splitlines()[-1])
 
 
-def _run_word2vec(b: Bench, run_args: list[str], home: Path) -> tuple[float, dict]:
+def _run_word2vec(b: Bench, run_args: list[str], home: Path, env: dict | None = None) -> tuple[float, dict]:
     """One timed ``replearn run word2vec`` in ``home``; (seconds, its JSON summary)."""
     out = home / f"summary-{time.monotonic_ns()}.json"
-    dt, _ = b.replearn_cmd("run", "word2vec", *run_args, "--home", str(home), "--json", str(out))
+    dt, _ = b.replearn_cmd("run", "word2vec", *run_args, "--home", str(home), "--json", str(out), env=env)
     return dt, json.loads(out.read_text())
 
 
@@ -132,6 +136,11 @@ def measure(b: Bench, corpus: str, settings: dict, work: Path, word: str, search
     r["first_run_s"], first = _run_word2vec(b, run_args, h1)
     r["second_run_s"], second = _run_word2vec(b, run_args, h1)
     r["second_run_same_outputs"] = first["embeddings"] == second["embeddings"]
+    # at once after the second: its spare's successor is still importing, and this command waits for it
+    r["third_run_at_once_s"] = _run_word2vec(b, run_args, h1)[0]
+    time.sleep(8)  # the successor's imports done
+    r["fourth_run_s"] = _run_word2vec(b, run_args, h1)[0]
+    r["rerun_no_spare_s"] = _run_word2vec(b, run_args, h1, env={"REPLEARN_WARM": "0"})[0]  # as before the spare
     # the first search after a run finds the MLflow store changed and asks MLflow (it also refills the registry
     # cache once the store has settled); "warm" = the searches after it, as the issue's target says
     r["search_first_s"] = b.replearn_cmd("search", "word2vec", "--home", str(h1), "--word", word)[0]
@@ -191,7 +200,10 @@ def print_table(r: dict) -> None:
              ("Prefect + MLflow + CLI (first - bare)", r["overhead_s"]),
              ("first run (API cold)", first),
              ("first run, API warm, fresh home", r["first_run_warm_api_s"]),
-             ("second run (all cached)", r["second_run_s"]),
+             ("second run (all cached; the spare)", r["second_run_s"]),
+             ("third run, at once after (spare importing)", r.get("third_run_at_once_s", float("nan"))),
+             ("fourth run, 8 s later (spare ready)", r.get("fourth_run_s", float("nan"))),
+             ("rerun without a spare (REPLEARN_WARM=0)", r.get("rerun_no_spare_s", float("nan"))),
              (f"search (median of {r['search_repeats']})", r["search_s"])]
     print(f"| {'stage':<42} | {'seconds':>8} | {'share of first run':>18} |\n|{'-' * 44}|{'-' * 10}|{'-' * 20}|")
     for name, s in rows:

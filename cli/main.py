@@ -142,8 +142,8 @@ def run_flow(flow_ref: str, params: Any, json_out: Path | None = None) -> dict:
     ``ImportError`` naming an optional extra) ends the command with one ``error:`` line.
 
     The local Prefect API (:mod:`replearn.infra.local_api`) is started before the flow's module is imported,
-    so a first command's server start overlaps the import of torch, numba and MLflow. When the flow has ended,
-    a spare process is started for the next command (:mod:`replearn.infra.warm_client`).
+    so a first command's server start overlaps the import of torch, numba and MLflow; so is a spare process
+    for the next command (:mod:`replearn.infra.warm_client`), which imports on the other core meanwhile.
     """
     import importlib
 
@@ -153,6 +153,7 @@ def run_flow(flow_ref: str, params: Any, json_out: Path | None = None) -> dict:
 
     before_flow()
     try:
+        ensure_spare()  # the next command's process, its imports done by then (infra/warm_spare.py)
         prestart()
         module, _, name = flow_ref.partition(":")
         flow = getattr(importlib.import_module(module), name)
@@ -164,8 +165,6 @@ def run_flow(flow_ref: str, params: Any, json_out: Path | None = None) -> dict:
         if not is_explained_os_error(e):
             raise
         fail(explain_os_error(e))
-    finally:  # the next command's process, imports done (infra/warm_spare.py); after this one, not competing
-        ensure_spare()
     if json_out:
         json_out.write_text(json.dumps(summary, indent=2, default=str))
     return summary

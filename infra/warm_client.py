@@ -6,9 +6,9 @@ fingerprint (:func:`replearn.infra.warm_state.fingerprint`) waits, it
 passes the command's arguments, environment, working folder and terminal
 (file descriptors 0-2) over the spare's Unix socket, forwards Ctrl-C and
 ``kill`` to it, and exits with its status. Where none waits, the command
-runs in its own process as before and, when its flow has ended,
-:func:`ensure_spare` (from :func:`replearn.cli.main.run_flow`) starts one in
-the background, so the second command onwards skips about 4 s of imports.
+runs in its own process as before and :func:`ensure_spare` (from
+:func:`replearn.cli.main.run_flow`) starts one in the background, so the
+second command onwards skips about 4 s of imports.
 """
 
 from __future__ import annotations

@@ -8,11 +8,12 @@ warm_client.ensure_spare`). It:
 2. listens on a Unix socket usable by its user only (no group or other permission, and the
    peer's uid checked), names itself in the state file as ready, and waits up
    to the idle time (``REPLEARN_PREFECT_API_IDLE_S``, as the local Prefect API);
-3. on a command: stops listening, says its PID to the client, takes the
-   client's terminal (stdin, stdout, stderr passed as file descriptors),
-   working folder, environment and arguments, and runs ``replearn`` there;
-   when the command ends it starts its successor, so the next command finds
-   a spare too;
+3. on a command: stops listening, starts its successor (so the next command
+   finds a spare too; its imports take about 5 s of one core, overlapping
+   this command, which a command arriving meanwhile waits for rather than
+   importing itself), says its PID to the client, takes the client's
+   terminal (stdin, stdout, stderr passed as file descriptors), working
+   folder, environment and arguments, and runs ``replearn`` there;
 4. reports the exit status to the client as its very last act (an ``atexit``
    handler registered before any import, so it runs after every other).
 
@@ -37,7 +38,6 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 #: Imported before a command arrives: what a ``replearn run`` of any family imports (not the CLI modules:
@@ -160,15 +160,11 @@ def _wait_for_command(listener: socket.socket, fingerprint: str, idle_s: float) 
     return None
 
 
-def _run_command(job: _Job, request: dict, fds: list[int], set_by_imports: dict[str, str],
-                 successor: Callable[[], object]) -> None:
+def _run_command(job: _Job, request: dict, fds: list[int], set_by_imports: dict[str, str]) -> None:
     """Become the client's ``replearn`` command; never returns (exits with the command's status).
 
     ``set_by_imports``: the variables this process's imports added to its environment (polars' allocator
-    settings, MLflow's telemetry session), kept where the client's environment lacks them. ``successor``
-    starts the next command's spare, once this command has ended (its imports would slow this command's
-    training on a 2-core machine; a command arriving meanwhile waits for it, which is never slower than
-    importing itself).
+    settings, MLflow's telemetry session), kept where the client's environment lacks them.
     """
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # until the CLI sets its own
     _take_terminal(fds)
@@ -191,9 +187,6 @@ def _run_command(job: _Job, request: dict, fds: list[int], set_by_imports: dict[
     except KeyboardInterrupt:
         job.code = 130
         raise
-    finally:
-        with contextlib.suppress(OSError):
-            successor()
     sys.exit(job.code)
 
 
@@ -218,6 +211,8 @@ def main() -> None:
             return  # a newer spare was started meanwhile
         idle = float(os.environ.get(warm_state.IDLE_ENV, warm_client.IDLE_S))
         got = _wait_for_command(listener, fingerprint, idle)
+        if got is not None:
+            warm_client.start_spare(env0, cwd0)  # the next command's spare; it takes over the state file
     finally:
         listener.close()
         path.unlink(missing_ok=True)
@@ -226,7 +221,7 @@ def main() -> None:
         return
     job.conn, request, fds = got
     job.conn.sendall(f"pid {os.getpid()}\n".encode())
-    _run_command(job, request, fds, set_by_imports, successor=lambda: warm_client.start_spare(env0, cwd0))
+    _run_command(job, request, fds, set_by_imports)
 
 
 if __name__ == "__main__":
