@@ -9,7 +9,7 @@ temporary folders:
 1. ``first_run_s``: ``replearn run word2vec --corpus C --home H1 --epochs E --window W --json ...``, after
    ``replearn prefect stop``, so it pays the local Prefect API's start (``api_cold``);
 2. ``second_run_s``: the same command again on H1 (every stage from the cache), taken by the spare process
-   the first run started (infra/warm_spare.py); ``third_run_at_once_s``: again at once (the spare's
+   the first run started (cli/spare.py); ``third_run_at_once_s``: again at once (the spare's
    successor still importing: the command waits for it); ``fourth_run_s``: again after 8 s (a ready spare);
    ``rerun_no_spare_s``: again with ``REPLEARN_WARM=0`` (the command imports everything itself);
 3. ``search_first_s``: the first ``replearn search word2vec --home H1 --word king`` after the runs (the store

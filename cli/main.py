@@ -153,7 +153,7 @@ def run_flow(flow_ref: str, params: Any, json_out: Path | None = None) -> dict:
 
     before_flow()
     try:
-        ensure_spare()  # the next command's process, its imports done by then (infra/warm_spare.py)
+        ensure_spare()  # the next command's process, its imports done by then (cli/spare.py)
         prestart()
         module, _, name = flow_ref.partition(":")
         flow = getattr(importlib.import_module(module), name)

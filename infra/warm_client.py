@@ -1,7 +1,7 @@
 """Hand a ``replearn run`` command to the waiting spare process, start one for the next command, stop it.
 
 The console script (:mod:`replearn.cli.entry`) calls :func:`run_in_spare`
-first: where a ready spare (:mod:`replearn.infra.warm_spare`) with the same
+first: where a ready spare (:mod:`replearn.cli.spare`) with the same
 fingerprint (:func:`replearn.infra.warm_state.fingerprint`) waits, it
 passes the command's arguments, environment, working folder and terminal
 (file descriptors 0-2) over the spare's Unix socket, forwards Ctrl-C and
@@ -45,7 +45,7 @@ def _is_spare(pid: int) -> bool:
     if pid <= 0 or not process_alive(pid):
         return False
     try:
-        return b"replearn.infra.warm_spare" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"replearn.cli.spare" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return True  # no /proc: trust the PID
 
@@ -69,7 +69,7 @@ def start_spare(env: Mapping[str, str], cwd: str) -> int:
     name it in the state file as starting; returns its PID."""
     with _locked(env):
         with open(folder(env) / "replearn-spare.log", "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-P", "-m", "replearn.infra.warm_spare"], env=dict(env),
+            proc = subprocess.Popen([sys.executable, "-P", "-m", "replearn.cli.spare"], env=dict(env),
                                     cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)
         _write_state(env, SpareState(pid=proc.pid, socket="", fingerprint=fingerprint(env, cwd), ready=False))

@@ -2,7 +2,7 @@
 
 A ``replearn run`` spends about 4 s importing Prefect, MLflow, pandas, numba
 and the flow modules before its first task. A *spare* process (see
-:mod:`replearn.infra.warm_spare`) does those imports ahead of time and waits
+:mod:`replearn.cli.spare`) does those imports ahead of time and waits
 for one command; the console script hands it the command (see
 :mod:`replearn.infra.warm_client`). This module holds what both sides share,
 importing only the standard library, so the console script decides in a few

@@ -12,8 +12,8 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 def pytest_configure(config):
-    """No spare processes (infra/warm_spare.py) from the commands tests start: each runs in its own process, as
-    the tests of signals and resumption need; tests/infra/test_warm_*.py turn them on for themselves."""
+    """No spare processes (cli/spare.py) from the commands tests start: each runs in its own process, as
+    the tests of signals and resumption need; tests/cli/test_spare.py turns them on for itself."""
     os.environ["REPLEARN_WARM"] = "0"
 
 

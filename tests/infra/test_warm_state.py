@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from replearn.infra import warm_state
-from replearn.infra.warm_spare import WARM_MODULES
+from replearn.cli.spare import WARM_MODULES
 
 
 def test_fingerprint_follows_the_environment_not_the_shells_bookkeeping(tmp_path):

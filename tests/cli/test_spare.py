@@ -1,4 +1,4 @@
-"""The spare process end to end (infra/warm_spare.py, infra/warm_client.py, the console script): it takes one
+"""The spare process end to end (cli/spare.py, infra/warm_client.py, the console script): it takes one
 command with the caller's terminal, environment and folder, reports its status, hands over to a successor,
 ends a command whose client was killed, and goes when stopped or idle."""
 

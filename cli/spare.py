@@ -1,10 +1,10 @@
 """The spare process: imports Prefect, MLflow and the flows ahead of time, then runs one ``replearn run`` command.
 
-Started in the background (``python -P -m replearn.infra.warm_spare``, its
+Started in the background (``python -P -m replearn.cli.spare``, its
 own session) by a command that ran without one (:func:`replearn.infra.
 warm_client.ensure_spare`). It:
 
-1. imports :data:`WARM_MODULES` (about 4 s of a cold command on 2 cores);
+1. imports :data:`WARM_MODULES` (about 4 s of a cold command on 2 cores) and runs :data:`WARM_CALLS`;
 2. listens on a Unix socket usable by its user only (no group or other permission, and the
    peer's uid checked), names itself in the state file as ready, and waits up
    to the idle time (``REPLEARN_PREFECT_API_IDLE_S``, as the local Prefect API);
@@ -44,7 +44,11 @@ from pathlib import Path
 #: they create rich consoles, which read the terminal when created).
 WARM_MODULES = ("replearn.flows.word2vec", "replearn.flows.multisense", "replearn.flows.metric",
                 "replearn.flows.clip", "replearn.flows.pipeline", "mlflow.store.tracking.sqlalchemy_store",
-                "mlflow.store.model_registry.sqlalchemy_store", "mlflow.pyfunc", "typer", "rich.console")
+                "mlflow.store.model_registry.sqlalchemy_store", "mlflow.pyfunc", "prefect.utilities.visualization",
+                "typer", "rich.console")
+#: Work done once, ahead of time, whose result the libraries keep for the process: MLflow's map of installed
+#: distributions (read when a model is logged, about 0.9 s; private API, so only tried).
+WARM_CALLS = (("mlflow.utils.requirements_utils", "_init_modules_to_packages_map"),)
 #: Largest request (arguments, environment, folder) a spare reads, in bytes.
 MAX_REQUEST = 1 << 20
 
@@ -203,6 +207,9 @@ def main() -> None:
     apply_quiet_env(os.environ)
     for name in WARM_MODULES:
         importlib.import_module(name)
+    for module, function in WARM_CALLS:
+        with contextlib.suppress(Exception):  # a later MLflow without it: the command does the work itself
+            getattr(importlib.import_module(module), function)()
     set_by_imports = {k: v for k, v in os.environ.items() if k not in env0}
     path = warm_state.socket_path(env0, os.getpid())
     listener = _listen(path)
