@@ -4,7 +4,8 @@ Only the standard library and :mod:`replearn.infra.warm_client` are imported
 before that decision, so a command the spare serves starts its flow within
 about a tenth of a second instead of importing Prefect, MLflow and the flows
 (about 4 s on 2 cores). Everything else, and every ``run`` no spare takes, is
-:func:`replearn.cli.main.main` in this process.
+:func:`replearn.cli.main.main` in this process, which ends without the
+interpreter's teardown (:mod:`replearn.cli.fast_exit`).
 """
 
 from __future__ import annotations
@@ -26,9 +27,19 @@ def main() -> None:
         code = run_in_spare(argv)
         if code is not None:
             raise SystemExit(code)
+    from replearn.cli.fast_exit import FastExit
+
+    exit_ = FastExit.install()  # before the imports below: it runs after their atexit handlers
     from replearn.cli.main import main as cli_main
 
-    cli_main()
+    try:
+        cli_main()
+        exit_.set(0)
+    except SystemExit as e:
+        raise SystemExit(exit_.set(e.code)) from None
+    except KeyboardInterrupt:
+        exit_.set(130)
+        raise
 
 
 if __name__ == "__main__":

@@ -14,8 +14,10 @@ warm_client.ensure_spare`). It:
    importing itself), says its PID to the client, takes the client's
    terminal (stdin, stdout, stderr passed as file descriptors), working
    folder, environment and arguments, and runs ``replearn`` there;
-4. reports the exit status to the client as its very last act (an ``atexit``
-   handler registered before any import, so it runs after every other).
+4. reports the exit status to the client as its very last act
+   (:class:`~replearn.cli.fast_exit.FastExit`, registered before any import,
+   so it runs after every other ``atexit`` handler) and leaves without the
+   interpreter's teardown.
 
 If the client goes away (killed), the command gets SIGTERM, as ``kill`` of a
 command in its own process would: the run ends as failed and keeps its
@@ -26,7 +28,6 @@ is shared.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import importlib
 import json
@@ -39,6 +40,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+from replearn.cli.fast_exit import FastExit
 
 #: Imported before a command arrives: what a ``replearn run`` of any family imports (not the CLI modules:
 #: they create rich consoles, which read the terminal when created).
@@ -53,43 +56,27 @@ WARM_CALLS = (("mlflow.utils.requirements_utils", "_init_modules_to_packages_map
 MAX_REQUEST = 1 << 20
 
 
-class _Job:
-    """The command this spare serves: its client connection and exit status (reported by :meth:`report`)."""
+class _Client:
+    """The client connection of the command this spare serves."""
 
-    def __init__(self) -> None:
-        self.conn: socket.socket | None = None
-        self.code = 1
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
         self.done = False
 
-    def report(self) -> None:
-        """``exit N`` to the client; registered first with ``atexit``, so it runs after every other handler."""
-        if self.conn is None:
-            return
+    def report(self, code: int) -> None:
+        """``exit N`` to the client (a :class:`FastExit` reporter: after every ``atexit`` handler)."""
         self.done = True
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
         with contextlib.suppress(OSError):
-            self.conn.sendall(f"exit {self.code}\n".encode())
+            self.conn.sendall(f"exit {code}\n".encode())
 
-    def watch_client(self) -> None:
+    def watch(self) -> None:
         """SIGTERM to this command's process group when the client disconnects before the end (it was killed)."""
-        assert self.conn is not None
         with contextlib.suppress(OSError):
             while self.conn.recv(64):
                 pass
         if not self.done:
             with contextlib.suppress(OSError):
                 os.killpg(os.getpgid(0), signal.SIGTERM)
-
-
-def _exit_code(code: object) -> int:
-    if code is None:
-        return 0
-    if isinstance(code, int):
-        return code
-    print(code, file=sys.stderr)  # SystemExit("message"), as the interpreter prints it
-    return 1
 
 
 def _read_request(conn: socket.socket) -> tuple[dict, list[int]]:
@@ -164,7 +151,8 @@ def _wait_for_command(listener: socket.socket, fingerprint: str, idle_s: float) 
     return None
 
 
-def _run_command(job: _Job, request: dict, fds: list[int], set_by_imports: dict[str, str]) -> None:
+def _run_command(exit_: FastExit, client: _Client, request: dict, fds: list[int],
+                 set_by_imports: dict[str, str]) -> None:
     """Become the client's ``replearn`` command; never returns (exits with the command's status).
 
     ``set_by_imports``: the variables this process's imports added to its environment (polars' allocator
@@ -180,24 +168,23 @@ def _run_command(job: _Job, request: dict, fds: list[int], set_by_imports: dict[
     from prefect.logging.configuration import setup_logging
 
     setup_logging(incremental=False)  # Prefect's console handler, made again for this terminal
-    threading.Thread(target=job.watch_client, daemon=True, name="replearn-client-watch").start()
+    threading.Thread(target=client.watch, daemon=True, name="replearn-client-watch").start()
     from replearn.cli.main import main as cli_main
 
     try:
         cli_main()
-        job.code = 0
+        exit_.set(0)
     except SystemExit as e:
-        job.code = _exit_code(e.code)
+        exit_.set(e.code)
     except KeyboardInterrupt:
-        job.code = 130
+        exit_.set(130)
         raise
-    sys.exit(job.code)
+    sys.exit(exit_.code)
 
 
 def main() -> None:
     """The spare process (see the module's description)."""
-    job = _Job()
-    atexit.register(job.report)  # first registered, last run
+    exit_ = FastExit.install()  # first registered, last run: reports the status, skips the teardown
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped while waiting: its socket and state go
     from replearn.infra import warm_client, warm_state
     from replearn.infra.quiet import apply_quiet_env
@@ -226,9 +213,11 @@ def main() -> None:
         warm_client.release_state(env0, os.getpid())
     if got is None:
         return
-    job.conn, request, fds = got
-    job.conn.sendall(f"pid {os.getpid()}\n".encode())
-    _run_command(job, request, fds, set_by_imports)
+    conn, request, fds = got
+    client = _Client(conn)
+    exit_.reporters.append(client.report)
+    conn.sendall(f"pid {os.getpid()}\n".encode())
+    _run_command(exit_, client, request, fds, set_by_imports)
 
 
 if __name__ == "__main__":
