@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -48,18 +47,20 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 5001,
     home: cli.Home = None,
 ) -> None:
-    """Serve a registered model over HTTP (MLflow scoring server: POST /invocations, GET /ping)."""
-    import shutil
-    import subprocess
+    """Serve a registered model over HTTP (MLflow scoring server: POST /invocations, GET /ping), with bounded
+    request and error bodies (serving/http_app.py)."""
+    import uvicorn
+    from mlflow.exceptions import MlflowException
 
     from replearn.infra.tracking import tracking_uri
+    from replearn.serving.http_app import scoring_app
 
     uri = tracking_uri(home)
+    os.environ["MLFLOW_TRACKING_URI"] = uri  # the registry the models:/ URI is resolved in
     model_uri = f"models:/{model_name}/{version}" if version else f"models:/{model_name}@{alias}"
-    bindir = str(Path(sys.executable).parent)            # uvicorn lives beside this interpreter
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
-    mlflow_cli = shutil.which("mlflow", path=env["PATH"]) or "mlflow"
+    try:
+        app = scoring_app(model_uri)
+    except MlflowException as e:
+        cli.fail(f"cannot load {model_uri} from {uri}: {e.message}")
     cli.console.print(f"serving {model_uri} from {uri} on http://{host}:{port}/invocations", highlight=False)
-    proc = subprocess.run([mlflow_cli, "models", "serve", "-m", model_uri, "--env-manager", "local", "-h", host,
-                           "-p", str(port)], env=env)
-    raise typer.Exit(proc.returncode)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

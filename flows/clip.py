@@ -26,16 +26,16 @@ def clip_flow(params: ClipParams = ClipParams()) -> dict:
     tags = {"data": params.data, "text_tower": params.text_tower, "source_hash": source_hash}
     with family_run("clip", params.home, tags=tags) as run:
         # one caption draw per epoch: enough for the largest default (15 epochs on 8x8 digits)
-        data = reuse_or_rerun(load_pairs_task, params.data, run.run_dir, params.image_column, params.caption_column,
+        data = reuse_or_rerun(load_pairs_task, params.data, run.stage_out(), params.image_column, params.caption_column,
                               params.most_epochs(), params.n_test, params.n_test_templates, params.seed,
                               run.tracking_uri, run.run_id, source_hash=source_hash)
         cfg = params.train_config(data.info["image_size"])
         key = data_key_task(data.path, cfg).key
-        trained = reuse_or_rerun(train_clip_task, data.path, cfg, run.checkpoint_dir(key), run.path("model.pt"),
+        trained = reuse_or_rerun(train_clip_task, data.path, cfg, run.checkpoint_dir(key), run.stage_out("model.pt"),
                                  run.tracking_uri, run.run_id)
         ev = reuse_or_rerun(evaluate_clip_task, data.path, trained.path, run.tracking_uri, run.run_id)
         exported = reuse_or_rerun(export_clip_embeddings_task, data.path, trained.path,
-                                  run.path("embeddings", "clip.parquet"), {"train": cfg, "data": params.data},
+                                  run.stage_out("embeddings", "clip.parquet"), {"train": cfg, "data": params.data},
                                   run.run_id, source_hash)
         metric = "zero_shot_accuracy" if ev.metrics["zero_shot_accuracy"] is not None else "i2t_r1"
         published = publish(run, exported, Champion(
@@ -45,4 +45,5 @@ def clip_flow(params: ClipParams = ClipParams()) -> dict:
             artifacts={"model": trained.path}))
     return run_summary(run, published, zero_shot_accuracy=ev.metrics["zero_shot_accuracy"],
                        table=ev.tables["retrieval"], train_pairs=data.info["train_pairs"],
-                       test_pairs=data.info["test_pairs"])
+                       test_pairs=data.info["test_pairs"],
+                       stage_outputs={"pairs": data.path, "model": trained.path})

@@ -26,19 +26,19 @@ def metric_flow(params: MetricParams = MetricParams()) -> dict:
     train_cfg = params.train_config()
     encoder = params.encoder_config()
     with family_run("metric", params.home, tags={"data": params.data, "source_hash": source_hash}) as run:
-        data = reuse_or_rerun(load_images_task, params.data, run.run_dir, params.image_column, params.label_column,
+        data = reuse_or_rerun(load_images_task, params.data, run.stage_out(), params.image_column, params.label_column,
                               params.train_classes, run.tracking_uri, run.run_id, source_hash=source_hash)
         key = data_key_task(data.path, {"train": train_cfg, "encoder": encoder}).key
         trained = reuse_or_rerun(train_metric_task, data.path, train_cfg, encoder, run.checkpoint_dir(key),
-                                 run.path("encoder.pt"), run.tracking_uri, run.run_id)
+                                 run.stage_out("encoder.pt"), run.tracking_uri, run.run_id)
         ev = reuse_or_rerun(evaluate_metric_task, data.path, trained.path, run.tracking_uri, run.run_id,
                             seed=params.seed)
         exported = reuse_or_rerun(export_image_embeddings_task, data.path, trained.path,
-                                  run.path("embeddings", "images.parquet"),
+                                  run.stage_out("embeddings", "images.parquet"),
                                   {**trained.figures["config"], "data": params.data}, run.run_id, source_hash)
         published = publish(run, exported, Champion(
             params.model_name, "map_at_r", ev.metrics["map_at_r"],
             eval_data=f"{params.data}; classes from #{params.train_classes} unseen",
             artifacts={"encoder": trained.path}))
     return run_summary(run, published, table=ev.tables["evaluation"], map_at_r=ev.metrics["map_at_r"],
-                       images=data.info["images"])
+                       images=data.info["images"], stage_outputs={"images": data.path, "encoder": trained.path})

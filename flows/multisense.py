@@ -47,14 +47,14 @@ def multisense_flow(params: MultisenseParams = MultisenseParams()) -> dict:
                                                MAX_SENTENCE_TOKENS, runner)
         train_dir, train_vocab, pseudo = encoded.path, vocab.path, None
         if params.pseudo_pairs:
-            pseudo = reuse_or_rerun(pseudowords_task, encoded.path, vocab.path, run.path("pseudo"),
+            pseudo = reuse_or_rerun(pseudowords_task, encoded.path, vocab.path, run.stage_out("pseudo"),
                                     params.pseudo_pairs, params.seed, run.tracking_uri, run.run_id, params.threads)
             train_dir, train_vocab = pseudo.encoded, pseudo.vocab
         trained = reuse_or_rerun(train_multisense_task, train_dir, train_vocab, cfg, run.checkpoint_dir(fp.key),
-                                 run.path("multisense.npz"), run.tracking_uri, run.run_id)
+                                 run.stage_out("multisense.npz"), run.tracking_uri, run.run_id)
         ev = reuse_or_rerun(evaluate_multisense_task, trained.path, run.tracking_uri, run.run_id, params.probes,
                             pseudo)
-        exported = reuse_or_rerun(export_multisense_task, trained.path, run.path("embeddings", "senses.parquet"),
+        exported = reuse_or_rerun(export_multisense_task, trained.path, run.stage_out("embeddings", "senses.parquet"),
                                   {"train": cfg, "tokenizer": tokenizer}, run.run_id, fp.source_hash)
         metric = "pseudoword_accuracy" if pseudo is not None else "simlex999_avg_spearman"
         published = publish(run, exported, Champion(
@@ -65,4 +65,6 @@ def multisense_flow(params: MultisenseParams = MultisenseParams()) -> dict:
     return run_summary(run, published, corpus=corpus,
                        metrics={k: v for k, v in ev.metrics.items() if isinstance(v, float)},
                        neighbours=ev.tables["neighbours"], pseudowords=ev.tables["pseudowords"],
-                       pruned=trained.figures["pruned"])
+                       pruned=trained.figures["pruned"],
+                       stage_outputs={"tokens": tokens.path, "vocabulary": vocab.path, "encoded": encoded.path,
+                                      "model": trained.path})

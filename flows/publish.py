@@ -42,10 +42,10 @@ def publish(run: RunContext, embeddings: Embeddings, champion: Champion,
 
     ``probes``: the words a word-vector map shows with their neighbours (None: the default probes).
     """
-    index = reuse_or_rerun(index_task, embeddings.path, run.path("index.faiss"), run.tracking_uri, run.run_id)
-    graph = reuse_or_rerun(knn_graph_task, embeddings.path, index.path, run.path("knn_graph.parquet"),
+    index = reuse_or_rerun(index_task, embeddings.path, run.stage_out("index.faiss"), run.tracking_uri, run.run_id)
+    graph = reuse_or_rerun(knn_graph_task, embeddings.path, index.path, run.stage_out("knn_graph.parquet"),
                            run.tracking_uri, run.run_id)
-    emap = reuse_or_rerun(embedding_map_task, embeddings.path, run.path("embedding_map.png"), run.tracking_uri,
+    emap = reuse_or_rerun(embedding_map_task, embeddings.path, run.stage_out("embedding_map.png"), run.tracking_uri,
                           run.run_id, probes=probes)
     artifacts = {"embeddings": embeddings.path, "index": index.path, "index_meta": index.sidecar,
                  "graph": graph.path, **champion.artifacts}
@@ -57,7 +57,8 @@ def publish(run: RunContext, embeddings: Embeddings, champion: Champion,
 def run_summary(run: RunContext, published: Published, **family: object) -> dict:
     """The flow's return value (JSON-serialisable; the CLI prints it, ``--json`` writes it): the MLflow run,
     the main embeddings table and every exported table, the index and its recall@10, the registered model, and
-    the family's own figures (``family``)."""
+    the family's own figures (``family``; ``stage_outputs``: where its main stage outputs are, in the stage store
+    ``<home>/stages/``, whichever run made them)."""
     return {"mlflow_run_id": run.run_id, "mlflow_experiment_id": run.experiment_id, "tracking_uri": run.tracking_uri,
             "embeddings": published.embeddings.path, "embedding_tables": dict(published.embeddings.tables),
             "index": published.index.path, "recall_at_10": published.index.recall_at_10,

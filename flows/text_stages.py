@@ -19,7 +19,7 @@ from typing import Any
 from prefect import Task
 
 from replearn.infra.cache_lookup import cached_output
-from replearn.infra.caching import reuse_or_rerun
+from replearn.infra.caching import StageOut, place_outputs, reuse_or_rerun
 from replearn.infra.run_context import RunContext
 from replearn.infra.runners import ShardRunner
 from replearn.infra.stage_outputs import Embeddings, Encoded, StageOutput, Tokens, Vocabulary
@@ -47,10 +47,10 @@ def _sharded(record_task: Task, record: dict[str, Any], run_shards: Callable[[],
     ``record_task`` on those results, its cache entry rewritten."""
     if cached_output(record_task, **record) is not None:
         return record_task(**record)
-    return record_task.with_options(refresh_cache=True)(**record, **run_shards())
+    return record_task.with_options(refresh_cache=True)(**{**record, **run_shards()})
 
 
-def tokenize_stage(source: str, out_dir: str, tokenizer: dict, tracking_uri: str, run_id: str,
+def tokenize_stage(source: str, out_dir: str | StageOut, tokenizer: dict, tracking_uri: str, run_id: str,
                    source_hash: str | None = None, partition_bytes: int = PARTITION_BYTES,
                    runner: ShardRunner | None = None) -> Tokens:
     """Tokenize ``source`` into Parquet token shards under ``out_dir``: ``plan-partitions``, one
@@ -62,33 +62,34 @@ def tokenize_stage(source: str, out_dir: str, tokenizer: dict, tracking_uri: str
         CorpusError: missing or empty corpus, unreadable file, missing Parquet text column (lib/text/tokenize.py).
     """
     runner = runner or ShardRunner()
+    record = place_outputs(tokenize_task, source=source, out_dir=out_dir, tokenizer=tokenizer,
+                           tracking_uri=tracking_uri, run_id=run_id, source_hash=source_hash,
+                           partition_bytes=partition_bytes)
 
     def partitions() -> dict[str, Any]:
-        calls = plan_partitions_task(source, out_dir, partition_bytes)
+        calls = plan_partitions_task(source, record["out_dir"], partition_bytes)
         return {"parts": runner.map(tokenize_partition_task, [
             {**c, "tokenizer": tokenizer, "progress": runner.parallel == 1} for c in calls])}
 
-    return _sharded(tokenize_task, dict(source=source, out_dir=out_dir, tokenizer=tokenizer,
-                                        tracking_uri=tracking_uri, run_id=run_id, source_hash=source_hash,
-                                        partition_bytes=partition_bytes), partitions)
+    return _sharded(tokenize_task, record, partitions)
 
 
 def corpus_stages(run: RunContext, corpus: str, tokenizer: dict, source_hash: str, min_count: int,
                   max_vocab: int | None, max_sentence_tokens: int | None, runner: ShardRunner
                   ) -> tuple[Tokens, Vocabulary, Encoded]:
-    """tokenize -> vocabulary -> encode of one text flow run, each stage cached: the token shards
-    (``<run>/tokens``), the vocabulary (``vocab.parquet``, words seen ``min_count`` times or more, at most
+    """tokenize -> vocabulary -> encode of one text flow run, each stage cached and its outputs in the stage
+    store (infra/caching.py): the token shards (``tokens``), the vocabulary (``vocab.parquet``, words seen ``min_count`` times or more, at most
     ``max_vocab``) and the corpus as ids (``encoded``, sentences cut at ``max_sentence_tokens``)."""
-    tokens = tokenize_stage(corpus, run.path("tokens"), tokenizer, run.tracking_uri, run.run_id,
+    tokens = tokenize_stage(corpus, run.stage_out("tokens"), tokenizer, run.tracking_uri, run.run_id,
                             source_hash=source_hash, runner=runner)
-    vocab = reuse_or_rerun(vocabulary_task, tokens.path, run.path("vocab.parquet"), min_count, max_vocab,
+    vocab = reuse_or_rerun(vocabulary_task, tokens.path, run.stage_out("vocab.parquet"), min_count, max_vocab,
                            run.tracking_uri, run.run_id)
-    encoded = reuse_or_rerun(encode_task, tokens.path, vocab.path, run.path("encoded"), max_sentence_tokens)
+    encoded = reuse_or_rerun(encode_task, tokens.path, vocab.path, run.stage_out("encoded"), max_sentence_tokens)
     return tokens, vocab, encoded
 
 
-def export_word_vectors_stage(vectors_path: str, vocab_path: str, out_dir: str, matrices: list[str], config: dict,
-                              run_id: str, source_hash: str | None, shards: int | None = None,
+def export_word_vectors_stage(vectors_path: str, vocab_path: str, out_dir: str | StageOut, matrices: list[str],
+                              config: dict, run_id: str, source_hash: str | None, shards: int | None = None,
                               runner: ShardRunner | None = None) -> Embeddings:
     """One embeddings table per matrix under ``out_dir`` (tasks/export.py ``export-word-vectors``): one file each
     when ``shards`` is None, else a folder of at most ``shards`` row ranges: ``plan-export-shards``, one
@@ -100,13 +101,14 @@ def export_word_vectors_stage(vectors_path: str, vocab_path: str, out_dir: str, 
         EmbeddingsError: no rows, or non-finite vectors (lib/store/embeddings_table.py).
     """
     runner = runner or ShardRunner()
-    record = dict(vectors_path=vectors_path, vocab_path=vocab_path, out_dir=out_dir, matrices=matrices, config=config,
-                  run_id=run_id, source_hash=source_hash, shards=shards)
+    record = place_outputs(export_word_vectors_task, vectors_path=vectors_path, vocab_path=vocab_path,
+                           out_dir=out_dir, matrices=matrices, config=config, run_id=run_id,
+                           source_hash=source_hash, shards=shards)
     if shards is None:
         return reuse_or_rerun(export_word_vectors_task, **record)
 
     def write_shards() -> dict[str, Any]:
-        calls = plan_export_shards_task(**record)
+        calls = plan_export_shards_task(**{k: v for k, v in record.items() if k != "staged"})  # gather's own
         runner.map(export_word_vectors_shard_task, calls)
         return {"staged": {c["matrix"]: c["folder"] for c in calls}}
 

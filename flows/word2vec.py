@@ -20,8 +20,8 @@ from replearn.tasks.word2vec import train_task
 def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
     """Train skip-gram word vectors on a corpus and make them searchable; every stage tracked in MLflow.
 
-    Outputs go to ``<home>/runs/word2vec/<mlflow run id>/`` (tokens, vocabulary,
-    vectors, ``embeddings/*.parquet``, ``index.faiss``); checkpoints to
+    Outputs go to the stage store, ``<home>/stages/<stage>/<inputs key>/<mlflow run id>/`` (tokens,
+    vocabulary, vectors, ``embeddings/*.parquet``, ``index.faiss``: infra/caching.py); checkpoints to
     ``<home>/checkpoints/word2vec/<corpus+settings key>/`` so that a killed run,
     started again with the same inputs, resumes after its last finished epoch.
     Every stage is cached on its inputs' content and its source (infra/caching.py).
@@ -41,9 +41,9 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
         tokens, vocab, encoded = corpus_stages(run, corpus, tokenizer, fp.source_hash, params.min_count,
                                                params.max_vocab, params.max_sentence_tokens, runner)
         trained = reuse_or_rerun(train_task, encoded.path, vocab.path, train_cfg, run.checkpoint_dir(fp.key),
-                                 run.path("vectors.npz"), run.tracking_uri, run.run_id)
+                                 run.stage_out("vectors.npz"), run.tracking_uri, run.run_id)
         ev = evaluate_task(trained.path, vocab.path, run.tracking_uri, run.run_id, probes=params.probes)
-        exported = export_word_vectors_stage(trained.path, vocab.path, run.path("embeddings"),
+        exported = export_word_vectors_stage(trained.path, vocab.path, run.stage_out("embeddings"),
                                              list(dict.fromkeys(["input", *params.export_matrices])),
                                              {"train": train_cfg, "tokenizer": tokenizer}, run.run_id, fp.source_hash,
                                              shards=runner.shards, runner=runner)
@@ -52,4 +52,6 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
             eval_data="questions-words.txt, WordSim-353, SimLex-999"), probes=params.probes)
     return run_summary(run, published, corpus=corpus, tokens=tokens.tokens, vocab_size=vocab.vocab_size,
                        words_per_second=trained.figures["train.words_per_second"], metrics=ev.metrics,
-                       neighbours=ev.tables["neighbours"])
+                       neighbours=ev.tables["neighbours"],
+                       stage_outputs={"tokens": tokens.path, "vocabulary": vocab.path, "encoded": encoded.path,
+                                      "vectors": trained.path})

@@ -15,7 +15,6 @@ identical run skips the whole stage as it skips any other stage.
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from prefect import Task
@@ -23,6 +22,7 @@ from prefect.results import get_result_store
 from prefect.settings import PREFECT_TASKS_REFRESH_CACHE
 from prefect.utilities.callables import get_call_parameters
 
+from replearn.infra.caching import stage_key
 from replearn.infra.stage_outputs import StageOutput
 
 __all__ = ["cached_output"]
@@ -33,7 +33,8 @@ def cached_output(stage: Task, *args: Any, **kwargs: Any) -> StageOutput | None:
 
     None when the call would not read the cache (``refresh_cache`` set on the
     task or in Prefect's settings), when the cache holds no result under the
-    key the call would compute, when that result is not a :class:`StageOutput`,
+    key the call would compute (:func:`~replearn.infra.caching.stage_key`), when that result is not a
+    :class:`StageOutput`,
     or when one of the files it names is gone (the stage must run again, as
     :func:`~replearn.infra.caching.reuse_or_rerun` would decide). Runs nothing
     and creates no task run. The key is computed as the task engine computes
@@ -50,11 +51,7 @@ def cached_output(stage: Task, *args: Any, **kwargs: Any) -> StageOutput | None:
     refresh = stage.refresh_cache if stage.refresh_cache is not None else PREFECT_TASKS_REFRESH_CACHE.value()
     if refresh:
         return None
-    params = get_call_parameters(stage.fn, args, kwargs)
-    key = stage.cache_policy.compute_key(task_ctx=SimpleNamespace(task=stage), inputs=params, flow_parameters={}) \
-        if stage.cache_policy else None
-    if not key:
-        raise ValueError(f"task {stage.name!r} has no cache key for these inputs: it is not a cached stage")
+    key = stage_key(stage, get_call_parameters(stage.fn, args, kwargs))
     store = get_result_store().update_for_task(stage, _sync=True)
     if not store.exists(key):
         return None

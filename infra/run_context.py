@@ -3,18 +3,19 @@
 A flow body is its stages and nothing else::
 
     with family_run("word2vec", params.home, tags={...}) as run:
-        tokens = reuse_or_rerun(tokenize_task, corpus, run.path("tokens"), ..., run.tracking_uri, run.run_id)
+        vocab = reuse_or_rerun(vocabulary_task, tokens.path, run.stage_out("vocab.parquet"), ...,
+                               run.tracking_uri, run.run_id)
         ...
 
 On entry the data home is resolved (:func:`replearn.infra.home.data_home`) and an
 MLflow run is created in the experiment named after the family, tagged with the
 Prefect flow run. On a normal exit the MLflow run is marked FINISHED. On any
-exception (Ctrl-C included) it is marked FAILED and the exception propagates;
-in the run's folder ``<home>/runs/<family>/<run id>/`` half-written
-temporaries are removed and the completed stages' outputs kept, so a retry
-reuses them from the stage cache and runs only the failed stage and those
-after it (checkpoints live under ``<home>/checkpoints/`` and survive too, so a
-killed run resumes).
+exception (Ctrl-C included) it is marked FAILED and the exception propagates.
+Stage outputs live in the stage store, ``<home>/stages/`` (infra/caching.py),
+not in a folder of the run: a failed run's completed stages are reused by a
+retry, which runs only the failed stage and those after it, and no run's
+outputs depend on another run's folder. Checkpoints live under
+``<home>/checkpoints/`` and survive too, so a killed run resumes.
 
 A run whose process was killed (SIGKILL, a power cut) cannot mark itself: each
 run is tagged with its host and process id, and the next run of the family on
@@ -25,7 +26,6 @@ that host marks every RUNNING run whose process is gone KILLED
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +35,7 @@ from pathlib import Path
 from mlflow.entities import RunStatus
 from prefect.runtime import flow_run
 
+from replearn.infra.caching import StageOut
 from replearn.infra.home import data_home, inside_home
 from replearn.infra.local_api import process_alive
 from replearn.infra.tracking import client, experiment_id, tracking_uri
@@ -48,8 +49,7 @@ class RunContext:
         family: ``word2vec``, ``multisense``, ``metric`` or ``clip`` (also the MLflow experiment).
         home: the absolute data home.
         tracking_uri: the MLflow tracking (and registry) URI.
-        run_id: the MLflow run id; names the run's output folder.
-        run_dir: ``<home>/runs/<family>/<run_id>``, removed if the run fails.
+        run_id: the MLflow run id; names this run's attempt folder in each stage folder it writes.
         experiment_id: the MLflow experiment's id (for links to the MLflow UI).
     """
 
@@ -57,12 +57,13 @@ class RunContext:
     home: str
     tracking_uri: str
     run_id: str
-    run_dir: str
     experiment_id: str = ""
 
-    def path(self, *parts: str) -> str:
-        """A path inside the run's folder (refusing any part that would leave the data home)."""
-        return str(inside_home(self.home, "runs", self.family, self.run_id, *parts))
+    def stage_out(self, *parts: str) -> StageOut:
+        """An output of the stage it is given to, named ``parts`` inside the stage's folder (none: the folder
+        itself); placed at ``<home>/stages/<stage>/<cache key>/<run id>/<parts>`` by ``reuse_or_rerun``
+        (infra/caching.py). A part that would leave the data home is refused there."""
+        return StageOut(self.home, self.run_id, parts)
 
     def checkpoint_dir(self, key: str) -> str:
         """``<home>/checkpoints/<family>/<key>``: per-epoch checkpoints of one (data, settings) key; outlives runs."""
@@ -103,47 +104,22 @@ def start_run(family: str, home: str | Path | None = None, tags: dict[str, str] 
     experiment = experiment_id(uri, family, root)
     mark_killed_runs(uri, experiment)
     run_id = client(uri).create_run(experiment, tags=all_tags).info.run_id
-    return RunContext(family, str(root), uri, run_id, str(inside_home(root, "runs", family, run_id)), experiment)
-
-
-def keep_completed_outputs(run_dir: str | Path) -> list[str]:
-    """After a failure: remove what a stage left half-written, keep what completed stages wrote; the names kept.
-
-    Every output is written to a hidden temporary sibling (``.<name>.tmp-<id>``, lib/store/atomic.py) and
-    renamed when complete, so what remains under a visible name is whole. Temporaries (left by a SIGKILL) are
-    deleted, then empty folders; a folder left empty is removed. The stage cache still names the kept files, so
-    a retry runs only the stage that failed and those after it.
-    """
-    root = Path(run_dir)
-    if not root.exists():
-        return []
-    for path in sorted(root.rglob(".*.tmp-*"), key=lambda p: len(p.parts), reverse=True):
-        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
-        if not any(folder.iterdir()):
-            folder.rmdir()
-    kept = sorted(p.name for p in root.iterdir())
-    if not kept:
-        root.rmdir()
-    return kept
+    return RunContext(family, str(root), uri, run_id, experiment)
 
 
 def end_run(run: RunContext, failed: bool = False) -> None:
-    """Mark the MLflow run FINISHED; or FAILED, keeping the completed stages' outputs for a retry
-    (:func:`keep_completed_outputs`; the run is tagged ``replearn.kept_outputs``). Checkpoints stay for resuming."""
-    c = client(run.tracking_uri)
-    if failed:
-        kept = keep_completed_outputs(run.run_dir)
-        if kept:
-            c.set_tag(run.run_id, "replearn.kept_outputs", f"{run.run_dir}: {', '.join(kept)} (a retry reuses them)")
-    c.set_terminated(run.run_id, RunStatus.to_string(RunStatus.FAILED if failed else RunStatus.FINISHED))
+    """Mark the MLflow run FINISHED, or FAILED. The completed stages' outputs stay where they are, in the stage
+    store (infra/caching.py), for a retry; checkpoints stay for resuming."""
+    client(run.tracking_uri).set_terminated(run.run_id, RunStatus.to_string(RunStatus.FAILED if failed
+                                                                            else RunStatus.FINISHED))
 
 
 @contextmanager
 def family_run(family: str, home: str | Path | None = None, tags: dict[str, str] | None = None
                ) -> Iterator[RunContext]:
     """Context manager around one flow run's stages: yields its :class:`RunContext`; ends the MLflow run
-    FINISHED on success, FAILED (completed stages' outputs kept for a retry) on any exception, which propagates."""
+    FINISHED on success, FAILED on any exception, which propagates (the completed stages' outputs stay in the
+    stage store for a retry)."""
     run = start_run(family, home, tags)
     try:
         yield run

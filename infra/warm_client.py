@@ -164,9 +164,9 @@ def run_in_spare(argv: list[str], env: Mapping[str, str] | None = None, cwd: str
     """Run ``replearn ARGV`` in the ready spare and return its exit status; None where no spare took it (none
     ready, another fingerprint, busy, gone): the caller then runs the command itself.
 
-    A spare still importing is waited for (up to :data:`START_WAIT_S`). Once the spare has taken the command (it answered with its PID), the command's outcome is the spare's:
-    Ctrl-C, SIGTERM and SIGHUP are passed on to it, and a spare that dies without a status gives 1 and one
-    ``error:`` line.
+    A spare still importing is waited for (up to :data:`START_WAIT_S`). Once the spare has taken the command
+    (it answered with its PID), the command's outcome is the spare's: Ctrl-C, SIGTERM and SIGHUP are passed on
+    to it, and a spare that dies without a status gives 1 and one ``error:`` line.
     """
     env = os.environ if env is None else env
     if not enabled(env):

@@ -51,14 +51,14 @@ def finish(proc: subprocess.Popen, log: Path, timeout: float = 240) -> None:
     assert rc == 0, f"exit {rc}:\n{log.read_text()[-4000:]}"
 
 
-def run_dir(summary: dict) -> Path:
-    """``<home>/runs/word2vec/<run id>`` from the ``--json`` summary."""
-    return Path(summary["embeddings"]).parents[1]
+def stage_output(summary: dict, name: str) -> Path:
+    """Where the ``--json`` summary says stage output ``name`` is (``tokens``, ``vocabulary``, ``vectors``...)."""
+    return Path(summary["stage_outputs"][name])
 
 
 def vectors(summary: dict) -> tuple[np.ndarray, np.ndarray]:
     """(input, context) matrices the run saved."""
-    with np.load(run_dir(summary) / "vectors.npz") as z:
+    with np.load(stage_output(summary, "vectors")) as z:
         return z["input"].copy(), z["context"].copy()
 
 

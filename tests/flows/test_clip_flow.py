@@ -96,5 +96,5 @@ def test_clip_flow_rejects_empty_captions_and_leaves_nothing(prefect_harness, ho
     df.to_csv(csv, index=False)
     with pytest.raises(CaptionError, match=r"row 4"):
         clip_flow(ClipParams(data=str(csv), home=str(home), epochs=1, batch_size=4))
-    runs = home / "runs" / "clip"
-    assert not runs.exists() or not any(runs.iterdir())
+    stages = home / "stages"
+    assert not stages.exists() or not any(stages.rglob("*.npz")) and not (home / "runs").exists()

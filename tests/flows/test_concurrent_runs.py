@@ -1,20 +1,22 @@
-"""Two ``replearn run word2vec`` started at once into the same (fresh) data home both finish, each with its own run
-folder, MLflow run and model version, and neither overwrites the other's outputs."""
+"""Two ``replearn run word2vec`` started at once into the same (fresh) data home both finish, each with its own
+outputs (its attempt folders in the stage store), MLflow run and model version, and neither overwrites the other's
+outputs."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
-from _cli_runs import cli_env, finish, run_dir, start, summary, vectors, word2vec_cmd
+from _cli_runs import cli_env, finish, stage_output, start, summary, vectors, word2vec_cmd
 
 pytestmark = pytest.mark.slow
 
 ARGS = ("--epochs", "2", "--dim", "16", "--min-count", "3", "--threads", "1")
 SEEDS = {"a": "3", "b": "4"}  # different training runs; tokenize / vocabulary / encode have the same inputs and may be
                               # shared through the stage cache (infra/caching.py), so only training-derived outputs
-                              # are checked to live in each run's own folder
+                              # are checked to be each run's own
 
 
 def test_two_runs_at_once_into_one_home(tmp_path, lee_corpus):
@@ -29,15 +31,12 @@ def test_two_runs_at_once_into_one_home(tmp_path, lee_corpus):
         finish(p, tmp_path / f"{n}.log")
 
     a, b = summary(tmp_path / "a.json"), summary(tmp_path / "b.json")
-    assert a["mlflow_run_id"] != b["mlflow_run_id"] and run_dir(a) != run_dir(b)
-    assert {p.name for p in (home / "runs" / "word2vec").iterdir()} == {a["mlflow_run_id"], b["mlflow_run_id"]}
+    assert a["mlflow_run_id"] != b["mlflow_run_id"]
     c = client(a["tracking_uri"])
     for s in (a, b):
-        d = run_dir(s)
-        assert d == home / "runs" / "word2vec" / s["mlflow_run_id"]
-        for name in ("vectors.npz", "index.faiss", "embeddings/input.parquet"):
-            assert (d / name).is_file(), f"{d / name} missing"
-        assert s["index"] == str(d / "index.faiss")
+        # the training-derived outputs are each run's own: in its attempt folder of the stage store
+        for path in (stage_output(s, "vectors"), Path(s["index"]), Path(s["embeddings"])):
+            assert path.is_file() and path.is_relative_to(home / "stages") and s["mlflow_run_id"] in path.parts
         words, ids, vecs, meta = read_vectors(s["embeddings"])   # intact, and its own run's
         assert meta.mlflow_run_id == s["mlflow_run_id"] and len(words) == s["vocab_size"] == len(vecs)
         np.testing.assert_array_equal(vecs, vectors(s)[0][ids])

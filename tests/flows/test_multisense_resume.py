@@ -40,7 +40,7 @@ def _first_checkpoint(root: Path, proc, timeout: float = 300.0) -> Path:
 
 def _finished_run(home: Path) -> tuple[str, Path]:
     """(MLflow run id, model path) of the one run under ``home`` that saved its model."""
-    models = list((home / "runs" / "multisense").glob("*/multisense.npz"))
+    models = list(home.glob("stages/train-multisense/*/*/multisense.npz"))
     assert len(models) == 1, models
     return models[0].parent.name, models[0]
 
@@ -62,7 +62,7 @@ def test_sigkill_during_training_resumes_to_the_uninterrupted_model(tmp_path, le
         if victim.poll() is None:
             os.killpg(victim.pid, signal.SIGKILL)
     assert victim.returncode == -signal.SIGKILL
-    assert not list((home / "runs" / "multisense").glob("*/multisense.npz"))  # killed before the model was saved
+    assert not list(home.glob("stages/train-multisense/*/*/multisense.npz"))  # killed before the model was saved
     assert ckpt.is_dir()
 
     again = start(multisense_cmd(lee_corpus, home), env, tmp_path / "again.log")

@@ -17,7 +17,7 @@ from _cli_runs import (
     finished_runs,
     kill_group,
     run_cmd,
-    run_dir,
+    stage_output,
     start,
     summary,
     vectors,
@@ -69,7 +69,7 @@ def test_sigkill_during_training_resumes_to_the_uninterrupted_vectors(tmp_path, 
     assert v.shape == v_ref.shape and v.shape[0] == s_ref["vocab_size"]
     np.testing.assert_allclose(v, v_ref, rtol=0, atol=1e-6)
     np.testing.assert_allclose(u, u_ref, rtol=0, atol=1e-6)
-    assert run_dir(s).parent == home / "runs" / "word2vec"
+    assert stage_output(s, "vectors").is_relative_to(home / "stages" / "train-word2vec")
     # the killed run could not end itself: the rerun marked it KILLED (not RUNNING for ever)
     c = client(s["tracking_uri"])
     runs = c.search_runs([run.info.experiment_id])
@@ -93,7 +93,7 @@ def test_metric_run_killed_during_training_resumes(tmp_path):
     again = start(cmd, env, tmp_path / "again.log")
     finish(again, tmp_path / "again.log")
     run = _resumed_run(home, "metric", ckpt, done)
-    assert (home / "runs" / "metric" / run.info.run_id / "encoder.pt").exists()
+    assert list(home.glob(f"stages/train-metric/*/{run.info.run_id}/encoder.pt"))
     assert "map_at_r" in run.data.metrics
 
 
@@ -111,8 +111,9 @@ def test_clip_run_killed_during_training_resumes_to_the_uninterrupted_model(tmp_
     finish(ref, tmp_path / "ref.log")
     run = _resumed_run(home, "clip", ckpt, done)
     (ref_run,) = finished_runs(ref_home, "clip")
-    state = torch.load(home / "runs" / "clip" / run.info.run_id / "model.pt", weights_only=True)
-    state_ref = torch.load(ref_home / "runs" / "clip" / ref_run.info.run_id / "model.pt", weights_only=True)
+    (path,) = home.glob(f"stages/train-clip/*/{run.info.run_id}/model.pt")
+    (path_ref,) = ref_home.glob(f"stages/train-clip/*/{ref_run.info.run_id}/model.pt")
+    state, state_ref = torch.load(path, weights_only=True), torch.load(path_ref, weights_only=True)
     weights, weights_ref = state["state_dict"], state_ref["state_dict"]
     assert weights.keys() == weights_ref.keys()
     for k in weights:

@@ -24,8 +24,8 @@ def test_second_run_reuses_stages_and_a_deleted_output_is_recomputed(prefect_har
     second = word2vec_flow(params)
     assert second["embeddings"] == first["embeddings"]           # reused, not rewritten
     assert second["index"] == first["index"]
-    run2 = home / "runs" / "word2vec" / second["mlflow_run_id"]
-    assert not (run2 / "tokens").exists() and not (run2 / "vectors.npz").exists()
+    assert written_by(home, second["mlflow_run_id"]) == set()    # every stage reused: nothing of its own
+    assert not (home / "runs").exists()                         # outputs live in the stage store, no run folder
     c = client(tracking_uri(home))
     assert c.get_run(second["mlflow_run_id"]).data.metrics["analogy_score"] == pytest.approx(
         c.get_run(first["mlflow_run_id"]).data.metrics["analogy_score"])
@@ -36,31 +36,39 @@ def test_second_run_reuses_stages_and_a_deleted_output_is_recomputed(prefect_har
     assert third["embeddings"] != first["embeddings"] and Path(third["embeddings"]).exists()
 
     # the outputs a cached result names are gone: the stages run again instead of returning dead paths
-    shutil.rmtree(home / "runs" / "word2vec" / third["mlflow_run_id"])
+    for folder in attempt_folders(home, third["mlflow_run_id"]):
+        shutil.rmtree(folder)
     fourth = word2vec_flow(params)
     assert Path(fourth["embeddings"]).exists() and Path(fourth["index"]).exists()
     assert fourth["embeddings"] != third["embeddings"]
 
 
-def _files(folder: Path) -> set[str]:
-    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} if folder.is_dir() else set()
+def attempt_folders(home: Path, run_id: str) -> list[Path]:
+    """The folders run ``run_id`` wrote in the stage store: ``<home>/stages/<stage>/<key>/<run id>``."""
+    return sorted(home.glob(f"stages/*/*/{run_id}"))
+
+
+def written_by(home: Path, run_id: str) -> set[str]:
+    """The files run ``run_id`` wrote in the stage store, relative to ``<home>/stages``."""
+    return {str(p.relative_to(home / "stages")) for f in attempt_folders(home, run_id) for p in f.rglob("*")
+            if p.is_file()}
 
 
 def _second_run_reuses_and_a_deleted_output_is_recomputed(flow, params, family: str, home: Path,
                                                          data_file: str) -> None:
-    """Run ``flow`` twice: the second run reuses every stage (same embeddings, nothing written in its folder);
-    then the first run's folder goes and the third run computes everything again."""
+    """Run ``flow`` twice: the second run reuses every stage (same embeddings, nothing written of its own);
+    then the first run's outputs go and the third run computes everything again."""
     first = flow(params)
     second = flow(params)
     assert second["embeddings"] == first["embeddings"] and second["index"] == first["index"]
-    run2 = home / "runs" / family / second["mlflow_run_id"]
-    assert _files(run2) == set(), _files(run2)                   # no stage ran in the second run
+    assert written_by(home, second["mlflow_run_id"]) == set()  # no stage ran in the second run
     assert not list((home / "checkpoints" / family).glob("*/epoch-*"))  # training ended: checkpoints removed
-    shutil.rmtree(home / "runs" / family / first["mlflow_run_id"])
+    for folder in attempt_folders(home, first["mlflow_run_id"]):
+        shutil.rmtree(folder)
     third = flow(params)
-    run3 = home / "runs" / family / third["mlflow_run_id"]
-    assert Path(third["embeddings"]).exists() and Path(third["embeddings"]).is_relative_to(run3)
-    assert (run3 / data_file).exists()
+    mine = written_by(home, third["mlflow_run_id"])
+    assert Path(third["embeddings"]).exists() and str(Path(third["embeddings"]).relative_to(home / "stages")) in mine
+    assert any(f.endswith("/" + data_file) for f in mine), mine
 
 
 def test_metric_second_run_reuses_every_stage(prefect_harness, home):
@@ -118,27 +126,12 @@ def test_a_retry_after_a_late_failure_runs_only_the_failed_stage_and_after(prefe
     c = client(tracking_uri(home))
     failed = c.search_runs([c.get_experiment_by_name("word2vec").experiment_id])[0]
     assert failed.info.status == "FAILED"
-    failed_dir = home / "runs" / "word2vec" / failed.info.run_id
-    assert (failed_dir / "vectors.npz").exists() and (failed_dir / "tokens").is_dir()  # completed stages kept
-    assert not list(failed_dir.rglob(".*.tmp-*"))                                         # nothing half-written
-    assert "vectors.npz" in failed.data.tags["replearn.kept_outputs"]
+    kept = written_by(home, failed.info.run_id)
+    assert any(f.endswith("/vectors.npz") for f in kept) and any("/tokens/" in f for f in kept)  # completed stages
+    assert not [f for f in kept if ".tmp-" in f]                                                  # nothing half-written
 
     monkeypatch.setattr(publish, "register_task", real)
     retry = word2vec_flow(params)
     assert retry["model"]["version"] in (1, "1")
-    assert Path(retry["embeddings"]).is_relative_to(failed_dir)  # export, training, tokens: reused, not redone
-    retry_dir = home / "runs" / "word2vec" / retry["mlflow_run_id"]
-    assert not (retry_dir / "vectors.npz").exists() and not (retry_dir / "tokens").exists()
-
-
-def test_a_failure_before_any_output_leaves_no_run_folder(tmp_path):
-    from replearn.infra.run_context import keep_completed_outputs
-
-    run_dir = tmp_path / "run"
-    (run_dir / "tokens" / ".part-0.parquet.tmp-abc").mkdir(parents=True)  # what a SIGKILL left mid-write
-    (run_dir / ".vectors.npz.tmp-def").write_bytes(b"half")
-    assert keep_completed_outputs(run_dir) == [] and not run_dir.exists()
-    (run_dir / "vocab").mkdir(parents=True)
-    (run_dir / "vocab" / "vocab.parquet").write_bytes(b"whole")
-    (run_dir / ".x.tmp-1").write_bytes(b"half")
-    assert keep_completed_outputs(run_dir) == ["vocab"]
+    assert f"/{failed.info.run_id}/" in retry["embeddings"]  # export, training, tokens: reused, not redone
+    assert written_by(home, retry["mlflow_run_id"]) == set()

@@ -62,7 +62,7 @@ def test_flow_trains_evaluates_exports_indexes_and_registers(prefect_harness, ho
 
     first = gkv.most_similar("government", topn=1)[0][0]        # exact nearest neighbour: one hop away
     assert graph_distance(uri, "replearn-word2vec", "government", first)["distance"] == 1.0
-    src, dst, sim, _ = read_knn_graph(s["index"].replace("index.faiss", "knn_graph.parquet"))
+    src, dst, sim, _ = read_knn_graph(s["knn_graph"])
     far = graph_distance(uri, "replearn-word2vec", "government", words[-1])
     assert far["distance"] == nn_graph_distance((src, dst), far["id_a"], far["id_b"])
     with pytest.raises(LookupError, match="neither a key"):
@@ -81,10 +81,10 @@ def test_worse_retrain_keeps_the_champion(prefect_harness, home, lee_corpus):
 
 
 def _assert_nothing_left(home):
-    runs = home / "runs" / "word2vec"
-    leftovers = [p for p in runs.rglob("*") if p.name in ("tokens", "vocab.parquet", "vectors.npz") or ".tmp-" in p.name] \
-        if runs.exists() else []
-    assert leftovers == []
+    stages = home / "stages"
+    leftovers = [p for p in stages.rglob("*") if p.name in ("tokens", "vocab.parquet", "vectors.npz") or ".tmp-" in p.name] \
+        if stages.exists() else []
+    assert leftovers == [] and not (home / "runs").exists()
 
 
 def test_empty_corpus_fails_clearly_and_leaves_nothing(prefect_harness, home, tmp_path):
@@ -103,11 +103,11 @@ def test_min_count_pruning_everything_fails_clearly(prefect_harness, home, tmp_p
     corpus.write_text("alpha beta gamma\ndelta alpha\n")
     with pytest.raises(VocabularyError, match="min_count"):
         _run(home, corpus, min_count=50)
-    runs = home / "runs" / "word2vec"
+    stages = home / "stages"
     # nothing half-written and no vocabulary; the completed tokenization is kept, so a retry with another
     # --min-count does not tokenize again
-    assert not [p for p in runs.rglob("*") if ".tmp-" in p.name or p.name in ("vocab.parquet", "vectors.npz")]
-    assert [p.name for p in runs.rglob("tokens")] == ["tokens"]
+    assert not [p for p in stages.rglob("*") if ".tmp-" in p.name or p.name in ("vocab.parquet", "vectors.npz")]
+    assert [p.name for p in stages.rglob("tokens")] == ["tokens"]
 
 
 def test_missing_file_fails_clearly(prefect_harness, home, tmp_path):

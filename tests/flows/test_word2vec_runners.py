@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from _cli_runs import cli_env, finish, run_dir, start, summary, vectors, word2vec_cmd
+from _cli_runs import cli_env, finish, stage_output, start, summary, vectors, word2vec_cmd
 from typer.testing import CliRunner
 
 from replearn.cli.main import app
@@ -67,11 +67,12 @@ def local_run(prefect_harness, corpus, tmp_path_factory) -> dict:
 
 
 def _assert_same_outputs(local: dict, other: dict, shards: int) -> None:
-    a, b = run_dir(local), run_dir(other)
-    ta, tb = pq.read_table(a / "tokens"), pq.read_table(b / "tokens")
+    ta_dir, tb_dir = stage_output(local, "tokens"), stage_output(other, "tokens")
+    va_path, vb_path = stage_output(local, "vocabulary"), stage_output(other, "vocabulary")
+    ta, tb = pq.read_table(ta_dir), pq.read_table(tb_dir)
     assert ta.num_rows > 250 and ta.equals(tb)                                     # rows and their order
-    assert sorted(p.name for p in (a / "tokens").iterdir()) == sorted(p.name for p in (b / "tokens").iterdir())
-    assert pq.read_table(a / "vocab.parquet").equals(pq.read_table(b / "vocab.parquet"))
+    assert sorted(p.name for p in ta_dir.iterdir()) == sorted(p.name for p in tb_dir.iterdir())
+    assert pq.read_table(va_path).equals(pq.read_table(vb_path))
     assert local["tokens"] == other["tokens"] and local["vocab_size"] == other["vocab_size"]
     (va, ua), (vb, ub) = vectors(local), vectors(other)
     assert np.array_equal(va, vb) and np.array_equal(ua, ub)                       # one thread, fixed seed
