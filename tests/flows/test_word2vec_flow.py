@@ -173,6 +173,13 @@ def test_replearn_serve_answers_an_http_request_on_localhost(prefect_harness, ho
         assert err.value.code == 400
         reply = json.loads(err.value.read())
         assert "zzznotaword" in reply["message"] and "stack_trace" not in reply
+        # a 1 MB invalid JSON body: a 400 of bounded size, not the body echoed back (serving/http_app.py)
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=b"{" + b"x" * 1_000_000,
+                                     headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=60)
+        reply = err.value.read()
+        assert err.value.code == 400 and len(reply) < 4096 and b"bytes in all]" in reply
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
