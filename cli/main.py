@@ -36,6 +36,8 @@ search_app = typer.Typer(help="Query a registered model (MLflow registry alias '
 app.add_typer(run_app, name="run")
 app.add_typer(search_app, name="search")
 console = Console()
+#: Error lines go to stderr, so ``replearn ... > out.txt`` still shows them and scripts can tell them apart.
+err_console = Console(stderr=True)
 
 Home = Annotated[Optional[str], typer.Option(help="Data home (runs, checkpoints, MLflow store); default $REPLEARN_HOME or ./.replearn")]
 #: The options every query command shares (the model name's default is each family's own).
@@ -63,8 +65,8 @@ def validation_message(e: ValidationError) -> str:
 
 
 def fail(message: str) -> None:
-    """Print ``error: message`` (one line, no markup) and exit with status 2."""
-    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)  # "[ray]" is no style
+    """Print ``error: message`` (one line, no markup) on stderr and exit with status 2."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)  # "[ray]": no style
     raise typer.Exit(2)
 
 
@@ -126,14 +128,33 @@ class _QuietInputErrors(logging.Filter):
 
 
 def before_flow() -> None:
-    """A configured Prefect API that does not answer: one error line now, not a traceback from inside Prefect."""
+    """A configured Prefect API that does not answer, or a Prefect home that cannot be written: one error line
+    now, not tracebacks from inside Prefect (whose temporary server retries for minutes on a read-only home)."""
     from replearn.infra.runners import check_prefect_api
 
     try:
         check_prefect_api()
+        _check_prefect_home()
     except ReplearnInputError as e:
         fail(str(e))
     _quiet_input_errors()
+
+
+def _check_prefect_home() -> None:
+    """Raise :class:`ReplearnInputError` if ``$PREFECT_HOME`` (Prefect's database, the local API's and the spare's
+    state) cannot be created or written."""
+    import tempfile
+
+    from prefect.settings import PREFECT_HOME
+
+    folder = Path(PREFECT_HOME.value()).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise ReplearnInputError(f"Prefect's home {folder} cannot be written ({e.strerror or e}): set PREFECT_HOME "
+                                 "to a writable folder (it holds Prefect's database and run history)") from None
 
 
 def run_flow(flow_ref: str, params: Any, json_out: Path | None = None) -> dict:

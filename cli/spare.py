@@ -189,7 +189,7 @@ def main() -> None:
     from replearn.infra import warm_client, warm_state
     from replearn.infra.quiet import apply_quiet_env
 
-    env0, cwd0 = dict(os.environ), os.getcwd()
+    env0, cwd0, t0 = dict(os.environ), os.getcwd(), time.monotonic()
     fingerprint = warm_state.fingerprint(env0, cwd0)
     apply_quiet_env(os.environ)
     for name in WARM_MODULES:
@@ -198,6 +198,7 @@ def main() -> None:
         with contextlib.suppress(Exception):  # a later MLflow without it: the command does the work itself
             getattr(importlib.import_module(module), function)()
     set_by_imports = {k: v for k, v in os.environ.items() if k not in env0}
+    import_s = time.monotonic() - t0
     path = warm_state.socket_path(env0, os.getpid())
     listener = _listen(path)
     try:
@@ -206,7 +207,7 @@ def main() -> None:
         idle = float(os.environ.get(warm_state.IDLE_ENV, warm_client.IDLE_S))
         got = _wait_for_command(listener, fingerprint, idle)
         if got is not None:
-            warm_client.start_spare(env0, cwd0)  # the next command's spare; it takes over the state file
+            warm_client.start_spare(env0, cwd0, expected_s=import_s)  # the next command's; takes over the state
     finally:
         listener.close()
         path.unlink(missing_ok=True)

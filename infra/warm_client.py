@@ -36,6 +36,9 @@ __all__ = ["IDLE_S", "run_in_spare", "ensure_spare", "start_spare", "stop_spare"
 ACCEPT_TIMEOUT_S = 10.0
 #: Seconds a client waits for a starting spare (its imports half done) to be ready, rather than import itself.
 START_WAIT_S = 30.0
+#: A spare still importing is waited for only if it should be ready within this many seconds (about what a
+#: command's own imports take); else the command imports itself and the spare stays for the next one.
+WORTH_WAITING_S = 4.0
 #: The signals a client passes on to the command's process group (a terminal's Ctrl-C, ``kill``, a hang-up).
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -60,19 +63,22 @@ def _locked(env: Mapping[str, str]) -> Iterator[None]:
 
 
 def _write_state(env: Mapping[str, str], state: SpareState) -> None:
-    atomic_write_json(state_file(env), {"pid": state.pid, "socket": state.socket,
-                                        "fingerprint": state.fingerprint, "ready": state.ready})
+    atomic_write_json(state_file(env), {"pid": state.pid, "socket": state.socket, "fingerprint": state.fingerprint,
+                                        "ready": state.ready, "started": state.started,
+                                        "expected_s": state.expected_s})
 
 
-def start_spare(env: Mapping[str, str], cwd: str) -> int:
+def start_spare(env: Mapping[str, str], cwd: str, expected_s: float | None = None) -> int:
     """Start a spare process with ``env`` in ``cwd`` (its own session, output to ``replearn-spare.log``) and
-    name it in the state file as starting; returns its PID."""
+    name it in the state file as starting (``expected_s``: how long its imports should take, from the spare
+    that starts it); returns its PID."""
     with _locked(env):
         with open(folder(env) / "replearn-spare.log", "ab") as log:
             proc = subprocess.Popen([sys.executable, "-P", "-m", "replearn.cli.spare"], env=dict(env),
                                     cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)
-        _write_state(env, SpareState(pid=proc.pid, socket="", fingerprint=fingerprint(env, cwd), ready=False))
+        _write_state(env, SpareState(pid=proc.pid, socket="", fingerprint=fingerprint(env, cwd), ready=False,
+                                     started=time.time(), expected_s=expected_s))
     return proc.pid
 
 
@@ -82,7 +88,8 @@ def claim_state(env: Mapping[str, str], pid: int, socket_file: str, print_: str)
         s = read_state(env)
         if s is not None and s.pid != pid and _is_spare(s.pid):
             return False
-        _write_state(env, SpareState(pid=pid, socket=socket_file, fingerprint=print_, ready=True))
+        _write_state(env, SpareState(pid=pid, socket=socket_file, fingerprint=print_, ready=True,
+                                     started=s.started if s is not None and s.pid == pid else 0.0))
     return True
 
 
@@ -104,7 +111,8 @@ def stop_spare(env: Mapping[str, str] | None = None) -> SpareState | None:
     """Stop the waiting spare (SIGTERM; a command it already runs is not touched); the one stopped, or None."""
     env = os.environ if env is None else env
     s = running_spare(env)
-    state_file(env).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # a read-only folder: nothing was started there either
+        state_file(env).unlink(missing_ok=True)
     if s is None:
         return None
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -146,11 +154,14 @@ def _forward_signals(pid: int) -> None:
 
 
 def _ready_spare(env: Mapping[str, str], print_: str) -> SpareState | None:
-    """The ready spare with fingerprint ``print_``, waiting up to :data:`START_WAIT_S` for one still importing
-    (it is ahead of this process, which would import the same); None if there is none."""
+    """The ready spare with fingerprint ``print_``; one still importing is waited for (up to :data:`START_WAIT_S`)
+    when it should be ready within :data:`WORTH_WAITING_S` (or how long it takes is not known); else None."""
     deadline = time.monotonic() + START_WAIT_S
+    s = read_state(env)
+    if s is not None and not s.ready and s.expected_s is not None \
+            and s.expected_s - (time.time() - s.started) > WORTH_WAITING_S:
+        return None  # just started: importing here is quicker
     while True:
-        s = read_state(env)
         if s is None or s.fingerprint != print_ or not _is_spare(s.pid):
             return None
         if s.ready:
@@ -158,6 +169,7 @@ def _ready_spare(env: Mapping[str, str], print_: str) -> SpareState | None:
         if time.monotonic() > deadline:
             return None
         time.sleep(0.05)
+        s = read_state(env)
 
 
 def run_in_spare(argv: list[str], env: Mapping[str, str] | None = None, cwd: str | None = None) -> int | None:

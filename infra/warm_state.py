@@ -53,12 +53,16 @@ IDLE_ENV = "REPLEARN_PREFECT_API_IDLE_S"
 
 @dataclass(frozen=True)
 class SpareState:
-    """A spare process as its state file names it: ``ready`` once its imports are done and it listens."""
+    """A spare process as its state file names it: ``ready`` once its imports are done and it listens;
+    ``started`` (seconds since the epoch) and ``expected_s``, how long its predecessor's imports took (None:
+    not known), tell a command whether waiting for one still importing pays."""
 
     pid: int
     socket: str
     fingerprint: str
     ready: bool
+    started: float = 0.0
+    expected_s: float | None = None
 
 
 def enabled(env: Mapping[str, str]) -> bool:
@@ -129,6 +133,8 @@ def read_state(env: Mapping[str, str]) -> SpareState | None:
     """The spare the state file names, or None (no file, unreadable)."""
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         s = json.loads(state_file(env).read_text())
+        expected = s.get("expected_s")
         return SpareState(pid=int(s["pid"]), socket=str(s["socket"]), fingerprint=str(s["fingerprint"]),
-                          ready=bool(s["ready"]))
+                          ready=bool(s["ready"]), started=float(s.get("started", 0.0)),
+                          expected_s=None if expected is None else float(expected))
     return None
