@@ -171,6 +171,7 @@ def _run_command(exit_: FastExit, client: _Client, request: dict, fds: list[int]
     threading.Thread(target=client.watch, daemon=True, name="replearn-client-watch").start()
     from replearn.cli.main import main as cli_main
 
+    exit_.set(1)  # until the command says otherwise (an exception that escapes it is a failure)
     try:
         cli_main()
         exit_.set(0)
@@ -185,6 +186,7 @@ def _run_command(exit_: FastExit, client: _Client, request: dict, fds: list[int]
 def main() -> None:
     """The spare process (see the module's description)."""
     exit_ = FastExit.install()  # first registered, last run: reports the status, skips the teardown
+    exit_.set(0)  # an idle spare that goes, or one replaced, ends well
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped while waiting: its socket and state go
     from replearn.infra import warm_client, warm_state
     from replearn.infra.quiet import apply_quiet_env

@@ -283,6 +283,6 @@ def test_run_button_flow_run_executes_on_worker_and_registers_model(stack, lee_c
     assert versions[0].source == ml.get_logged_model(model_ids[0]).artifact_location
     assert '"version": "1"' in ml.get_logged_model(model_ids[0]).tags["mlflow.modelVersions"]
     assert ml.get_model_version_by_alias("replearn-word2vec", "champion").version == "1"
-    # the outputs went to the data home given in the form, under the MLflow run id
-    assert (home / "runs" / "word2vec" / run.info.run_id / "index.faiss").exists()
+    # the outputs went to the data home given in the form, in its stage store, made by this MLflow run
+    assert list(home.glob(f"stages/build-index/*/{run.info.run_id}/index.faiss"))  # in the stage store
     print(f"timings: {stack['timings']} flow_run_s={elapsed:.0f}")
