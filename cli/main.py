@@ -64,9 +64,14 @@ def validation_message(e: ValidationError) -> str:
     return "; ".join(f"{where(err)}{msg(err)}" for err in e.errors())
 
 
-def fail(message: str) -> None:
-    """Print ``error: message`` (one line, no markup) on stderr and exit with status 2."""
+def print_error(message: str) -> None:
+    """Print ``error: message`` (one line, no markup) on stderr."""
     err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)  # "[ray]": no style
+
+
+def fail(message: str) -> None:
+    """:func:`print_error`, then exit with status 2 (inside a command)."""
+    print_error(message)
     raise typer.Exit(2)
 
 
@@ -245,7 +250,13 @@ def main() -> None:
     """Console-script entry point."""
     apply_quiet_env(os.environ)  # the same environment the deployment worker runs with
     signal.signal(signal.SIGTERM, _terminate)
-    app(args=expand_multi_value_options(sys.argv[1:]), prog_name="replearn")
+    try:
+        app(args=expand_multi_value_options(sys.argv[1:]), prog_name="replearn")
+    except OSError as e:  # a full disk, a read-only home, in any command: one line naming the path and the remedy
+        if not is_explained_os_error(e):
+            raise
+        print_error(explain_os_error(e))
+        raise SystemExit(2) from None
 
 
 # the commands register themselves on run_app / search_app / app (after the names above exist)

@@ -113,6 +113,15 @@ class _CorpusParams(FlowParams):
             raise ValueError("an address is a Dask or Ray cluster: use it with runner 'dask' or 'ray'")
         return v or None
 
+    @field_validator("probes", check_fields=False)
+    @classmethod
+    def _probes_normalised_like_the_corpus(cls, v: list[str] | None) -> list[str] | None:
+        """``SHIP`` finds ``ship``: probes go through the corpus's normalisation (NFKC, lower case), as queries do
+        (lib/text/query.py)."""
+        from replearn.lib.text.query import query_word
+
+        return None if v is None else [w for w in (query_word(p) for p in v) if w]
+
     def check_inputs(self) -> None:
         """Fail in a second on a missing or empty corpus, before any flow starts.
 

@@ -29,6 +29,7 @@ naming those files; :func:`reuse_or_rerun` runs the stage again
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -41,8 +42,8 @@ from prefect.utilities.callables import get_call_parameters
 from replearn.infra.home import inside_home
 from replearn.infra.stage_outputs import StageOutput
 
-__all__ = ["EXECUTION", "OUTPUTS", "PER_RUN", "STAGE_CACHE", "StageOut", "place_outputs", "reuse_or_rerun",
-           "stage_key"]
+__all__ = ["EXECUTION", "OUTPUTS", "PER_RUN", "STAGE_CACHE", "StageOut", "clear_unfinished", "place_outputs",
+           "reuse_or_rerun", "stage_key"]
 
 #: The parameters that name where a stage writes (a :class:`StageOut` may be passed only to these).
 OUTPUTS = ("out_dir", "out_path", "index_path", "png_path")
@@ -94,6 +95,25 @@ def place_outputs(stage: Task, *args: Any, **kwargs: Any) -> dict[str, Any]:
     key = stage_key(stage, params)[:24]
     return {**params, **{name: str(inside_home(o.home, "stages", stage.name, key, o.run_id, *o.parts))
                          for name, o in outs.items()}}
+
+
+def clear_unfinished(home: str | Path, run_id: str) -> list[Path]:
+    """Remove what run ``run_id`` left half-written in the stage store (the hidden ``.<name>.tmp-<id>``
+    temporaries of lib/store/atomic.py, left by a SIGKILL), then its attempt folders left empty; returns the
+    temporaries removed. Complete outputs stay: the stage cache may name them."""
+    removed: list[Path] = []
+    for attempt in Path(home).glob(f"stages/*/*/{run_id}"):
+        for tmp in sorted(attempt.rglob(".*.tmp-*"), key=lambda p: len(p.parts), reverse=True):
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+        for folder in sorted((p for p in attempt.rglob("*") if p.is_dir()), key=lambda p: len(p.parts),
+                             reverse=True):
+            if not any(folder.iterdir()):
+                folder.rmdir()
+        if not any(attempt.iterdir()):
+            attempt.rmdir()
+    return removed
 
 
 def reuse_or_rerun(stage: Task, *args: Any, **kwargs: Any) -> StageOutput:

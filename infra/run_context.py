@@ -25,6 +25,7 @@ that host marks every RUNNING run whose process is gone KILLED
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -35,7 +36,7 @@ from pathlib import Path
 from mlflow.entities import RunStatus
 from prefect.runtime import flow_run
 
-from replearn.infra.caching import StageOut
+from replearn.infra.caching import StageOut, clear_unfinished
 from replearn.infra.home import data_home, inside_home
 from replearn.infra.local_api import process_alive
 from replearn.infra.tracking import client, experiment_id, tracking_uri
@@ -95,14 +96,16 @@ def mark_killed_runs(uri: str, experiment: str) -> list[str]:
 
 def start_run(family: str, home: str | Path | None = None, tags: dict[str, str] | None = None) -> RunContext:
     """Create the MLflow run of a flow run of ``family`` (tagged with the Prefect flow run id and name, and this
-    host and process id), after marking the family's runs whose process was killed (:func:`mark_killed_runs`)."""
+    host and process id), after marking the family's runs whose process was killed (:func:`mark_killed_runs`)
+    and removing what they left half-written in the stage store (``clear_unfinished``, infra/caching.py)."""
     root = data_home(home)
     uri = tracking_uri(root)
     all_tags = {"prefect.flow_run_id": str(flow_run.get_id() or ""),
                 "prefect.flow_run_name": str(flow_run.get_name() or ""),
                 HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), **(tags or {})}
     experiment = experiment_id(uri, family, root)
-    mark_killed_runs(uri, experiment)
+    for killed in mark_killed_runs(uri, experiment):
+        clear_unfinished(root, killed)  # what it was writing when killed
     run_id = client(uri).create_run(experiment, tags=all_tags).info.run_id
     return RunContext(family, str(root), uri, run_id, experiment)
 
@@ -124,6 +127,10 @@ def family_run(family: str, home: str | Path | None = None, tags: dict[str, str]
     try:
         yield run
     except BaseException:
-        end_run(run, failed=True)
+        try:
+            end_run(run, failed=True)
+        except Exception as e:  # a full disk fails MLflow's store too: the first error is the one to report
+            logging.getLogger(__name__).warning("could not mark MLflow run %s FAILED (%s); the next run of %s "
+                                                "marks it KILLED", run.run_id, e, family)
         raise
     end_run(run)

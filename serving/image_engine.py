@@ -13,7 +13,7 @@ import numpy as np
 
 from replearn.lib.metric.images import decode_image
 from replearn.lib.store.embeddings_table import read_embeddings, read_vectors
-from replearn.lib.store.faiss_index import load_index, search
+from replearn.lib.store.faiss_index import load_index, search_widening
 from replearn.serving.query_errors import topn_of
 
 
@@ -91,7 +91,7 @@ class ImageNeighboursEngine:
         for qi, rec in enumerate(records):
             topn = topn_of(rec, 10)
             q, self_id = self._query(rec)
-            D, I = search(self.index, q[None, :].astype(np.float32), topn + 1, self.metric)
+            D, I = search_widening(self.index, q[None, :].astype(np.float32), topn + 1, self.metric)
             hits = [(int(i), float(d)) for d, i in zip(D[0], I[0]) if int(i) != self_id][:topn]
             for rank, (i, s) in enumerate(hits, 1):
                 r = self.row_of[i]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from replearn.lib.store.embeddings_table import read_vectors
-from replearn.lib.store.faiss_index import load_index, search
+from replearn.lib.store.faiss_index import load_index, search_widening
 from replearn.lib.text.config import TokenizerConfig
 from replearn.lib.text.query import query_word, tokenizer_of
 from replearn.lib.vectors import KeyedVectors
@@ -90,7 +90,7 @@ class WordVectorsEngine:
                                       [query_word(w, self.tokenizer) for w in neg]) for pos, neg, _ in queries]
         k = max(topn + len(exclude) for (_, _, topn), (_, exclude) in zip(queries, built))
         # one FAISS search for the whole batch (a request of 1,000 queries answers in well under a second)
-        D, I = search(self.index, np.stack([q for q, _ in built]).astype(np.float32), k, self.metric)
+        D, I = search_widening(self.index, np.stack([q for q, _ in built]).astype(np.float32), k, self.metric)
         rows = []
         for qi, ((_, _, topn), (_, exclude)) in enumerate(zip(queries, built)):
             skip = set(int(i) for i in exclude)

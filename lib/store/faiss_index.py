@@ -28,7 +28,9 @@ Bad input (NaN/Inf, wrong dimension, wrong metric for the index) raises
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import time
 from collections.abc import Mapping
@@ -401,6 +403,33 @@ def search(index: faiss.Index, xq: np.ndarray, k: int, metric: Metric) -> tuple[
     return D, I.astype(np.int64, copy=False)
 
 
+def search_widening(index: faiss.Index, xq: np.ndarray, k: int, metric: Metric,
+                    tries: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`search`, but where an approximate index finds fewer than ``k`` neighbours (a ``topn`` near the
+    tuned ``efSearch`` of an HNSW index, or over the lists an IVF's ``nprobe`` scans), search again with
+    ``efSearch`` / ``nprobe`` four times larger (``nprobe`` at most ``nlist``), up to ``tries`` times; the
+    index's own settings are restored after. Shapes, units and errors as :func:`search`.
+
+    Raises:
+        EmbeddingsError: as :func:`search`, when even the widest try falls short.
+    """
+    saved = get_search_params(index)
+    try:
+        for attempt in range(tries + 1):
+            try:
+                return search(index, xq, k, metric)
+            except EmbeddingsError as e:
+                if "fewer than k" not in str(e) or attempt == tries or not saved:
+                    raise
+                wider = {name: value * 4 for name, value in get_search_params(index).items()
+                         if name in ("nprobe", "efSearch")}
+                wider["efSearch"] = max(wider.get("efSearch", 0), 2 * k) if "efSearch" in saved else 0
+                set_search_params(index, {n: v for n, v in wider.items() if v})
+        raise AssertionError("unreachable")
+    finally:
+        set_search_params(index, saved)
+
+
 def exact_search(
     xb: np.ndarray,
     xq: np.ndarray,
@@ -576,9 +605,21 @@ def save_index(
         raise ValueError(f"extra must not override the standard sidecar keys {clash}")
     meta.update(extra or {})
     with atomic_path(path) as tmp:
-        faiss.write_index(index, str(tmp))
+        _write_index(index, tmp, path)
     atomic_write_json(sidecar_path(path), meta)
     return path
+
+
+def _write_index(index: faiss.Index, tmp: Path, final: Path) -> None:
+    """``faiss.write_index``; its ``RuntimeError`` for a full disk, a permission or a read-only file system
+    becomes the ``OSError`` Python would raise (naming ``final``), so callers explain it like any other."""
+    try:
+        faiss.write_index(index, str(tmp))
+    except RuntimeError as e:
+        for code in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
+            if os.strerror(code) in str(e):
+                raise OSError(code, os.strerror(code), str(final)) from e
+        raise
 
 
 def load_index(path: Path | str) -> tuple[faiss.Index, dict[str, Any]]:

@@ -38,3 +38,18 @@ def test_a_plain_path_is_left_alone_and_only_output_parameters_are_placed(tmp_pa
 def test_a_part_that_leaves_the_data_home_is_refused(tmp_path):
     with pytest.raises(Exception, match="outside|leave|home"):
         place_outputs(toy_stage, "h", StageOut(str(tmp_path), "r", ("..",) * 6 + ("etc", "passwd")), "r")
+
+
+def test_clear_unfinished_removes_a_killed_runs_temporaries_and_keeps_its_complete_outputs(tmp_path):
+    from replearn.infra.caching import clear_unfinished
+
+    done = tmp_path / "stages" / "tokenize" / "k1" / "run-x" / "tokens"
+    done.mkdir(parents=True)
+    (done / "part-0.parquet").write_bytes(b"whole")
+    half = tmp_path / "stages" / "encode-corpus" / "k2" / "run-x" / ".encoded.tmp-37b7"
+    half.mkdir(parents=True)
+    (half / "ids.int32").write_bytes(b"half")
+    other = tmp_path / "stages" / "encode-corpus" / "k2" / "run-y" / ".encoded.tmp-1"
+    other.mkdir(parents=True)  # another run's: not touched
+    assert clear_unfinished(tmp_path, "run-x") == [half]
+    assert (done / "part-0.parquet").exists() and not half.parent.exists() and other.exists()

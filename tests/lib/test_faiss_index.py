@@ -279,3 +279,35 @@ def test_train_size_and_add_vectors(data):
         add_vectors(mapped, xb[10:12], "l2")
     add_vectors(mapped, xb[10:12], "l2", ids=[7, 8])
     assert search(mapped, xb[10:11], 1, "l2")[1][0, 0] == 7
+
+
+@pytest.mark.parametrize("factory,params", [("HNSW16", {"efSearch": 16}), ("IVF16,Flat", {"nprobe": 1})])
+def test_search_widening_finds_k_where_the_tuned_settings_fall_short_and_restores_them(factory, params):
+    from replearn.lib.store.faiss_index import get_search_params, search_widening, set_search_params
+
+    rng = np.random.default_rng(0)
+    xb = rng.standard_normal((4000, 16)).astype(np.float32)
+    idx = build_index(xb, "cos", factory=factory)
+    set_search_params(idx, params)
+    with pytest.raises(EmbeddingsError, match="fewer than k"):
+        search(idx, xb[:3], 600, "cos")
+    D, I = search_widening(idx, xb[:3], 600, "cos")
+    assert I.shape == (3, 600) and (I >= 0).all() and len(set(I[0])) == 600
+    assert get_search_params(idx) == params
+
+
+def test_a_full_disk_while_saving_is_an_oserror_naming_the_index(tmp_path, monkeypatch):
+    import errno
+
+    import replearn.lib.store.faiss_index as fi
+
+    def full(index, path):
+        raise RuntimeError(f"Error in void faiss::write_index: write error in {path}: 3939 != 13183 "
+                           "(No space left on device)")
+
+    monkeypatch.setattr(fi.faiss, "write_index", full)
+    idx = build_index(np.eye(8, dtype=np.float32), "ip")
+    with pytest.raises(OSError) as e:
+        save_index(idx, tmp_path / "index.faiss", metric="ip")
+    assert e.value.errno == errno.ENOSPC and e.value.filename == str(tmp_path / "index.faiss")
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
