@@ -10,8 +10,10 @@ it), and later commands find it through a small state file and reuse it:
   "port"}``): one server per Prefect database, the one Prefect's temporary
   server would use too, so the run history is the same;
 * the server is Prefect's own web server and UI (``create_app(webserver_only=
-  True)``: no scheduler or other loop services; a deployment's worker needs
-  ``make servers``), bound to 127.0.0.1 on a free port;
+  True)``) plus the services Prefect's temporary server runs (the task-run
+  recorder, so the UI shows each flow run's task runs; events), but no
+  scheduler or other loop service (a deployment's worker needs ``make
+  servers``), bound to 127.0.0.1 on a free port;
 * a command holds a lease for as long as it runs (a file named by its PID
   under ``replearn-api.clients/``); the server stops by itself after
   :data:`IDLE_S` seconds with no live lease, so nothing lingers for ever, and
@@ -25,6 +27,7 @@ server instead (what the tests of this module compare against). A configured
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -161,7 +164,10 @@ def start_api(folder: Path | None = None, idle_s: float | None = None, wait: boo
                 proc = subprocess.Popen([sys.executable, "-m", "replearn.infra.local_api", "--port", str(port),
                                          "--idle", str(idle), "--folder", str(folder)],
                                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                        start_new_session=True, env={**os.environ, "PREFECT_API_URL": ""})
+                                        start_new_session=True,
+                                        # its UI asks its own port, not Prefect's default 4200
+                                        env={**os.environ, "PREFECT_API_URL": "",
+                                             "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api"})
             api = LocalApi(url=f"http://127.0.0.1:{port}/api", pid=proc.pid, port=port)
             atomic_write_json(_state_file(folder), {"url": api.url, "pid": api.pid, "port": api.port})
     if wait:
@@ -265,6 +271,16 @@ def _watch_idle(server, folder: Path, idle_s: float, poll_s: float = 2.0) -> Non
             server.should_exit = True
 
 
+async def _serve(server) -> None:
+    """uvicorn ``server`` with the services Prefect's temporary server runs (``RunInEphemeralServers``: the
+    task-run recorder, the event persister and their kin), so flow runs show their task runs in the UI; no
+    scheduler or other loop service (a deployment's schedule needs ``make servers``)."""
+    from prefect.server.services.base import RunInEphemeralServers
+
+    async with RunInEphemeralServers.running():
+        await server.serve()
+
+
 def main(argv: list[str] | None = None) -> None:
     """The server process: Prefect's web server and UI on 127.0.0.1:PORT until idle or SIGTERM."""
     import argparse
@@ -281,7 +297,7 @@ def main(argv: list[str] | None = None) -> None:
                                            log_level="error", lifespan="on"))
     threading.Thread(target=_watch_idle, args=(server, a.folder, a.idle), daemon=True).start()
     try:
-        server.run()
+        asyncio.run(_serve(server))
     finally:
         state = _state_file(a.folder)
         with contextlib.suppress(OSError, ValueError):

@@ -49,6 +49,18 @@ def test_run_then_search_is_quiet_and_reuses_the_local_api(tmp_path, lee_corpus)
 
     _clean(_run(["search", "word2vec", "--home", str(home), "--word", "government"], env))
 
+    # its UI finds its own API (not port 4200), and a flow run there shows its task runs
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(url.removesuffix("/api") + "/ui-settings", timeout=10) as r:
+        assert json.loads(r.read())["api_url"] == url
+    req = urllib.request.Request(url + "/task_runs/count", data=b"{}", headers={"Content-Type": "application/json"})
+    deadline = time.monotonic() + 20
+    while (count := json.loads(urllib.request.urlopen(req, timeout=10).read())) < 12 and time.monotonic() < deadline:
+        time.sleep(0.5)  # the task-run recorder works from events, a moment after the flow run
+    assert count >= 12, count
+
     pid = int(re.search(r'"pid": (\d+)', state).group(1))
     assert "stopped the local Prefect API" in _run(["prefect", "stop"], env)
     deadline = time.monotonic() + 30
