@@ -32,14 +32,7 @@ def main() -> None:
     exit_ = FastExit.install()  # before the imports below: it runs after their atexit handlers
     from replearn.cli.main import main as cli_main
 
-    try:
-        cli_main()
-        exit_.set(0)
-    except SystemExit as e:
-        raise SystemExit(exit_.set(e.code)) from None
-    except KeyboardInterrupt:
-        exit_.set(130)
-        raise
+    raise SystemExit(exit_.run(cli_main))
 
 
 if __name__ == "__main__":

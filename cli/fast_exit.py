@@ -40,6 +40,18 @@ class FastExit:
             self.code = 1
         return self.code
 
+    def run(self, main: Callable[[], object]) -> int:
+        """Call ``main`` and record its status: 0 when it returns, its ``SystemExit``'s (:meth:`set`), 130 on
+        Ctrl-C (re-raised, so the interpreter reports it); returns the status."""
+        try:
+            main()
+            return self.set(0)
+        except SystemExit as e:
+            return self.set(e.code)
+        except KeyboardInterrupt:
+            self.set(130)
+            raise
+
     def finish(self) -> None:
         """Flush stdout and stderr, call the reporters, then ``os._exit`` with the status."""
         with contextlib.suppress(Exception):

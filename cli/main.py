@@ -150,9 +150,9 @@ def _check_prefect_home() -> None:
     state) cannot be created or written."""
     import tempfile
 
-    from prefect.settings import PREFECT_HOME
+    from replearn.infra.local_api import state_dir
 
-    folder = Path(PREFECT_HOME.value()).expanduser()
+    folder = state_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):

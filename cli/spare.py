@@ -172,15 +172,7 @@ def _run_command(exit_: FastExit, client: _Client, request: dict, fds: list[int]
     from replearn.cli.main import main as cli_main
 
     exit_.set(1)  # until the command says otherwise (an exception that escapes it is a failure)
-    try:
-        cli_main()
-        exit_.set(0)
-    except SystemExit as e:
-        exit_.set(e.code)
-    except KeyboardInterrupt:
-        exit_.set(130)
-        raise
-    sys.exit(exit_.code)
+    sys.exit(exit_.run(cli_main))
 
 
 def main() -> None:
@@ -189,6 +181,7 @@ def main() -> None:
     exit_.set(0)  # an idle spare that goes, or one replaced, ends well
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped while waiting: its socket and state go
     from replearn.infra import warm_client, warm_state
+    from replearn.infra.processes import idle_seconds
     from replearn.infra.quiet import apply_quiet_env
 
     env0, cwd0, t0 = dict(os.environ), os.getcwd(), time.monotonic()
@@ -206,10 +199,10 @@ def main() -> None:
     try:
         if not warm_client.claim_state(env0, os.getpid(), str(path), fingerprint):
             return  # a newer spare was started meanwhile
-        idle = float(os.environ.get(warm_state.IDLE_ENV, warm_client.IDLE_S))
+        idle = idle_seconds(os.environ)
         got = _wait_for_command(listener, fingerprint, idle)
         if got is not None:
-            warm_client.start_spare(env0, cwd0, expected_s=import_s)  # the next command's; takes over the state
+            warm_client.start_spare(env0, cwd0, expected_s=import_s, print_=fingerprint)  # takes over the state
     finally:
         listener.close()
         path.unlink(missing_ok=True)

@@ -43,13 +43,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from replearn.infra.processes import IDLE_S, idle_seconds, is_process_of, process_alive
 from replearn.lib.store.atomic import atomic_write_json
 
 __all__ = ["IDLE_S", "LocalApi", "LocalApiError", "process_alive", "state_dir", "running_api", "start_api",
            "wait_ready", "prestart", "local_api", "stop_api", "main"]
 
-#: Seconds the server stays up with no command using it (``REPLEARN_PREFECT_API_IDLE_S`` overrides).
-IDLE_S = 1800.0
 #: Seconds a command waits for a starting server to answer ``/api/health``.
 START_TIMEOUT_S = 180.0
 
@@ -95,29 +94,9 @@ def _answers(url: str, timeout_s: float = 2.0) -> bool:
         return False
 
 
-def process_alive(pid: int) -> bool:
-    """Whether a process ``pid`` exists and has not exited (one of another user counts as alive; a zombie,
-    exited but not yet reaped by the process that started it, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # /proc/PID/stat: "PID (name) STATE ...": Z is a zombie
-        return Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True  # no /proc: the signal test is all there is
-
-
 def _is_server(pid: int) -> bool:
-    """Whether ``pid`` is alive and (where /proc tells) this module's server, not a process that reused the PID."""
-    if not process_alive(pid):
-        return False
-    try:
-        return b"replearn.infra.local_api" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True  # no /proc: trust the PID
+    """Whether ``pid`` is alive and this module's server, not a process that reused the PID."""
+    return is_process_of(pid, b"replearn.infra.local_api")
 
 
 def _read_state(folder: Path) -> LocalApi | None:
@@ -159,7 +138,7 @@ def start_api(folder: Path | None = None, idle_s: float | None = None, wait: boo
         api = _read_state(folder)
         if api is None or not _is_server(api.pid):
             port = _free_port()
-            idle = idle_s if idle_s is not None else float(os.environ.get("REPLEARN_PREFECT_API_IDLE_S", IDLE_S))
+            idle = idle_s if idle_s is not None else idle_seconds(os.environ)
             with open(folder / "replearn-api.log", "ab") as out:
                 proc = subprocess.Popen([sys.executable, "-m", "replearn.infra.local_api", "--port", str(port),
                                          "--idle", str(idle), "--folder", str(folder)],

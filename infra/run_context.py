@@ -38,7 +38,7 @@ from prefect.runtime import flow_run
 
 from replearn.infra.caching import StageOut, clear_unfinished
 from replearn.infra.home import data_home, inside_home
-from replearn.infra.local_api import process_alive
+from replearn.infra.processes import process_alive
 from replearn.infra.tracking import client, experiment_id, tracking_uri
 
 

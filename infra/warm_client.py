@@ -23,13 +23,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 
-from replearn.infra.local_api import IDLE_S, process_alive
+from replearn.infra.processes import is_process_of
 from replearn.infra.warm_state import SpareState, enabled, fingerprint, folder, read_state, state_file
 from replearn.lib.store.atomic import atomic_write_json
 
-__all__ = ["IDLE_S", "run_in_spare", "ensure_spare", "start_spare", "stop_spare", "running_spare",
+__all__ = ["run_in_spare", "ensure_spare", "start_spare", "stop_spare", "running_spare",
            "claim_state", "release_state"]
 
 #: Seconds a client waits for a spare to take its command before running it itself.
@@ -44,13 +43,8 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _is_spare(pid: int) -> bool:
-    """Whether ``pid`` is alive and (where /proc tells) a spare, not a process that reused the PID."""
-    if pid <= 0 or not process_alive(pid):
-        return False
-    try:
-        return b"replearn.cli.spare" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True  # no /proc: trust the PID
+    """Whether ``pid`` is alive and a spare, not a process that reused the PID."""
+    return is_process_of(pid, b"replearn.cli.spare")
 
 
 @contextlib.contextmanager
@@ -68,16 +62,17 @@ def _write_state(env: Mapping[str, str], state: SpareState) -> None:
                                         "expected_s": state.expected_s})
 
 
-def start_spare(env: Mapping[str, str], cwd: str, expected_s: float | None = None) -> int:
+def start_spare(env: Mapping[str, str], cwd: str, expected_s: float | None = None, print_: str | None = None) -> int:
     """Start a spare process with ``env`` in ``cwd`` (its own session, output to ``replearn-spare.log``) and
     name it in the state file as starting (``expected_s``: how long its imports should take, from the spare
-    that starts it); returns its PID."""
+    that starts it; ``print_``: the fingerprint of ``env`` and ``cwd`` where the caller has it already);
+    returns its PID."""
     with _locked(env):
         with open(folder(env) / "replearn-spare.log", "ab") as log:
             proc = subprocess.Popen([sys.executable, "-P", "-m", "replearn.cli.spare"], env=dict(env),
                                     cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)
-        _write_state(env, SpareState(pid=proc.pid, socket="", fingerprint=fingerprint(env, cwd), ready=False,
+        _write_state(env, SpareState(pid=proc.pid, socket="", fingerprint=print_ or fingerprint(env, cwd), ready=False,
                                      started=time.time(), expected_s=expected_s))
     return proc.pid
 
@@ -131,12 +126,12 @@ def ensure_spare(env: Mapping[str, str] | None = None, cwd: str | None = None) -
         return
     cwd = cwd or os.getcwd()
     with contextlib.suppress(OSError):  # no spare (a read-only PREFECT_HOME): the next command imports itself
-        s = running_spare(env)
-        if s is not None and s.fingerprint == fingerprint(env, cwd):
+        s, print_ = running_spare(env), fingerprint(env, cwd)
+        if s is not None and s.fingerprint == print_:
             return
         if s is not None:
             stop_spare(env)
-        start_spare(env, cwd)
+        start_spare(env, cwd, print_=print_)
 
 
 def _request(argv: list[str], env: Mapping[str, str], cwd: str, print_: str) -> bytes:

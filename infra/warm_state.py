@@ -36,8 +36,7 @@ from pathlib import Path
 
 from replearn.infra.quiet import apply_quiet_env
 
-__all__ = ["SpareState", "enabled", "folder", "fingerprint", "ignored_env", "read_state", "state_file", "socket_path",
-           "IDLE_ENV"]
+__all__ = ["SpareState", "enabled", "folder", "fingerprint", "ignored_env", "read_state", "state_file", "socket_path"]
 
 #: Shell bookkeeping and terminal geometry: they differ between two commands of one user and change no import.
 VOLATILE_ENV = frozenset({"_", "PWD", "OLDPWD", "SHLVL", "COLUMNS", "LINES", "PS1", "PS2", "PROMPT_COMMAND",
@@ -47,8 +46,6 @@ VOLATILE_ENV = frozenset({"_", "PWD", "OLDPWD", "SHLVL", "COLUMNS", "LINES", "PS
 LIBRARY_ENV = frozenset({"KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK"})
 #: The code the spare has imported: the package's layers (a change in any file means a new spare).
 LAYERS = ("lib", "tasks", "flows", "infra", "serving", "cli")
-#: The variable that sets the spare's idle life, shared with the local Prefect API's.
-IDLE_ENV = "REPLEARN_PREFECT_API_IDLE_S"
 
 
 @dataclass(frozen=True)

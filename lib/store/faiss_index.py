@@ -28,7 +28,6 @@ Bad input (NaN/Inf, wrong dimension, wrong metric for the index) raises
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
@@ -40,7 +39,7 @@ from typing import Any, Literal, get_args
 import faiss
 import numpy as np
 
-from replearn.lib.errors import EmbeddingsError
+from replearn.lib.errors import EXPLAINED_OS_ERRORS, EmbeddingsError
 from replearn.lib.store.atomic import _json_default, atomic_path, atomic_write_json
 from replearn.lib.store.embeddings_columns import _as_ids, _nonfinite_rows, _rows, repeated_ids
 from replearn.lib.store.index_choice import MIN_POINTS_PER_CENTROID
@@ -605,20 +604,21 @@ def save_index(
         raise ValueError(f"extra must not override the standard sidecar keys {clash}")
     meta.update(extra or {})
     with atomic_path(path) as tmp:
-        _write_index(index, tmp, path)
+        _write_index(index, tmp)
     atomic_write_json(sidecar_path(path), meta)
     return path
 
 
-def _write_index(index: faiss.Index, tmp: Path, final: Path) -> None:
-    """``faiss.write_index``; its ``RuntimeError`` for a full disk, a permission or a read-only file system
-    becomes the ``OSError`` Python would raise (naming ``final``), so callers explain it like any other."""
+def _write_index(index: faiss.Index, tmp: Path) -> None:
+    """``faiss.write_index``; its ``RuntimeError`` for an OS error the user can fix (a full disk, a permission:
+    ``lib/errors.EXPLAINED_OS_ERRORS``) becomes that ``OSError``, which ``atomic_path`` names with the final
+    path, so callers explain it like any other."""
     try:
         faiss.write_index(index, str(tmp))
     except RuntimeError as e:
-        for code in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
+        for code in EXPLAINED_OS_ERRORS:
             if os.strerror(code) in str(e):
-                raise OSError(code, os.strerror(code), str(final)) from e
+                raise OSError(code, os.strerror(code)) from e
         raise
 
 
