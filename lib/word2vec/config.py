@@ -8,6 +8,7 @@ from typing import Literal
 from replearn.lib.dataclass_config import Config, check_fields, range_checks, setting
 
 Objective = Literal["negative_sampling", "softmax"]
+Kernel = Literal["shared", "pair"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,12 @@ class Word2VecConfig(Config):
             sum_y' exp(<u(y'),v(x)>) for small vocabularies (<= softmax_max_vocab).
             It costs O(V * D) per pair (about 2,000 pairs/s at V = 2,000 on 2
             cores) and keeps no epoch checkpoints.
+        kernel: negative-sampling kernel. ``"shared"``: the context words of one
+            centre word share its K noise words and are updated together as one
+            small matrix product (Ji et al. 2016, "HogBatch"; module
+            :mod:`~replearn.lib.word2vec.hogbatch`). ``"pair"``: word2vec.c's update, one
+            (centre, context) pair at a time with its own K noise words
+            (:mod:`~replearn.lib.word2vec.sgns`).
         softmax_batch: pairs per optimiser step for the softmax objective.
         softmax_max_vocab: refuse the softmax objective above this vocabulary size
             (default 2,000; use --max-vocab to cap the vocabulary).
@@ -67,6 +74,8 @@ class Word2VecConfig(Config):
                                                          "empty = one line, one sentence", ge=0)
     objective: Objective = setting("negative_sampling", help="Training objective: negative sampling, or the full "
                                                              "softmax for small vocabularies")
+    kernel: Kernel = setting("shared", help="Negative-sampling kernel: 'shared' (the context words of a centre word "
+                                             "share its noise words, HogBatch) or 'pair' (word2vec.c's per-pair update)")
     softmax_batch: int = setting(1024, help="Pairs per optimiser step of the softmax objective", ge=1)
     softmax_max_vocab: int = setting(2_000, help="Largest vocabulary the softmax objective accepts", ge=1)
     threads: int = setting(2, help="Training threads (Hogwild SGD)", ge=1, le=256, in_training_key=False)

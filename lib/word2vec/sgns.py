@@ -25,6 +25,7 @@ vectors as an uninterrupted run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Executor
 
 import numpy as np
@@ -153,9 +154,13 @@ def sgns_pair_update(syn0, syn1, centre, targets, n_targets, alpha, neu1e):
 
 
 @njit(fastmath=True, nogil=True)
-def _train_block(syn0, syn1, ids, bounds, s_begin, s_end, keep_prob, alias_prob, alias_idx, window, negative,
+def train_block_pair(syn0, syn1, ids, bounds, s_begin, s_end, keep_prob, alias_prob, alias_idx, window, negative,
                  alpha0, alpha1, progress0, progress_scale, seed):
-    """Train on sentences [s_begin, s_end) of a chunk. Returns (loss_sum, n_pairs, n_words)."""
+    """Train on sentences [s_begin, s_end) of a chunk, one (centre, context) pair at a time.
+
+    Returns:
+        (loss_sum, n_pairs, n_words): summed pair losses (nats), positive pairs, tokens read.
+    """
     D = syn0.shape[1]
     neu1e = np.empty(D, dtype=np.float32)
     targets = np.empty(negative + 1, dtype=np.int64)
@@ -263,7 +268,7 @@ def split_jobs(bounds: np.ndarray, job_tokens: int) -> np.ndarray:
 def train_chunk(syn0: np.ndarray, syn1: np.ndarray, ids: np.ndarray, bounds: np.ndarray, *, keep_prob: np.ndarray,
                 noise: tuple[np.ndarray, np.ndarray], window: int, negative: int, alpha0: float, alpha1: float,
                 progress0: float, total_words: float, seed: int, epoch: int, chunk: int, job_tokens: int = 10_000,
-                executor: Executor | None = None) -> tuple[float, int, int]:
+                executor: Executor | None = None, block: Callable = train_block_pair) -> tuple[float, int, int]:
     """Train SGNS on one chunk of whole sentences, in place.
 
     The chunk is split into jobs of about ``job_tokens`` tokens. Without an
@@ -283,6 +288,8 @@ def train_chunk(syn0: np.ndarray, syn1: np.ndarray, ids: np.ndarray, bounds: np.
         total_words: corpus tokens times epochs (the progress denominator).
         seed, epoch, chunk: every job's random stream is a function of (seed, epoch, chunk, job).
         job_tokens: tokens per job. executor: thread pool for concurrent jobs, or None.
+        block: the compiled kernel that trains one job: :func:`train_block_pair` (one pair at a
+            time, word2vec.c's update) or :func:`replearn.lib.word2vec.hogbatch.train_block_shared`.
 
     Returns:
         (loss_sum, n_pairs, n_words): summed pair losses (nats), positive pairs trained,
@@ -296,7 +303,7 @@ def train_chunk(syn0: np.ndarray, syn1: np.ndarray, ids: np.ndarray, bounds: np.
 
     def job(b: int) -> tuple[float, int, int]:
         p0 = progress0 + float(bounds[starts[b]]) * scale  # exact progress at the job's first token
-        return _train_block(syn0, syn1, ids, bounds, starts[b], starts[b + 1], keep_prob, alias_prob, alias_idx,
+        return block(syn0, syn1, ids, bounds, starts[b], starts[b + 1], keep_prob, alias_prob, alias_idx,
                             int(window), int(negative), float(alpha0), float(alpha1), p0, scale, seeds[b])
 
     results = list(executor.map(job, range(n))) if executor is not None else [job(b) for b in range(n)]

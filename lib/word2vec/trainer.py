@@ -19,7 +19,11 @@ from tqdm.auto import tqdm
 from replearn.lib.checkpoint import NPZ, latest_checkpoint, save_checkpoint
 from replearn.lib.word2vec.config import Word2VecConfig
 from replearn.lib.word2vec.corpus import EncodedCorpus
-from replearn.lib.word2vec.sgns import alias_table, train_chunk
+from replearn.lib.word2vec.hogbatch import train_block_shared
+from replearn.lib.word2vec.sgns import alias_table, train_block_pair, train_chunk
+
+#: The compiled block kernel of each ``Word2VecConfig.kernel``.
+KERNELS = {"shared": train_block_shared, "pair": train_block_pair}
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,8 @@ def train_sgns(corpus: EncodedCorpus, counts: np.ndarray, config: Word2VecConfig
                 loss, pairs, words = train_chunk(
                     syn0, syn1, ids, bounds, keep_prob=keep_prob, noise=noise, window=config.window,
                     negative=config.negative, alpha0=config.alpha, alpha1=config.min_alpha, progress0=done / total,
-                    total_words=total, seed=config.seed, epoch=epoch, chunk=chunk, executor=pool)
+                    total_words=total, seed=config.seed, epoch=epoch, chunk=chunk, executor=pool,
+                    block=KERNELS[config.kernel])
                 done += words
                 result.words += words
                 alpha = config.alpha - (config.alpha - config.min_alpha) * min(done / total, 1.0)

@@ -10,9 +10,10 @@ import torch
 
 from replearn.lib.word2vec.config import Word2VecConfig
 from replearn.lib.word2vec.corpus import EncodedCorpus, SentenceGrouper, encode_corpus, group_sentences
+from replearn.lib.word2vec.hogbatch import sgns_shared_update, train_block_shared
 from replearn.lib.word2vec.sgns import _draw_noise, alias_table, sgns_pair_update, split_jobs, train_chunk
 from replearn.lib.word2vec.softmax import skipgram_pairs, softmax_loss, train_softmax
-from replearn.lib.word2vec.trainer import train_sgns
+from replearn.lib.word2vec.trainer import KERNELS, train_sgns
 
 MASK64 = (1 << 64) - 1
 
@@ -88,6 +89,102 @@ def test_sgns_gradient_matches_autograd():
     sgns_pair_update(syn0, syn1, centre, targets, 2, alpha, np.empty(D, np.float32))
     np.testing.assert_allclose(syn0[centre] - before0[centre], -alpha * v.grad.numpy(), rtol=1e-4, atol=1e-8)
     np.testing.assert_allclose(syn1 - before1, -alpha * u.grad.numpy(), rtol=1e-4, atol=1e-8)
+
+
+def shared_step_reference(syn0, syn1, inputs, outputs, alpha):
+    """HogBatch step by hand (Ji et al. 2016), float64: every gradient at the pre-step rows, increments summed."""
+    X, Y = syn0[inputs].astype(np.float64), syn1[outputs].astype(np.float64)
+    s0, s1, loss = syn0.astype(np.float64), syn1.astype(np.float64), 0.0
+    for a, c in enumerate(inputs):
+        for b, t in enumerate(outputs):
+            label = 1.0 if b == 0 else 0.0
+            s = sigmoid(X[a] @ Y[b])
+            loss += -np.log(s) if label else -np.log(1 - s)
+            g = alpha * (label - s)
+            s0[c] += g * Y[b]
+            s1[t] += g * X[a]
+    return s0, s1, loss
+
+
+def test_one_shared_negatives_step_equals_hand_computation():
+    rng = np.random.default_rng(10)
+    V, D = 9, 5
+    syn0 = rng.normal(size=(V, D)).astype(np.float32)
+    syn1 = rng.normal(size=(V, D)).astype(np.float32)
+    inputs = np.array([3, 1, 3, 7], dtype=np.int64)  # a context word twice: both increments land
+    outputs = np.array([2, 5, 1, 5], dtype=np.int64)  # centre 2; noise 5 drawn twice; noise 1 is also an input
+    s0, s1, loss = shared_step_reference(syn0, syn1, inputs, outputs, 0.1)
+    x, y, g = np.empty((10, D), np.float32), np.empty((6, D), np.float32), np.empty((10, 6), np.float32)
+    got = sgns_shared_update(syn0, syn1, inputs, 4, outputs, 4, 0.1, x, y, g)
+    np.testing.assert_allclose(got, loss, rtol=1e-5)
+    np.testing.assert_allclose(syn0, s0, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(syn1, s1, rtol=1e-5, atol=1e-6)
+
+
+def test_shared_negatives_gradient_matches_autograd():
+    """The step is -alpha * dL/dparams of the summed loss of the m pairs that share the noise words."""
+    rng = np.random.default_rng(11)
+    V, D = 8, 4
+    syn0 = rng.normal(size=(V, D)).astype(np.float32)
+    syn1 = rng.normal(size=(V, D)).astype(np.float32)
+    inputs, outputs, alpha = np.array([0, 4, 6]), np.array([1, 2, 5]), 1e-3
+    v = torch.tensor(syn0, dtype=torch.float64, requires_grad=True)
+    u = torch.tensor(syn1, dtype=torch.float64, requires_grad=True)
+    f = v[inputs] @ u[outputs].T
+    loss = -torch.nn.functional.logsigmoid(f[:, 0]).sum() - torch.nn.functional.logsigmoid(-f[:, 1:]).sum()
+    loss.backward()
+    before0, before1 = syn0.copy(), syn1.copy()
+    x, y, g = np.empty((3, D), np.float32), np.empty((3, D), np.float32), np.empty((3, 3), np.float32)
+    sgns_shared_update(syn0, syn1, inputs, 3, outputs, 3, alpha, x, y, g)
+    # float32 rows of size ~1 hold the ~1e-3 increments to about 1e-7
+    np.testing.assert_allclose(syn0 - before0, -alpha * v.grad.numpy(), rtol=1e-3, atol=5e-7)
+    np.testing.assert_allclose(syn1 - before1, -alpha * u.grad.numpy(), rtol=1e-3, atol=5e-7)
+
+
+def test_shared_negatives_block_equals_plain_loop():
+    """A whole block of the shared kernel against a plain-Python loop with the same random stream."""
+    rng = np.random.default_rng(12)
+    V, D, window, negative = 12, 6, 3, 4
+    ids = rng.integers(0, V, size=120).astype(np.int32)
+    bounds = np.array([0, 1, 50, 120], dtype=np.int64)
+    keep = rng.uniform(0.4, 1.0, size=V)
+    keep[:4] = 1.0
+    alias_prob, alias_idx = alias_table(rng.uniform(0.1, 1.0, size=V))
+    syn0 = rng.normal(scale=0.1, size=(V, D)).astype(np.float32)
+    syn1 = rng.normal(scale=0.1, size=(V, D)).astype(np.float32)
+    s0, s1 = syn0.astype(np.float64), syn1.astype(np.float64)
+    alpha0, alpha1, progress0, scale, seed = 0.05, 0.001, 0.2, 1 / 400, 99
+    state, loss, pairs, words = seed, 0.0, 0, 0
+    for s in range(3):
+        kept = []
+        for w in ids[bounds[s]:bounds[s + 1]]:
+            state = lcg(state)
+            if not (keep[w] < 1.0 and keep[w] < uniform(state)):
+                kept.append(int(w))
+        words += int(bounds[s + 1] - bounds[s])
+        alpha = max(alpha0 - (alpha0 - alpha1) * min(progress0 + words * scale, 1.0), alpha1)
+        for i, w in enumerate(kept):
+            state = lcg(state)
+            b = (state >> 16) % window
+            inputs = [kept[j] for j in range(max(0, i - window + b), min(len(kept), i + window + 1 - b)) if j != i]
+            if not inputs:
+                continue
+            outputs = [w]
+            for _ in range(negative):
+                state = lcg(state)
+                t = (state >> 16) % V
+                state = lcg(state)
+                t = t if uniform(state) < alias_prob[t] else int(alias_idx[t])
+                if t != w:
+                    outputs.append(t)
+            s0, s1, step_loss = shared_step_reference(s0, s1, np.array(inputs), np.array(outputs), alpha)
+            loss, pairs = loss + step_loss, pairs + len(inputs)
+    got = train_block_shared(syn0, syn1, ids, bounds, 0, 3, keep, alias_prob, alias_idx, window, negative,
+                             alpha0, alpha1, progress0, scale, np.uint64(seed))
+    assert (got[1], got[2]) == (pairs, words)
+    np.testing.assert_allclose(got[0], loss, rtol=1e-4)
+    np.testing.assert_allclose(syn0, s0, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(syn1, s1, rtol=1e-4, atol=1e-5)
 
 
 def test_pairs_equal_plain_loop_with_subsampling_and_dynamic_window():
@@ -170,9 +267,11 @@ def _probs(counts, cfg):
     return keep, noise / noise.sum()
 
 
-def test_training_is_deterministic_with_one_thread_and_learns(tmp_path):
+@pytest.mark.parametrize("kernel", ["shared", "pair"])
+def test_training_is_deterministic_with_one_thread_and_learns(tmp_path, kernel):
     corpus, words, counts = _tiny_corpus(tmp_path)
-    cfg = Word2VecConfig(dim=16, epochs=10, threads=1, min_count=1, chunk_tokens=1000, alpha=0.05, sample=0)
+    cfg = Word2VecConfig(dim=16, epochs=10, threads=1, min_count=1, chunk_tokens=1000, alpha=0.05, sample=0,
+                         kernel=kernel)
     keep, noise = _probs(counts, cfg)
     a = train_sgns(corpus, counts, cfg, keep_prob=keep, noise_probs=noise)
     b = train_sgns(corpus, counts, cfg, keep_prob=keep, noise_probs=noise)
@@ -186,10 +285,11 @@ def test_training_is_deterministic_with_one_thread_and_learns(tmp_path):
     assert np.mean([p == i + 1 for p, i in zip(partner, range(0, 30, 2))]) > 0.8
 
 
-def test_two_threads_give_same_quality_and_loss_scale(tmp_path):
+@pytest.mark.parametrize("kernel", ["shared", "pair"])
+def test_two_threads_give_same_quality_and_loss_scale(tmp_path, kernel):
     corpus, words, counts = _tiny_corpus(tmp_path, n_docs=800)
-    cfg1 = Word2VecConfig(dim=16, epochs=2, threads=1, min_count=1, chunk_tokens=2000, alpha=0.05)
-    cfg2 = Word2VecConfig(dim=16, epochs=2, threads=2, min_count=1, chunk_tokens=2000, alpha=0.05)
+    cfg1 = Word2VecConfig(dim=16, epochs=2, threads=1, min_count=1, chunk_tokens=2000, alpha=0.05, kernel=kernel)
+    cfg2 = Word2VecConfig(dim=16, epochs=2, threads=2, min_count=1, chunk_tokens=2000, alpha=0.05, kernel=kernel)
     keep, noise = _probs(counts, cfg1)
     r1 = train_sgns(corpus, counts, cfg1, keep_prob=keep, noise_probs=noise)
     r2 = train_sgns(corpus, counts, cfg2, keep_prob=keep, noise_probs=noise)
@@ -198,9 +298,10 @@ def test_two_threads_give_same_quality_and_loss_scale(tmp_path):
     assert r1.words == r2.words == corpus.n_tokens * 2
 
 
-def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("kernel", ["shared", "pair"])
+def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path, kernel):
     corpus, words, counts = _tiny_corpus(tmp_path)
-    cfg = Word2VecConfig(dim=8, epochs=3, threads=1, min_count=1, chunk_tokens=1000)
+    cfg = Word2VecConfig(dim=8, epochs=3, threads=1, min_count=1, chunk_tokens=1000, kernel=kernel)
     keep, noise = _probs(counts, cfg)
     full = train_sgns(corpus, counts, cfg, keep_prob=keep, noise_probs=noise, checkpoint_dir=tmp_path / "ck1")
     ck = tmp_path / "ck2"
@@ -212,7 +313,7 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path):
     np.testing.assert_array_equal(full.syn0, resumed.syn0)
     np.testing.assert_array_equal(full.syn1, resumed.syn1)
     # a different config never resumes from these checkpoints
-    other = Word2VecConfig(dim=8, epochs=3, threads=1, min_count=1, chunk_tokens=1000, window=2)
+    other = Word2VecConfig(dim=8, epochs=3, threads=1, min_count=1, chunk_tokens=1000, window=2, kernel=kernel)
     assert train_sgns(corpus, counts, other, keep_prob=keep, noise_probs=noise, checkpoint_dir=ck).resumed_from_epoch == 0
 
 
@@ -257,7 +358,8 @@ def test_group_sentences_equals_plain_loop():
         np.testing.assert_array_equal(np.concatenate([[0], *parts, g.close()]), group_sentences(lengths, cap))
 
 
-def test_train_chunk_reports_words_and_pairs():
+@pytest.mark.parametrize("kernel", ["shared", "pair"])
+def test_train_chunk_reports_words_and_pairs(kernel):
     V, D = 10, 4
     syn0 = np.full((V, D), 0.01, np.float32)
     syn1 = np.zeros((V, D), np.float32)
@@ -265,7 +367,7 @@ def test_train_chunk_reports_words_and_pairs():
     bounds = np.array([0, 10], dtype=np.int64)
     loss, pairs, words = train_chunk(syn0, syn1, ids, bounds, keep_prob=np.ones(V), noise=alias_table(np.ones(V)),
                                      window=1, negative=2, alpha0=0.025, alpha1=0.025, progress0=0.0, total_words=10.0,
-                                     seed=0, epoch=0, chunk=0)
+                                     seed=0, epoch=0, chunk=0, block=KERNELS[kernel])
     assert (pairs, words) == (18, 10)  # window 1: every inner word has 2 neighbours, the ends 1
     # zero context vectors: every target has sigma = 0.5, so loss ~ (1 + k) log 2 per pair (k <= 2 noise words)
     assert 1.0 * np.log(2) * pairs <= loss <= 3.0 * np.log(2) * pairs + 1e-6
