@@ -34,10 +34,10 @@ about 16 MB, recorded as ``spawn_rss_mb_word2vec_c_t{T}``: far under
 word2vec.c's own 120 MB hash table and 400 MB noise table). Every run's vectors
 are scored by the same evaluation code (identical to gensim's evaluate_*
 functions). ``--repeats`` rounds, each running every trainer at every thread
-count, the trainer order reversed every other round; round i seeds gensim,
-replearn and fastText with 1 + i, so the spread includes the seed's (word2vec.c
-has no seed option: at one thread every run gives the same vectors, so it runs
-once there); quality: mean and sd over
+count, the trainer order reversed every other round; round i seeds gensim
+and replearn with 1 + i, so the spread includes the seed's (word2vec.c and
+fastText's ``train_unsupervised`` take no seed: at one thread every run gives
+the same vectors, so they run once there); quality: mean and sd over
 the rounds (analogy total also min and max), speed: median words/s with min and
 max. Ratios of replearn (both kernels) against each peer and PASS/FAIL lines for
 issue 16's targets (words/s >= 2.0x gensim; analogy total >= best of gensim and
@@ -85,7 +85,8 @@ MAX_SENTENCE = 1000  # consecutive documents are joined into sentences of at mos
 TRAINERS = ("gensim", "replearn", "replearn_pair", "word2vec_c", "fasttext")
 LABELS = {"gensim": "gensim", "replearn": "replearn", "replearn_pair": "replearn_pair", "word2vec_c": "word2vec.c",
           "fasttext": "fastText"}
-KERNELS = {"replearn": "shared", "replearn_pair": "pair"}  # replearn's rows and their Word2VecConfig.kernel
+KERNELS = {"replearn": "shared", "replearn_pair": "pair"}
+UNSEEDED = ("word2vec_c", "fasttext")  # no seed option (train_unsupervised takes none): fixed streams per thread  # replearn's rows and their Word2VecConfig.kernel
 # ../shared/peers/README.md's build line, after the compiler and `word2vec.c -o word2vec`
 W2V_C_FLAGS = ["-lm", "-pthread", "-O3", "-march=native", "-Wall", "-funroll-loops", "-Wno-unused-result"]
 
@@ -381,7 +382,7 @@ def child_word2vec_c(exe: Path, text: Path, tokens: int, out: Path, epochs: int,
             "peak_rss_mb": usage.ru_maxrss / 1024, "spawn_rss_mb": spawn_rss}
 
 
-def child_fasttext(text: Path, tokens: int, out: Path, epochs: int, threads: int, seed: int = 1) -> dict:
+def child_fasttext(text: Path, tokens: int, out: Path, epochs: int, threads: int) -> dict:
     """fastText plain skip-gram (no subwords) on ``text``; timed: train_unsupervised (vocabulary build included)."""
     import fasttext
     import numpy as np
@@ -389,8 +390,7 @@ def child_fasttext(text: Path, tokens: int, out: Path, epochs: int, threads: int
     t = time.perf_counter()
     m = fasttext.train_unsupervised(str(text), model="skipgram", dim=HYPER["dim"], ws=HYPER["window"],
                                     neg=HYPER["negative"], minCount=HYPER["min_count"], t=HYPER["sample"],
-                                    epoch=epochs, lr=HYPER["alpha"], thread=threads, minn=0, maxn=0, verbose=0,
-                                    seed=seed)
+                                    epoch=epochs, lr=HYPER["alpha"], thread=threads, minn=0, maxn=0, verbose=0)
     seconds = time.perf_counter() - t
     words = [w for w in m.words if w != "</s>"]
     np.save(out, np.stack([m.get_word_vector(w) for w in words]).astype(np.float32))
@@ -528,7 +528,7 @@ def main() -> None:
         elif args.child == "word2vec_c":
             r = child_word2vec_c(args.binary, args.text, args.text_tokens, args.out, args.epochs, threads)
         else:
-            r = child_fasttext(args.text, args.text_tokens, args.out, args.epochs, threads, args.seed)
+            r = child_fasttext(args.text, args.text_tokens, args.out, args.epochs, threads)
         print(json.dumps(r))
         return
     try:
@@ -585,7 +585,7 @@ def main() -> None:
             order = trainers if rep % 2 == 0 else trainers[::-1]
             for t in threads:
                 for which in order:
-                    if which == "word2vec_c" and t == 1 and rep > 0:
+                    if which in UNSEEDED and t == 1 and rep > 0:
                         continue  # no seed option and one thread: every run gives the same vectors
                     r = run_child(which, work, args.epochs, t, peer, seed=1 + rep)
                     r.update(evaluate(work, which))  # every run's vectors are scored: quality varies run to run too

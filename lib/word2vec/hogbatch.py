@@ -65,6 +65,10 @@ def sgns_shared_update(syn0, syn1, inputs, n_in, outputs, n_out, alpha, x, y, g)
             y[b, k] = syn1[r, k]
     loss = 0.0
     for a in range(n_in):
+        # pair loss = sum_b log(1 + e_b) + sum_{b > 0} f_b with e_b = exp(-f_b), with one log per pair (of
+        # the product; each factor is at most 1 + e^30, so it is flushed into the sum before it could overflow)
+        prod = 1.0
+        lin = 0.0
         for b in range(n_out):
             f = np.float32(0.0)
             for k in range(D):
@@ -74,12 +78,16 @@ def sgns_shared_update(syn0, syn1, inputs, n_in, outputs, n_out, alpha, x, y, g)
             elif f < -30.0:
                 f = np.float32(-30.0)
             e = np.exp(-f)  # sigma(f) = 1 / (1 + e)
+            prod *= 1.0 + e
+            if prod > 1e200:
+                loss += np.log(prod)
+                prod = 1.0
             if b == 0:
                 g[a, b] = alpha * (e / (1.0 + e))  # alpha * (1 - sigma)
-                loss += np.log1p(e)  # -log sigma(f)
             else:
                 g[a, b] = -alpha / (1.0 + e)  # alpha * (0 - sigma)
-                loss += f + np.log1p(e)  # -log(1 - sigma(f))
+                lin += f
+        loss += np.log(prod) + lin
     for a in range(n_in):  # V[c_a] += sum_b G[a, b] Y[b]
         r = inputs[a]
         for b in range(n_out):
