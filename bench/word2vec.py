@@ -235,14 +235,32 @@ def find_compiler() -> tuple[list[str] | None, str]:
     return None, "no C compiler on PATH (set CC)"
 
 
+#: word2vec.c's epoch restart in TrainModelThread. It never clears ``eof``, so a thread that reached the end of the
+#: file skips every later epoch: with one thread ``-iter 5`` trains one epoch (and its learning rate never decays
+#: below 0.8 alpha); with more, the last thread's part may be trained once. The bench builds a copy that clears it.
+W2V_C_EPOCH_RESTART = "      sentence_length = 0;\n      fseek(fi, file_size / (long long)num_threads * (long long)id, SEEK_SET);"
+W2V_C_EOF_FIX = "      sentence_length = 0;\n      eof = 0;\n      fseek(fi, file_size / (long long)num_threads * (long long)id, SEEK_SET);"
+
+
 def build_word2vec_c(source_dir: Path, work: Path) -> tuple[Path | None, str]:
-    """Compile ``source_dir/word2vec.c`` into ``work``; returns (executable, "") or (None, why not)."""
+    """Compile ``source_dir/word2vec.c`` into ``work``; returns (executable, "") or (None, why not).
+
+    The copy compiled clears ``eof`` when a thread starts its next epoch (:data:`W2V_C_EPOCH_RESTART`), so
+    ``-iter`` epochs are trained at any thread count; the source is compiled unchanged (with a printed line)
+    when that statement is not found.
+    """
     src = source_dir / "word2vec.c"
     if not src.is_file():
         return None, f"source not found at {src} (--peers)"
     cc, why = find_compiler()
     if cc is None:
         return None, why
+    text = src.read_text(encoding="utf-8", errors="replace")
+    if text.count(W2V_C_EPOCH_RESTART) == 1:
+        src = work / "word2vec.c"
+        src.write_text(text.replace(W2V_C_EPOCH_RESTART, W2V_C_EOF_FIX), encoding="utf-8")
+    else:
+        print("word2vec.c: epoch restart not found, compiled unchanged (with one thread it may train one epoch)")
     exe = work / "word2vec"
     res = subprocess.run([*cc, str(src), "-o", str(exe), *W2V_C_FLAGS], capture_output=True, text=True)
     if res.returncode != 0 or not exe.is_file():

@@ -1,4 +1,7 @@
-"""Skip-gram with negative sampling (SGNS): the compiled training kernel.
+"""Skip-gram with negative sampling (SGNS): word2vec.c's per-pair kernel ("pair") and the shared chunk driver.
+
+The default kernel, shared negatives, is :mod:`replearn.lib.word2vec.hogbatch`;
+both run under :func:`train_chunk` with the random streams and helpers below.
 
 Model (Mikolov et al. 2013, "Distributed Representations of Words and Phrases",
 eq. 4): for a centre word x with input vector v(x) (row of ``syn0``, shape
