@@ -205,7 +205,7 @@ def _quiet_input_errors() -> None:
 def print_outputs(s: dict, embeddings: str, index: str) -> None:
     """Where a flow run put its outputs: Parquet, FAISS index, MLflow run (and its page in the MLflow UI, in the
     "Model training" view), registered version."""
-    from replearn.infra.tracking import ui_run_url
+    from replearn.infra.tracking import LOCAL_MLFLOW_UI, ui_run_url
 
     model = s["model"]
     uri = s["tracking_uri"]
@@ -213,13 +213,21 @@ def print_outputs(s: dict, embeddings: str, index: str) -> None:
     # make ui-mlflow serves ./.replearn's store; another home's store needs its own URI
     default_store = uri == f"sqlite:///{Path('.replearn').resolve() / 'mlflow.db'}"
     how = "make ui-mlflow" if default_store else f"mlflow ui --port 5000 --backend-store-uri {uri}"
-    page = ui_run_url(uri if remote else "http://127.0.0.1:5000", s.get("mlflow_experiment_id", ""),
+    page = ui_run_url(uri if remote else LOCAL_MLFLOW_UI, s.get("mlflow_experiment_id", ""),
                       s["mlflow_run_id"]) + ("" if remote else f"  (after {how})")
     for name, value in (("embeddings", embeddings), ("index", index),
                         ("MLflow run", f"{s['mlflow_run_id']} ({uri})"), ("MLflow UI", page),
-                        ("registered", f"{model['name']} version {model['version']}"
-                                       f"{' -> champion' if model['champion'] else ' (challenger: ' + model.get('reason', 'champion kept') + ')'}")):
+                        ("registered", _registered_line(model))):
         console.print(f"{name:<11}: {value}", soft_wrap=True, highlight=False)
+
+
+def _registered_line(model: dict) -> str:
+    """The registry outcome of a run, in one line: a new champion, a challenger and why, or nothing new."""
+    if not model.get("new_version", True):
+        return f"{model['name']} version {model['version']} still stands: {model['reason']}"
+    if model["champion"]:
+        return f"{model['name']} version {model['version']} -> champion"
+    return f"{model['name']} version {model['version']} (challenger: {model.get('reason', 'champion kept')})"
 
 
 # --positive/--negative (search word2vec) and every list parameter of a flow (--export, --probes, ...)

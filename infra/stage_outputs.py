@@ -129,7 +129,11 @@ class Artifact(StageOutput):
 
 @dataclass(frozen=True)
 class Registered(StageOutput):
-    """A model version in the MLflow registry and the champion gate's decision."""
+    """A model version in the MLflow registry and the champion gate's decision.
+
+    ``new_version`` is False when the run registered nothing because a version made of the same artifacts
+    already stood (``version`` is that one; ``reason`` says so).
+    """
 
     name: str
     version: int | str
@@ -138,6 +142,7 @@ class Registered(StageOutput):
     previous_champion: str | None
     previous_value: float | None
     reason: str
+    new_version: bool = True
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,10 @@ EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 MODEL_TRAINING_VIEW = "workflowType=machine_learning"
 
 
+#: Where ``make ui-mlflow`` serves the MLflow UI of a local store.
+LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"
+
+
 def ui_run_url(ui: str, experiment: str, run_id: str) -> str:
     """The MLflow UI page of a run, in the "Model training" view: ``ui`` is the UI's root, e.g. http://127.0.0.1:5000."""
     return f"{ui.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}?{MODEL_TRAINING_VIEW}"

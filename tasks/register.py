@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import tempfile
@@ -13,13 +14,17 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 from prefect import task
+from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 
 from replearn.infra.stage_outputs import Registered
-from replearn.infra.tracking import client
+from replearn.infra.tracking import LOCAL_MLFLOW_UI, client, ui_run_url
 from replearn.serving import clip_model, image_model, multisense_model, word_vectors_model
 
 CHAMPION = "champion"
+#: Version tag: what the model is made of (:func:`artifacts_key`); a run whose artifacts have a key already
+#: registered under the model's name registers no new version.
+ARTIFACTS_KEY = "artifacts_key"
 #: family -> (pyfunc class, its module: SIGNATURE and INPUT_EXAMPLE)
 MODELS = {"word2vec": (word_vectors_model.WordVectorsModel, word_vectors_model),
           "metric": (image_model.ImageNeighboursModel, image_model),
@@ -81,6 +86,53 @@ def promote(uri: str, name: str, version: str, metric: str, value: float, eval_d
             "previous_value": prev_value, "reason": reason}
 
 
+def artifacts_key(artifacts: dict[str, str]) -> str:
+    """SHA-256 (hex) of a model's artifacts: their names and resolved paths.
+
+    The paths are outputs in the content-addressed stage store (``<home>/stages/<task>/<cache key>/<run id>/``),
+    so equal paths hold equal files: two runs whose stages were all reused give the same key.
+    """
+    pairs = sorted((name, str(Path(path).resolve())) for name, path in artifacts.items())
+    return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
+
+
+def _same_model(uri: str, name: str, key: str):
+    """The newest registered version of ``name`` made of the artifacts with ``key``, or None."""
+    try:
+        versions = client(uri).search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return None
+    same = [mv for mv in versions if mv.tags.get(ARTIFACTS_KEY) == key]
+    return max(same, key=lambda mv: int(mv.version)) if same else None
+
+
+def _unchanged(uri: str, run_id: str, name: str, mv) -> Registered:
+    """Record on ``run_id`` (MLflow tags and note, a Prefect artifact) that version ``mv`` of ``name``, made of the
+    same artifacts, still stands, and register nothing."""
+    c = client(uri)
+    try:
+        champion = str(c.get_model_version_by_alias(name, CHAMPION).version) == str(mv.version)
+    except MlflowException:
+        champion = False
+    reason = f"nothing changed since version {mv.version} (MLflow run {mv.run_id}): no new version registered"
+    experiment = c.get_run(mv.run_id).info.experiment_id if mv.run_id else ""
+
+    def note(ui: str) -> str:  # the run that made the model, linked on the MLflow UI at ``ui``
+        return (f"Nothing changed: every stage was reused, so the model of [run {mv.run_id}]"
+                f"({ui_run_url(ui, experiment, mv.run_id)}), version {mv.version} of `{name}`"
+                f"{' (champion)' if champion else ''}, still stands. No new version was registered.")
+
+    for key, value in {"replearn.registry": "unchanged", "replearn.model_version": str(mv.version),
+                       "replearn.model_run_id": mv.run_id or "", "mlflow.note.content": note("")}.items():
+        c.set_tag(run_id, key, value)
+    remote = uri.startswith(("http://", "https://"))
+    create_markdown_artifact(markdown=note(uri if remote else LOCAL_MLFLOW_UI), key="model-unchanged",
+                             description=f"{name}: no new version")
+    get_run_logger().info("%s: %s", name, reason)
+    return Registered(name=name, version=mv.version, source=mv.source, champion=champion, previous_champion=None,
+                      previous_value=None, reason=reason, new_version=False)
+
+
 def _model_code(model_class: type, folder: Path) -> Path:
     """A models-from-code file (MLflow 3) that builds ``model_class``: MLflow stores code, not a pickle."""
     code = folder / "model_code.py"
@@ -126,16 +178,23 @@ def register_task(tracking_uri: str, run_id: str, model_name: str, family: str, 
     """Log the pyfunc of ``family`` with ``artifacts`` as the run's LoggedModel, register a new version of it,
     maybe promote it.
 
-    Returns the version and the champion gate's decision.
+    When a version of ``model_name`` made of the same artifacts is already registered (every stage was reused:
+    :func:`artifacts_key`), nothing is registered: the run is tagged ``replearn.registry=unchanged`` with the
+    version and the run that made it (a link in its note), and the flow run gets a Prefect artifact saying so.
+
+    Returns the version (new, or the one that still stands) and the champion gate's decision.
     """
     c = client(tracking_uri)
     c.log_metric(run_id, metric, float(value))  # also when the evaluation was reused from the stage cache
+    key = artifacts_key(artifacts)
+    if (same := _same_model(tracking_uri, model_name, key)) is not None:
+        return _unchanged(tracking_uri, run_id, model_name, same)
     source, model_id = log_pyfunc(tracking_uri, run_id, family, artifacts)
     try:
         c.create_registered_model(model_name, description="replearn model (pyfunc: nearest-neighbour queries)")
     except MlflowException:
         pass  # already registered
-    tags = {metric: f"{value:.6f}", **({"eval_data": eval_data} if eval_data else {})}
+    tags = {metric: f"{value:.6f}", ARTIFACTS_KEY: key, **({"eval_data": eval_data} if eval_data else {})}
     mv = c.create_model_version(model_name, source, run_id=run_id, tags=tags, model_id=model_id)
     # the link MLflow 3's UI follows from the logged model to its registered version (as mlflow.register_model)
     c.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps([{"name": model_name,
@@ -143,4 +202,5 @@ def register_task(tracking_uri: str, run_id: str, model_name: str, family: str, 
     outcome = promote(tracking_uri, model_name, mv.version, metric, value, eval_data)
     get_run_logger().info("registered %s version %s (%s=%.4f); champion: %s", model_name, mv.version, metric, value,
                           outcome["champion"])
+    c.set_tag(run_id, "replearn.registry", "new version")
     return Registered(name=model_name, version=mv.version, source=source, **outcome)

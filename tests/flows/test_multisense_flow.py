@@ -84,4 +84,10 @@ def test_a_second_identical_run_reuses_every_stage(prefect_harness, home, lee_co
     assert CACHED_STAGES <= set(ran) and all(ran[t] == "Completed" for t in CACHED_STAGES)
     assert {t: reused[t] for t in CACHED_STAGES} == {t: "Cached" for t in CACHED_STAGES}
     assert "tokenize-partition" in ran and not {"tokenize-partition", "plan-partitions"} & set(reused)
-    assert reused["register-model"] == "Completed" and second["model"]["version"] in (2, "2")
+    # nothing changed: no new version; the run says which version (and run) still stands
+    assert reused["register-model"] == "Completed" and second["model"]["version"] in (1, "1")
+    assert not second["model"]["new_version"] and "nothing changed since version 1" in second["model"]["reason"]
+    tags = c.get_run(second["mlflow_run_id"]).data.tags
+    assert tags["replearn.registry"] == "unchanged" and tags["replearn.model_run_id"] == first["mlflow_run_id"]
+    assert f"runs/{first['mlflow_run_id']}" in tags["mlflow.note.content"]
+    assert len(c.search_model_versions(f"name = '{second['model']['name']}'")) == 1

@@ -87,6 +87,22 @@ def _assert_nothing_left(home):
     assert leftovers == [] and not (home / "runs").exists()
 
 
+def test_an_identical_rerun_registers_no_new_version_and_links_the_standing_one(prefect_harness, home, lee_corpus):
+    first = _run(home, lee_corpus, epochs=1)
+    again = _run(home, lee_corpus, epochs=1)
+    assert first["model"]["new_version"] and str(first["model"]["version"]) == "1"
+    assert not again["model"]["new_version"] and str(again["model"]["version"]) == "1" and again["model"]["champion"]
+    c = client(tracking_uri(home))
+    assert [str(mv.version) for mv in c.search_model_versions("name = 'replearn-word2vec'")] == ["1"]
+    tags = c.get_run(again["mlflow_run_id"]).data.tags
+    assert tags["replearn.registry"] == "unchanged" and tags["replearn.model_version"] == "1"
+    assert tags["replearn.model_run_id"] == first["mlflow_run_id"] and first["mlflow_run_id"] in tags["mlflow.note.content"]
+    assert c.get_run(first["mlflow_run_id"]).data.tags["replearn.registry"] == "new version"
+    other = _run(home, lee_corpus, epochs=1, kernel="pair")  # a changed setting retrains: a new version
+    assert other["model"]["new_version"] and str(other["model"]["version"]) == "2"
+    assert other["embeddings"] != first["embeddings"]
+
+
 def test_empty_corpus_fails_clearly_and_leaves_nothing(prefect_harness, home, tmp_path):
     empty = tmp_path / "empty.txt.gz"
     with gzip.open(empty, "wt") as f:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from replearn.tasks.register import promote
+from replearn.tasks.register import artifacts_key, promote
 from replearn.infra.tracking import client, experiment_id, log_metrics, tracking_uri
 
 
@@ -97,3 +97,11 @@ def test_small_scores_keep_three_significant_digits_in_the_comparison():
 
     assert [_score(v) for v in (0.15, 0.0042, 0.000102, 0.000051, 0.0)] == [
         "0.1500", "0.00420", "0.000102", "0.0000510", "0.0000"]
+
+
+def test_artifacts_key_names_the_files_a_model_is_made_of(tmp_path):
+    a = {"embeddings": str(tmp_path / "stages/export/k1/r1/embeddings"), "index": str(tmp_path / "x/../index.faiss")}
+    same = {"index": str(tmp_path / "index.faiss"), "embeddings": str(tmp_path / "stages/export/k1/r1/embeddings")}
+    assert artifacts_key(a) == artifacts_key(same)                       # order and spelling of the path aside
+    assert artifacts_key(a) != artifacts_key({**a, "embeddings": str(tmp_path / "stages/export/k1/r2/embeddings")})
+    assert artifacts_key(a) != artifacts_key({"model": a["embeddings"], "index": a["index"]})
