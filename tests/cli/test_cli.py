@@ -227,3 +227,13 @@ def test_quiet_filter_drops_a_full_disks_repeats():
     assert not quiet.filter(logging.LogRecord("prefect.flow_runs", logging.ERROR, __file__, 1,
                                               f"Finished in state Failed('Flow run encountered an exception. OSError: "
                                               f"{e}')", None, None))
+
+
+def test_the_registered_line_says_champion_challenger_or_nothing_new():
+    from replearn.cli.main import _registered_line
+
+    base = {"name": "replearn-word2vec", "version": "3", "champion": False, "reason": "x <= champion v1"}
+    assert _registered_line({**base, "champion": True}) == "replearn-word2vec version 3 -> champion"
+    assert _registered_line(base) == "replearn-word2vec version 3 (challenger: x <= champion v1)"
+    line = _registered_line({**base, "new_version": False, "reason": "nothing changed since version 3 (MLflow run r)"})
+    assert line == "replearn-word2vec version 3 still stands: nothing changed since version 3 (MLflow run r)"
