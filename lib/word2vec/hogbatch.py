@@ -30,7 +30,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from replearn.lib.word2vec.sgns import _draw_noise, _next, decayed_alpha, longest_sentence, subsample, window_span
+from replearn.lib.word2vec.sgns import (_next, decayed_alpha, draw_noise_words, longest_sentence, subsample,
+                                       window_span)
 
 
 @njit(fastmath=True, inline="always")
@@ -108,7 +109,7 @@ def train_block_shared(syn0, syn1, ids, bounds, s_begin, s_end, keep_prob, alias
                        alpha0, alpha1, progress0, progress_scale, seed):
     """Train on sentences [s_begin, s_end) of a chunk with shared negatives.
 
-    Arguments and random streams as :func:`replearn.lib.word2vec.sgns._train_block`.
+    Arguments and random streams as :func:`replearn.lib.word2vec.sgns.train_block_pair`.
 
     Returns:
         (loss_sum, n_pairs, n_words): summed pair losses (nats), positive pairs, tokens read.
@@ -139,15 +140,8 @@ def train_block_shared(syn0, syn1, ids, bounds, s_begin, s_end, keep_prob, alias
                     m += 1
             if m == 0:
                 continue
-            w = kept[i]
-            outputs[0] = w
-            n_out = 1
-            for _ in range(negative):
-                t, state = _draw_noise(alias_prob, alias_idx, state)
-                if t == w:
-                    continue
-                outputs[n_out] = t
-                n_out += 1
+            outputs[0] = kept[i]
+            n_out, state = draw_noise_words(alias_prob, alias_idx, negative, kept[i], outputs, state)
             loss += sgns_shared_update(syn0, syn1, inputs, m, outputs, n_out, alpha, x, y, g)
             pairs += m
     return loss, pairs, words

@@ -64,6 +64,23 @@ def _draw_noise(alias_prob: np.ndarray, alias_idx: np.ndarray, state: np.uint64)
 
 
 @njit(inline="always")
+def draw_noise_words(alias_prob, alias_idx, negative, exclude, out, state):
+    """K = ``negative`` noise words into ``out[1:]``, skipping draws equal to ``exclude`` (word2vec.c).
+
+    Returns (1 + number kept, generator state): ``out[:returned]`` are the targets when ``out[0]`` is the
+    positive one.
+    """
+    m = 1
+    for _ in range(negative):
+        t, state = _draw_noise(alias_prob, alias_idx, state)
+        if t == exclude:
+            continue
+        out[m] = t
+        m += 1
+    return m, state
+
+
+@njit(inline="always")
 def subsample(ids, start, end, keep_prob, kept, state):
     """Frequent-word subsampling of ids[start:end] into ``kept`` (word2vec.c).
 
@@ -158,7 +175,7 @@ def sgns_pair_update(syn0, syn1, centre, targets, n_targets, alpha, neu1e):
 
 @njit(fastmath=True, nogil=True)
 def train_block_pair(syn0, syn1, ids, bounds, s_begin, s_end, keep_prob, alias_prob, alias_idx, window, negative,
-                 alpha0, alpha1, progress0, progress_scale, seed):
+                     alpha0, alpha1, progress0, progress_scale, seed):
     """Train on sentences [s_begin, s_end) of a chunk, one (centre, context) pair at a time.
 
     Returns:
@@ -185,13 +202,7 @@ def train_block_pair(syn0, syn1, ids, bounds, s_begin, s_end, keep_prob, alias_p
                 if j == i:
                     continue
                 targets[0] = kept[j]
-                m = 1
-                for _ in range(negative):
-                    t, state = _draw_noise(alias_prob, alias_idx, state)
-                    if t == kept[j]:
-                        continue
-                    targets[m] = t
-                    m += 1
+                m, state = draw_noise_words(alias_prob, alias_idx, negative, kept[j], targets, state)
                 loss += sgns_pair_update(syn0, syn1, centre, targets, m, alpha, neu1e)
                 pairs += 1
     return loss, pairs, words
