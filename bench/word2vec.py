@@ -11,7 +11,9 @@ Trainers (``--trainers``, default all):
 - ``replearn_pair``: the same with kernel "pair" (word2vec.c's per-pair update).
 - ``word2vec_c``: the original word2vec.c from ``../shared/peers/word2vec-c/``
   (``--peers``), built here with the system C compiler (``$CC``, else ``cc`` or
-  ``gcc``) and the build line of ``../shared/peers/README.md``; run on a text file
+  ``gcc``) and the build line of ``../shared/peers/README.md``, from a copy that
+  clears ``eof`` when a thread restarts for its next epoch (unchanged, one thread
+  trains one of the ``-iter`` epochs: :data:`W2V_C_EPOCH_RESTART`); run on a text file
   of the same sentences (one a line, tokens space-separated) with
   ``-cbow 0 -size 100 -window 5 -negative 5 -hs 0 -sample 1e-3 -iter E
   -min-count 5 -alpha 0.025 -binary 0``. Timed: the whole process, vocabulary
