@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/replearn run word2vec --window 10 --epochs 8
+	$(BIN)/replearn run word2vec --window 10 --epochs 8 --kernel pair
 	$(BIN)/replearn search word2vec --word money
 	$(BIN)/replearn search word2vec --positive king woman --negative man
 
