@@ -10,6 +10,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
+from replearn.lib.errors import VocabularyError
 from replearn.lib.store.atomic import temp_sibling
 from replearn.lib.text.partitions import (
     PARTITION_BYTES,
@@ -99,9 +100,18 @@ def tokenize_task(source: str, out_dir: str, tokenizer: dict, tracking_uri: str,
 @task(name="vocabulary", cache_policy=STAGE_CACHE, persist_result=True)
 def vocabulary_task(token_dir: str, out_path: str, min_count: int, max_vocab: int | None,
                     tracking_uri: str, run_id: str) -> Vocabulary:
-    """Count tokens, prune by ``min_count`` / ``max_vocab`` and write the vocabulary Parquet (token, count, id)."""
+    """Count tokens, prune by ``min_count`` / ``max_vocab`` and write the vocabulary Parquet (token, count, id).
+
+    Raises:
+        VocabularyError: nothing, or a single word, is left: word vectors need two words to compare and index.
+    """
     counts = count_tokens(Path(token_dir))
     vocab = build_vocabulary(counts, min_count=min_count, max_vocab=max_vocab)
+    if len(vocab) < 2:
+        fix = "raise --max-vocab" if max_vocab == 1 else "lower --min-count or use a larger corpus"
+        raise VocabularyError(f"only one word ({vocab.words[0]!r}) is left of {counts.height} distinct after "
+                              f"min_count={min_count}{', max_vocab=1' if max_vocab == 1 else ''}: word vectors need "
+                              f"at least two words to compare and index; {fix}")
     write_vocabulary(vocab, Path(out_path))
     info = {"vocab_size": len(vocab), "distinct_tokens": counts.height, "vocab_tokens": int(vocab.total)}
     log_metrics(tracking_uri, run_id, {f"vocabulary.{k}": v for k, v in info.items()})

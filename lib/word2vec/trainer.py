@@ -17,6 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from replearn.lib.checkpoint import NPZ, latest_checkpoint, save_checkpoint
+from replearn.lib.errors import TrainingError
 from replearn.lib.word2vec.config import Word2VecConfig
 from replearn.lib.word2vec.corpus import EncodedCorpus
 from replearn.lib.word2vec.hogbatch import train_block_shared
@@ -104,6 +105,7 @@ def train_sgns(corpus: EncodedCorpus, counts: np.ndarray, config: Word2VecConfig
 
     Raises:
         ValueError: empty corpus or objective not "negative_sampling".
+        TrainingError: the vectors became NaN/Inf (a learning rate too high for the data).
     """
     if config.objective != "negative_sampling":
         raise ValueError(f"train_sgns needs objective='negative_sampling', got {config.objective!r}")
@@ -146,7 +148,8 @@ def train_sgns(corpus: EncodedCorpus, counts: np.ndarray, config: Word2VecConfig
                 bar.set_postfix(loss=f"{log.loss:.3f}", alpha=f"{alpha:.4f}")
                 step += 1
             if not np.isfinite(syn0).all() or not np.isfinite(syn1).all():
-                raise FloatingPointError(f"non-finite vectors after epoch {epoch + 1}; lower alpha (now {config.alpha})")
+                raise TrainingError(f"skip-gram diverged: non-finite vectors after epoch {epoch + 1} at learning "
+                                    f"rate {config.alpha}; lower --alpha (default 0.025)")
             if checkpoint_dir is not None:
                 save_checkpoint(checkpoint_dir, epoch + 1, {"syn0": syn0, "syn1": syn1}, key=key, fmt=NPZ)
     finally:

@@ -126,6 +126,14 @@ def test_min_count_pruning_everything_fails_clearly(prefect_harness, home, tmp_p
     assert [p.name for p in stages.rglob("tokens")] == ["tokens"]
 
 
+def test_a_one_word_vocabulary_fails_before_training(prefect_harness, home, tmp_path):
+    corpus = tmp_path / "one.txt"
+    corpus.write_text("the the the the the the the the the the\n")
+    with pytest.raises(VocabularyError, match=r"only one word \('the'\) is left .*at least two words"):
+        _run(home, corpus, min_count=1)
+    assert not list((home / "stages").rglob("vectors.npz")) and not list((home / "stages").rglob("vocab.parquet"))
+
+
 def test_missing_file_fails_clearly(prefect_harness, home, tmp_path):
     with pytest.raises(CorpusError, match="nope.txt"):
         _run(home, tmp_path / "nope.txt")

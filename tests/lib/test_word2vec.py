@@ -421,3 +421,14 @@ def test_zero_sentence_cap_means_one_line_one_sentence():
     np.testing.assert_array_equal(group_sentences(lengths, 0), [0, 3, 4, 9, 11])
     np.testing.assert_array_equal(group_sentences(lengths, 0), group_sentences(lengths, None))
     assert Word2VecConfig(max_sentence_tokens=0).max_sentence_tokens == 0  # accepted (the CLI and the form)
+
+
+@pytest.mark.parametrize("kernel", ["shared", "pair"])
+def test_a_diverging_learning_rate_stops_with_a_training_error(tmp_path, kernel):
+    from replearn.lib.errors import TrainingError
+
+    corpus, words, counts = _tiny_corpus(tmp_path)
+    cfg = Word2VecConfig(dim=8, epochs=1, threads=1, min_count=1, alpha=1.0, sample=0, kernel=kernel, negative=20)
+    keep, noise = _probs(counts, cfg)
+    with pytest.raises(TrainingError, match="lower --alpha"):
+        train_sgns(corpus, counts, cfg, keep_prob=keep, noise_probs=noise)
