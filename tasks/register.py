@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 import mlflow.pyfunc
-from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+from mlflow.entities import LoggedModelOutput, LoggedModelStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
@@ -33,14 +33,20 @@ MODELS = {"word2vec": (word_vectors_model.WordVectorsModel, word_vectors_model),
 PIP_REQUIREMENTS = ["replearn", "faiss-cpu", "pyarrow", "pandas", "numpy", "torch"]
 
 
+def _champion_version(uri: str, name: str):
+    """The version record the ``champion`` alias of ``name`` points to, or None."""
+    try:
+        return client(uri).get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+
+
 def _champion(uri: str, name: str, metric: str):
     """(champion version record or None, its value of ``metric`` or None)."""
-    c = client(uri)
-    try:
-        mv = c.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
+    mv = _champion_version(uri, name)
+    if mv is None:
         return None, None
-    value = c.get_run(mv.run_id).data.metrics.get(metric) if mv.run_id else None
+    value = client(uri).get_run(mv.run_id).data.metrics.get(metric) if mv.run_id else None
     return mv, value
 
 
@@ -110,21 +116,19 @@ def _unchanged(uri: str, run_id: str, name: str, mv) -> Registered:
     """Record on ``run_id`` (MLflow tags and note, a Prefect artifact) that version ``mv`` of ``name``, made of the
     same artifacts, still stands, and register nothing."""
     c = client(uri)
-    try:
-        champion = str(c.get_model_version_by_alias(name, CHAMPION).version) == str(mv.version)
-    except MlflowException:
-        champion = False
+    standing = _champion_version(uri, name)
+    champion = standing is not None and str(standing.version) == str(mv.version)
     reason = f"nothing changed since version {mv.version} (MLflow run {mv.run_id}): no new version registered"
-    experiment = c.get_run(mv.run_id).info.experiment_id if mv.run_id else ""
+    experiment = c.get_run(mv.run_id).info.experiment_id
 
     def note(ui: str) -> str:  # the run that made the model, linked on the MLflow UI at ``ui``
         return (f"Nothing changed: every stage was reused, so the model of [run {mv.run_id}]"
                 f"({ui_run_url(ui, experiment, mv.run_id)}), version {mv.version} of `{name}`"
                 f"{' (champion)' if champion else ''}, still stands. No new version was registered.")
 
-    for key, value in {"replearn.registry": "unchanged", "replearn.model_version": str(mv.version),
-                       "replearn.model_run_id": mv.run_id or "", "mlflow.note.content": note("")}.items():
-        c.set_tag(run_id, key, value)
+    c.log_batch(run_id, tags=[RunTag(k, v) for k, v in {
+        "replearn.registry": "unchanged", "replearn.model_version": str(mv.version),
+        "replearn.model_run_id": mv.run_id, "mlflow.note.content": note("")}.items()])
     remote = uri.startswith(("http://", "https://"))
     create_markdown_artifact(markdown=note(uri if remote else LOCAL_MLFLOW_UI), key="model-unchanged",
                              description=f"{name}: no new version")

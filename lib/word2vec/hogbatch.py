@@ -34,6 +34,15 @@ from replearn.lib.word2vec.sgns import (_next, decayed_alpha, draw_noise_words, 
                                        window_span)
 
 
+@njit(inline="always")
+def _gather(matrix, rows, n, out):
+    """Copy rows ``rows[:n]`` of ``matrix`` (V, D) into ``out[:n]`` (2-D indexing: no row views on a shared matrix)."""
+    for a in range(n):
+        r = rows[a]
+        for k in range(matrix.shape[1]):
+            out[a, k] = matrix[r, k]
+
+
 @njit(fastmath=True, inline="always")
 def sgns_shared_update(syn0, syn1, inputs, n_in, outputs, n_out, alpha, x, y, g):
     """One shared-negatives SGD step for one centre word; returns the summed loss of its n_in pairs.
@@ -56,14 +65,8 @@ def sgns_shared_update(syn0, syn1, inputs, n_in, outputs, n_out, alpha, x, y, g)
         before the step (nats).
     """
     D = syn0.shape[1]
-    for a in range(n_in):
-        r = inputs[a]
-        for k in range(D):
-            x[a, k] = syn0[r, k]
-    for b in range(n_out):
-        r = outputs[b]
-        for k in range(D):
-            y[b, k] = syn1[r, k]
+    _gather(syn0, inputs, n_in, x)
+    _gather(syn1, outputs, n_out, y)
     loss = 0.0
     for a in range(n_in):
         # pair loss = sum_b log(1 + e_b) + sum_{b > 0} f_b with e_b = exp(-f_b), with one log per pair (of
