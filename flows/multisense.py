@@ -13,6 +13,7 @@ from replearn.infra.home import data_home
 from replearn.infra.run_context import family_run
 from replearn.infra.runners import ShardRunner
 from replearn.tasks.inputs import corpus_task, fingerprint_task
+from replearn.tasks.text import digest_memo
 from replearn.tasks.multisense import (
     evaluate_multisense_task,
     export_multisense_task,
@@ -40,7 +41,8 @@ def multisense_flow(params: MultisenseParams = MultisenseParams()) -> dict:
     corpus = corpus_task(params.corpus, home)
     tokenizer = {**TOKENIZER, "text_column": params.text_column}
     cfg = params.train_config()
-    fp = fingerprint_task(corpus, {"tokenizer": tokenizer, **cfg, "pseudo_pairs": params.pseudo_pairs})
+    fp = fingerprint_task(corpus, {"tokenizer": tokenizer, **cfg, "pseudo_pairs": params.pseudo_pairs},
+                          str(digest_memo(home)))
     with ShardRunner(params.runner, params.address, params.workers) as runner, \
             family_run("multisense", home, tags={"corpus": corpus, "source_hash": fp.source_hash}) as run:
         tokens, vocab, encoded = corpus_stages(run, corpus, tokenizer, fp.source_hash, params.min_count, None,

@@ -13,6 +13,7 @@ with their results. Outputs are the same whatever the runner.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -25,12 +26,19 @@ from replearn.infra.runners import ShardRunner
 from replearn.infra.stage_outputs import Embeddings, Encoded, StageOutput, Tokens, Vocabulary
 from replearn.lib.text.partitions import PARTITION_BYTES
 from replearn.lib.text.config import TokenizerConfig
+from replearn.lib.text.token_shards import check_out_dir
 from replearn.tasks.export import (
     export_word_vectors_shard_task,
     export_word_vectors_task,
     plan_export_shards_task,
 )
-from replearn.tasks.text import plan_partitions_task, tokenize_partition_task, tokenize_task, vocabulary_task
+from replearn.tasks.text import (
+    digest_memo,
+    plan_partitions_task,
+    tokenize_partition_task,
+    tokenize_task,
+    vocabulary_task,
+)
 from replearn.tasks.word2vec import encode_task
 
 __all__ = ["TOKENIZER", "corpus_stages", "export_word_vectors_stage", "tokenize_stage"]
@@ -56,20 +64,33 @@ def tokenize_stage(source: str, out_dir: str | StageOut, tokenizer: dict, tracki
     """Tokenize ``source`` into Parquet token shards under ``out_dir``: ``plan-partitions``, one
     ``tokenize-partition`` per partition on ``runner`` (None: the flow run's own task runner, one at a time),
     then ``tokenize`` (tasks/text.py), which gathers them and logs the statistics to MLflow. Cached as one stage
-    on the corpus's content hash ``source_hash``, the settings and ``partition_bytes``.
+    on the corpus's content hash ``source_hash``, the settings and ``partition_bytes``; each partition is cached
+    on its file's content too, so when a corpus folder grows only its new files are read and tokenized.
+
+    The partitions live in the data home of ``out_dir`` (a :class:`StageOut`), or beside a plain ``out_dir``
+    (``<parent>/stages/tokenize-partition/...``); the file digests are remembered in ``<home>/file-digests``.
 
     Raises:
         CorpusError: missing or empty corpus, unreadable file, missing Parquet text column (lib/text/tokenize.py).
     """
     runner = runner or ShardRunner()
+    home = out_dir.home if isinstance(out_dir, StageOut) else str(Path(out_dir).parent)
     record = place_outputs(tokenize_task, source=source, out_dir=out_dir, tokenizer=tokenizer,
                            tracking_uri=tracking_uri, run_id=run_id, source_hash=source_hash,
                            partition_bytes=partition_bytes)
 
     def partitions() -> dict[str, Any]:
-        calls = plan_partitions_task(source, record["out_dir"], partition_bytes)
-        return {"parts": runner.map(tokenize_partition_task, [
-            {**c, "tokenizer": tokenizer, "progress": runner.parallel == 1} for c in calls])}
+        check_out_dir(Path(record["out_dir"]))
+        calls = [place_outputs(tokenize_partition_task, **c, out_dir=StageOut(home, run_id, ("part",)),
+                               tokenizer=tokenizer, progress=runner.parallel == 1)
+                 for c in plan_partitions_task(source, str(digest_memo(home)), partition_bytes)]
+        parts = runner.map(tokenize_partition_task, calls)
+        if gone := [i for i, p in enumerate(parts) if not Path(p.path).is_dir()]:  # a cached partition deleted
+            again = runner.map(tokenize_partition_task.with_options(refresh_cache=True), [calls[i] for i in gone])
+            parts = [*parts]
+            for i, p in zip(gone, again):
+                parts[i] = p
+        return {"parts": parts}
 
     return _sharded(tokenize_task, record, partitions)
 

@@ -13,6 +13,7 @@ from replearn.infra.run_context import family_run
 from replearn.infra.runners import ShardRunner
 from replearn.tasks.evaluate_words import evaluate_task
 from replearn.tasks.inputs import corpus_task, fingerprint_task
+from replearn.tasks.text import digest_memo
 from replearn.tasks.word2vec import train_task
 
 
@@ -35,7 +36,7 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
     corpus = corpus_task(params.corpus, home)
     tokenizer = {**TOKENIZER, "text_column": params.text_column}
     train_cfg = params.train_config()
-    fp = fingerprint_task(corpus, {"tokenizer": tokenizer, **train_cfg})
+    fp = fingerprint_task(corpus, {"tokenizer": tokenizer, **train_cfg}, str(digest_memo(home)))
     with ShardRunner(params.runner, params.address, params.workers) as runner, \
             family_run("word2vec", home, tags={"corpus": corpus, "source_hash": fp.source_hash}) as run:
         tokens, vocab, encoded = corpus_stages(run, corpus, tokenizer, fp.source_hash, params.min_count,

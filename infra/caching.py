@@ -9,8 +9,9 @@ enters as its content hash (``source_hash``), later stages as the paths of
 earlier stages' outputs (equal exactly when those were reused), settings as
 values; the tracking URI is an input too, so caches never cross data homes.
 Per-run values (``out_dir``, ``out_path``, ``run_id``, ``checkpoint_dir``,
-``index_path``, ``png_path``) are excluded. So is ``parallel`` (how many
-shards run at once), which does not change what a stage makes: a run on a Dask
+``index_path``, ``png_path``) are excluded. So are ``parallel`` (how many
+shards run at once) and ``progress`` (whether a progress bar is drawn), which
+do not change what a stage makes: a run on a Dask
 cluster reuses the stages a local run made from the same inputs, and the other
 way round.
 
@@ -49,7 +50,7 @@ __all__ = ["EXECUTION", "OUTPUTS", "PER_RUN", "STAGE_CACHE", "StageOut", "clear_
 OUTPUTS = ("out_dir", "out_path", "index_path", "png_path")
 PER_RUN = [*OUTPUTS, "run_id", "checkpoint_dir"]
 #: How a stage runs, not what it makes: the same outputs whatever the value (shards in flight at once).
-EXECUTION = ["parallel"]
+EXECUTION = ["parallel", "progress"]
 STAGE_CACHE = TASK_SOURCE + Inputs(exclude=PER_RUN + EXECUTION)
 
 

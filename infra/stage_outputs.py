@@ -60,6 +60,15 @@ class Tokens(StageOutput):
 
 
 @dataclass(frozen=True)
+class TokenPartition(StageOutput):
+    """One tokenized partition of a corpus (a file, or a byte range of one): its shards' folder and the
+    tokenizer's counts for it (lib/text/config.py ``TokenizeStats.to_dict()``)."""
+
+    path: str = file_field()
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Vocabulary(StageOutput):
     """The vocabulary Parquet (token, count, id) and its size."""
 

@@ -29,10 +29,11 @@ def settings_key(data_hash: str, settings: dict) -> str:
 
 
 @task(name="fingerprint")
-def fingerprint_task(source: str, settings: dict) -> Fingerprint:
+def fingerprint_task(source: str, settings: dict, memo_dir: str | None = None) -> Fingerprint:
     """Content hash of the files under ``source`` and a key for (source, settings): names the resumable
-    checkpoint folder."""
-    data_hash = content_hash(list_corpus_files(Path(source)))
+    checkpoint folder. With ``memo_dir`` (tasks/text.py ``digest_memo``), files unchanged since an earlier run are
+    not read again (lib/store/file_digests.py)."""
+    data_hash = content_hash(list_corpus_files(Path(source)), memo_dir)
     return Fingerprint(data_hash, settings_key(data_hash, settings))
 
 

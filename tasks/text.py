@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 from prefect import task
@@ -11,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from replearn.lib.errors import VocabularyError
-from replearn.lib.store.atomic import temp_sibling
+from replearn.lib.store import file_digests
 from replearn.lib.text.partitions import (
     PARTITION_BYTES,
     Partition,
@@ -20,56 +19,65 @@ from replearn.lib.text.partitions import (
     tokenize_partition,
 )
 from replearn.lib.text.config import TokenizerConfig, TokenizeStats
-from replearn.lib.text.token_shards import check_out_dir
 from replearn.lib.text.vocab import build_vocabulary, count_tokens, write_vocabulary
 from replearn.infra.caching import STAGE_CACHE
-from replearn.infra.stage_outputs import Tokens, Vocabulary
+from replearn.infra.stage_outputs import TokenPartition, Tokens, Vocabulary
 from replearn.infra.tracking import log_metrics, log_params
 
 
-@task(name="plan-partitions", cache_policy=NO_CACHE)
-def plan_partitions_task(source: str, out_dir: str, partition_bytes: int = PARTITION_BYTES) -> list[dict]:
-    """Cut ``source`` into partitions (lib/text/partitions.py: one per file, large plain text files in byte ranges of
-    about ``partition_bytes`` cut at line starts) and name a folder for each, inside one hidden staging folder beside
-    ``out_dir`` (the token folder to come, on its file system).
+def digest_memo(home: str | Path) -> Path:
+    """Where a data home remembers its corpus files' digests (lib/store/file_digests.py): ``<home>/file-digests``."""
+    return Path(home) / "file-digests"
 
-    Returns one ``{"partition": Partition.to_dict(), "out_dir": <partition folder>}`` per partition, in corpus order:
-    the arguments of a ``tokenize-partition`` task.
+
+@task(name="plan-partitions", cache_policy=NO_CACHE)
+def plan_partitions_task(source: str, memo_dir: str | None = None,
+                         partition_bytes: int = PARTITION_BYTES) -> list[dict]:
+    """Cut ``source`` into partitions (lib/text/partitions.py: one per file, large plain text files in byte ranges of
+    about ``partition_bytes`` cut at line starts), each with the SHA-256 of its file (remembered in ``memo_dir``
+    while the file is unchanged, so a growing folder reads only its new files).
+
+    Returns one ``{"partition": Partition.to_dict(), "file_digest": <hex>}`` per partition, in corpus order:
+    the inputs of a ``tokenize-partition`` task.
 
     Raises:
-        CorpusError: missing or empty corpus, unreadable file; ``out_dir`` exists and is not a folder.
+        CorpusError: missing or empty corpus, unreadable file.
     """
-    check_out_dir(Path(out_dir))
-    staging = temp_sibling(Path(out_dir), "parts")
-    return [{"partition": p.to_dict(), "out_dir": str(staging / f"{i:05d}")}
-            for i, p in enumerate(plan_partitions(source, partition_bytes))]
+    return [{"partition": p.to_dict(), "file_digest": file_digests.file_digest(p.path, memo_dir).hex()}
+            for p in plan_partitions(source, partition_bytes)]
 
 
-@task(name="tokenize-partition", cache_policy=NO_CACHE)
-def tokenize_partition_task(partition: dict, out_dir: str, tokenizer: dict, progress: bool = False) -> dict:
-    """Tokenize one partition (``Partition.to_dict()``) into shards under ``out_dir``; return its statistics.
+@task(name="tokenize-partition", cache_policy=STAGE_CACHE, persist_result=True)
+def tokenize_partition_task(partition: dict, file_digest: str, out_dir: str, tokenizer: dict,
+                            progress: bool = False) -> TokenPartition:
+    """Tokenize one partition (``Partition.to_dict()``) into shards under ``out_dir``; return them and their counts.
 
-    Runs wherever the flow's shard runner puts it: ``out_dir`` and the corpus must be visible there.
-    Returns ``{"path": out_dir, files, documents, tokens, invalid_utf8, boms_removed, shards}``.
+    Cached on the partition (file path and byte range), the file's content digest ``file_digest`` and the
+    tokenizer settings: a file already tokenized by an earlier run (in a corpus folder that has since grown) is
+    not read again. Runs wherever the flow's shard runner puts it: ``out_dir`` and the corpus must be visible there.
+
+    Raises:
+        CorpusError: the file cannot be read or decompressed; a Parquet file lacks the text column.
     """
     stats = tokenize_partition(Partition.from_dict(partition), Path(out_dir), TokenizerConfig(**tokenizer),
                                progress=progress)
-    return {"path": out_dir, **stats.to_dict()}
+    return TokenPartition(path=out_dir, stats=stats.to_dict())
 
 
 @task(name="tokenize", cache_policy=STAGE_CACHE - "parts", persist_result=True)
 def tokenize_task(source: str, out_dir: str, tokenizer: dict, tracking_uri: str, run_id: str,
                   source_hash: str | None = None, partition_bytes: int = PARTITION_BYTES,
-                  parts: list[dict] | None = None) -> Tokens:
-    """The tokenize stage's cached record: move the tokenized partitions' shards, in order, into the token folder
+                  parts: list[TokenPartition] | None = None) -> Tokens:
+    """The tokenize stage's cached record: link the tokenized partitions' shards, in order, into the token folder
     ``out_dir``; log the corpus statistics to MLflow.
 
     The flow composes the stage (flows/text_stages.py): ``plan-partitions``, one ``tokenize-partition`` per
-    partition on its shard runner, then this task with their results ``parts``. The stage cache keys this task like
-    the whole stage, on the corpus, its content hash ``source_hash`` (an edited corpus at the same path is
-    tokenized again), the settings and ``partition_bytes``, not on ``parts``; the flow looks that key up first
-    (infra/cache_lookup.py), so on a hit no partition runs. Same token table and statistics whatever the runner.
-    The partition folders and the staging folder holding them are removed.
+    partition on its shard runner (each cached on its file's content), then this task with their results ``parts``.
+    The stage cache keys this task like the whole stage, on the corpus, its content hash ``source_hash`` (an edited
+    corpus at the same path is tokenized again), the settings and ``partition_bytes``, not on ``parts``; the flow
+    looks that key up first (infra/cache_lookup.py), so on a hit no partition runs. Same token table and statistics
+    whatever the runner. The partitions' shards are hard-linked (the partitions stay, for the next run that reads
+    the same files).
 
     Returns the token folder and its statistics (files, documents, tokens, invalid_utf8, boms_removed, shards).
 
@@ -80,12 +88,8 @@ def tokenize_task(source: str, out_dir: str, tokenizer: dict, tracking_uri: str,
     if parts is None:
         raise ValueError("tokenize needs the tokenized partitions: run the stage with flows/text_stages.tokenize_stage")
     config = TokenizerConfig(**tokenizer)
-    try:
-        stats = gather_partitions(source, [(p["path"], TokenizeStats.from_dict(p)) for p in parts], Path(out_dir),
-                                  config)
-    finally:
-        for staging in {Path(p["path"]).parent for p in parts}:
-            shutil.rmtree(staging, ignore_errors=True)
+    stats = gather_partitions(source, [(p.path, TokenizeStats.from_dict(p.stats)) for p in parts], Path(out_dir),
+                              config, keep_parts=True)
     d = stats.to_dict()
     log_params(tracking_uri, run_id, {"corpus": source, **dataclasses.asdict(config)}, prefix="tokenize.")
     log_metrics(tracking_uri, run_id, {f"tokenize.{k}": v for k, v in d.items() if isinstance(v, (int, float))})

@@ -53,6 +53,7 @@ import pyarrow.parquet as pq
 
 from replearn.lib.errors import EmbeddingsError
 from replearn.lib.store.atomic import atomic_path
+from replearn.lib.store.file_digests import file_digest
 from replearn.lib.store.embeddings_columns import OptionalColumns, _rows, build_table
 from replearn.lib.store.embeddings_schema import (
     METADATA_KEY,
@@ -357,15 +358,7 @@ def _expand(paths: Path | str | Iterable[Path | str]) -> list[Path]:
     return files
 
 
-def _sha256_file(path: Path, bufsize: int = 1 << 20) -> bytes:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(bufsize):
-            h.update(chunk)
-    return h.digest()
-
-
-def content_hash(paths: Path | str | Iterable[Path | str]) -> str:
+def content_hash(paths: Path | str | Iterable[Path | str], memo_dir: Path | str | None = None) -> str:
     """Return a SHA-256 hex digest (64 chars) of the bytes of one or more files, for provenance.
 
     Files are read in 1 MiB blocks (constant memory). For a single regular
@@ -373,7 +366,9 @@ def content_hash(paths: Path | str | Iterable[Path | str]) -> str:
     directory, which stands for every file below it) the files are sorted by
     path and the result is the SHA-256 of their concatenated 32-byte SHA-256
     digests: it depends on the contents and their order by path, not on the
-    directory the data lives in.
+    directory the data lives in. With ``memo_dir``, each file's digest comes from
+    its memo there while the file is unchanged (lib/store/file_digests.py), so
+    only new or changed files are read.
 
     Raises:
         FileNotFoundError: a path does not exist.
@@ -384,9 +379,9 @@ def content_hash(paths: Path | str | Iterable[Path | str]) -> str:
     if not files:
         raise ValueError(f"content_hash: no files in {paths!r}")
     if single:
-        return _sha256_file(files[0]).hex()
+        return file_digest(files[0], memo_dir).hex()
     files = sorted(files, key=lambda f: str(f))
     h = hashlib.sha256()
     for f in files:
-        h.update(_sha256_file(f))
+        h.update(file_digest(f, memo_dir))
     return h.hexdigest()

@@ -159,15 +159,26 @@ def tokenize_partition(partition: Partition, out_dir: Path | str, config: Tokeni
     return stats
 
 
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """Hard-link ``src`` at ``dst``; copy it where the file system refuses links (EPERM, EXDEV, EMLINK...)."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def gather_partitions(source: Path | str, parts: Sequence[tuple[Path | str, TokenizeStats]], out_dir: Path | str,
-                      config: TokenizerConfig = TokenizerConfig()) -> TokenizeStats:
-    """Move the shards of tokenized partitions, in order, into one token folder ``out_dir``; add up their statistics.
+                      config: TokenizerConfig = TokenizerConfig(), keep_parts: bool = False) -> TokenizeStats:
+    """Move (or link) the shards of tokenized partitions, in order, into one token folder ``out_dir``; add up their
+    statistics.
 
     Shards are renamed (never copied) to ``part-00000.parquet, part-00001.parquet, ...``
     in partition order inside a temporary sibling of ``out_dir`` that is then
     renamed onto ``out_dir`` (replacing a previous one); the partition folders
-    are removed. On failure ``out_dir`` is untouched. Every folder must be on
-    the file system of ``out_dir``.
+    are removed. With ``keep_parts`` the shards are hard-linked instead (copied
+    where the file system has no hard links) and the partition folders stay:
+    cached partitions that a later run of a grown corpus reuses. On failure
+    ``out_dir`` is untouched. Every folder must be on the file system of ``out_dir``.
 
     Args:
         source: the corpus (for the error message only).
@@ -203,8 +214,9 @@ def gather_partitions(source: Path | str, parts: Sequence[tuple[Path | str, Toke
                 if not src.is_file():
                     raise CorpusError(f"partition shard {src} is missing: was the partition folder moved or deleted "
                                       "while the corpus was being tokenized?")
-                os.replace(src, tmp / name)
+                _link_or_copy(src, tmp / name) if keep_parts else os.replace(src, tmp / name)
                 names.append(name)
-    for folder, _ in parts:
-        shutil.rmtree(folder, ignore_errors=True)
+    if not keep_parts:
+        for folder, _ in parts:
+            shutil.rmtree(folder, ignore_errors=True)
     return TokenizeStats(shards=tuple(names), **totals)
