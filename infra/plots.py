@@ -4,19 +4,25 @@ word2vec and multisense report a loss every chunk of corpus words
 (``StepLog.words``); the metric and CLIP trainers every N optimiser steps
 (:class:`~replearn.lib.step_loss.StepLoss`, ``.step``). :func:`log_step_loss`
 plots either against its x-axis and marks the epoch boundaries.
+
+:func:`what_changed_figure` draws a new model against the champion
+(:class:`~replearn.lib.eval.what_changed.WhatChanged`): how stable the word
+neighbourhoods stayed, and which metrics went up or down.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
 
 from replearn.infra.tracking import client
+from replearn.lib.eval.what_changed import WhatChanged
 
-__all__ = ["X_AXES", "log_step_loss", "step_loss_figure"]
+__all__ = ["X_AXES", "log_step_loss", "step_loss_figure", "what_changed_figure"]
 
 X_AXES = {"words": "corpus words processed", "step": "optimiser steps"}
 """The x-axes :func:`log_step_loss` knows: the attribute of a step log read, and its axis label."""
@@ -59,3 +65,69 @@ def log_step_loss(tracking_uri: str, run_id: str, steps: Sequence, ylabel: str, 
                   artifact: str = "plots/loss.png", x: str = "words") -> None:
     """Plot ``step.loss`` against ``x`` (:func:`step_loss_figure`) and log it to the run as the image ``artifact``."""
     client(tracking_uri).log_figure(run_id, step_loss_figure(steps, ylabel, title, x), artifact)
+
+
+_UP, _DOWN, _FLAT = "#2e7d32", "#c62828", "#9e9e9e"                      # green, red, grey
+
+
+def _jaccard_bins(topn: int) -> np.ndarray:
+    """Histogram edges for Jaccard indices of two ``topn``-sets: the only values are ``k / (2 topn - k)``
+    (``k`` shared), so the edges are the midpoints between them, plus 0 and 1 -- one bar per ``k``, no gaps."""
+    t = max(1, int(topn))
+    values = np.array([k / (2 * t - k) for k in range(t + 1)])
+    return np.concatenate(([0.0], (values[:-1] + values[1:]) / 2, [1.0]))
+
+
+def what_changed_figure(report: WhatChanged) -> Figure:
+    """A new model against the champion, in two panels.
+
+    Left: a histogram of the Jaccard index of the top-``report.topn`` neighbours
+    of each shared word compared (:func:`~replearn.lib.eval.what_changed.neighbour_changes`),
+    in [0, 1], with a vertical line at the mean. Right: the metric deltas
+    (``new - champion``) as horizontal bars, green up, red down, each labelled with
+    its signed value, and a line at zero; "no champion to compare" when no metric
+    has a champion value. The title names the champion.
+    """
+    deltas = report.deltas.filter(report.deltas["delta"].is_not_null()) if report.deltas.height else report.deltas
+    fig = Figure(figsize=(11, max(4.0, 1.5 + 0.32 * deltas.height)), dpi=150)
+    FigureCanvasAgg(fig)
+    ax_j, ax_d = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1]})
+
+    jac = report.neighbour_changes["jaccard"].to_numpy() if report.neighbour_changes.height else np.empty(0)
+    ax_j.set_xlabel(f"top-{report.topn} neighbours shared with the champion (Jaccard)")
+    ax_j.set_ylabel("words")
+    ax_j.set_xlim(0, 1)
+    if jac.size:
+        ax_j.hist(jac, bins=_jaccard_bins(report.topn), color="#5c6bc0", edgecolor="white")
+        mean = float(jac.mean())
+        ax_j.axvline(mean, color="black", lw=1.2, ls="--", label=f"mean {mean:.2f}")
+        ax_j.legend(loc="upper right", frameon=True, framealpha=0.9, fontsize=8)
+        ax_j.set_title(f"neighbourhood stability, {jac.size:,} shared words", fontsize=10)
+    else:
+        ax_j.text(0.5, 0.5, "no shared words compared", ha="center", va="center", transform=ax_j.transAxes)
+        ax_j.set_title("neighbourhood stability", fontsize=10)
+    ax_j.grid(alpha=0.3)
+
+    ax_d.set_title("metrics: new - champion", fontsize=10)
+    if deltas.height == 0:
+        ax_d.text(0.5, 0.5, "no champion to compare", ha="center", va="center", transform=ax_d.transAxes)
+        ax_d.set_xticks([])
+        ax_d.set_yticks([])
+    else:
+        names = deltas["metric"].to_list()[::-1]                       # first metric on top
+        vals = deltas["delta"].to_numpy()[::-1]
+        colours = [_UP if v > 0 else _DOWN if v < 0 else _FLAT for v in vals]
+        y = np.arange(len(vals))
+        ax_d.barh(y, vals, color=colours, height=0.6)
+        ax_d.set_yticks(y, names, fontsize=8)
+        ax_d.axvline(0, color="black", lw=0.8)
+        span = float(np.abs(vals).max()) or 1.0
+        ax_d.set_xlim(-1.35 * span, 1.35 * span)                       # room for the labels on both sides
+        for yi, v in zip(y, vals):
+            ax_d.text(v, yi, f" {v:+.4f} ", va="center", ha="left" if v >= 0 else "right", fontsize=8)
+        ax_d.set_xlabel("delta (new - champion)")
+        ax_d.grid(axis="x", alpha=0.3)
+
+    fig.suptitle(f"What changed vs {report.champion}" if report.champion else "What changed (no champion yet)")
+    fig.tight_layout()
+    return fig
