@@ -22,6 +22,7 @@ from replearn.lib.errors import ReplearnInputError
 from replearn.lib.metric.config import TRIPLET_LOSSES, AugmentConfig, EncoderConfig, MetricTrainConfig
 from replearn.lib.multisense.config import MultiSenseConfig
 from replearn.lib.word2vec.config import Word2VecConfig
+from replearn.serving.registered import INIT_FROM_PATTERN
 
 # Registry / run names: letters, digits, '.', '_' and '-', starting with a letter or digit; no '/', no '..':
 # a name can never climb out of the data home or address another registry namespace.
@@ -52,6 +53,16 @@ def _home() -> FieldDef:
 
 def _model_name(default: str) -> FieldDef:
     return flow_field(SafeName, default, help="Name in the MLflow model registry")
+
+
+InitFrom = Annotated[str, StringConstraints(max_length=200, pattern=INIT_FROM_PATTERN)]
+
+
+def _init_from(family: str) -> FieldDef:
+    return flow_field(InitFrom | None, None, help=(
+        f"Continue training from a registered model, NAME@ALIAS or NAME@VERSION (replearn-{family}@champion), on "
+        "the corpus files it has not seen: its words keep their vectors, new words are added, the learning rate "
+        "restarts at alpha; nothing new, nothing registered. Empty = train from scratch"))
 
 
 def _corpus_fields() -> dict[str, FieldDef]:
@@ -153,6 +164,13 @@ class _Word2VecParams(_CorpusParams):
     def _lib_configs(self) -> list:
         return [(Word2VecConfig, self.train_config(), {"Word2VecConfig": _W2V_NAMES})]
 
+    @model_validator(mode="after")
+    def _warm_start_needs_negative_sampling(self) -> _Word2VecParams:
+        if self.init_from and self.objective != "negative_sampling":
+            raise ValueError("init_from continues negative-sampling models only: leave objective 'softmax' out, "
+                             "or init_from")
+        return self
+
 
 Word2VecParams = params_model("Word2VecParams", _Word2VecParams, {
     **_corpus_fields(),
@@ -160,6 +178,7 @@ Word2VecParams = params_model("Word2VecParams", _Word2VecParams, {
     "export_matrices": flow_field(list[Literal["input", "context", "mean"]], help="Matrices to export: V, U, (V+U)/2",
                                   default_factory=lambda: ["input"]),
     "model_name": _model_name("replearn-word2vec"),
+    "init_from": _init_from("word2vec"),
     "probes": flow_field(list[str] | None, None, help="Words whose nearest neighbours are shown"),
 })
 

@@ -60,12 +60,13 @@ def _sharded(record_task: Task, record: dict[str, Any], run_shards: Callable[[],
 
 def tokenize_stage(source: str, out_dir: str | StageOut, tokenizer: dict, tracking_uri: str, run_id: str,
                    source_hash: str | None = None, partition_bytes: int = PARTITION_BYTES,
-                   runner: ShardRunner | None = None) -> Tokens:
+                   runner: ShardRunner | None = None, files: list[str] | None = None) -> Tokens:
     """Tokenize ``source`` into Parquet token shards under ``out_dir``: ``plan-partitions``, one
     ``tokenize-partition`` per partition on ``runner`` (None: the flow run's own task runner, one at a time),
     then ``tokenize`` (tasks/text.py), which gathers them and logs the statistics to MLflow. Cached as one stage
     on the corpus's content hash ``source_hash``, the settings and ``partition_bytes``; each partition is cached
     on its file's content too, so when a corpus folder grows only its new files are read and tokenized.
+    ``files``: tokenize only these files of ``source`` (None: all of them).
 
     The partitions live in the data home of ``out_dir`` (a :class:`StageOut`), or beside a plain ``out_dir``
     (``<parent>/stages/tokenize-partition/...``); the file digests are remembered in ``<home>/file-digests``.
@@ -77,13 +78,13 @@ def tokenize_stage(source: str, out_dir: str | StageOut, tokenizer: dict, tracki
     home = out_dir.home if isinstance(out_dir, StageOut) else str(Path(out_dir).parent)
     record = place_outputs(tokenize_task, source=source, out_dir=out_dir, tokenizer=tokenizer,
                            tracking_uri=tracking_uri, run_id=run_id, source_hash=source_hash,
-                           partition_bytes=partition_bytes)
+                           partition_bytes=partition_bytes, files=files)
 
     def partitions() -> dict[str, Any]:
         check_out_dir(Path(record["out_dir"]))
         calls = [place_outputs(tokenize_partition_task, **c, out_dir=StageOut(home, run_id, ("part",)),
                                tokenizer=tokenizer, progress=runner.parallel == 1)
-                 for c in plan_partitions_task(source, str(digest_memo(home)), partition_bytes)]
+                 for c in plan_partitions_task(source, str(digest_memo(home)), partition_bytes, files)]
         parts = runner.map(tokenize_partition_task, calls)
         if gone := [i for i, p in enumerate(parts) if not Path(p.path).is_dir()]:  # a cached partition deleted
             again = runner.map(tokenize_partition_task.with_options(refresh_cache=True), [calls[i] for i in gone])
@@ -96,15 +97,17 @@ def tokenize_stage(source: str, out_dir: str | StageOut, tokenizer: dict, tracki
 
 
 def corpus_stages(run: RunContext, corpus: str, tokenizer: dict, source_hash: str, min_count: int,
-                  max_vocab: int | None, max_sentence_tokens: int | None, runner: ShardRunner
-                  ) -> tuple[Tokens, Vocabulary, Encoded]:
+                  max_vocab: int | None, max_sentence_tokens: int | None, runner: ShardRunner,
+                  files: list[str] | None = None, base_vocab: str | None = None) -> tuple[Tokens, Vocabulary, Encoded]:
     """tokenize -> vocabulary -> encode of one text flow run, each stage cached and its outputs in the stage
-    store (infra/caching.py): the token shards (``tokens``), the vocabulary (``vocab.parquet``, words seen ``min_count`` times or more, at most
-    ``max_vocab``) and the corpus as ids (``encoded``, sentences cut at ``max_sentence_tokens``)."""
+    store (infra/caching.py): the token shards (``tokens``), the vocabulary (``vocab.parquet``, words seen
+    ``min_count`` times or more, at most ``max_vocab``) and the corpus as ids (``encoded``, sentences cut at
+    ``max_sentence_tokens``). A warm start passes the new ``files`` of the corpus (None: all) and the vocabulary
+    of the model it continues (``base_vocab``), whose counts are merged in."""
     tokens = tokenize_stage(corpus, run.stage_out("tokens"), tokenizer, run.tracking_uri, run.run_id,
-                            source_hash=source_hash, runner=runner)
+                            source_hash=source_hash, runner=runner, files=files)
     vocab = reuse_or_rerun(vocabulary_task, tokens.path, run.stage_out("vocab.parquet"), min_count, max_vocab,
-                           run.tracking_uri, run.run_id)
+                           run.tracking_uri, run.run_id, base_vocab=base_vocab)
     encoded = reuse_or_rerun(encode_task, tokens.path, vocab.path, run.stage_out("encoded"), max_sentence_tokens)
     return tokens, vocab, encoded
 

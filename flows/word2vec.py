@@ -9,12 +9,19 @@ from replearn.flows.publish import Champion, publish, run_summary
 from replearn.flows.text_stages import TOKENIZER, corpus_stages, export_word_vectors_stage
 from replearn.infra.caching import reuse_or_rerun
 from replearn.infra.home import data_home
-from replearn.infra.run_context import family_run
+from replearn.infra.run_context import RunContext, family_run
 from replearn.infra.runners import ShardRunner
+from replearn.infra.stage_outputs import InitModel
 from replearn.tasks.evaluate_words import evaluate_task
+from replearn.tasks.init_model import corpus_manifest_task, init_model_task, new_files_task, resolve_init_task
 from replearn.tasks.inputs import corpus_task, fingerprint_task
+from replearn.tasks.register import no_new_data_task
 from replearn.tasks.text import digest_memo
+from replearn.tasks.what_changed import what_changed_task
 from replearn.tasks.word2vec import train_task
+
+#: What a registered word-vector model carries for a later warm start (besides its embeddings and index).
+WARM_START_ARTIFACTS = ["vectors", "vocabulary", "corpus_files"]
 
 
 @flow(name="word2vec", log_prints=True)
@@ -25,8 +32,13 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
     vocabulary, vectors, ``embeddings/*.parquet``, ``index.faiss``: infra/caching.py); checkpoints to
     ``<home>/checkpoints/word2vec/<corpus+settings key>/`` so that a killed run,
     started again with the same inputs, resumes after its last finished epoch.
-    Every stage is cached on its inputs' content and its source (infra/caching.py).
+    Every stage is cached on its inputs' content and its source (infra/caching.py); each corpus file is
+    tokenized once, however the folder holding it grows.
     Returns the summary of :func:`replearn.flows.publish.run_summary`.
+
+    With ``params.init_from`` (a warm start) the run trains only on the corpus files the model it continues was
+    not trained on, from that model's vectors (tasks/init_model.py); with no such file it registers nothing and
+    says so. Every run with a champion to compare against reports what changed (tasks/what_changed.py).
 
     ``params.runner`` says where tokenization partitions and export shards run
     (infra/runners.py :class:`~replearn.infra.runners.ShardRunner`), however the
@@ -36,23 +48,64 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
     corpus = corpus_task(params.corpus, home)
     tokenizer = {**TOKENIZER, "text_column": params.text_column}
     train_cfg = params.train_config()
-    fp = fingerprint_task(corpus, {"tokenizer": tokenizer, **train_cfg}, str(digest_memo(home)))
+    memo = str(digest_memo(home))
+    settings = {"tokenizer": tokenizer, **train_cfg}
+    fp = fingerprint_task(corpus, settings, memo)
     with ShardRunner(params.runner, params.address, params.workers) as runner, \
             family_run("word2vec", home, tags={"corpus": corpus, "source_hash": fp.source_hash}) as run:
+        init, files = None, None
+        if params.init_from:
+            init = _fetch(run, resolve_init_task(run.tracking_uri, params.init_from), WARM_START_ARTIFACTS)
+            files = new_files_task(corpus, init.files["corpus_files"], memo)
+            if not files:
+                model = no_new_data_task(run.tracking_uri, run.run_id, init.name, init.version, corpus)
+                return {"mlflow_run_id": run.run_id, "mlflow_experiment_id": run.experiment_id,
+                        "tracking_uri": run.tracking_uri, "corpus": corpus, "new_files": [],
+                        "init_from": f"{init.name} v{init.version}", "model": model.to_dict()}
+            fp = fingerprint_task(corpus, {**settings, "init_from": [init.name, init.version]}, memo, files)
         tokens, vocab, encoded = corpus_stages(run, corpus, tokenizer, fp.source_hash, params.min_count,
-                                               params.max_vocab, params.max_sentence_tokens, runner)
+                                               params.max_vocab, params.max_sentence_tokens, runner, files=files,
+                                               base_vocab=init.files["vocabulary"] if init else None)
         trained = reuse_or_rerun(train_task, encoded.path, vocab.path, train_cfg, run.checkpoint_dir(fp.key),
-                                 run.stage_out("vectors.npz"), run.tracking_uri, run.run_id)
+                                 run.stage_out("vectors.npz"), run.tracking_uri, run.run_id,
+                                 init={k: init.files[k] for k in ("vectors", "vocabulary")} if init else None)
         ev = evaluate_task(trained.path, vocab.path, run.tracking_uri, run.run_id, probes=params.probes)
+        trained_on = reuse_or_rerun(corpus_manifest_task, corpus, fp.source_hash, files,
+                                    init.files["corpus_files"] if init else None, run.stage_out("corpus_files.json"),
+                                    memo)
+        changed = _what_changed(run, params.model_name, trained.path, vocab.path, tokens.path, ev.metrics)
         exported = export_word_vectors_stage(trained.path, vocab.path, run.stage_out("embeddings"),
                                              list(dict.fromkeys(["input", *params.export_matrices])),
                                              {"train": train_cfg, "tokenizer": tokenizer}, run.run_id, fp.source_hash,
                                              shards=runner.shards, runner=runner)
         published = publish(run, exported, Champion(
             params.model_name, "analogy_score", ev.metrics["analogy_score"],
-            eval_data="questions-words.txt, WordSim-353, SimLex-999"), probes=params.probes)
+            eval_data="questions-words.txt, WordSim-353, SimLex-999",
+            artifacts={"vectors": trained.path, "vocabulary": vocab.path, "corpus_files": trained_on.path}),
+            probes=params.probes)
     return run_summary(run, published, corpus=corpus, tokens=tokens.tokens, vocab_size=vocab.vocab_size,
                        words_per_second=trained.figures["train.words_per_second"], metrics=ev.metrics,
-                       neighbours=ev.tables["neighbours"],
+                       neighbours=ev.tables["neighbours"], new_files=files,
+                       init_from=f"{init.name} v{init.version}" if init else None,
+                       what_changed=changed,
                        stage_outputs={"tokens": tokens.path, "vocabulary": vocab.path, "encoded": encoded.path,
                                       "vectors": trained.path})
+
+
+def _fetch(run: RunContext, version: dict, artifacts: list[str]) -> InitModel:
+    """The files ``artifacts`` of a registered ``version`` (:func:`resolve_init_task`'s dict), in the stage store."""
+    return reuse_or_rerun(init_model_task, run.tracking_uri, version["name"], version["version"], version["source"],
+                          artifacts, run.stage_out("model"))
+
+
+def _what_changed(run: RunContext, model_name: str, vectors: str, vocab: str, tokens: str, metrics: dict
+                  ) -> str | None:
+    """The what-changed report against the champion of ``model_name`` (its path), or None when there is none."""
+    champion = resolve_init_task(run.tracking_uri, f"{model_name}@champion", optional=True)
+    if champion is None:
+        return None
+    files = _fetch(run, champion, ["embeddings"]).files
+    before = {k: v for k, v in champion["metrics"].items() if k in metrics}
+    return reuse_or_rerun(what_changed_task, vectors, vocab, tokens, metrics,
+                          f"{model_name} v{champion['version']}", files["embeddings"], before,
+                          run.stage_out("what_changed.md"), run.tracking_uri, run.run_id).path

@@ -76,6 +76,7 @@ class Vocabulary(StageOutput):
     vocab_size: int = 0
     distinct_tokens: int = 0
     vocab_tokens: int = 0
+    new_words: int | None = None  # a warm start's: words not in the vocabulary it continued from
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,16 @@ class Fingerprint(StageOutput):
 
     source_hash: str
     key: str
+
+
+@dataclass(frozen=True)
+class InitModel(StageOutput):
+    """Files of a registered version fetched into the stage store (a warm start's starting point: ``vectors``,
+    ``vocabulary``, ``corpus_files``...; tasks/init_model.py), or a file a run writes for the next one."""
+
+    name: str = ""
+    version: str = ""
+    files: dict[str, str] = file_field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from replearn.lib.errors import ReplearnInputError
 
 
 @dataclass(frozen=True)
@@ -50,3 +53,20 @@ class RegisteredVersion:
     def files_exist(self) -> bool:
         """True when the model folder and every artifact file are still on disk."""
         return Path(self.folder).is_dir() and all(Path(p).exists() for p in self.artifacts.values())
+
+
+#: ``NAME@ALIAS`` or ``NAME@VERSION`` (a registered model name as ``--model-name`` takes it).
+INIT_FROM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*@[A-Za-z0-9_-]+$"
+
+
+def parse_init_from(spec: str) -> tuple[str, str | None, str | None]:
+    """``(name, alias, version)`` of ``NAME@ALIAS`` (``replearn-word2vec@champion``) or ``NAME@VERSION`` (``@3``).
+
+    Raises:
+        ReplearnInputError: not of that form.
+    """
+    if not re.match(INIT_FROM_PATTERN, spec or ""):
+        raise ReplearnInputError(f"--init-from {spec!r}: give NAME@ALIAS (replearn-word2vec@champion) or "
+                                 "NAME@VERSION (replearn-word2vec@3)")
+    name, _, ref = spec.rpartition("@")
+    return (name, None, ref) if ref.isdigit() else (name, ref, None)

@@ -18,7 +18,7 @@ from replearn.serving.registered import RegisteredVersion
 FAMILIES = ("word2vec", "metric", "clip", "multisense")
 
 
-def _version_record(tracking_uri: str, name: str, alias: str, version: str | None, *, hint: bool = True):
+def version_record(tracking_uri: str, name: str, alias: str, version: str | None, *, hint: bool = True):
     """The MLflow model version record of ``name@alias`` (or ``name`` version ``version``).
 
     Raises:
@@ -45,7 +45,7 @@ def load_registered(tracking_uri: str, name: str, alias: str = "champion", versi
     Raises:
         LookupError: no such registered model, alias or version (the message says how to create one).
     """
-    mv = _version_record(tracking_uri, name, alias, version)
+    mv = version_record(tracking_uri, name, alias, version)
     local = download_artifacts(artifact_uri=mv.source, tracking_uri=tracking_uri)
     # no pip-requirement comparison against this environment: it is the one that registered the model, and the
     # check walks every installed distribution (0.8 s of a 4 s `replearn search`, measured)
@@ -61,13 +61,13 @@ def registered_version(tracking_uri: str, name: str, alias: str = "champion", ve
     one recorded in the embeddings table's metadata.
 
     Raises:
-        LookupError: no such registered model, alias or version (see :func:`_version_record` for ``hint``).
+        LookupError: no such registered model, alias or version (see :func:`version_record` for ``hint``).
     """
     from mlflow.models import Model
 
     from replearn.lib.store.embeddings_table import read_metadata
 
-    mv = _version_record(tracking_uri, name, alias, version, hint=hint)
+    mv = version_record(tracking_uri, name, alias, version, hint=hint)
     local = Path(download_artifacts(artifact_uri=mv.source, tracking_uri=tracking_uri))
     flavour = Model.load(str(local / "MLmodel")).flavors.get("python_function", {})
     artifacts = {k: str(local / v["path"]) for k, v in (flavour.get("artifacts") or {}).items()}
@@ -79,7 +79,7 @@ def registered_version(tracking_uri: str, name: str, alias: str = "champion", ve
 def registered_artifacts(tracking_uri: str, name: str, alias: str = "champion", version: str | None = None
                          ) -> tuple[Path, object]:
     """Local folder of a registered version's artifacts (``embeddings``, ``index``, ``graph``, ...) and the version."""
-    mv = _version_record(tracking_uri, name, alias, version, hint=False)
+    mv = version_record(tracking_uri, name, alias, version, hint=False)
     return Path(download_artifacts(artifact_uri=f"{mv.source}/artifacts", tracking_uri=tracking_uri)), mv
 
 

@@ -12,7 +12,7 @@ from prefect import task
 from replearn.infra.stage_outputs import Fingerprint
 from replearn.lib.metric.datasets import source_hash as image_source_hash
 from replearn.lib.store.embeddings_table import content_hash
-from replearn.lib.text.corpus_files import list_corpus_files
+from replearn.lib.text.partitions import select_files
 from replearn.lib.text.default_corpus import resolve_corpus
 
 
@@ -29,11 +29,12 @@ def settings_key(data_hash: str, settings: dict) -> str:
 
 
 @task(name="fingerprint")
-def fingerprint_task(source: str, settings: dict, memo_dir: str | None = None) -> Fingerprint:
-    """Content hash of the files under ``source`` and a key for (source, settings): names the resumable
-    checkpoint folder. With ``memo_dir`` (tasks/text.py ``digest_memo``), files unchanged since an earlier run are
-    not read again (lib/store/file_digests.py)."""
-    data_hash = content_hash(list_corpus_files(Path(source)), memo_dir)
+def fingerprint_task(source: str, settings: dict, memo_dir: str | None = None,
+                     files: list[str] | None = None) -> Fingerprint:
+    """Content hash of the files under ``source`` (only ``files`` of them, when given) and a key for (source,
+    settings): names the resumable checkpoint folder. With ``memo_dir`` (tasks/text.py ``digest_memo``), files
+    unchanged since an earlier run are not read again (lib/store/file_digests.py)."""
+    data_hash = content_hash(select_files(Path(source), files), memo_dir)
     return Fingerprint(data_hash, settings_key(data_hash, settings))
 
 

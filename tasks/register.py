@@ -112,17 +112,18 @@ def _same_model(uri: str, name: str, key: str):
     return max(same, key=lambda mv: int(mv.version)) if same else None
 
 
-def _unchanged(uri: str, run_id: str, name: str, mv) -> Registered:
-    """Record on ``run_id`` (MLflow tags and note, a Prefect artifact) that version ``mv`` of ``name``, made of the
-    same artifacts, still stands, and register nothing."""
+def _unchanged(uri: str, run_id: str, name: str, mv, what: str = "nothing changed",
+               why: str = "every stage was reused") -> Registered:
+    """Record on ``run_id`` (MLflow tags and note, a Prefect artifact) that version ``mv`` of ``name`` still stands
+    (``what`` since it, because ``why``), and register nothing."""
     c = client(uri)
     standing = _champion_version(uri, name)
     champion = standing is not None and str(standing.version) == str(mv.version)
-    reason = f"nothing changed since version {mv.version} (MLflow run {mv.run_id}): no new version registered"
+    reason = f"{what} since version {mv.version} (MLflow run {mv.run_id}): no new version registered"
     experiment = c.get_run(mv.run_id).info.experiment_id
 
     def note(ui: str) -> str:  # the run that made the model, linked on the MLflow UI at ``ui``
-        return (f"Nothing changed: every stage was reused, so the model of [run {mv.run_id}]"
+        return (f"{what[:1].upper()}{what[1:]}: {why}, so the model of [run {mv.run_id}]"
                 f"({ui_run_url(ui, experiment, mv.run_id)}), version {mv.version} of `{name}`"
                 f"{' (champion)' if champion else ''}, still stands. No new version was registered.")
 
@@ -135,6 +136,16 @@ def _unchanged(uri: str, run_id: str, name: str, mv) -> Registered:
     get_run_logger().info("%s: %s", name, reason)
     return Registered(name=name, version=mv.version, source=mv.source, champion=champion, previous_champion=None,
                       previous_value=None, reason=reason, new_version=False)
+
+
+@task(name="no-new-data")
+def no_new_data_task(tracking_uri: str, run_id: str, model_name: str, version: str, corpus: str) -> Registered:
+    """A warm start found no file in ``corpus`` that version ``version`` of ``model_name`` was not trained on:
+    register nothing, and say so on the MLflow run (tags, a note linking the run whose model stands) and the flow
+    run (a Prefect artifact), as for a run whose stages were all reused."""
+    mv = client(tracking_uri).get_model_version(model_name, version)
+    return _unchanged(tracking_uri, run_id, model_name, mv, what="no new files",
+                      why=f"every file of {corpus} was already in its training data")
 
 
 def _model_code(model_class: type, folder: Path) -> Path:

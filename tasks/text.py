@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
@@ -19,7 +20,7 @@ from replearn.lib.text.partitions import (
     tokenize_partition,
 )
 from replearn.lib.text.config import TokenizerConfig, TokenizeStats
-from replearn.lib.text.vocab import build_vocabulary, count_tokens, write_vocabulary
+from replearn.lib.text.vocab import build_vocabulary, count_tokens, read_vocabulary, write_vocabulary
 from replearn.infra.caching import STAGE_CACHE
 from replearn.infra.stage_outputs import TokenPartition, Tokens, Vocabulary
 from replearn.infra.tracking import log_metrics, log_params
@@ -31,11 +32,12 @@ def digest_memo(home: str | Path) -> Path:
 
 
 @task(name="plan-partitions", cache_policy=NO_CACHE)
-def plan_partitions_task(source: str, memo_dir: str | None = None,
-                         partition_bytes: int = PARTITION_BYTES) -> list[dict]:
+def plan_partitions_task(source: str, memo_dir: str | None = None, partition_bytes: int = PARTITION_BYTES,
+                         files: list[str] | None = None) -> list[dict]:
     """Cut ``source`` into partitions (lib/text/partitions.py: one per file, large plain text files in byte ranges of
     about ``partition_bytes`` cut at line starts), each with the SHA-256 of its file (remembered in ``memo_dir``
-    while the file is unchanged, so a growing folder reads only its new files).
+    while the file is unchanged, so a growing folder reads only its new files). ``files``: only these files of
+    ``source`` (None: all).
 
     Returns one ``{"partition": Partition.to_dict(), "file_digest": <hex>}`` per partition, in corpus order:
     the inputs of a ``tokenize-partition`` task.
@@ -44,7 +46,7 @@ def plan_partitions_task(source: str, memo_dir: str | None = None,
         CorpusError: missing or empty corpus, unreadable file.
     """
     return [{"partition": p.to_dict(), "file_digest": file_digests.file_digest(p.path, memo_dir).hex()}
-            for p in plan_partitions(source, partition_bytes)]
+            for p in plan_partitions(source, partition_bytes, files)]
 
 
 @task(name="tokenize-partition", cache_policy=STAGE_CACHE, persist_result=True)
@@ -67,7 +69,7 @@ def tokenize_partition_task(partition: dict, file_digest: str, out_dir: str, tok
 @task(name="tokenize", cache_policy=STAGE_CACHE - "parts", persist_result=True)
 def tokenize_task(source: str, out_dir: str, tokenizer: dict, tracking_uri: str, run_id: str,
                   source_hash: str | None = None, partition_bytes: int = PARTITION_BYTES,
-                  parts: list[TokenPartition] | None = None) -> Tokens:
+                  files: list[str] | None = None, parts: list[TokenPartition] | None = None) -> Tokens:
     """The tokenize stage's cached record: link the tokenized partitions' shards, in order, into the token folder
     ``out_dir``; log the corpus statistics to MLflow.
 
@@ -75,7 +77,8 @@ def tokenize_task(source: str, out_dir: str, tokenizer: dict, tracking_uri: str,
     partition on its shard runner (each cached on its file's content), then this task with their results ``parts``.
     The stage cache keys this task like the whole stage, on the corpus, its content hash ``source_hash`` (an edited
     corpus at the same path is tokenized again), the settings and ``partition_bytes``, not on ``parts``; the flow
-    looks that key up first (infra/cache_lookup.py), so on a hit no partition runs. Same token table and statistics
+    looks that key up first (infra/cache_lookup.py), so on a hit no partition runs. ``files``: only these files of
+    ``source`` were tokenized (the new files a warm start trains on). Same token table and statistics
     whatever the runner. The partitions' shards are hard-linked (the partitions stay, for the next run that reads
     the same files).
 
@@ -103,22 +106,32 @@ def tokenize_task(source: str, out_dir: str, tokenizer: dict, tracking_uri: str,
 
 @task(name="vocabulary", cache_policy=STAGE_CACHE, persist_result=True)
 def vocabulary_task(token_dir: str, out_path: str, min_count: int, max_vocab: int | None,
-                    tracking_uri: str, run_id: str) -> Vocabulary:
+                    tracking_uri: str, run_id: str, base_vocab: str | None = None) -> Vocabulary:
     """Count tokens, prune by ``min_count`` / ``max_vocab`` and write the vocabulary Parquet (token, count, id).
+
+    With ``base_vocab`` (the vocabulary of the model a warm start continues from), its counts are added to the
+    new text's before pruning (merged counts: the noise table and subsampling of the warm start come from
+    them), so its words stay and new words enter once their merged count reaches ``min_count``.
 
     Raises:
         VocabularyError: nothing, or a single word, is left: word vectors need two words to compare and index.
     """
     counts = count_tokens(Path(token_dir))
+    distinct = counts.height
+    base = read_vocabulary(Path(base_vocab)) if base_vocab else None
+    if base is not None:
+        counts = pl.concat([counts, pl.DataFrame({"token": list(base.words), "count": base.counts})])
     vocab = build_vocabulary(counts, min_count=min_count, max_vocab=max_vocab)
     if len(vocab) < 2:
         fix = "raise --max-vocab" if max_vocab == 1 else "lower --min-count or use a larger corpus"
-        raise VocabularyError(f"only one word ({vocab.words[0]!r}) is left of {counts.height} distinct after "
+        raise VocabularyError(f"only one word ({vocab.words[0]!r}) is left of {distinct} distinct after "
                               f"min_count={min_count}{', max_vocab=1' if max_vocab == 1 else ''}: word vectors need "
                               f"at least two words to compare and index; {fix}")
     write_vocabulary(vocab, Path(out_path))
-    info = {"vocab_size": len(vocab), "distinct_tokens": counts.height, "vocab_tokens": int(vocab.total)}
+    info = {"vocab_size": len(vocab), "distinct_tokens": distinct, "vocab_tokens": int(vocab.total),
+            **({"new_words": sum(w not in base for w in vocab.words)} if base is not None else {})}
     log_metrics(tracking_uri, run_id, {f"vocabulary.{k}": v for k, v in info.items()})
     log_params(tracking_uri, run_id, {"min_count": min_count, "max_vocab": max_vocab}, prefix="vocabulary.")
-    get_run_logger().info("vocabulary: %d words kept of %d distinct (min_count=%d)", len(vocab), counts.height, min_count)
+    get_run_logger().info("vocabulary: %d words kept of %d distinct (min_count=%d)%s", len(vocab), distinct, min_count,
+                          f"; {info['new_words']} new to {base_vocab}" if base is not None else "")
     return Vocabulary(path=out_path, **info)

@@ -37,7 +37,8 @@ from replearn.lib.text.corpus_files import file_kind, list_corpus_files
 from replearn.lib.text.token_shards import check_out_dir, check_shard_rows
 from replearn.lib.text.tokenize import empty_corpus_error, tokenize_pieces
 
-__all__ = ["PARTITION_BYTES", "Partition", "plan_partitions", "tokenize_partition", "gather_partitions"]
+__all__ = ["PARTITION_BYTES", "Partition", "gather_partitions", "plan_partitions", "select_files",
+           "tokenize_partition"]
 
 #: Uncompressed text files larger than this are cut into byte ranges of about this size (64 MiB: a second or two
 #: of tokenization each, far above the per-task overhead of Prefect and Dask). Corpora whose files are all smaller
@@ -99,7 +100,24 @@ def _byte_ranges(path: Path, size: int, partition_bytes: int) -> list[tuple[int,
     return list(zip(cuts[:-1], cuts[1:]))
 
 
-def plan_partitions(source: Path | str, partition_bytes: int = PARTITION_BYTES) -> list[Partition]:
+def select_files(source: Path, files: Sequence[str] | None = None) -> list[Path]:
+    """The files of the corpus ``source`` in read order (:func:`list_corpus_files`), or only those of ``files``.
+
+    Raises:
+        CorpusError: ``source`` does not exist or holds no files.
+        ValueError: a file of ``files`` is not one of ``source``'s.
+    """
+    all_files = list_corpus_files(source)
+    if files is None:
+        return all_files
+    wanted = {str(Path(f)) for f in files}
+    if unknown := wanted - {str(p) for p in all_files}:
+        raise ValueError(f"not files of the corpus {source}: {sorted(unknown)[:3]}")
+    return [p for p in all_files if str(p) in wanted]
+
+
+def plan_partitions(source: Path | str, partition_bytes: int = PARTITION_BYTES,
+                    files: Sequence[str] | None = None) -> list[Partition]:
     """Cut the corpus ``source`` into partitions, in read order.
 
     One partition per input file (the files of a folder in sorted path order,
@@ -112,18 +130,20 @@ def plan_partitions(source: Path | str, partition_bytes: int = PARTITION_BYTES) 
     Args:
         source: a text file (plain, ``.gz``, ``.bz2``), a ``.parquet`` file, or a folder of them.
         partition_bytes: target size of a byte range, >= 1.
+        files: only these files of ``source`` (the new files of a grown folder), in ``source``'s read order;
+            None: all of them.
 
     Returns:
         The partitions; their ranges cover every file exactly once, without overlap.
 
     Raises:
         CorpusError: ``source`` does not exist, or a folder holds no (non-hidden) files.
-        ValueError: ``partition_bytes < 1``.
+        ValueError: ``partition_bytes < 1``; a file of ``files`` is not one of ``source``'s.
     """
     if partition_bytes < 1:
         raise ValueError(f"partition_bytes must be >= 1, got {partition_bytes}")
     parts: list[Partition] = []
-    for path in list_corpus_files(Path(source)):
+    for path in select_files(Path(source), files):
         size = path.stat().st_size
         if file_kind(path) != "text" or size <= partition_bytes:
             parts.append(Partition(str(path)))

@@ -85,7 +85,8 @@ def _checkpoint_key(config: Word2VecConfig, vocab_size: int) -> dict:
 
 def train_sgns(corpus: EncodedCorpus, counts: np.ndarray, config: Word2VecConfig, *,
                keep_prob: np.ndarray, noise_probs: np.ndarray, checkpoint_dir: Path | str | None = None,
-               on_step: Callable[[StepLog], None] | None = None, progress: bool = False) -> TrainResult:
+               on_step: Callable[[StepLog], None] | None = None, progress: bool = False,
+               init: tuple[np.ndarray, np.ndarray] | None = None) -> TrainResult:
     """Train skip-gram with negative sampling on an encoded corpus.
 
     Args:
@@ -99,12 +100,14 @@ def train_sgns(corpus: EncodedCorpus, counts: np.ndarray, config: Word2VecConfig
             vocabulary size, training resumes after that epoch.
         on_step: called after every step with its :class:`StepLog`.
         progress: show a tqdm progress bar over corpus tokens.
+        init: the starting (input, context) matrices, float32 (V, D) each (a warm start:
+            lib/word2vec/warm_start.py); None: word2vec.c's random initialisation. Copied, never changed.
 
     Returns:
         :class:`TrainResult`.
 
     Raises:
-        ValueError: empty corpus or objective not "negative_sampling".
+        ValueError: empty corpus, objective not "negative_sampling", or ``init`` not (V, config.dim) each.
         TrainingError: the vectors became NaN/Inf (a learning rate too high for the data).
     """
     if config.objective != "negative_sampling":
@@ -112,7 +115,12 @@ def train_sgns(corpus: EncodedCorpus, counts: np.ndarray, config: Word2VecConfig
     if corpus.n_tokens == 0:
         raise ValueError(f"encoded corpus {corpus.path} holds no in-vocabulary tokens; lower min_count")
     V = len(counts)
-    syn0, syn1 = init_matrices(V, config.dim, config.seed)
+    if init is None:
+        syn0, syn1 = init_matrices(V, config.dim, config.seed)
+    else:
+        if any(m.shape != (V, config.dim) for m in init):
+            raise ValueError(f"init matrices {[m.shape for m in init]} do not match ({V}, {config.dim})")
+        syn0, syn1 = (np.array(m, dtype=np.float32, order="C", copy=True) for m in init)
     start_epoch = 0
     key = _checkpoint_key(config, V)
     if checkpoint_dir is not None:
