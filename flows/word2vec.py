@@ -54,8 +54,8 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
     with ShardRunner(params.runner, params.address, params.workers) as runner, \
             family_run("word2vec", home, tags={"corpus": corpus, "source_hash": fp.source_hash}) as run:
         init, files = None, None
-        if params.init_from:
-            init = _fetch(run, resolve_init_task(run.tracking_uri, params.init_from), WARM_START_ARTIFACTS)
+        if params.init_from and (start := resolve_init_task(run.tracking_uri, params.init_from)) is not None:
+            init = _fetch(run, start, WARM_START_ARTIFACTS)
             files = new_files_task(corpus, init.files["corpus_files"], memo)
             if not files:
                 model = no_new_data_task(run.tracking_uri, run.run_id, init.name, init.version, corpus)

@@ -20,6 +20,7 @@ from mlflow.artifacts import download_artifacts
 from mlflow.models import Model
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
 
 from replearn.infra.caching import STAGE_CACHE
 from replearn.infra.stage_outputs import Artifact, InitModel
@@ -38,15 +39,21 @@ def resolve_init_task(tracking_uri: str, spec: str, optional: bool = False) -> d
     """The registered version ``spec`` (``NAME@ALIAS`` / ``NAME@VERSION``) names now: ``{name, version, source,
     run_id, metrics}`` (``metrics``: those of the run that made it). Not cached: an alias moves.
 
+    None, with a warning, when no model ``NAME`` is registered yet: the first run of a schedule that continues from
+    its champion trains from scratch. None, silently, when ``optional`` and the alias or version is missing.
+
     Raises:
-        ReplearnInputError: a malformed ``spec``, or no such model, alias or version (the message says how to make
-            one); with ``optional``, a missing one gives None instead.
+        ReplearnInputError: a malformed ``spec``; model ``NAME`` is registered but has no such alias or version.
     """
     name, alias, version = parse_init_from(spec)
     try:
         mv = version_record(tracking_uri, name, alias or "", version)
     except LookupError as e:
         if optional:
+            return None
+        if not client(tracking_uri).search_model_versions(f"name = '{name}'", max_results=1):
+            get_run_logger().warning("%s: no model %s is registered yet, so this run trains from scratch", spec,
+                                     name)
             return None
         raise ReplearnInputError(f"--init-from {spec}: {e}") from None
     metrics = client(tracking_uri).get_run(mv.run_id).data.metrics if mv.run_id else {}
