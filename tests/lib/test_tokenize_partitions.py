@@ -214,3 +214,26 @@ def test_a_partition_read_error_names_the_file(tmp_path):
     with pytest.raises(CorpusError, match="bad.gz"):
         tokenize_partition(plan, tmp_path / "p")
     assert not (tmp_path / "p").exists()
+
+
+def test_select_files_keeps_the_read_order_and_refuses_strangers(tmp_path):
+    from replearn.lib.text.partitions import select_files
+
+    for name in ("b.txt", "a.txt", "c.txt"):
+        (tmp_path / name).write_text("x\n")
+    assert [p.name for p in select_files(tmp_path)] == ["a.txt", "b.txt", "c.txt"]
+    assert [p.name for p in select_files(tmp_path, [str(tmp_path / "c.txt"), str(tmp_path / "a.txt")])] == [
+        "a.txt", "c.txt"]
+    with pytest.raises(ValueError, match="not files of the corpus"):
+        select_files(tmp_path, [str(tmp_path / "nope.txt")])
+
+
+def test_gather_can_link_and_keep_the_partitions(tmp_path):
+    """keep_parts: the token folder's shards are hard links of the partitions' shards, which stay for a later run."""
+    src = tmp_path / "c.txt"
+    src.write_text("the cat sat\non the mat\n" * 50)
+    part = tmp_path / "p"
+    st = tokenize_partition(plan_partitions(src)[0], part)
+    got = gather_partitions(src, [(part, st)], tmp_path / "out", keep_parts=True)
+    kept, linked = part / st.shards[0], tmp_path / "out" / got.shards[0]
+    assert kept.is_file() and linked.is_file() and kept.stat().st_ino == linked.stat().st_ino

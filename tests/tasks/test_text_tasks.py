@@ -28,3 +28,30 @@ def test_tokenize_and_vocabulary_tasks_log_to_mlflow(prefect_harness, home, lee_
     metrics = client(uri).get_run(run_id).data.metrics
     assert metrics["tokenize.tokens"] == stats.tokens and metrics["vocabulary.vocab_size"] == 500
     assert client(uri).get_run(run_id).data.params["vocabulary.min_count"] == "3"
+
+
+@pytest.mark.slow
+def test_vocabulary_merges_the_counts_of_the_model_it_continues(prefect_harness, home, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from replearn.lib.text.vocab import Vocabulary, write_vocabulary
+
+    uri = tracking_uri(home)
+    run_id = client(uri).create_run(experiment_id(uri, "t", home)).info.run_id
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    pq.write_table(pa.table({"tokens": [["cat", "dog", "dog", "emu", "emu", "emu"]]}), tokens / "part-00000.parquet")
+    base = tmp_path / "base.parquet"
+    write_vocabulary(Vocabulary(("the", "cat", "owl"), [9, 4, 2], min_count=2), base)
+
+    @flow
+    def stages():
+        return vocabulary_task(str(tokens), str(tmp_path / "v.parquet"), 3, None, uri, run_id, base_vocab=str(base))
+
+    v = stages()
+    merged = read_vocabulary(tmp_path / "v.parquet")
+    # merged counts: the 9, cat 4 + 1, emu 3 (new), owl 2 (under min_count 3 now), dog 2 (new, under)
+    assert merged.words == ("the", "cat", "emu") and list(merged.counts) == [9, 5, 3]
+    assert v.new_words == 1 and v.distinct_tokens == 3
+    assert client(uri).get_run(run_id).data.metrics["vocabulary.new_words"] == 1
