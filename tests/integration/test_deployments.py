@@ -286,3 +286,70 @@ def test_run_button_flow_run_executes_on_worker_and_registers_model(stack, lee_c
     # the outputs went to the data home given in the form, in its stage store, made by this MLflow run
     assert list(home.glob(f"stages/build-index/*/{run.info.run_id}/index.faiss"))  # in the stage store
     print(f"timings: {stack['timings']} flow_run_s={elapsed:.0f}")
+
+
+def _run_deployment(stack, params: dict):
+    """Create a flow run of the word2vec deployment as the UI's Run button (or its schedule) does; wait until the
+    worker has finished it. Returns the flow run and its task runs."""
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    t0 = time.monotonic()
+    with SyncPrefectClient(stack["api"]) as c:
+        fr = c.create_flow_run_from_deployment(c.read_deployment_by_name("word2vec/word2vec").id,
+                                               parameters={"params": params})
+        while not ((fr := c.read_flow_run(fr.id)).state is not None and fr.state.is_final()):
+            assert stack["worker"].poll() is None, f"worker exited:\n{_tail(stack['worker_log'])}"
+            assert time.monotonic() - t0 < FLOW_RUN_S, \
+                f"flow run still {fr.state.name if fr.state else None}:\n{_tail(stack['worker_log'])}"
+            time.sleep(2)
+        assert fr.state.is_completed(), f"{fr.state}\n{_tail(stack['worker_log'], 120)}"
+        task_runs = c.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[fr.id])))
+        artifacts = {a.key for a in c.read_artifacts() if a.flow_run_id == fr.id}
+    return fr, {t.name.rsplit("-", 1)[0]: t.state.name for t in task_runs}, artifacts
+
+
+def test_scheduled_runs_on_a_growing_folder_warm_start_and_then_register_nothing(stack, books_corpus, tmp_path):
+    """Issue 17 through the real worker: half of the books corpus in a folder, then the other half lands; each
+    run continues from the champion (as a weekly schedule's parameters would say); a third run finds nothing new."""
+    import gzip
+
+    from mlflow import MlflowClient
+
+    lines = gzip.open(books_corpus, "rb").readlines()  # bytes: the corpus holds some invalid UTF-8, kept as is
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    (folder / "half-a.txt").write_bytes(b"".join(lines[: len(lines) // 2]))
+    home = tmp_path / "home"  # its own data home; the registry is the stack's MLflow server
+    name = "replearn-word2vec-growing"
+    params = {"corpus": str(folder), "home": str(home), "epochs": 1, "dim": 16, "min_count": 5, "threads": 1,
+              "model_name": name, "init_from": f"{name}@champion"}
+    ml = MlflowClient(tracking_uri=stack["mlflow"], registry_uri=stack["mlflow"])
+
+    first, stages, _ = _run_deployment(stack, params)  # nothing registered yet: from scratch on half A
+    assert stages["train-word2vec"] == "Completed"
+    assert [v.version for v in ml.search_model_versions(f"name='{name}'")] == ["1"]
+
+    (folder / "half-b.txt").write_bytes(b"".join(lines[len(lines) // 2:]))
+    second, stages, artifacts = _run_deployment(stack, params)
+    assert {"init-model", "new-files", "train-word2vec", "what-changed"} <= set(stages)
+    assert stages["tokenize"] == "Completed" and stages["what-changed"] == "Completed"
+    assert "what-changed" in artifacts
+    versions = {v.version: v for v in ml.search_model_versions(f"name='{name}'")}
+    assert set(versions) == {"1", "2"}
+    run = ml.get_run(versions["2"].run_id)
+    assert run.data.params["train.dim"] == "16" and run.data.metrics["changed.new_words"] > 0
+    assert "report/what_changed.png" in {a.path for a in ml.list_artifacts(run.info.run_id, "report")}
+    half_a = ml.get_run(versions["1"].run_id).data.metrics["tokenize.tokens"]
+    assert run.data.metrics["tokenize.tokens"] < 1.5 * half_a  # it read half B only, not A + B
+
+    third, stages, artifacts = _run_deployment(stack, params)
+    assert "train-word2vec" not in stages or stages["train-word2vec"] == "Cached"
+    assert "register-model" not in stages or stages["register-model"] == "Completed"
+    assert len(ml.search_model_versions(f"name='{name}'")) == 2  # no version registered
+    assert {"model-unchanged"} & artifacts
+    tagged = ml.search_runs([run.info.experiment_id], "tags.`replearn.registry` = 'unchanged'")
+    assert len(tagged) == 1 and tagged[0].data.tags["replearn.model_version"] in ("1", "2")
+    seconds = (third.end_time - third.start_time).total_seconds()
+    print(f"growing folder: flow runs {[(r.end_time - r.start_time).total_seconds() for r in (first, second)]} s, "
+          f"nothing new {seconds:.1f} s")
