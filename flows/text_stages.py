@@ -98,16 +98,17 @@ def tokenize_stage(source: str, out_dir: str | StageOut, tokenizer: dict, tracki
 
 def corpus_stages(run: RunContext, corpus: str, tokenizer: dict, source_hash: str, min_count: int,
                   max_vocab: int | None, max_sentence_tokens: int | None, runner: ShardRunner,
-                  files: list[str] | None = None, base_vocab: str | None = None) -> tuple[Tokens, Vocabulary, Encoded]:
+                  files: list[str] | None = None, base_counts: str | None = None
+                  ) -> tuple[Tokens, Vocabulary, Encoded]:
     """tokenize -> vocabulary -> encode of one text flow run, each stage cached and its outputs in the stage
     store (infra/caching.py): the token shards (``tokens``), the vocabulary (``vocab.parquet``, words seen
     ``min_count`` times or more, at most ``max_vocab``) and the corpus as ids (``encoded``, sentences cut at
-    ``max_sentence_tokens``). A warm start passes the new ``files`` of the corpus (None: all) and the vocabulary
-    of the model it continues (``base_vocab``), whose counts are merged in."""
+    ``max_sentence_tokens``). A warm start passes the new ``files`` of the corpus (None: all) and the token counts
+    of the model it continues (``base_counts``), merged in."""
     tokens = tokenize_stage(corpus, run.stage_out("tokens"), tokenizer, run.tracking_uri, run.run_id,
                             source_hash=source_hash, runner=runner, files=files)
     vocab = reuse_or_rerun(vocabulary_task, tokens.path, run.stage_out("vocab.parquet"), min_count, max_vocab,
-                           run.tracking_uri, run.run_id, base_vocab=base_vocab)
+                           run.tracking_uri, run.run_id, base_counts=base_counts)
     encoded = reuse_or_rerun(encode_task, tokens.path, vocab.path, run.stage_out("encoded"), max_sentence_tokens)
     return tokens, vocab, encoded
 

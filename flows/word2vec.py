@@ -21,7 +21,7 @@ from replearn.tasks.what_changed import what_changed_task
 from replearn.tasks.word2vec import train_task
 
 #: What a registered word-vector model carries for a later warm start (besides its embeddings and index).
-WARM_START_ARTIFACTS = ["vectors", "vocabulary", "corpus_files"]
+WARM_START_ARTIFACTS = ["vectors", "vocabulary", "token_counts", "corpus_files"]
 
 
 @flow(name="word2vec", log_prints=True)
@@ -65,7 +65,7 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
             fp = fingerprint_task(corpus, {**settings, "init_from": [init.name, init.version]}, memo, files)
         tokens, vocab, encoded = corpus_stages(run, corpus, tokenizer, fp.source_hash, params.min_count,
                                                params.max_vocab, params.max_sentence_tokens, runner, files=files,
-                                               base_vocab=init.files["vocabulary"] if init else None)
+                                               base_counts=init.files["token_counts"] if init else None)
         trained = reuse_or_rerun(train_task, encoded.path, vocab.path, train_cfg, run.checkpoint_dir(fp.key),
                                  run.stage_out("vectors.npz"), run.tracking_uri, run.run_id,
                                  init={k: init.files[k] for k in ("vectors", "vocabulary")} if init else None)
@@ -81,7 +81,8 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
         published = publish(run, exported, Champion(
             params.model_name, "analogy_score", ev.metrics["analogy_score"],
             eval_data="questions-words.txt, WordSim-353, SimLex-999",
-            artifacts={"vectors": trained.path, "vocabulary": vocab.path, "corpus_files": trained_on.path}),
+            artifacts={"vectors": trained.path, "vocabulary": vocab.path, "token_counts": vocab.counts,
+                       "corpus_files": trained_on.path}),
             probes=params.probes)
     return run_summary(run, published, corpus=corpus, tokens=tokens.tokens, vocab_size=vocab.vocab_size,
                        words_per_second=trained.figures["train.words_per_second"], metrics=ev.metrics,

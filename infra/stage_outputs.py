@@ -76,7 +76,7 @@ class Vocabulary(StageOutput):
     vocab_size: int = 0
     distinct_tokens: int = 0
     vocab_tokens: int = 0
-    new_words: int | None = None  # a warm start's: words not in the vocabulary it continued from
+    counts: str | None = file_field(default=None)  # every token's count (token_counts.parquet), pruned or not
 
 
 @dataclass(frozen=True)

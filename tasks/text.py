@@ -20,10 +20,15 @@ from replearn.lib.text.partitions import (
     tokenize_partition,
 )
 from replearn.lib.text.config import TokenizerConfig, TokenizeStats
-from replearn.lib.text.vocab import build_vocabulary, count_tokens, read_vocabulary, write_vocabulary
+from replearn.lib.store.atomic import atomic_path
+from replearn.lib.text.vocab import build_vocabulary, count_tokens, write_vocabulary
 from replearn.infra.caching import STAGE_CACHE
 from replearn.infra.stage_outputs import TokenPartition, Tokens, Vocabulary
 from replearn.infra.tracking import log_metrics, log_params
+
+
+#: Every token's count (pruned or not), written beside the vocabulary: what a warm start merges.
+TOKEN_COUNTS = "token_counts.parquet"
 
 
 def digest_memo(home: str | Path) -> Path:
@@ -106,21 +111,23 @@ def tokenize_task(source: str, out_dir: str, tokenizer: dict, tracking_uri: str,
 
 @task(name="vocabulary", cache_policy=STAGE_CACHE, persist_result=True)
 def vocabulary_task(token_dir: str, out_path: str, min_count: int, max_vocab: int | None,
-                    tracking_uri: str, run_id: str, base_vocab: str | None = None) -> Vocabulary:
-    """Count tokens, prune by ``min_count`` / ``max_vocab`` and write the vocabulary Parquet (token, count, id).
+                    tracking_uri: str, run_id: str, base_counts: str | None = None) -> Vocabulary:
+    """Count tokens, prune by ``min_count`` / ``max_vocab`` and write the vocabulary Parquet (token, count, id),
+    and every token's count, pruned or not, beside it (``token_counts.parquet``: token, count).
 
-    With ``base_vocab`` (the vocabulary of the model a warm start continues from), its counts are added to the
+    With ``base_counts`` (the token counts of the model a warm start continues from), those are added to the
     new text's before pruning (merged counts: the noise table and subsampling of the warm start come from
-    them), so its words stay and new words enter once their merged count reaches ``min_count``.
+    them), so its words stay, and a word enters once its count over all the text seen reaches ``min_count``,
+    however the text was split between runs.
 
     Raises:
         VocabularyError: nothing, or a single word, is left: word vectors need two words to compare and index.
     """
     counts = count_tokens(Path(token_dir))
     distinct = counts.height
-    base = read_vocabulary(Path(base_vocab)) if base_vocab else None
-    if base is not None:
-        counts = pl.concat([counts, pl.DataFrame({"token": list(base.words), "count": base.counts})])
+    if base_counts:
+        counts = (pl.concat([counts, pl.read_parquet(base_counts, columns=["token", "count"])])
+                  .group_by("token").agg(pl.col("count").sum()).sort(["count", "token"], descending=[True, False]))
     vocab = build_vocabulary(counts, min_count=min_count, max_vocab=max_vocab)
     if len(vocab) < 2:
         fix = "raise --max-vocab" if max_vocab == 1 else "lower --min-count or use a larger corpus"
@@ -128,10 +135,12 @@ def vocabulary_task(token_dir: str, out_path: str, min_count: int, max_vocab: in
                               f"min_count={min_count}{', max_vocab=1' if max_vocab == 1 else ''}: word vectors need "
                               f"at least two words to compare and index; {fix}")
     write_vocabulary(vocab, Path(out_path))
-    info = {"vocab_size": len(vocab), "distinct_tokens": distinct, "vocab_tokens": int(vocab.total),
-            **({"new_words": sum(w not in base for w in vocab.words)} if base is not None else {})}
+    all_counts = Path(out_path).with_name(TOKEN_COUNTS)
+    with atomic_path(all_counts) as tmp:
+        counts.write_parquet(tmp)
+    info = {"vocab_size": len(vocab), "distinct_tokens": distinct, "vocab_tokens": int(vocab.total)}
     log_metrics(tracking_uri, run_id, {f"vocabulary.{k}": v for k, v in info.items()})
     log_params(tracking_uri, run_id, {"min_count": min_count, "max_vocab": max_vocab}, prefix="vocabulary.")
     get_run_logger().info("vocabulary: %d words kept of %d distinct (min_count=%d)%s", len(vocab), distinct, min_count,
-                          f"; {info['new_words']} new to {base_vocab}" if base is not None else "")
-    return Vocabulary(path=out_path, **info)
+                          f", counts merged with {base_counts}" if base_counts else "")
+    return Vocabulary(path=out_path, counts=str(all_counts), **info)

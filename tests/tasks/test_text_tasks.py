@@ -35,23 +35,24 @@ def test_vocabulary_merges_the_counts_of_the_model_it_continues(prefect_harness,
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from replearn.lib.text.vocab import Vocabulary, write_vocabulary
-
     uri = tracking_uri(home)
     run_id = client(uri).create_run(experiment_id(uri, "t", home)).info.run_id
     tokens = tmp_path / "tokens"
     tokens.mkdir()
     pq.write_table(pa.table({"tokens": [["cat", "dog", "dog", "emu", "emu", "emu"]]}), tokens / "part-00000.parquet")
-    base = tmp_path / "base.parquet"
-    write_vocabulary(Vocabulary(("the", "cat", "owl"), [9, 4, 2], min_count=2), base)
+    base = tmp_path / "base_counts.parquet"  # what the continued model saw: 'dog' once, under min_count then
+    pq.write_table(pa.table({"token": ["the", "cat", "dog"], "count": [9, 4, 1]}), base)
 
     @flow
     def stages():
-        return vocabulary_task(str(tokens), str(tmp_path / "v.parquet"), 3, None, uri, run_id, base_vocab=str(base))
+        return vocabulary_task(str(tokens), str(tmp_path / "v.parquet"), 3, None, uri, run_id, base_counts=str(base))
 
     v = stages()
     merged = read_vocabulary(tmp_path / "v.parquet")
-    # merged counts: the 9, cat 4 + 1, emu 3 (new), owl 2 (under min_count 3 now), dog 2 (new, under)
-    assert merged.words == ("the", "cat", "emu") and list(merged.counts) == [9, 5, 3]
-    assert v.new_words == 1 and v.distinct_tokens == 3
-    assert client(uri).get_run(run_id).data.metrics["vocabulary.new_words"] == 1
+    # merged counts: the 9, cat 4 + 1, dog 1 + 2 (reaches min_count over both runs), emu 3 (new)
+    assert merged.words == ("the", "cat", "dog", "emu") and list(merged.counts) == [9, 5, 3, 3]
+    assert v.distinct_tokens == 3 and v.counts == str(tmp_path / "token_counts.parquet")
+    import polars as pl
+
+    every = dict(pl.read_parquet(v.counts).iter_rows())  # the counts a later warm start merges in turn
+    assert every == {"the": 9, "cat": 5, "dog": 3, "emu": 3}
