@@ -278,7 +278,7 @@ def main() -> None:
     alpha = defaults["alpha"].default
     cold = {"epochs": args.epochs, "threads": args.threads}
     warm = {"epochs": warm_epochs, "threads": args.threads,
-            **({"alpha": args.warm_alpha} if args.warm_alpha is not None else {})}
+            **({"alpha": args.warm_alpha} if args.warm_alpha is not None else {}),}
     settings = {"corpus": str(args.corpus), "fraction": args.fraction, "epochs": args.epochs,
                 "warm_epochs": warm_epochs, "alpha": alpha,
                 "warm_alpha": args.warm_alpha if args.warm_alpha is not None else alpha,

@@ -221,6 +221,16 @@ def print_outputs(s: dict, embeddings: str, index: str) -> None:
         console.print(f"{name:<11}: {value}", soft_wrap=True, highlight=False)
 
 
+def print_nothing_new(s: dict) -> bool:
+    """Print a warm start's "no new files" outcome (the flow trained nothing: its summary has no metrics) and return
+    True; False (nothing printed) for any other summary."""
+    if "metrics" in s:
+        return False
+    console.print(f"no new files in {s['corpus']} since {s['init_from']}", highlight=False)
+    console.print(f"{'registered':<11}: {_registered_line(s['model'])}", soft_wrap=True, highlight=False)
+    return True
+
+
 def _registered_line(model: dict) -> str:
     """The registry outcome of a run, in one line: a new champion, a challenger and why, or nothing new."""
     if not model.get("new_version", True):

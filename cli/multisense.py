@@ -21,6 +21,8 @@ def run_multisense(json_out: Path | None = None, **options) -> None:
     """Multi-sense word vectors: a latent sense per occurrence with a learned prior, trained by EM."""
     params = cli.params_from_options(MultisenseParams, options)
     s = cli.run_flow("replearn.flows.multisense:multisense_flow", params, json_out)
+    if cli.print_nothing_new(s):
+        return
     _print_summary(s)
     cli.print_outputs(s, s["embeddings"], s["index"])
 

@@ -26,9 +26,7 @@ cli.run_app.command("word2vec")(generated_command(run_word2vec, Word2VecParams))
 
 
 def _print_summary(s: dict) -> None:
-    if "metrics" not in s:  # a warm start that found no new file: nothing trained
-        cli.console.print(f"no new files in {s['corpus']} since {s['init_from']}", highlight=False)
-        cli.console.print(f"{'registered':<11}: {cli._registered_line(s['model'])}", soft_wrap=True, highlight=False)
+    if cli.print_nothing_new(s):
         return
     m = s["metrics"]
     t = Table(title="word2vec evaluation")

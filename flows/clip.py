@@ -6,6 +6,7 @@ from prefect import flow
 
 from replearn.flows.params import ClipParams
 from replearn.flows.publish import Champion, publish, run_summary
+from replearn.flows.warm_start import continue_from
 from replearn.infra.caching import reuse_or_rerun
 from replearn.infra.run_context import family_run
 from replearn.tasks.clip import evaluate_clip_task, export_clip_embeddings_task, load_pairs_task, train_clip_task
@@ -21,6 +22,11 @@ def clip_flow(params: ClipParams = ClipParams()) -> dict:
     Every stage is cached on its inputs' content and its source (infra/caching.py): the data enters as the hash
     of its files. Checkpoints go to ``<home>/checkpoints/clip/<data+settings key>/``, so a killed run started
     again with the same inputs resumes after its last finished epoch.
+
+    With ``params.init_from`` (a warm start) both towers and the logit scale start from that registered model's
+    (the same tower settings needed; caption tokens keep their rows by token), with a fresh optimiser and learning
+    rate schedule; the champion gate decides as for any run. When no model of that name is registered yet, the run
+    trains from scratch.
     """
     source_hash = image_source_task(params.data)
     tags = {"data": params.data, "text_tower": params.text_tower, "source_hash": source_hash}
@@ -30,9 +36,14 @@ def clip_flow(params: ClipParams = ClipParams()) -> dict:
                               params.most_epochs(), params.n_test, params.n_test_templates, params.seed,
                               run.tracking_uri, run.run_id, source_hash=source_hash)
         cfg = params.train_config(data.info["image_size"])
-        key = data_key_task(data.path, cfg).key
+        settings = cfg
+        if (init := continue_from(run, params.init_from, ["model"])) is not None:
+            settings = {**cfg, "init_from": [init.name, init.version]}  # never resumes a scratch checkpoint
+        init_from = f"{init.name} v{init.version}" if init else None
+        key = data_key_task(data.path, settings).key
         trained = reuse_or_rerun(train_clip_task, data.path, cfg, run.checkpoint_dir(key), run.stage_out("model.pt"),
-                                 run.tracking_uri, run.run_id)
+                                 run.tracking_uri, run.run_id, init=init.files["model"] if init else None,
+                                 init_from=init_from)
         ev = reuse_or_rerun(evaluate_clip_task, data.path, trained.path, run.tracking_uri, run.run_id)
         exported = reuse_or_rerun(export_clip_embeddings_task, data.path, trained.path,
                                   run.stage_out("embeddings", "clip.parquet"), {"train": cfg, "data": params.data},
@@ -45,5 +56,5 @@ def clip_flow(params: ClipParams = ClipParams()) -> dict:
             artifacts={"model": trained.path}))
     return run_summary(run, published, zero_shot_accuracy=ev.metrics["zero_shot_accuracy"],
                        table=ev.tables["retrieval"], train_pairs=data.info["train_pairs"],
-                       test_pairs=data.info["test_pairs"],
+                       test_pairs=data.info["test_pairs"], init_from=init_from,
                        stage_outputs={"pairs": data.path, "model": trained.path})

@@ -6,6 +6,7 @@ from prefect import flow
 
 from replearn.flows.params import MetricParams
 from replearn.flows.publish import Champion, publish, run_summary
+from replearn.flows.warm_start import continue_from
 from replearn.infra.caching import reuse_or_rerun
 from replearn.infra.run_context import family_run
 from replearn.tasks.inputs import data_key_task, image_source_task
@@ -21,6 +22,10 @@ def metric_flow(params: MetricParams = MetricParams()) -> dict:
     Every stage is cached on its inputs' content and its source (infra/caching.py): the data enters as the hash
     of its files. Checkpoints go to ``<home>/checkpoints/metric/<data+settings key>/``, so a killed run started
     again with the same inputs resumes after its last finished epoch.
+
+    With ``params.init_from`` (a warm start) the encoder starts from the weights of that registered model's
+    encoder (the same encoder settings needed), with a fresh optimiser; the champion gate decides as for any run.
+    When no model of that name is registered yet, the run trains from scratch.
     """
     source_hash = image_source_task(params.data)
     train_cfg = params.train_config()
@@ -28,9 +33,14 @@ def metric_flow(params: MetricParams = MetricParams()) -> dict:
     with family_run("metric", params.home, tags={"data": params.data, "source_hash": source_hash}) as run:
         data = reuse_or_rerun(load_images_task, params.data, run.stage_out(), params.image_column, params.label_column,
                               params.train_classes, run.tracking_uri, run.run_id, source_hash=source_hash)
-        key = data_key_task(data.path, {"train": train_cfg, "encoder": encoder}).key
+        settings = {"train": train_cfg, "encoder": encoder}
+        if (init := continue_from(run, params.init_from, ["encoder"])) is not None:
+            settings["init_from"] = [init.name, init.version]  # a warm start never resumes a scratch checkpoint
+        init_from = f"{init.name} v{init.version}" if init else None
+        key = data_key_task(data.path, settings).key
         trained = reuse_or_rerun(train_metric_task, data.path, train_cfg, encoder, run.checkpoint_dir(key),
-                                 run.stage_out("encoder.pt"), run.tracking_uri, run.run_id)
+                                 run.stage_out("encoder.pt"), run.tracking_uri, run.run_id,
+                                 init=init.files["encoder"] if init else None, init_from=init_from)
         ev = reuse_or_rerun(evaluate_metric_task, data.path, trained.path, run.tracking_uri, run.run_id,
                             seed=params.seed)
         exported = reuse_or_rerun(export_image_embeddings_task, data.path, trained.path,
@@ -41,4 +51,5 @@ def metric_flow(params: MetricParams = MetricParams()) -> dict:
             eval_data=f"{params.data}; classes from #{params.train_classes} unseen",
             artifacts={"encoder": trained.path}))
     return run_summary(run, published, table=ev.tables["evaluation"], map_at_r=ev.metrics["map_at_r"],
-                       images=data.info["images"], stage_outputs={"images": data.path, "encoder": trained.path})
+                       images=data.info["images"], init_from=init_from,
+                       stage_outputs={"images": data.path, "encoder": trained.path})

@@ -7,15 +7,14 @@ from prefect import flow
 from replearn.flows.params import Word2VecParams
 from replearn.flows.publish import Champion, publish, run_summary
 from replearn.flows.text_stages import TOKENIZER, corpus_stages, export_word_vectors_stage
+from replearn.flows.warm_start import corpus_manifest, fetch_model, warm_config, warm_start
 from replearn.infra.caching import reuse_or_rerun
 from replearn.infra.home import data_home
 from replearn.infra.run_context import RunContext, family_run
 from replearn.infra.runners import ShardRunner
-from replearn.infra.stage_outputs import InitModel
 from replearn.tasks.evaluate_words import evaluate_task
-from replearn.tasks.init_model import corpus_manifest_task, init_model_task, new_files_task, resolve_init_task
+from replearn.tasks.init_model import resolve_init_task
 from replearn.tasks.inputs import corpus_task, fingerprint_task
-from replearn.tasks.register import no_new_data_task
 from replearn.tasks.text import digest_memo
 from replearn.tasks.what_changed import what_changed_task
 from replearn.tasks.word2vec import train_task
@@ -53,26 +52,19 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
     fp = fingerprint_task(corpus, settings, memo)
     with ShardRunner(params.runner, params.address, params.workers) as runner, \
             family_run("word2vec", home, tags={"corpus": corpus, "source_hash": fp.source_hash}) as run:
-        init, files = None, None
-        if params.init_from and (start := resolve_init_task(run.tracking_uri, params.init_from)) is not None:
-            init = _fetch(run, start, WARM_START_ARTIFACTS)
-            files = new_files_task(corpus, init.files["corpus_files"], memo)
-            if not files:
-                model = no_new_data_task(run.tracking_uri, run.run_id, init.name, init.version, corpus)
-                return {"mlflow_run_id": run.run_id, "mlflow_experiment_id": run.experiment_id,
-                        "tracking_uri": run.tracking_uri, "corpus": corpus, "new_files": [],
-                        "init_from": f"{init.name} v{init.version}", "model": model.to_dict()}
-            fp = fingerprint_task(corpus, {**settings, "init_from": [init.name, init.version]}, memo, files)
+        start = warm_start(run, params.init_from, corpus, settings, memo, fp, WARM_START_ARTIFACTS)
+        if start.unchanged is not None:
+            return start.summary(run, corpus)
+        init, files, fp = start.init, start.files, start.fp
+        train_cfg = warm_config(train_cfg, start, params.warm_alpha)
         tokens, vocab, encoded = corpus_stages(run, corpus, tokenizer, fp.source_hash, params.min_count,
                                                params.max_vocab, params.max_sentence_tokens, runner, files=files,
-                                               base_counts=init.files["token_counts"] if init else None)
+                                               base_counts=start.base_counts)
         trained = reuse_or_rerun(train_task, encoded.path, vocab.path, train_cfg, run.checkpoint_dir(fp.key),
                                  run.stage_out("vectors.npz"), run.tracking_uri, run.run_id,
                                  init={k: init.files[k] for k in ("vectors", "vocabulary")} if init else None)
         ev = evaluate_task(trained.path, vocab.path, run.tracking_uri, run.run_id, probes=params.probes)
-        trained_on = reuse_or_rerun(corpus_manifest_task, corpus, fp.source_hash, files,
-                                    init.files["corpus_files"] if init else None, run.stage_out("corpus_files.json"),
-                                    memo)
+        trained_on = corpus_manifest(run, corpus, start, memo)
         changed = _what_changed(run, params.model_name, trained.path, vocab.path, tokens.path, ev.metrics)
         exported = export_word_vectors_stage(trained.path, vocab.path, run.stage_out("embeddings"),
                                              list(dict.fromkeys(["input", *params.export_matrices])),
@@ -87,16 +79,10 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
     return run_summary(run, published, corpus=corpus, tokens=tokens.tokens, vocab_size=vocab.vocab_size,
                        words_per_second=trained.figures["train.words_per_second"], metrics=ev.metrics,
                        neighbours=ev.tables["neighbours"], new_files=files,
-                       init_from=f"{init.name} v{init.version}" if init else None,
+                       init_from=start.label,
                        what_changed=changed,
                        stage_outputs={"tokens": tokens.path, "vocabulary": vocab.path, "encoded": encoded.path,
                                       "vectors": trained.path})
-
-
-def _fetch(run: RunContext, version: dict, artifacts: list[str]) -> InitModel:
-    """The files ``artifacts`` of a registered ``version`` (:func:`resolve_init_task`'s dict), in the stage store."""
-    return reuse_or_rerun(init_model_task, run.tracking_uri, version["name"], version["version"], version["source"],
-                          artifacts, run.stage_out("model"))
 
 
 def _what_changed(run: RunContext, model_name: str, vectors: str, vocab: str, tokens: str, metrics: dict
@@ -105,7 +91,7 @@ def _what_changed(run: RunContext, model_name: str, vectors: str, vocab: str, to
     champion = resolve_init_task(run.tracking_uri, f"{model_name}@champion", optional=True)
     if champion is None:
         return None
-    files = _fetch(run, champion, ["embeddings"]).files
+    files = fetch_model(run, champion, ["embeddings"]).files
     before = {k: v for k, v in champion["metrics"].items() if k in metrics}
     return reuse_or_rerun(what_changed_task, vectors, vocab, tokens, metrics,
                           f"{model_name} v{champion['version']}", files["embeddings"], before,

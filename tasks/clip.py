@@ -17,9 +17,11 @@ from replearn.infra.plots import log_step_loss
 from replearn.infra.stage_outputs import Dataset, Embeddings, Evaluation, Trained
 from replearn.infra.tracking import client, log_metrics, log_params
 from replearn.lib.clip.evaluate import evaluate_clip
-from replearn.lib.clip.model import ClipConfig, load_model, model_state
+from replearn.lib.clip.model import (ClipConfig, TwoTower, architecture_differences, build_model, load_model,
+                                     model_state, read_model_state, warm_start)
 from replearn.lib.clip.pairs import epoch_captions, held_out_pairs, load_pair_split
 from replearn.lib.clip.trainer import ClipEpochLog, train_clip
+from replearn.lib.errors import ReplearnInputError
 from replearn.lib.step_loss import StepLoss
 from replearn.lib.store.atomic import atomic_path, atomic_write_npz, read_npz
 from replearn.lib.store.embeddings_table import EmbeddingsMetadata, write_embeddings
@@ -53,23 +55,81 @@ def load_pairs_task(source: str, out_dir: str, image_column: str, caption_column
 
 @task(name="train-clip", cache_policy=STAGE_CACHE, persist_result=True)
 def train_clip_task(data_path: str, config: dict, checkpoint_dir: str, out_path: str, tracking_uri: str,
-                    run_id: str) -> Trained:
+                    run_id: str, init: str | None = None, init_from: str | None = None) -> Trained:
     """Train the two towers; per epoch log loss, logit scale, zero-shot accuracy and recalls, the mean loss every N
     optimiser steps (``train.step_loss``, about 100 points a run) and its chart (``plots/loss.png``); save the model.
 
     A run killed mid-training resumes from the last epoch checkpoint in ``checkpoint_dir``, which the task holds
     locked while it trains (lib/store/folder_lock.py; an identical run started meanwhile uses
     ``<checkpoint_dir>.1``) and removes once the model is saved.
+
+    ``init``: a warm start from the model file of a registered model (tasks/init_model.py: its ``model``
+    artifact), named ``init_from`` (``replearn-clip v1``, logged as the MLflow parameter ``init_from``): its two
+    towers and logit scale replace the fresh model's, the caption tokens both vocabularies hold keep their rows
+    (lib/clip/model.py :func:`~replearn.lib.clip.model.warm_start`); the optimiser (a new AdamW) and the learning
+    rate schedule start afresh. The checkpoint folder must be one for this start (flows/clip.py keys it on the
+    version).
+
+    Raises:
+        ReplearnInputError: ``init`` is not a CLIP model file, or its towers differ from those this run builds
+            (dimension, tower settings, or the image size the data gives); the message names the options.
     """
     with training_checkpoints(checkpoint_dir) as folder:
-        return _train(data_path, config, folder, out_path, tracking_uri, run_id)
+        return _train(data_path, config, folder, out_path, tracking_uri, run_id, init, init_from)
+
+
+#: ClipConfig setting (lib/clip/model.py :func:`architecture_differences`) -> the option that sets it; the image
+#: side and channels follow the data.
+_TOWER_OPTIONS = {"dim": "--dim", "image.channels": "--image-channels", "image.width": "--image-width",
+                  "text.kind": "--text-tower", "text.width": "--text-width", "text.layers": "--text-layers",
+                  "text.heads": "--text-heads", "text.max_len": "--text-max-len"}
+
+
+def _option(option: str, value) -> str:
+    return f"{option} {' '.join(map(str, value)) if isinstance(value, (list, tuple)) else value}"
+
+
+def _warm_start(cfg: ClipConfig, vocab_captions: list[str], init: str, init_from: str | None) -> TwoTower:
+    """A fresh model of ``cfg`` (vocabulary from ``vocab_captions``) holding the weights of the model file ``init``
+    (the model ``init_from``).
+
+    Raises:
+        ReplearnInputError: not a CLIP model file; a tower setting differs: the options that set them, with the
+            values that fit, or else the first setting the data decides.
+    """
+    state = read_model_state(init)
+    name = f" ({init_from})" if init_from else ""
+    if diff := architecture_differences(ClipConfig.from_dict(state["config"]), cfg):
+        if options := {_TOWER_OPTIONS[k]: v for k, v in diff.items() if k in _TOWER_OPTIONS}:
+            differ = ", ".join(_option(o, now) for o, (_, now) in options.items())
+            fit = " ".join(_option(o, was) for o, (was, _) in options.items())
+            raise ReplearnInputError(
+                f"the model to continue from{name} was built with {fit}; {differ} "
+                f"differ{'s' if len(options) == 1 else ''}: pass {fit}, or leave --init-from out to train from "
+                "scratch")
+        setting, (was, now) = next(iter(diff.items()))
+        what = {"image.in_size": f"takes {was}x{was} images, this data's are {now}x{now}",
+                "image.in_channels": f"takes {was}-channel images, this data's have {now}",
+                }.get(setting, f"has {setting}={was}, this run {now}")
+        raise ReplearnInputError(f"the model to continue from{name} {what}: continue it on data of its image size, "
+                                 "or leave --init-from out to train from scratch")
+    model = build_model(cfg, vocab_captions)
+    kept, tokens = warm_start(model, state)
+    if tokens:
+        get_run_logger().info("warm start from %s: %d of %d caption tokens keep their embeddings, %d are new",
+                              init_from or init, kept, tokens, tokens - kept)
+    return model
 
 
 def _train(data_path: str, config: dict, checkpoint_dir: Path, out_path: str, tracking_uri: str,
-           run_id: str) -> Trained:
+           run_id: str, init: str | None = None, init_from: str | None = None) -> Trained:
     """The body of :func:`train_clip_task`, with the checkpoint folder locked."""
     d = read_npz(data_path)
     cfg = ClipConfig.from_dict(config)
+    vocab_captions = [str(c) for c in d["vocab_captions"]]
+    model = _warm_start(cfg, vocab_captions, init, init_from) if init else None
+    if init:
+        log_params(tracking_uri, run_id, {"init_from": init_from or init})
     log_params(tracking_uri, run_id, {k: (json.dumps(v) if isinstance(v, dict) else v)
                                       for k, v in cfg.to_dict().items()}, prefix="train.")
     captions = d["train_captions"]
@@ -81,8 +141,8 @@ def _train(data_path: str, config: dict, checkpoint_dir: Path, out_path: str, tr
     def on_step(s: StepLoss) -> None:
         log_metrics(tracking_uri, run_id, {"train.step_loss": s.loss}, step=s.step)
 
-    result = train_clip(cfg, d["train_images"], lambda epoch: epoch_captions(captions, epoch),
-                        vocab_captions=[str(c) for c in d["vocab_captions"]], eval_pairs=held_out_pairs(d),
+    result = train_clip(cfg, d["train_images"], lambda epoch: epoch_captions(captions, epoch), model=model,
+                        vocab_captions=vocab_captions, eval_pairs=held_out_pairs(d),
                         checkpoint_dir=checkpoint_dir, on_epoch=on_epoch, on_step=on_step, progress=True)
     with atomic_path(Path(out_path)) as tmp:
         torch.save(model_state(result.model), tmp)

@@ -16,11 +16,13 @@ from replearn.infra.caching import STAGE_CACHE
 from replearn.infra.plots import log_step_loss
 from replearn.infra.stage_outputs import Dataset, Embeddings, Evaluation, Trained
 from replearn.infra.tracking import client, log_metrics, log_params
+from replearn.lib.errors import ReplearnInputError
 from replearn.lib.eval.probe import pca_baseline, probe_accuracies
 from replearn.lib.eval.retrieval import retrieval_metrics
 from replearn.lib.metric.config import MetricTrainConfig
 from replearn.lib.metric.datasets import dataset_arrays, load_dataset, probe_split
-from replearn.lib.metric.encoder_file import load_encoder, save_encoder, untrained_encoder
+from replearn.lib.metric.encoder_file import (encoder_differences, load_encoder, read_encoder_file, save_encoder,
+                                              untrained_encoder)
 from replearn.lib.metric.encoders import EncoderConfig, build_encoder, embed
 from replearn.lib.metric.sizing import encoder_settings, sized_train_config
 from replearn.lib.metric.trainer import classifier_accuracy, train_classifier, train_metric
@@ -55,7 +57,8 @@ def load_images_task(source: str, out_dir: str, image_column: str, label_column:
 
 @task(name="train-metric", cache_policy=STAGE_CACHE, persist_result=True)
 def train_metric_task(data_path: str, train_config: dict, encoder: dict, checkpoint_dir: str, out_path: str,
-                      tracking_uri: str, run_id: str) -> Trained:
+                      tracking_uri: str, run_id: str, init: str | None = None,
+                      init_from: str | None = None) -> Trained:
     """Train the encoder on the seen classes; log loss, collapse diagnostic and empty batches per epoch, the mean
     loss every N optimiser steps (``train.step_loss``, about 100 points a run) and its chart (``plots/loss.png``).
 
@@ -64,13 +67,55 @@ def train_metric_task(data_path: str, train_config: dict, encoder: dict, checkpo
     killed mid-training resumes from the last epoch checkpoint in ``checkpoint_dir``, which the task holds
     locked while it trains (lib/store/folder_lock.py; an identical run started meanwhile uses
     ``<checkpoint_dir>.1``) and removes once the encoder is saved.
+
+    ``init``: a warm start from the encoder file of a registered model (tasks/init_model.py: its ``encoder``
+    artifact), named ``init_from`` (``replearn-metric v1``, logged as the MLflow parameter ``init_from``): its
+    weights (batch-norm statistics included) replace the fresh encoder's; the optimiser (a new Adam) and the
+    batches start afresh. The checkpoint folder must be one for this start (flows/metric.py keys it on the version).
+
+    Raises:
+        ReplearnInputError: ``init`` is not a metric encoder file, or its encoder differs from the one this run
+            builds (kind, dimension, or the image size and channels the data gives); the message names the option.
     """
     with training_checkpoints(checkpoint_dir) as folder:
-        return _train(data_path, train_config, encoder, folder, out_path, tracking_uri, run_id)
+        return _train(data_path, train_config, encoder, folder, out_path, tracking_uri, run_id, init, init_from)
+
+
+#: EncoderConfig field -> the option that sets it (the others follow the data: lib/metric/sizing.py).
+_ENCODER_OPTIONS = {"kind": "--encoder", "dim": "--dim"}
+
+
+def _warm_start(model: torch.nn.Module, init: str, enc_cfg: EncoderConfig, init_from: str | None) -> None:
+    """Load the weights of the encoder file ``init`` (the model ``init_from``) into ``model`` (built from
+    ``enc_cfg``).
+
+    Raises:
+        ReplearnInputError: not an encoder file; an encoder setting differs: the options that set them, with the
+            values that fit, or else the first setting the data decides.
+    """
+    model_name = f" ({init_from})" if init_from else ""
+    saved, state = read_encoder_file(init)
+    diff = encoder_differences(saved, enc_cfg)
+    if not diff:
+        model.load_state_dict(state)
+        return
+    if options := {_ENCODER_OPTIONS[k]: v for k, v in diff.items() if k in _ENCODER_OPTIONS}:
+        differ = ", ".join(f"{o} {now}" for o, (_, now) in options.items())
+        fix = " ".join(f"{o} {was}" for o, (was, _) in options.items())
+        raise ReplearnInputError(
+            f"the model to continue from{model_name} has a {saved.kind} encoder of dimension {saved.dim}; {differ} "
+            f"differ{'s' if len(options) == 1 else ''}: pass {fix}, or leave --init-from out to train from scratch")
+    field, (was, now) = next(iter(diff.items()))
+    what = {"in_size": f"takes {was}x{was} images, this data's are {now}x{now}",
+            "in_channels": f"takes {was}-channel images, this data's have {now}",
+            "channels": f"has blocks of {was} channels, images of this data's size get {now}",
+            }.get(field, f"has {field}={was}, this run {now}")
+    raise ReplearnInputError(f"the model to continue from{model_name} {what}: continue it on data of its image size "
+                             "and channels, or leave --init-from out to train from scratch")
 
 
 def _train(data_path: str, train_config: dict, encoder: dict, checkpoint_dir: Path, out_path: str,
-           tracking_uri: str, run_id: str) -> Trained:
+           tracking_uri: str, run_id: str, init: str | None = None, init_from: str | None = None) -> Trained:
     """The body of :func:`train_metric_task`, with the checkpoint folder locked."""
     d = read_npz(data_path)
     size = int(d["images"].shape[-1])
@@ -80,6 +125,9 @@ def _train(data_path: str, train_config: dict, encoder: dict, checkpoint_dir: Pa
     enc_cfg = EncoderConfig.from_dict(config["encoder"])
     torch.manual_seed(cfg.seed)  # the encoder's initial weights: the same --seed gives the same run
     model = build_encoder(enc_cfg)
+    if init:
+        _warm_start(model, init, enc_cfg, init_from)
+        log_params(tracking_uri, run_id, {"init_from": init_from or init})
     log_params(tracking_uri, run_id, cfg.to_dict(), prefix="train.")
     log_params(tracking_uri, run_id, enc_cfg.to_dict(), prefix="encoder.")
 

@@ -17,7 +17,8 @@ from replearn.lib.multisense.pseudoword_store import VOCAB_FILE, load_pseudoword
 from replearn.lib.multisense.pair_choice import choose_unrelated_pairs
 from replearn.lib.multisense.pseudowords import build_pseudoword_corpus, evaluate_pseudowords
 from replearn.lib.multisense.similarity import evaluate_average, evaluate_maxsim
-from replearn.lib.multisense.trainer import StepLog, train_multisense
+from replearn.lib.multisense.trainer import StartState, StepLog, train_multisense
+from replearn.lib.multisense.warm_start import grow_state
 from replearn.lib.store.embeddings_table import EmbeddingsMetadata, write_embeddings
 from replearn.lib.text.vocab import keep_probability, noise_distribution, read_vocabulary
 from replearn.lib.word2vec.corpus import EncodedCorpus
@@ -58,16 +59,26 @@ def pseudowords_task(encoded_dir: str, vocab_path: str, out_dir: str, n_pairs: i
 
 @task(name="train-multisense", cache_policy=STAGE_CACHE, persist_result=True)
 def train_multisense_task(encoded_dir: str, vocab_path: str, config: dict, checkpoint_dir: str, out_path: str,
-                          tracking_uri: str, run_id: str) -> Trained:
+                          tracking_uri: str, run_id: str, init: str | None = None) -> Trained:
     """Train sense vectors, context vectors and priors by EM; log loss per step, pruned senses; save the model.
+
+    ``init``: a warm start from the model file (.npz, :meth:`MultiSenseVectors.save`) of a registered model
+    (tasks/init_model.py): its words keep their senses, context vectors and sense statistics at their new ids, new
+    words start as a fresh run starts them (lib/multisense/warm_start.py), there is no warm-up, and the learning
+    rate restarts at ``alpha``.
 
     Checkpoints each epoch to ``checkpoint_dir`` (held, then removed once the model is saved:
     infra/checkpoints.py), so a killed run started again with the same inputs resumes.
+
+    Raises:
+        ReplearnInputError: the model to continue from has another ``dim`` or ``max_senses``.
     """
     cfg = MultiSenseConfig.from_dict(config)
     vocab = read_vocabulary(Path(vocab_path))
     corpus = EncodedCorpus.open(Path(encoded_dir))
     noise = noise_distribution(vocab.counts, cfg.ns_exponent)
+    keep = keep_probability(vocab.counts, cfg.sample)
+    start = _warm_start(init, vocab.words, vocab.counts, keep, cfg) if init else None
     log_params(tracking_uri, run_id, cfg.to_dict(), prefix="train.")
 
     def on_step(s: StepLog) -> None:
@@ -75,8 +86,8 @@ def train_multisense_task(encoded_dir: str, vocab_path: str, config: dict, check
                                            "train.senses": float(s.senses)}, step=s.step)
 
     with training_checkpoints(checkpoint_dir) as folder:
-        result = train_multisense(corpus, vocab.counts, cfg, keep_prob=keep_probability(vocab.counts, cfg.sample),
-                                  noise_probs=noise, checkpoint_dir=folder, on_step=on_step, progress=True)
+        result = train_multisense(corpus, vocab.counts, cfg, keep_prob=keep, noise_probs=noise, checkpoint_dir=folder,
+                                  on_step=on_step, progress=True, init=start)
         model = result.to_vectors(list(vocab.words), vocab.counts, noise, cfg)
         model.save(Path(out_path))
     pruned = [{"word": vocab.words[p.word], "sense": p.sense, "prior": round(p.prior, 4), "epoch": p.epoch}
@@ -91,6 +102,19 @@ def train_multisense_task(encoded_dir: str, vocab_path: str, config: dict, check
     get_run_logger().info("trained %d sense vectors for %d words; %d senses pruned (prior below threshold)",
                           len(model.vectors), len(vocab), len(pruned))
     return Trained(path=out_path, figures={"pruned": pruned, "words_per_second": result.words_per_second})
+
+
+def _warm_start(init: str, words: tuple[str, ...], counts: np.ndarray, keep: np.ndarray,
+                cfg: MultiSenseConfig) -> StartState:
+    """The starting state of a warm start from the model file ``init`` (:func:`grow_state`).
+
+    Raises:
+        ReplearnInputError: its dimension or ``max_senses`` is not ``cfg``'s.
+    """
+    start, kept = grow_state(words, counts, keep, MultiSenseVectors.load(Path(init)), cfg)
+    get_run_logger().info("warm start: %d of %d words keep their senses, %d are new (%d sense rows)", kept, len(words),
+                          len(words) - kept, len(start.sv))
+    return start
 
 
 @task(name="evaluate-multisense", cache_policy=STAGE_CACHE, persist_result=True)

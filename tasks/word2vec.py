@@ -63,8 +63,9 @@ def _warm_start(init: dict[str, str], words: tuple[str, ...], cfg: Word2VecConfi
     if old["input"].shape[1] != cfg.dim:
         raise ReplearnInputError(f"the model to continue from has {old['input'].shape[1]}-dimensional vectors; "
                                  f"--dim {cfg.dim} differs: pass --dim {old['input'].shape[1]}")
-    syn0, syn1, kept = grow_matrices(words, read_vocabulary(Path(init["vocabulary"])).words, old["input"],
-                                     old["context"], cfg.seed)
+    syn0, syn1, known = grow_matrices(words, read_vocabulary(Path(init["vocabulary"])).words, old["input"],
+                                      old["context"], cfg.seed)
+    kept = int(known.sum())
     get_run_logger().info("warm start: %d of %d words keep their vectors, %d are new", kept, len(words),
                           len(words) - kept)
     return syn0, syn1

@@ -20,10 +20,19 @@ EM" over a one-epoch window). In the first epoch the prior starts uniform.
 Pruning: after each epoch from ``prune_from_epoch`` on, senses with prior
 below ``prune_threshold`` are removed (each word keeps its most probable sense)
 and reported as :class:`.prune.PrunedSense`.
+
+Warm start (``init``, a :class:`StartState` from :func:`.warm_start.grow_state`):
+training starts from a trained model's sense vectors, context vectors and
+offsets instead, with no warm-up (its context vectors are already informative,
+which is what the warm-up is for), and the expected sense counts of the data
+that model saw (``StartState.sense_counts``) are added to this run's in every
+prior, so the prior of a word the new data barely holds stays what it was.
+The learning rate restarts at ``alpha``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -97,6 +106,42 @@ class MultiSenseTrainResult:
         return MultiSenseVectors(words, counts, self.sense_start, self.sv, self.prior, self.syn1, noise_probs, config)
 
 
+@dataclass(frozen=True)
+class StartState:
+    """Where a warm start begins (made by :func:`.warm_start.grow_state`).
+
+    Attributes:
+        sv: float32 (S, D) sense vectors. syn1: float32 (V, D) context vectors.
+        sense_start: int64 (V + 1,) offsets, every word >= 1 sense.
+        sense_counts: float64 (S,) >= 0, expected sense counts n(x, z) of the data seen before (one epoch's worth,
+            in kept occurrences), added to this run's counts in every prior.
+    """
+
+    sv: np.ndarray
+    syn1: np.ndarray
+    sense_start: np.ndarray
+    sense_counts: np.ndarray
+
+    def check(self, vocab_size: int, config: MultiSenseConfig) -> None:
+        """Raises ValueError when the arrays do not fit a vocabulary of ``vocab_size`` words and ``config``."""
+        V, D = vocab_size, config.dim
+        start = np.asarray(self.sense_start)
+        S = int(start[-1]) if start.shape == (V + 1,) else -1
+        if (start.shape != (V + 1,) or start[0] != 0 or (V and np.diff(start).min() < 1)
+                or np.diff(start).max(initial=1) > config.max_senses or self.sv.shape != (S, D)
+                or self.syn1.shape != (V, D) or self.sense_counts.shape != (S,)):
+            raise ValueError(f"init state (sense_start {start.shape}, sv {self.sv.shape}, syn1 {self.syn1.shape}, "
+                             f"sense_counts {self.sense_counts.shape}) does not fit {V} words of 1..{config.max_senses}"
+                             f" senses in {D} dimensions")
+
+    def digest(self) -> str:
+        """SHA-256 (hex) of the arrays: tells a warm start's checkpoints from another start's."""
+        h = hashlib.sha256()
+        for a in (self.sv, self.syn1, self.sense_start, self.sense_counts):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+
 def init_state(counts: np.ndarray, config: MultiSenseConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Initial (sv (S, D), syn1 (V, D), sense_start (V + 1,)); see the module docstring."""
     V, D = len(counts), config.dim
@@ -149,7 +194,7 @@ def cluster_senses(syn0: np.ndarray, syn1: np.ndarray, corpus: EncodedCorpus, co
 
 
 _STATE_FIELDS = ("sv", "syn1", "sense_start", "prev_counts", "noise_ll", "pruned")
-"""Checkpoint payload fields of :class:`_SenseState`."""
+"""Checkpoint payload fields of :class:`_SenseState` a checkpoint must hold (``base_counts``: zeros when absent)."""
 
 
 @dataclass
@@ -161,6 +206,8 @@ class _SenseState:
         start: int64 (V + 1,) sense offsets. prev: float64 (S,) expected sense counts of the last epoch.
         noise_ll: float64 (S,) per-sense noise log-likelihood state of the kernel.
         pruned: senses removed so far, in order.
+        base: float64 (S,) expected sense counts of the data seen before this run (a warm start's
+            :attr:`StartState.sense_counts`; zeros otherwise), added to the counts in every prior.
     """
 
     sv: np.ndarray
@@ -169,22 +216,33 @@ class _SenseState:
     prev: np.ndarray
     noise_ll: np.ndarray
     pruned: list[PrunedSense]
+    base: np.ndarray
+
+    def prior(self, counts: np.ndarray, smoothing: float) -> np.ndarray:
+        """float64 (S,) p(z|x) from this run's expected sense ``counts`` (S,) and :attr:`base`."""
+        return prior_from_counts(self.base + counts, self.start, smoothing)
 
     def payload(self) -> dict:
         """Checkpoint payload: the arrays, and ``pruned`` as JSON-able ``[word, sense, prior, epoch]`` lists."""
         return {"sv": self.sv, "syn1": self.syn1, "sense_start": self.start, "prev_counts": self.prev,
-                "noise_ll": self.noise_ll, "pruned": [[p.word, p.sense, p.prior, p.epoch] for p in self.pruned]}
+                "noise_ll": self.noise_ll, "pruned": [[p.word, p.sense, p.prior, p.epoch] for p in self.pruned],
+                "base_counts": self.base}
 
     @classmethod
     def from_payload(cls, d: dict) -> _SenseState:
-        """Inverse of :meth:`payload`."""
+        """Inverse of :meth:`payload` (a checkpoint written before ``base_counts`` existed: zeros)."""
         pruned = [PrunedSense(int(a), int(b), float(c), int(e)) for a, b, c, e in d["pruned"]]
-        return cls(d["sv"], d["syn1"], d["sense_start"], d["prev_counts"], d["noise_ll"], pruned)
+        base = d.get("base_counts")
+        return cls(d["sv"], d["syn1"], d["sense_start"], d["prev_counts"], d["noise_ll"], pruned,
+                   np.zeros(len(d["sv"]), dtype=np.float64) if base is None else base)
 
 
 @dataclass(frozen=True)
 class _Run:
-    """What stays fixed over one :func:`train_multisense` call (its inputs, prepared)."""
+    """What stays fixed over one :func:`train_multisense` call (its inputs, prepared).
+
+    ``warmup_epochs``: the config's, or 0 for a warm start. ``key``: what a checkpoint must match.
+    """
 
     corpus: EncodedCorpus
     counts: np.ndarray
@@ -196,29 +254,40 @@ class _Run:
     on_step: Callable[[StepLog], None] | None
     bar: tqdm
     checkpoint_dir: Path | str | None
+    warmup_epochs: int
+    key: dict
 
 
-def _checkpoint_key(config: MultiSenseConfig, vocab_size: int) -> dict:
-    """What a checkpoint must match to be resumed: the training config (threads excluded) and V."""
-    return {"vocab_size": vocab_size, "config": config.training_key()}
+def _checkpoint_key(config: MultiSenseConfig, vocab_size: int, init: StartState | None = None) -> dict:
+    """What a checkpoint must match to be resumed: the training config (threads excluded), V and, for a warm
+    start, its starting state (a digest, inside ``config``: a key is matched field by field, so a fresh run's
+    key, which has no such entry, must still differ from a warm start's)."""
+    key = config.training_key()
+    return {"vocab_size": vocab_size, "config": key if init is None else {**key, "init": init.digest()}}
 
 
-def _initial_state(counts: np.ndarray, config: MultiSenseConfig,
-                   checkpoint_dir: Path | str | None) -> tuple[_SenseState, int]:
-    """(state, epochs done): the newest matching checkpoint in ``checkpoint_dir``, else the initial state.
+def _initial_state(counts: np.ndarray, config: MultiSenseConfig, checkpoint_dir: Path | str | None,
+                   init: StartState | None, key: dict) -> tuple[_SenseState, int]:
+    """(state, epochs done): the newest checkpoint in ``checkpoint_dir`` matching ``key``, else the initial state.
 
-    With a warm-up, the initial state has one sense per word (plain skip-gram).
+    With a warm-up, the initial state has one sense per word (plain skip-gram); a warm start's is ``init``
+    (copied).
     """
     V = len(counts)
-    if config.warmup_epochs > 0:
+    base = None
+    if init is not None:
+        sv, syn1, start = (np.array(a, dtype=t, order="C", copy=True) for a, t in
+                           ((init.sv, np.float32), (init.syn1, np.float32), (init.sense_start, np.int64)))
+        base = np.array(init.sense_counts, dtype=np.float64, copy=True)
+    elif config.warmup_epochs > 0:
         sv, syn1, _ = init_state(counts, MultiSenseConfig.from_dict({**config.to_dict(), "max_senses": 1}))
         start = np.arange(V + 1, dtype=np.int64)
     else:
         sv, syn1, start = init_state(counts, config)
-    state = _SenseState(sv, syn1, start, np.zeros(len(sv), dtype=np.float64), np.full(len(sv), -np.log(2.0)), [])
+    state = _SenseState(sv, syn1, start, np.zeros(len(sv), dtype=np.float64), np.full(len(sv), -np.log(2.0)), [],
+                        np.zeros(len(sv), dtype=np.float64) if base is None else base)
     if checkpoint_dir is not None:
-        found = latest_checkpoint(checkpoint_dir, key=_checkpoint_key(config, V), fmt=NPZ, max_epoch=config.epochs,
-                                  fields=_STATE_FIELDS)
+        found = latest_checkpoint(checkpoint_dir, key=key, fmt=NPZ, max_epoch=config.epochs, fields=_STATE_FIELDS)
         if found is not None:
             return _SenseState.from_payload(found.payload), found.epoch
     return state, 0
@@ -237,6 +306,7 @@ def _init_senses(run: _Run, state: _SenseState,
     state.sv, state.start = sv, start
     state.prev = np.zeros(len(sv), dtype=np.float64)
     state.noise_ll = np.full(len(sv), -np.log(2.0))
+    state.base = np.zeros(len(sv), dtype=np.float64)
 
 
 def _train_epoch(run: _Run, state: _SenseState, result: MultiSenseTrainResult, epoch: int, step: int) -> int:
@@ -246,7 +316,7 @@ def _train_epoch(run: _Run, state: _SenseState, result: MultiSenseTrainResult, e
     """
     corpus, config, V = run.corpus, run.config, len(run.counts)
     done = epoch * corpus.n_tokens
-    warm = epoch < config.warmup_epochs
+    warm = epoch < run.warmup_epochs
     cur = np.zeros(len(state.sv), dtype=np.float64)
     seen = 0
     for chunk, (ids, bounds) in enumerate(corpus.iter_chunks(config.chunk_tokens)):
@@ -254,7 +324,7 @@ def _train_epoch(run: _Run, state: _SenseState, result: MultiSenseTrainResult, e
             raise CorpusError(f"encoded corpus {corpus.path} has word id {int(ids.max())} >= vocabulary "
                               f"size {V}; encode it with the same vocabulary")
         frac_left = max(0.0, 1.0 - seen / corpus.n_tokens)
-        log_prior = np.log(prior_from_counts(cur + frac_left * state.prev, state.start, config.prior_smoothing))
+        log_prior = np.log(state.prior(cur + frac_left * state.prev, config.prior_smoothing))
         loss, centres, words = train_chunk(
             state.sv, state.syn1, state.start, log_prior, cur, ids, bounds, keep_prob=run.keep_prob, noise=run.noise,
             window=config.window, negative=config.negative, alpha0=config.alpha, alpha1=config.min_alpha,
@@ -283,24 +353,24 @@ def _end_epoch(run: _Run, state: _SenseState, result: MultiSenseTrainResult, epo
     if not np.isfinite(state.sv).all() or not np.isfinite(state.syn1).all():
         raise TrainingError(f"non-finite vectors after epoch {epoch + 1}; lower alpha (now {config.alpha})",
                             result.steps)
-    prior = prior_from_counts(state.prev, state.start, config.prior_smoothing)
-    if config.prune_threshold > 0 and epoch + 1 >= max(config.prune_from_epoch, config.warmup_epochs + 1):
+    prior = state.prior(state.prev, config.prior_smoothing)
+    if config.prune_threshold > 0 and epoch + 1 >= max(config.prune_from_epoch, run.warmup_epochs + 1):
         keep, state.start, gone = prune_senses(prior, state.start, config.prune_threshold, epoch + 1)
         if gone:
             state.sv = np.ascontiguousarray(state.sv[keep])
             state.prev = state.prev[keep]
             state.noise_ll = state.noise_ll[keep]
+            state.base = state.base[keep]
             state.pruned.extend(gone)
     if run.checkpoint_dir is not None:
-        save_checkpoint(run.checkpoint_dir, epoch + 1, state.payload(), key=_checkpoint_key(config, len(run.counts)),
-                        fmt=NPZ)
+        save_checkpoint(run.checkpoint_dir, epoch + 1, state.payload(), key=run.key, fmt=NPZ)
 
 
 def train_multisense(corpus: EncodedCorpus, counts: np.ndarray, config: MultiSenseConfig, *, keep_prob: np.ndarray,
                      noise_probs: np.ndarray, checkpoint_dir: Path | None = None,
                      on_step: Callable[[StepLog], None] | None = None, progress: bool = False,
                      after_sense_init: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None] | None = None,
-                     ) -> MultiSenseTrainResult:
+                     init: StartState | None = None) -> MultiSenseTrainResult:
     """Train multi-sense skip-gram by maximum marginal likelihood (EM, see :mod:`.kernel`).
 
     Args:
@@ -315,6 +385,10 @@ def train_multisense(corpus: EncodedCorpus, counts: np.ndarray, config: MultiSen
         after_sense_init: called once, right after the senses are initialised from the warm-up, with
             ``(sv (S, D), sense_start (V + 1,), syn0 (V, D) warm-up vectors, syn1 (V, D))``; it may overwrite
             rows of ``sv`` in place. For diagnostics, e.g. the oracle init of bench/multisense_pseudowords.py.
+        init: a warm start (:func:`.warm_start.grow_state`): training starts from these arrays (copied, never
+            changed), with no warm-up (``after_sense_init`` is not called), its ``sense_counts`` added to the
+            counts of every prior; its checkpoints resume only a run with the same start. None: a fresh start
+            (module docstring).
 
     Returns:
         :class:`MultiSenseTrainResult` (call ``.to_vectors(...)`` for the query object).
@@ -322,26 +396,30 @@ def train_multisense(corpus: EncodedCorpus, counts: np.ndarray, config: MultiSen
     Raises:
         CorpusError: the corpus holds no tokens, or its ids exceed the vocabulary.
         TrainingError: vectors became NaN/Inf (lower alpha).
+        ValueError: ``init`` does not fit the vocabulary and ``config`` (:meth:`StartState.check`).
     """
     if corpus.n_tokens == 0:
         raise CorpusError(f"encoded corpus {corpus.path} holds no in-vocabulary tokens; lower min_count")
     counts = np.asarray(counts, dtype=np.int64)
-    state, start_epoch = _initial_state(counts, config, checkpoint_dir)
+    if init is not None:
+        init.check(len(counts), config)
+    key = _checkpoint_key(config, len(counts), init)
+    state, start_epoch = _initial_state(counts, config, checkpoint_dir, init, key)
     noise = alias_table(noise_probs)
     keep_prob = np.ascontiguousarray(keep_prob, dtype=np.float64)
     total = float(corpus.n_tokens) * config.epochs
-    result = MultiSenseTrainResult(state.sv, state.syn1, state.start,
-                                   prior_from_counts(state.prev, state.start, config.prior_smoothing),
+    result = MultiSenseTrainResult(state.sv, state.syn1, state.start, state.prior(state.prev, config.prior_smoothing),
                                    pruned=state.pruned, resumed_from_epoch=start_epoch)
     step = start_epoch * -(-corpus.n_tokens // config.chunk_tokens)
     bar = tqdm(total=int(total), initial=int(start_epoch * corpus.n_tokens), unit="w", unit_scale=True,
                disable=not progress, desc="multisense")
     pool = ThreadPoolExecutor(config.threads) if config.threads > 1 else None
-    run = _Run(corpus, counts, config, keep_prob, noise, total, pool, on_step, bar, checkpoint_dir)
+    run = _Run(corpus, counts, config, keep_prob, noise, total, pool, on_step, bar, checkpoint_dir,
+               0 if init is not None else config.warmup_epochs, key)
     t0 = time.perf_counter()
     try:
         for epoch in range(start_epoch, config.epochs):
-            if epoch == config.warmup_epochs and config.warmup_epochs > 0:
+            if epoch == run.warmup_epochs and run.warmup_epochs > 0:
                 _init_senses(run, state, after_sense_init)
             step = _train_epoch(run, state, result, epoch, step)
             _end_epoch(run, state, result, epoch)
@@ -349,7 +427,7 @@ def train_multisense(corpus: EncodedCorpus, counts: np.ndarray, config: MultiSen
         if pool is not None:
             pool.shutdown()
     result.sv, result.syn1, result.sense_start = state.sv, state.syn1, state.start
-    result.prior = prior_from_counts(state.prev, state.start, config.prior_smoothing)
+    result.prior = state.prior(state.prev, config.prior_smoothing)
     result.pruned = state.pruned
     result.seconds = time.perf_counter() - t0
     bar.close()

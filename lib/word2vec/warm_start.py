@@ -25,7 +25,7 @@ __all__ = ["grow_matrices"]
 
 
 def grow_matrices(words: Sequence[str], old_words: Sequence[str], old_input: np.ndarray, old_context: np.ndarray,
-                  seed: int = 1) -> tuple[np.ndarray, np.ndarray, int]:
+                  seed: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The starting matrices of a warm start over the vocabulary ``words``.
 
     Args:
@@ -35,8 +35,8 @@ def grow_matrices(words: Sequence[str], old_words: Sequence[str], old_input: np.
         seed: seeds the new words' random rows (word2vec.c's initialisation, :func:`init_matrices`).
 
     Returns:
-        ``(syn0, syn1, kept)``: float32 (V, D) input and context matrices, C-contiguous and writable, and how many
-        of ``words`` kept an old row (the rest are new words: uniform in [-0.5/D, 0.5/D) and zero).
+        ``(syn0, syn1, known)``: float32 (V, D) input and context matrices, C-contiguous and writable, and bool (V,):
+        which of ``words`` kept an old row (the others are new words: uniform in [-0.5/D, 0.5/D) and zero).
 
     Raises:
         ReplearnInputError: the old matrices do not match ``old_words`` or each other (shape), or are not finite.
@@ -53,7 +53,9 @@ def grow_matrices(words: Sequence[str], old_words: Sequence[str], old_input: np.
     where = {w: i for i, w in enumerate(old_words)}
     new_rows = np.array([i for i, w in enumerate(words) if w in where], dtype=np.int64)
     old_rows = np.array([where[words[i]] for i in new_rows], dtype=np.int64)
+    known = np.zeros(len(words), dtype=bool)
     if len(new_rows):
         syn0[new_rows] = old_input[old_rows]
         syn1[new_rows] = old_context[old_rows]
-    return syn0, syn1, len(new_rows)
+        known[new_rows] = True
+    return syn0, syn1, known

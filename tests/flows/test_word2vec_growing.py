@@ -84,6 +84,7 @@ def test_warm_start_continues_on_new_files_then_registers_nothing(prefect_harnes
     assert all(v2.counts[v2.index[w]] >= v1.counts[v1.index[w]] for w in v1.words[:50])
     # the report: MLflow artifacts and figures, and a Prefect artifact
     run = c.get_run(warm["mlflow_run_id"])
+    assert float(run.data.params["train.alpha"]) == Word2VecParams().warm_alpha  # the learning rate restarted low
     assert {"report/what_changed.md", "report/what_changed.png"} <= {
         a.path for a in c.list_artifacts(run.info.run_id, "report")}
     assert 0 < run.data.metrics["changed.oov_token_rate"] < 1 and run.data.metrics["changed.new_words"] > 0
@@ -112,7 +113,7 @@ def test_warm_start_keeps_old_rows_as_its_start(prefect_harness, home, halves):
     folder, later = halves
     first = _run(home, folder)
     (folder / "b.txt").write_text(later.read_text())
-    warm = _run(home, folder, init_from="replearn-word2vec@1", alpha=1e-9, min_alpha=1e-9)
+    warm = _run(home, folder, init_from="replearn-word2vec@1", warm_alpha=1e-9, min_alpha=1e-9)
     old, new = read_npz(first["stage_outputs"]["vectors"]), read_npz(warm["stage_outputs"]["vectors"])
     v1 = read_vocabulary(first["stage_outputs"]["vocabulary"])
     v2 = read_vocabulary(warm["stage_outputs"]["vocabulary"])

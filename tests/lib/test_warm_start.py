@@ -14,8 +14,8 @@ def test_old_words_keep_their_rows_at_their_new_ids_and_new_words_start_as_word2
     old_words = ["the", "cat", "sat"]
     old_in, old_ctx = rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(3, 4)).astype(np.float32)
     words = ["cat", "dog", "the", "mat", "sat"]  # re-sorted by merged counts, two new words
-    syn0, syn1, kept = grow_matrices(words, old_words, old_in, old_ctx, seed=3)
-    assert kept == 3 and syn0.shape == syn1.shape == (5, 4) and syn0.dtype == np.float32
+    syn0, syn1, known = grow_matrices(words, old_words, old_in, old_ctx, seed=3)
+    assert known.tolist() == [True, False, True, False, True] and syn0.shape == syn1.shape == (5, 4) and syn0.dtype == np.float32
     for i, w in enumerate(words):  # a plain loop as the reference
         if w in old_words:
             np.testing.assert_array_equal(syn0[i], old_in[old_words.index(w)])
