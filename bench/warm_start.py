@@ -27,8 +27,12 @@ SimLex-999 Spearman, vocabulary size. Run 4: wall time and the count of register
   If run 2 was not promoted champion, ``@champion`` still names version 1, so run 4 finds B new again, but every
   stage is reused and nothing is registered; ``nothing_new.case`` says which happened.
 
+A diagnostic, ``--replay-epochs N``: run 5 continues version 1 (the half-A model) on all of A and B for N epochs
+at the from-scratch learning rate (A's file changed by one byte so that it counts as new): how far a warm start
+gets when it may read everything again (``replay.*`` keys).
+
     python bench/warm_start.py --json bench/out/warm_start.json [--corpus PATH] [--fraction 1.0] [--epochs 5]
-        [--warm-epochs N] [--warm-alpha A] [--threads 2] [--repeats 1]
+        [--warm-epochs N] [--warm-alpha A] [--threads 2] [--repeats 1] [--replay-epochs N]
 
 A quick check that it runs: ``--fraction 0.05 --epochs 1`` (under a minute on 2 cores); at that size every run
 is mostly fixed costs (about 2-3 s a run), so its time ratio says nothing about the target.
@@ -128,9 +132,24 @@ def _run(corpus: Path, home: Path, seed: int, settings: dict, init_from: str | N
             "init_from": s.get("init_from"), "tracking_uri": s["tracking_uri"]}
 
 
-def one_repeat(split: Path, work: Path, seed: int, cold: dict, warm: dict) -> dict:
+def _replay(split: Path, work: Path, home: Path, seed: int, cold: dict, epochs: int) -> dict:
+    """Run 5, a diagnostic: continue version 1 (the half-A model) on all of A and B for ``epochs`` epochs at the
+    from-scratch learning rate, A's file changed by one byte so that it counts as new. How far a warm start gets
+    when it may read everything again, against run 3 (from scratch on A + B, ``cold["epochs"]`` epochs)."""
+    folder = work / "corpus-replay"
+    folder.mkdir()
+    (folder / "a.txt").write_bytes((split / "a.txt").read_bytes() + b"\n")
+    shutil.copy(split / "b.txt", folder / "b.txt")
+    settings = {**cold, "epochs": epochs, "warm_alpha": cold.get("alpha", 0.025)}
+    out = _run(folder, home, seed, settings, f"{MODEL}@1")
+    print(f"  seed {seed} run 5 (diagnostic: v1 continued on A and B, {epochs} epochs): {out['flow_s']:.1f} s, "
+          f"analogy total {out['analogy_total']:.4f}", flush=True)
+    return out
+
+
+def one_repeat(split: Path, work: Path, seed: int, cold: dict, warm: dict, replay_epochs: int = 0) -> dict:
     """Runs 1-4 of seed ``seed`` in two fresh homes under ``work``; ``{run name: figures}``, plus the registry
-    counts around run 4."""
+    counts around run 4; with ``replay_epochs``, run 5 (the diagnostic of :func:`_replay`)."""
     out: dict = {}
 
     def warm_home() -> None:
@@ -150,6 +169,8 @@ def one_repeat(split: Path, work: Path, seed: int, cold: dict, warm: dict) -> di
         out["versions_after"] = _versions(uri)
         print(f"  seed {seed} run 4 (nothing new): {out['nothing_new']['flow_s']:.1f} s, versions "
               f"{out['versions_before']} -> {out['versions_after']}", flush=True)
+        if replay_epochs:
+            out["replay"] = _replay(split, work, home, seed, cold, replay_epochs)
 
     def scratch_home() -> None:
         home, folder = work / "home-scratch", work / "corpus-scratch"
@@ -265,8 +286,11 @@ def main() -> None:
     ap.add_argument("--fraction", type=float, default=1.0, help="use only the first fraction of the corpus lines")
     ap.add_argument("--epochs", type=int, default=defaults["epochs"].default)
     ap.add_argument("--warm-epochs", type=int, help="epochs of the warm start (default: --epochs)")
-    ap.add_argument("--warm-alpha", type=float, help="initial learning rate of the warm start (default: the flow's)")
+    ap.add_argument("--warm-alpha", type=float, default=defaults["warm_alpha"].default,
+                    help="initial learning rate of the warm start (the flow's warm_alpha; default: the flow's)")
     ap.add_argument("--threads", type=int, default=defaults["threads"].default)
+    ap.add_argument("--replay-epochs", type=int, default=0,
+                    help="also run the diagnostic run 5: version 1 continued on all of A and B for N epochs")
     ap.add_argument("--repeats", type=int, default=1, help="rounds, seeds 1..R")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -278,10 +302,10 @@ def main() -> None:
     alpha = defaults["alpha"].default
     cold = {"epochs": args.epochs, "threads": args.threads}
     warm = {"epochs": warm_epochs, "threads": args.threads,
-            **({"alpha": args.warm_alpha} if args.warm_alpha is not None else {}),}
+            "warm_alpha": args.warm_alpha}
     settings = {"corpus": str(args.corpus), "fraction": args.fraction, "epochs": args.epochs,
                 "warm_epochs": warm_epochs, "alpha": alpha,
-                "warm_alpha": args.warm_alpha if args.warm_alpha is not None else alpha,
+                "warm_alpha": args.warm_alpha,
                 "threads": args.threads, "repeats": args.repeats,
                 "loadavg_start": round(os.getloadavg()[0], 2)}
     from replearn.infra.runners import process_local_prefect
@@ -294,10 +318,20 @@ def main() -> None:
               f"B {settings['lines_b']:,} lines; epochs {args.epochs} (warm {warm_epochs}), alpha "
               f"{settings['warm_alpha']} for the warm start, {args.threads} threads", flush=True)
         for seed in range(1, args.repeats + 1):
-            repeats.append(one_repeat(split, Path(tmp) / f"seed{seed}", seed, cold, warm))
+            repeats.append(one_repeat(split, Path(tmp) / f"seed{seed}", seed, cold, warm, args.replay_epochs))
     settings["loadavg_end"] = round(os.getloadavg()[0], 2)
     out = {**settings, **summarise(repeats)}
+    if args.replay_epochs:
+        rs = [r["replay"] for r in repeats]
+        out.update({"replay.epochs": args.replay_epochs,
+                    "replay.flow_s": statistics.median(x["flow_s"] for x in rs),
+                    "replay.train_s": statistics.median(_num(x["train_s"]) for x in rs),
+                    "replay.analogy_total": statistics.fmean(_num(x["analogy_total"]) for x in rs)})
+        out["replay.ratio_flow"] = out["replay.flow_s"] / out["scratch.flow_s"]
     report(out)
+    if args.replay_epochs:
+        print(f"diagnostic run 5 (v1 continued on A and B, {args.replay_epochs} epochs): analogy total "
+              f"{out['replay.analogy_total']:.4f} in {out['replay.ratio_flow']:.2f} of the from-scratch time")
     print(f"load average (1 min): {settings['loadavg_start']} at the start, {settings['loadavg_end']} at the end")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
