@@ -19,6 +19,9 @@ from replearn.tasks.text import digest_memo
 from replearn.tasks.what_changed import what_changed_task
 from replearn.tasks.word2vec import train_task
 
+#: The scores the what-changed report compares with the champion's (the counts beside them would swamp its chart).
+HEADLINE_METRICS = ("analogy_total", "analogy_score", "analogy_semantic", "analogy_syntactic", "wordsim353_spearman",
+                    "simlex999_spearman")
 #: What a registered word-vector model carries for a later warm start (besides its embeddings and index).
 WARM_START_ARTIFACTS = ["vectors", "vocabulary", "token_counts", "corpus_files"]
 
@@ -37,7 +40,8 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
 
     With ``params.init_from`` (a warm start) the run trains only on the corpus files the model it continues was
     not trained on, from that model's vectors (tasks/init_model.py); with no such file it registers nothing and
-    says so. Every run with a champion to compare against reports what changed (tasks/what_changed.py).
+    says so. Every run that registers a new version while a champion stands reports what changed against that
+    champion (tasks/what_changed.py); a rerun that changed nothing registers nothing and reports nothing.
 
     ``params.runner`` says where tokenization partitions and export shards run
     (infra/runners.py :class:`~replearn.infra.runners.ShardRunner`), however the
@@ -65,7 +69,7 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
                                  init={k: init.files[k] for k in ("vectors", "vocabulary")} if init else None)
         ev = evaluate_task(trained.path, vocab.path, run.tracking_uri, run.run_id, probes=params.probes)
         trained_on = corpus_manifest(run, corpus, start, memo)
-        changed = _what_changed(run, params.model_name, trained.path, vocab.path, tokens.path, ev.metrics)
+        champion = resolve_init_task(run.tracking_uri, f"{params.model_name}@champion", optional=True)
         exported = export_word_vectors_stage(trained.path, vocab.path, run.stage_out("embeddings"),
                                              list(dict.fromkeys(["input", *params.export_matrices])),
                                              {"train": train_cfg, "tokenizer": tokenizer}, run.run_id, fp.source_hash,
@@ -76,6 +80,8 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
             artifacts={"vectors": trained.path, "vocabulary": vocab.path, "token_counts": vocab.counts,
                        "corpus_files": trained_on.path}),
             probes=params.probes)
+        changed = (_what_changed(run, champion, params.model_name, trained.path, vocab.path, tokens.path, ev.metrics)
+                   if champion is not None and published.model.new_version else None)
     return run_summary(run, published, corpus=corpus, tokens=tokens.tokens, vocab_size=vocab.vocab_size,
                        words_per_second=trained.figures["train.words_per_second"], metrics=ev.metrics,
                        neighbours=ev.tables["neighbours"], new_files=files,
@@ -85,14 +91,13 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
                                       "vectors": trained.path})
 
 
-def _what_changed(run: RunContext, model_name: str, vectors: str, vocab: str, tokens: str, metrics: dict
-                  ) -> str | None:
-    """The what-changed report against the champion of ``model_name`` (its path), or None when there is none."""
-    champion = resolve_init_task(run.tracking_uri, f"{model_name}@champion", optional=True)
-    if champion is None:
-        return None
+def _what_changed(run: RunContext, champion: dict, model_name: str, vectors: str, vocab: str, tokens: str,
+                  metrics: dict) -> str:
+    """The what-changed report of a run that registered a new version of ``model_name`` against ``champion``, the
+    version that was champion before (:func:`resolve_init_task`'s dict); returns the report's path."""
     files = fetch_model(run, champion, ["embeddings"]).files
-    before = {k: v for k, v in champion["metrics"].items() if k in metrics}
-    return reuse_or_rerun(what_changed_task, vectors, vocab, tokens, metrics,
+    after = {k: metrics[k] for k in HEADLINE_METRICS if k in metrics}
+    before = {k: v for k, v in champion["metrics"].items() if k in after}
+    return reuse_or_rerun(what_changed_task, vectors, vocab, tokens, after,
                           f"{model_name} v{champion['version']}", files["embeddings"], before,
                           run.stage_out("what_changed.md"), run.tracking_uri, run.run_id).path

@@ -43,6 +43,19 @@ def lee_corpus() -> Path:
     return Path(datapath("lee_background.cor"))
 
 
+@pytest.fixture
+def corpus_halves(tmp_path, lee_corpus):
+    """A corpus folder holding the first half of the Lee corpus (``a.txt``), and the second half (``b.txt``, outside
+    it) to add later: a folder that grows, for the warm-start tests."""
+    lines = lee_corpus.read_text().splitlines(keepends=True)
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "a.txt").write_text("".join(lines[: len(lines) // 2]))
+    later = tmp_path / "b.txt"
+    later.write_text("".join(lines[len(lines) // 2:]))
+    return folder, later
+
+
 @pytest.fixture(scope="session")
 def books_corpus() -> Path:
     path = SHARED_DATA / "corpus" / "books.txt.gz"

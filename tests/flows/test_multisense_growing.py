@@ -27,26 +27,14 @@ def _run(home, corpus, **kw):
     return multisense_flow(MultisenseParams(corpus=str(corpus), home=str(home), **{**SMALL, **kw}))
 
 
-@pytest.fixture
-def halves(tmp_path, lee_corpus):
-    """A corpus folder holding the first half of the Lee corpus (``a.txt``), and the second half to add later."""
-    lines = lee_corpus.read_text().splitlines(keepends=True)
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    (folder / "a.txt").write_text("".join(lines[: len(lines) // 2]))
-    later = tmp_path / "b.txt"
-    later.write_text("".join(lines[len(lines) // 2:]))
-    return folder, later
-
-
 def _registered(uri: str, version: str) -> dict[str, str]:
     from replearn.serving.registry import registered_version
 
     return registered_version(uri, NAME, version=version).artifacts
 
 
-def test_warm_start_trains_on_new_files_then_registers_nothing(prefect_harness, home, halves):
-    folder, later = halves
+def test_warm_start_trains_on_new_files_then_registers_nothing(prefect_harness, home, corpus_halves):
+    folder, later = corpus_halves
     uri = tracking_uri(home)
     c = client(uri)
     first = _run(home, folder, init_from=CONTINUE)  # nothing registered yet: the schedule's first run is from scratch
@@ -84,8 +72,8 @@ def test_warm_start_trains_on_new_files_then_registers_nothing(prefect_harness, 
     assert len(c.search_model_versions(f"name = '{NAME}'")) == 2
 
 
-def test_warm_start_starts_from_the_old_senses_and_refuses_a_mismatch(prefect_harness, home, halves):
-    folder, later = halves
+def test_warm_start_starts_from_the_old_senses_and_refuses_a_mismatch(prefect_harness, home, corpus_halves):
+    folder, later = corpus_halves
     first = _run(home, folder)
     (folder / "b.txt").write_text(later.read_text())
     with pytest.raises(ReplearnInputError, match="--dim 16"):

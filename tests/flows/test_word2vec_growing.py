@@ -41,20 +41,8 @@ def _task_states(uri: str, summary: dict) -> dict[str, list[str]]:
     return out
 
 
-@pytest.fixture
-def halves(tmp_path, lee_corpus):
-    """A corpus folder holding the first half of the Lee corpus (``a.txt``), and the second half to add later."""
-    lines = lee_corpus.read_text().splitlines(keepends=True)
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    (folder / "a.txt").write_text("".join(lines[: len(lines) // 2]))
-    later = tmp_path / "b.txt"
-    later.write_text("".join(lines[len(lines) // 2:]))
-    return folder, later
-
-
-def test_a_grown_folder_tokenizes_only_its_new_file(prefect_harness, home, halves):
-    folder, later = halves
+def test_a_grown_folder_tokenizes_only_its_new_file(prefect_harness, home, corpus_halves):
+    folder, later = corpus_halves
     uri = tracking_uri(home)
     first = _run(home, folder)
     (folder / "b.txt").write_text(later.read_text())
@@ -65,8 +53,8 @@ def test_a_grown_folder_tokenizes_only_its_new_file(prefect_harness, home, halve
     assert grown["model"]["new_version"]
 
 
-def test_warm_start_continues_on_new_files_then_registers_nothing(prefect_harness, home, halves):
-    folder, later = halves
+def test_warm_start_continues_on_new_files_then_registers_nothing(prefect_harness, home, corpus_halves):
+    folder, later = corpus_halves
     uri = tracking_uri(home)
     c = client(uri)
     first = _run(home, folder, init_from=CONTINUE)  # nothing registered yet: the schedule's first run is from scratch
@@ -108,9 +96,9 @@ def test_warm_start_continues_on_new_files_then_registers_nothing(prefect_harnes
     assert len(c.search_model_versions("name = 'replearn-word2vec'")) == 2
 
 
-def test_warm_start_keeps_old_rows_as_its_start(prefect_harness, home, halves):
+def test_warm_start_keeps_old_rows_as_its_start(prefect_harness, home, corpus_halves):
     """With a learning rate of almost nothing, the warm start's vectors are v1's rows, moved to the new ids."""
-    folder, later = halves
+    folder, later = corpus_halves
     first = _run(home, folder)
     (folder / "b.txt").write_text(later.read_text())
     warm = _run(home, folder, init_from="replearn-word2vec@1", warm_alpha=1e-9, min_alpha=1e-9)
@@ -124,8 +112,8 @@ def test_warm_start_keeps_old_rows_as_its_start(prefect_harness, home, halves):
     assert np.abs(new["context"][fresh]).max() < 1e-6
 
 
-def test_warm_start_refuses_another_dimension_and_a_missing_alias(prefect_harness, home, halves):
-    folder, later = halves
+def test_warm_start_refuses_another_dimension_and_a_missing_alias(prefect_harness, home, corpus_halves):
+    folder, later = corpus_halves
     _run(home, folder)
     (folder / "b.txt").write_text(later.read_text())
     with pytest.raises(ReplearnInputError, match="--dim 16"):
