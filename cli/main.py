@@ -49,6 +49,9 @@ Version = Annotated[Optional[str], typer.Option(help="Model version (default: th
 def validation_message(e: ValidationError) -> str:
     """One line per invalid option: ``--dim: Input should be greater than or equal to 1; --model-name: ...``."""
     def msg(err: dict) -> str:
+        if err["type"] == "string_pattern_mismatch" and err["loc"] and err["loc"][0] == "init_from":
+            return (f"{err['input']!r} names no registered version: give NAME@ALIAS (replearn-word2vec@champion, "
+                    "@latest) or NAME@VERSION (replearn-word2vec@3)")
         if err["type"] == "string_pattern_mismatch":  # the SafeName pattern, in words
             return (f"{err['input']!r} is not a safe name: use letters, digits, '_', '-' and single dots between "
                     "them, starting with a letter or digit (no '/', no '..')")
@@ -204,7 +207,7 @@ def _quiet_input_errors() -> None:
 
 def print_outputs(s: dict, embeddings: str, index: str) -> None:
     """Where a flow run put its outputs: Parquet, FAISS index, MLflow run (and its page in the MLflow UI, in the
-    "Model training" view), registered version."""
+    "Model training" view), registered version; for a warm start, what it continued and the what-changed report."""
     from replearn.infra.tracking import LOCAL_MLFLOW_UI, ui_run_url
 
     model = s["model"]
@@ -215,9 +218,16 @@ def print_outputs(s: dict, embeddings: str, index: str) -> None:
     how = "make ui-mlflow" if default_store else f"mlflow ui --port 5000 --backend-store-uri {uri}"
     page = ui_run_url(uri if remote else LOCAL_MLFLOW_UI, s.get("mlflow_experiment_id", ""),
                       s["mlflow_run_id"]) + ("" if remote else f"  (after {how})")
-    for name, value in (("embeddings", embeddings), ("index", index),
-                        ("MLflow run", f"{s['mlflow_run_id']} ({uri})"), ("MLflow UI", page),
-                        ("registered", _registered_line(model))):
+    rows = [("embeddings", embeddings), ("index", index), ("MLflow run", f"{s['mlflow_run_id']} ({uri})"),
+            ("MLflow UI", page), ("registered", _registered_line(model))]
+    if s.get("init_from"):  # a warm start: from what, on which files
+        files = s.get("new_files")
+        on = "" if files is None else f" on {len(files)} new file(s): {', '.join(Path(f).name for f in files[:5])}" + (
+            ", ..." if len(files) > 5 else "")
+        rows.insert(0, ("continued", f"{s['init_from']}{on}"))
+    if s.get("what_changed"):
+        rows.append(("changes", f"{s['what_changed']} (and report/what_changed.md, .png in the MLflow run)"))
+    for name, value in rows:
         console.print(f"{name:<11}: {value}", soft_wrap=True, highlight=False)
 
 

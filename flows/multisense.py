@@ -58,7 +58,8 @@ def multisense_flow(params: MultisenseParams = MultisenseParams()) -> dict:
     fp = fingerprint_task(corpus, settings, memo)
     with ShardRunner(params.runner, params.address, params.workers) as runner, \
             family_run("multisense", home, tags={"corpus": corpus, "source_hash": fp.source_hash}) as run:
-        start = warm_start(run, params.init_from, corpus, settings, memo, fp, WARM_START_ARTIFACTS)
+        start = warm_start(run, params.init_from, corpus, settings, memo, fp, WARM_START_ARTIFACTS,
+                           params.model_name)
         if start.unchanged is not None:
             return start.summary(run, corpus)
         fp, cfg = start.fp, warm_config(cfg, start, params.warm_alpha)

@@ -71,8 +71,9 @@ _INIT_FROM_HELP = {
 
 def _init_from(family: str, data: str) -> FieldDef:
     return flow_field(InitFrom | None, None, help=(
-        f"Continue training from a registered model, NAME@ALIAS or NAME@VERSION (replearn-{family}@champion), "
-        f"{_INIT_FROM_HELP[data]}. Empty = train from scratch"))
+        f"Continue training from a registered model, NAME@ALIAS or NAME@VERSION (replearn-{family}@champion; "
+        f"@latest: the newest version, promoted or not), {_INIT_FROM_HELP[data]}. While this run's own model name "
+        "has no version yet, the run trains from scratch (a schedule's first run). Empty = train from scratch"))
 
 
 def _corpus_fields() -> dict[str, FieldDef]:
@@ -90,7 +91,7 @@ def _corpus_fields() -> dict[str, FieldDef]:
             "workers": flow_field(int, 2, help="Worker processes of the local Dask / Ray cluster; also the number of "
                                                "word2vec's export shards under dask / ray", ge=1, le=1024),
             "warm_alpha": flow_field(float, WARM_ALPHA, help=(
-                "Initial learning rate of a warm start (init_from), in place of alpha: low, so that the new text "
+                "Initial learning rate of a warm start (--init-from), in place of alpha: low, so that the new text "
                 "refines the model rather than overwriting it (books corpus: 0.004 kept 5.5 analogy points that "
                 "0.025 lost)"), gt=0.0, le=1.0)}
 

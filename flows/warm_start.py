@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from replearn.infra.caching import reuse_or_rerun
 from replearn.infra.run_context import RunContext
 from replearn.infra.stage_outputs import Artifact, Fingerprint, InitModel, Registered
+from replearn.infra.tracking import log_params
 from replearn.tasks.init_model import corpus_manifest_task, init_model_task, new_files_task, resolve_init_task
 from replearn.tasks.inputs import fingerprint_task
 from replearn.tasks.register import no_new_data_task
@@ -61,17 +62,18 @@ class WarmStart:
 
 
 def warm_start(run: RunContext, spec: str | None, corpus: str, settings: dict, memo: str, fp: Fingerprint,
-               artifacts: list[str]) -> WarmStart:
+               artifacts: list[str], registers: str) -> WarmStart:
     """Where the run ``run`` of a text flow starts: from scratch (no ``spec``, or nothing registered under its
     name yet), or from version ``spec`` (``NAME@ALIAS`` / ``NAME@VERSION``) on the files of ``corpus`` it has not
     seen, its ``artifacts`` fetched (``corpus_files`` among them). ``settings``, ``memo``: those ``fp``, the
-    from-scratch fingerprint, was made with; a warm start's adds the version continued.
+    from-scratch fingerprint, was made with; a warm start's adds the version continued. ``registers``: the name
+    this run registers under (:func:`continue_from`).
 
     Raises:
         ReplearnInputError: a malformed ``spec``; its model has no such alias or version, or lacks one of
             ``artifacts`` (tasks/init_model.py).
     """
-    if (init := continue_from(run, spec, artifacts)) is None:
+    if (init := continue_from(run, spec, artifacts, registers)) is None:
         return WarmStart(fp)
     files = new_files_task(corpus, init.files["corpus_files"], memo)
     if not files:
@@ -80,17 +82,21 @@ def warm_start(run: RunContext, spec: str | None, corpus: str, settings: dict, m
                      init, files)
 
 
-def continue_from(run: RunContext, spec: str | None, artifacts: list[str]) -> InitModel | None:
+def continue_from(run: RunContext, spec: str | None, artifacts: list[str], registers: str) -> InitModel | None:
     """The files ``artifacts`` of the registered version ``spec`` names (``NAME@ALIAS`` / ``NAME@VERSION``), fetched
-    into the stage store; None without ``spec``, or when nothing is registered under its name yet (a schedule's
-    first run trains from scratch; tasks/init_model.py ``resolve-init-model`` warns).
+    into the stage store; logged as the MLflow parameter ``init_from`` (``NAME vVERSION``). None without ``spec``,
+    or when nothing is registered yet under its name and that name is ``registers``, the one this run registers
+    under (a schedule's first run trains from scratch; tasks/init_model.py ``resolve-init-model`` warns).
 
     Raises:
-        ReplearnInputError: a malformed ``spec``; its model has no such alias or version, or lacks an artifact.
+        ReplearnInputError: a malformed ``spec``; no such model (another name than ``registers``), alias or
+            version; the version lacks an artifact.
     """
-    if not spec or (version := resolve_init_task(run.tracking_uri, spec)) is None:
+    if not spec or (version := resolve_init_task(run.tracking_uri, spec, registers=registers)) is None:
         return None
-    return fetch_model(run, version, artifacts)
+    init = fetch_model(run, version, artifacts)
+    log_params(run.tracking_uri, run.run_id, {"init_from": f"{init.name} v{init.version}"})
+    return init
 
 
 def warm_config(config: dict, start: WarmStart, warm_alpha: float) -> dict:

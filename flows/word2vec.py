@@ -56,7 +56,8 @@ def word2vec_flow(params: Word2VecParams = Word2VecParams()) -> dict:
     fp = fingerprint_task(corpus, settings, memo)
     with ShardRunner(params.runner, params.address, params.workers) as runner, \
             family_run("word2vec", home, tags={"corpus": corpus, "source_hash": fp.source_hash}) as run:
-        start = warm_start(run, params.init_from, corpus, settings, memo, fp, WARM_START_ARTIFACTS)
+        start = warm_start(run, params.init_from, corpus, settings, memo, fp, WARM_START_ARTIFACTS,
+                           params.model_name)
         if start.unchanged is not None:
             return start.summary(run, corpus)
         init, files, fp = start.init, start.files, start.fp

@@ -35,27 +35,44 @@ from replearn.serving.registry import version_record
 __all__ = ["corpus_manifest_task", "init_model_task", "new_files_task", "resolve_init_task"]
 
 @task(name="resolve-init-model", cache_policy=NO_CACHE)
-def resolve_init_task(tracking_uri: str, spec: str, optional: bool = False) -> dict | None:
+def resolve_init_task(tracking_uri: str, spec: str, optional: bool = False, registers: str | None = None
+                      ) -> dict | None:
     """The registered version ``spec`` (``NAME@ALIAS`` / ``NAME@VERSION``) names now: ``{name, version, source,
-    run_id, metrics}`` (``metrics``: those of the run that made it). Not cached: an alias moves.
+    run_id, metrics}`` (``metrics``: those of the run that made it). Not cached: an alias moves. MLflow's alias
+    ``latest`` names the newest version, whatever the champion gate decided.
 
-    None, with a warning, when no model ``NAME`` is registered yet: the first run of a schedule that continues from
-    its champion trains from scratch. None, silently, when ``optional`` and the alias or version is missing.
+    None, with a warning, when no model ``NAME`` is registered yet and ``NAME`` is ``registers``, the name this run
+    registers under: the first run of a schedule that continues from its own champion trains from scratch. None,
+    silently, when ``optional`` and the alias or version is missing.
 
     Raises:
-        ReplearnInputError: a malformed ``spec``; model ``NAME`` is registered but has no such alias or version.
+        ReplearnInputError: a malformed ``spec``; no model ``NAME`` (another name than ``registers``: a typo would
+            retrain from scratch every time), or no such alias or version of it (the message lists them).
     """
     name, alias, version = parse_init_from(spec)
     try:
-        mv = version_record(tracking_uri, name, alias or "", version)
-    except LookupError as e:
+        mv = version_record(tracking_uri, name, alias or "", version, hint=False)
+    except LookupError:
         if optional:
             return None
-        if not client(tracking_uri).search_model_versions(f"name = '{name}'", max_results=1):
+        c = client(tracking_uri)
+        versions = c.search_model_versions(f"name = '{name}'")
+        if not versions and name == registers:
             get_run_logger().warning("%s: no model %s is registered yet, so this run trains from scratch", spec,
                                      name)
             return None
-        raise ReplearnInputError(f"--init-from {spec}: {e}") from None
+        if not versions:
+            known = sorted({m.name for m in c.search_registered_models()})
+            raise ReplearnInputError(
+                f"--init-from {spec}: no model {name!r} is registered at {tracking_uri} (registered: "
+                f"{', '.join(known) or 'none'}); fix the name, or give this run's own --model-name "
+                f"({registers}) to start from scratch when it has no version yet") from None
+        aliases = sorted({a for m in versions for a in (m.aliases or [])})
+        numbers = sorted(int(m.version) for m in versions)
+        raise ReplearnInputError(
+            f"--init-from {spec}: model {name} has no {'version ' + version if version else 'alias ' + repr(alias)}; "
+            f"its versions are {', '.join(map(str, numbers))}, its aliases {', '.join(aliases) or 'none'} "
+            "(and latest)") from None
     metrics = client(tracking_uri).get_run(mv.run_id).data.metrics if mv.run_id else {}
     return {"name": name, "version": str(mv.version), "source": mv.source, "run_id": mv.run_id or "",
             "metrics": dict(metrics)}
@@ -101,10 +118,12 @@ def read_manifest(path: str | Path) -> list[dict]:
 def new_files_task(source: str, seen_manifest: str, memo_dir: str | None = None) -> list[str]:
     """The files of the corpus ``source``, in read order, whose content (SHA-256) is in none of the entries of
     ``seen_manifest`` (the files the model to continue from was trained on). A file renamed or copied is not new;
-    an edited one is. Files unchanged since an earlier run are not read (lib/store/file_digests.py)."""
+    an edited one is (all of it: its old lines are trained and counted again); an empty one is skipped (a file
+    still being written shows up empty first). Files unchanged since an earlier run are not read
+    (lib/store/file_digests.py)."""
     seen = {e["sha256"] for e in read_manifest(seen_manifest)}
     return [str(p) for p in select_files(Path(source))
-            if file_digests.file_digest(p, memo_dir).hex() not in seen]
+            if p.stat().st_size and file_digests.file_digest(p, memo_dir).hex() not in seen]
 
 
 @task(name="corpus-files", cache_policy=STAGE_CACHE, persist_result=True)

@@ -119,7 +119,10 @@ def _unchanged(uri: str, run_id: str, name: str, mv, what: str = "nothing change
     c = client(uri)
     standing = _champion_version(uri, name)
     champion = standing is not None and str(standing.version) == str(mv.version)
-    reason = f"{what} since version {mv.version} (MLflow run {mv.run_id}): no new version registered"
+    reason = (f"{what} since version {mv.version} (MLflow run {mv.run_id}): no new version registered"
+              + ("" if champion or standing is None else
+                 f"; version {mv.version} is a challenger, the champion (which search answers from) is version "
+                 f"{standing.version}"))
     experiment = c.get_run(mv.run_id).info.experiment_id
 
     def note(ui: str) -> str:  # the run that made the model, linked on the MLflow UI at ``ui``

@@ -141,6 +141,8 @@ def vocabulary_task(token_dir: str, out_path: str, min_count: int, max_vocab: in
     info = {"vocab_size": len(vocab), "distinct_tokens": distinct, "vocab_tokens": int(vocab.total)}
     log_metrics(tracking_uri, run_id, {f"vocabulary.{k}": v for k, v in info.items()})
     log_params(tracking_uri, run_id, {"min_count": min_count, "max_vocab": max_vocab}, prefix="vocabulary.")
-    get_run_logger().info("vocabulary: %d words kept of %d distinct (min_count=%d)%s", len(vocab), distinct, min_count,
-                          f", counts merged with {base_counts}" if base_counts else "")
+    get_run_logger().info("vocabulary: %d words kept of %d distinct (min_count=%d)%s", len(vocab),
+                          counts.height, min_count,
+                          f"; counts merged with those of the model continued ({distinct} distinct in the new text)"
+                          if base_counts else "")
     return Vocabulary(path=out_path, counts=str(all_counts), **info)

@@ -237,3 +237,25 @@ def test_the_registered_line_says_champion_challenger_or_nothing_new():
     assert _registered_line(base) == "replearn-word2vec version 3 (challenger: x <= champion v1)"
     line = _registered_line({**base, "new_version": False, "reason": "nothing changed since version 3 (MLflow run r)"})
     assert line == "replearn-word2vec version 3 still stands: nothing changed since version 3 (MLflow run r)"
+
+
+def test_a_malformed_init_from_says_what_form_it_takes():
+    from pydantic import ValidationError
+
+    from replearn.cli.main import validation_message
+    from replearn.flows.params import Word2VecParams
+
+    with pytest.raises(ValidationError) as e:
+        Word2VecParams(init_from="foo")
+    assert validation_message(e.value) == ("--init-from: 'foo' names no registered version: give NAME@ALIAS "
+                                           "(replearn-word2vec@champion, @latest) or NAME@VERSION (replearn-word2vec@3)")
+
+
+def test_a_warm_start_says_what_it_continued_and_where_the_report_is(capsys):
+    from replearn.cli import main as cli
+
+    s = {"model": {"name": "m", "version": 2, "champion": True, "new_version": True}, "tracking_uri": "sqlite:///x.db",
+         "mlflow_run_id": "r", "init_from": "m v1", "new_files": ["/data/in/b.txt"], "what_changed": "/h/wc.md"}
+    cli.print_outputs(s, "e.parquet", "i.faiss")
+    out = capsys.readouterr().out
+    assert "continued  : m v1 on 1 new file(s): b.txt" in out and "changes    : /h/wc.md" in out

@@ -126,3 +126,14 @@ def _registered_file(uri: str, version: str, artifact: str) -> str:
     from replearn.serving.registry import registered_version
 
     return registered_version(uri, "replearn-word2vec", version=version).artifacts[artifact]
+
+
+def test_a_misspelt_name_is_an_error_and_an_empty_new_file_is_nothing_new(prefect_harness, home, corpus_halves):
+    folder, _ = corpus_halves
+    with pytest.raises(ReplearnInputError, match="no model 'replearn-wordtovec' is registered"):
+        _run(home, folder, init_from="replearn-wordtovec@champion")  # not this run's name: never from scratch
+    first = _run(home, folder, init_from=CONTINUE)
+    (folder / "c.txt").write_text("")  # a file still being written
+    again = _run(home, folder, init_from=CONTINUE)
+    assert again["new_files"] == [] and not again["model"]["new_version"]
+    assert str(again["model"]["version"]) == str(first["model"]["version"])
