@@ -96,11 +96,18 @@ def test_warm_start_continues_on_new_files_then_registers_nothing(prefect_harnes
     assert len(c.search_model_versions("name = 'replearn-word2vec'")) == 2
 
 
-def test_warm_start_keeps_old_rows_as_its_start(prefect_harness, home, corpus_halves):
-    """With a learning rate of almost nothing, the warm start's vectors are v1's rows, moved to the new ids."""
+def test_warm_start_keeps_old_rows_as_its_start_and_refuses_what_does_not_fit(prefect_harness, home, corpus_halves):
+    """With a learning rate of almost nothing, the warm start's vectors are v1's rows, moved to the new ids. Another
+    dimension, a missing alias and a misspelt name are refused; an empty new file is no new data."""
     folder, later = corpus_halves
+    with pytest.raises(ReplearnInputError, match="no model 'replearn-wordtovec' is registered"):
+        _run(home, folder, init_from="replearn-wordtovec@champion")  # not this run's name: never from scratch
     first = _run(home, folder)
     (folder / "b.txt").write_text(later.read_text())
+    with pytest.raises(ReplearnInputError, match="--dim 16"):
+        _run(home, folder, init_from=CONTINUE, dim=8)
+    with pytest.raises(ReplearnInputError, match="has no alias 'nosuch'; its versions are 1"):
+        _run(home, folder, init_from="replearn-word2vec@nosuch")
     warm = _run(home, folder, init_from="replearn-word2vec@1", warm_alpha=1e-9, min_alpha=1e-9)
     old, new = read_npz(first["stage_outputs"]["vectors"]), read_npz(warm["stage_outputs"]["vectors"])
     v1 = read_vocabulary(first["stage_outputs"]["vocabulary"])
@@ -110,16 +117,9 @@ def test_warm_start_keeps_old_rows_as_its_start(prefect_harness, home, corpus_ha
     fresh = [v2.index[w] for w in v2.words if w not in v1.index]
     assert fresh and np.abs(new["input"][fresh]).max() <= 0.5 / SMALL["dim"]
     assert np.abs(new["context"][fresh]).max() < 1e-6
-
-
-def test_warm_start_refuses_another_dimension_and_a_missing_alias(prefect_harness, home, corpus_halves):
-    folder, later = corpus_halves
-    _run(home, folder)
-    (folder / "b.txt").write_text(later.read_text())
-    with pytest.raises(ReplearnInputError, match="--dim 16"):
-        _run(home, folder, init_from=CONTINUE, dim=8)
-    with pytest.raises(ReplearnInputError, match="replearn-word2vec@nosuch"):
-        _run(home, folder, init_from="replearn-word2vec@nosuch")
+    (folder / "c.txt").write_text("")  # a file still being written
+    again = _run(home, folder, init_from="replearn-word2vec@2")
+    assert again["new_files"] == [] and not again["model"]["new_version"]
 
 
 def _registered_file(uri: str, version: str, artifact: str) -> str:
@@ -127,13 +127,3 @@ def _registered_file(uri: str, version: str, artifact: str) -> str:
 
     return registered_version(uri, "replearn-word2vec", version=version).artifacts[artifact]
 
-
-def test_a_misspelt_name_is_an_error_and_an_empty_new_file_is_nothing_new(prefect_harness, home, corpus_halves):
-    folder, _ = corpus_halves
-    with pytest.raises(ReplearnInputError, match="no model 'replearn-wordtovec' is registered"):
-        _run(home, folder, init_from="replearn-wordtovec@champion")  # not this run's name: never from scratch
-    first = _run(home, folder, init_from=CONTINUE)
-    (folder / "c.txt").write_text("")  # a file still being written
-    again = _run(home, folder, init_from=CONTINUE)
-    assert again["new_files"] == [] and not again["model"]["new_version"]
-    assert str(again["model"]["version"]) == str(first["model"]["version"])
