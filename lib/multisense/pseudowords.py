@@ -202,8 +202,9 @@ class PseudowordData:
     test_sentences: int
 
 
-def _held_out(sentence_ids: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Deterministic hash split (splitmix64 of sentence index and seed) -> bool (n,)."""
+def hash_split(sentence_ids: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Deterministic hash split: bool (n,), True where splitmix64 of (index, seed) falls below ``fraction`` (the
+    held-out sentences here; the mapping split of lib/multisense/wsi_mapping.py)."""
     with np.errstate(over="ignore"):
         z = sentence_ids.astype(np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(1)
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -330,7 +331,7 @@ class _SplitStore:
 
 def _split_chunks(corpus: EncodedCorpus, maps: _MergeMaps, train: _SplitStore, test: _SplitStore, f_ids,
                   *, test_fraction: float, seed: int, chunk_tokens: int) -> tuple[np.ndarray, list[np.ndarray], int]:
-    """Read ``corpus`` in chunks of whole sentences into ``train`` / ``test`` (:func:`_held_out`), writing the
+    """Read ``corpus`` in chunks of whole sentences into ``train`` / ``test`` (:func:`hash_split`), writing the
     training tokens (int32 temporary ids) to ``f_ids``.
 
     Returns:
@@ -342,7 +343,7 @@ def _split_chunks(corpus: EncodedCorpus, maps: _MergeMaps, train: _SplitStore, t
     n_test_sent = sent0 = 0
     for ids, bounds in corpus.iter_chunks(chunk_tokens):
         S = len(bounds) - 1
-        held = _held_out(np.arange(sent0, sent0 + S), test_fraction, seed)
+        held = hash_split(np.arange(sent0, sent0 + S), test_fraction, seed)
         sent0 += S
         n_test_sent += int(held.sum())
         mapped = maps.tmp_of[ids]
@@ -478,6 +479,26 @@ def evaluate_pseudowords(model: MultiSenseVectors, data: PseudowordData, *, cont
     return out
 
 
+def ceiling_predictions(syn0: np.ndarray, syn1: np.ndarray, vocab: Vocabulary, noise_probs: np.ndarray,
+                        negative: int, data: PseudowordData, *, context: Context = "window", width: int = 5,
+                        weights: np.ndarray | None = None) -> list[np.ndarray]:
+    """The ceiling's predicted word (0 = a, 1 = b) of every held-out occurrence, per pair: int (n_i,) in the order
+    of ``np.flatnonzero(data.test.pair == i)``. Arguments as :func:`ceiling_accuracy`, which scores them."""
+    to_orig = np.array([vocab.index.get(w, -1) for w in data.vocab.words], dtype=np.int64)
+    ok = to_orig >= 0
+    out = []
+    for i, (a, b) in enumerate(data.pairs):
+        rows = [vocab.index[a], vocab.index[b]]
+        full = context_log_likelihood(syn0[rows], syn1, noise_probs, negative)
+        table = np.zeros((2, len(data.vocab)))
+        table[:, ok] = full[:, to_orig[ok]]  # merged tokens (not in vocab) contribute 0
+        counts = np.asarray(vocab.counts, dtype=np.float64)[rows]
+        te = np.flatnonzero(data.test.pair == i)
+        out.append(occurrence_log_posterior(np.log(counts / counts.sum()), table, data.test, te, context, width,
+                                            weights).argmax(axis=1) if len(te) else np.zeros(0, np.int64))
+    return out
+
+
 def ceiling_accuracy(syn0: np.ndarray, syn1: np.ndarray, vocab: Vocabulary, noise_probs: np.ndarray, negative: int,
                      data: PseudowordData, *, context: Context = "window", width: int = 5,
                      weights: np.ndarray | None = None) -> list[float]:
@@ -497,20 +518,7 @@ def ceiling_accuracy(syn0: np.ndarray, syn1: np.ndarray, vocab: Vocabulary, nois
     Returns:
         Accuracy per pair (pair order), nan for a pair without held-out occurrences.
     """
-    to_orig = np.array([vocab.index.get(w, -1) for w in data.vocab.words], dtype=np.int64)
-    ok = to_orig >= 0
-    out = []
-    for i, (a, b) in enumerate(data.pairs):
-        rows = [vocab.index[a], vocab.index[b]]
-        full = context_log_likelihood(syn0[rows], syn1, noise_probs, negative)
-        table = np.zeros((2, len(data.vocab)))
-        table[:, ok] = full[:, to_orig[ok]]  # merged tokens (not in vocab) contribute 0
-        counts = np.asarray(vocab.counts, dtype=np.float64)[rows]
-        te = np.flatnonzero(data.test.pair == i)
-        if not len(te):
-            out.append(float("nan"))
-            continue
-        z = occurrence_log_posterior(np.log(counts / counts.sum()), table, data.test, te, context, width,
-                                     weights).argmax(axis=1)
-        out.append(float((z == data.test.label[te]).mean()))
-    return out
+    preds = ceiling_predictions(syn0, syn1, vocab, noise_probs, negative, data, context=context, width=width,
+                                weights=weights)
+    return [float((z == data.test.label[data.test.pair == i]).mean()) if len(z) else float("nan")
+            for i, z in enumerate(preds)]

@@ -11,7 +11,7 @@ from replearn.lib.errors import ReplearnInputError, VocabularyError
 from replearn.lib.multisense.config import MultiSenseConfig, SenseConfigError
 from replearn.lib.multisense.model import FELL_BACK_NOTE, MultiSenseVectors, UnknownWordError
 from replearn.lib.multisense.prune import prune_senses
-from replearn.lib.multisense.pseudowords import _held_out, choose_pairs
+from replearn.lib.multisense.pseudowords import hash_split, choose_pairs
 from replearn.lib.multisense.senses import sense_offsets, senses_per_word
 from replearn.lib.multisense.similarity import maxsim
 
@@ -117,9 +117,9 @@ def test_choose_pairs_rule_and_split():
     assert choose_pairs(band, n_pairs=3) == [("river", "money"), ("honey", "bread")]
     with pytest.raises(ReplearnInputError):
         choose_pairs(words, n_pairs=0)
-    held = _held_out(np.arange(10000), 0.1, 0)
+    held = hash_split(np.arange(10000), 0.1, 0)
     assert 0.08 < held.mean() < 0.12
-    np.testing.assert_array_equal(held, _held_out(np.arange(10000), 0.1, 0))
+    np.testing.assert_array_equal(held, hash_split(np.arange(10000), 0.1, 0))
 
 
 def test_estep_window_must_be_non_negative():
