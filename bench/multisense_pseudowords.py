@@ -20,7 +20,16 @@ a and b classifying the same occurrences with the same posterior); senses pruned
 WS-353 / SimLex-999 Spearman (multi-sense average and MaxSim vs skip-gram);
 nearest words per sense of a few ambiguous words; words/s.
 
+Scored as word-sense induction is scored (SemEval-2010 WSI's supervised mapping, lib/multisense/wsi_mapping.py):
+each induced sense of a merged token is mapped to the word it most often stands for on 80 % of its held-out
+occurrences, and the argmax of the posterior is scored on the other 20 %; beside it the one-to-one (2-sense)
+figure, the majority baseline, the ceiling and the share of headroom gained, per pair and as a mean, for each
+seed of ``--seeds`` (the multi-sense model is retrained per seed; the pairs and the ceiling stay). The reference
+skip-gram that chooses the pairs and gives the ceiling is trained on 1 thread (deterministic) and cached in
+``--cache`` (keyed on the corpus's content and its settings), so the pairs never move between runs.
+
     python bench/multisense_pseudowords.py --json bench/out/multisense.json [--epochs 4] [--pairs 8] \
+        [--seeds 1,2,3] [--max-senses K] [--cache bench/out/cache] \
         [--estep-window 0] [--sense-init cluster] [--cluster-features input] [--init-noise X] \
         [--sense-count-base B] [--estep soft|sample] [--oracle]
 """
@@ -28,6 +37,7 @@ nearest words per sense of a few ambiguous words; words/s.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -68,11 +78,83 @@ def oracle_init(data, init_noise: float, width: int = 5):
     return hook
 
 
+#: Issue 18's targets for the supervised mapping (means over the pairs, then over the seeds).
+TARGET_MAPPED, TARGET_HEADROOM = 0.80, 0.75
+
+
+def report_mapped(mapped: dict, fig: dict) -> None:
+    """Print and record the supervised-mapping figures of every seed: per pair the mean (and sd) over the seeds,
+    then the means over the pairs with their spread over the seeds, and the issue's two verdicts."""
+    seeds = list(mapped)
+    pairs = mapped[seeds[0]]
+    fields = ("mapped", "one_to_one", "majority", "ceiling", "headroom")
+    print(f"\nsupervised sense mapping (SemEval-2010 WSI: map on 80 % of the held-out occurrences, score the other "
+          f"20 %), posterior over +-5 words, seeds {seeds}:")
+    print(f"{'pair':28s} {'n_map':>6s} {'n_eval':>6s} {'senses':>6s} {'mapped':>13s} {'1-to-1':>7s} {'major.':>7s} "
+          f"{'ceiling':>7s} {'headroom':>8s}")
+    for i, r in enumerate(pairs):
+        xs = {f: np.array([getattr(mapped[s][i], f) for s in seeds]) for f in fields}
+        senses = np.mean([mapped[s][i].senses_used for s in seeds])
+        sd = f"+-{xs['mapped'].std(ddof=1):.3f}" if len(seeds) > 1 else ""
+        print(f"{r.merged:28s} {r.n_map:6d} {r.n_eval:6d} {senses:6.1f} {xs['mapped'].mean():7.3f}{sd:>6s} "
+              f"{xs['one_to_one'].mean():7.3f} {xs['majority'].mean():7.3f} {xs['ceiling'].mean():7.3f} "
+              f"{np.nanmean(xs['headroom']):8.2f}")
+        fig[f"map_{i}_pair"] = r.merged
+        for f in fields:
+            fig[f"map_{i}_{f}"] = float(np.nanmean(xs[f]))
+        fig[f"map_{i}_mapped_sd"] = float(xs["mapped"].std(ddof=1)) if len(seeds) > 1 else 0.0
+        fig[f"map_{i}_senses_used"] = float(senses)
+    for f in fields:
+        per_seed = np.array([np.nanmean([getattr(r, f) for r in mapped[s]]) for s in seeds])
+        fig[f"map_mean_{f}"] = float(per_seed.mean())
+        fig[f"map_mean_{f}_sd"] = float(per_seed.std(ddof=1)) if len(seeds) > 1 else 0.0
+        fig[f"map_mean_{f}_seeds"] = " ".join(f"{x:.3f}" for x in per_seed)
+    fig["map_seeds"] = ",".join(map(str, seeds))
+    fig["target_mapped"] = "PASS" if fig["map_mean_mapped"] >= TARGET_MAPPED else "FAIL"
+    fig["target_headroom"] = "PASS" if fig["map_mean_headroom"] >= TARGET_HEADROOM else "FAIL"
+    print(f"mean over pairs: mapped {fig['map_mean_mapped']:.3f} (sd over seeds {fig['map_mean_mapped_sd']:.3f}; "
+          f"{fig['map_mean_mapped_seeds']}), one-to-one {fig['map_mean_one_to_one']:.3f}, majority "
+          f"{fig['map_mean_majority']:.3f}, ceiling {fig['map_mean_ceiling']:.3f}, headroom "
+          f"{fig['map_mean_headroom']:.2f} (sd {fig['map_mean_headroom_sd']:.2f})")
+    print(f"{fig['target_mapped']}  mapped accuracy >= {TARGET_MAPPED}: {fig['map_mean_mapped']:.3f}")
+    print(f"{fig['target_headroom']}  share of headroom >= {TARGET_HEADROOM}: {fig['map_mean_headroom']:.2f}")
+
+
+def reference_vectors(corpus_path: Path, corpus, vocab, wcfg, cache: Path):
+    """The reference skip-gram on the unmerged corpus (chooses the pairs, gives the ceiling): ``wcfg`` on 1 thread
+    (bit-for-bit reproducible), read from ``cache`` when a run with the same corpus content, vocabulary and settings
+    made it. Returns an object with ``syn0`` and ``syn1``."""
+    import dataclasses
+    import hashlib
+    from types import SimpleNamespace
+
+    from replearn.lib.store.atomic import atomic_write_npz, read_npz
+    from replearn.lib.store.embeddings_table import content_hash
+    from replearn.lib.text.vocab import keep_probability, noise_distribution
+    from replearn.lib.word2vec.trainer import train_sgns
+
+    one = dataclasses.replace(wcfg, threads=1)
+    key = hashlib.sha256(json.dumps([content_hash(corpus_path), len(vocab), one.to_dict()], sort_keys=True)
+                         .encode()).hexdigest()[:16]
+    path = cache / f"reference-{key}.npz"
+    if path.exists():
+        print(f"reference skip-gram: cached {path}")
+        return SimpleNamespace(**read_npz(path))
+    t0 = time.perf_counter()
+    ref = train_sgns(corpus, vocab.counts, one, keep_prob=keep_probability(vocab.counts, 1e-3),
+                     noise_probs=noise_distribution(vocab.counts, 0.75))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_npz(path, syn0=ref.syn0, syn1=ref.syn1)
+    print(f"reference skip-gram: trained on 1 thread in {time.perf_counter() - t0:.0f} s, cached {path}")
+    return SimpleNamespace(syn0=ref.syn0, syn1=ref.syn1)
+
+
 def main() -> None:
     from replearn.lib.eval.similarity import evaluate_word_pairs, simlex999_path, wordsim353_path
     from replearn.lib.multisense.config import MultiSenseConfig
-    from replearn.lib.multisense.pseudowords import (build_pseudoword_corpus, ceiling_accuracy, choose_pairs,
-                                                     evaluate_pseudowords, pair_cosine)
+    from replearn.lib.multisense.pseudowords import (build_pseudoword_corpus, ceiling_accuracy, ceiling_predictions,
+                                                     choose_pairs, evaluate_pseudowords, pair_cosine)
+    from replearn.lib.multisense.wsi_mapping import evaluate_mapped
     from replearn.lib.multisense.similarity import evaluate_average, evaluate_maxsim
     from replearn.lib.multisense.trainer import train_multisense
     from replearn.lib.text.tokenize import tokenize_corpus
@@ -99,6 +181,10 @@ def main() -> None:
     ap.add_argument("--oracle", action="store_true",
                     help="also train a model whose merged tokens start from their true split (diagnostic)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seeds", default="1", help="comma-separated seeds of the multi-sense model (e.g. 1,2,3)")
+    ap.add_argument("--max-senses", type=int, default=None, help="MultiSenseConfig.max_senses (default: the config's)")
+    ap.add_argument("--cache", type=Path, default=REPO / "bench" / "out" / "cache",
+                    help="where the reference skip-gram is kept between runs")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     if args.sg_epochs is None:
@@ -113,8 +199,7 @@ def main() -> None:
         corpus = encode_corpus(sorted((work / "tokens").glob("*.parquet")), vocab.words, work / "encoded", 1000)
         wcfg = Word2VecConfig(dim=100, window=5, negative=5, epochs=args.sg_epochs, threads=args.threads)
         ref_noise = noise_distribution(vocab.counts, 0.75)
-        ref = train_sgns(corpus, vocab.counts, wcfg, keep_prob=keep_probability(vocab.counts, 1e-3),
-                         noise_probs=ref_noise)
+        ref = reference_vectors(args.corpus, corpus, vocab, wcfg, args.cache)
         pairs = choose_pairs(vocab.words, n_pairs=args.pairs, vectors=ref.syn0, max_cosine=args.max_cosine)
         data = build_pseudoword_corpus(corpus, vocab, pairs, work / "merged", test_fraction=0.1)
         v2 = data.vocab
@@ -130,6 +215,10 @@ def main() -> None:
         overrides = {} if args.init_noise is None else {"init_noise": args.init_noise}
         if args.sense_count_base is not None:
             overrides["sense_count_base"] = args.sense_count_base
+        if args.max_senses is not None:
+            overrides["max_senses"] = args.max_senses
+        seeds = [int(s) for s in args.seeds.split(",")]
+        overrides["seed"] = seeds[0]
         cfg = MultiSenseConfig(dim=100, window=5, negative=5, epochs=args.epochs, threads=args.threads,
                                estep_window=args.estep_window, sense_init=args.sense_init,
                                cluster_features=args.cluster_features, estep=args.estep, **overrides)
@@ -153,6 +242,14 @@ def main() -> None:
                     "sent": dict(context="sentence"), "sent_keep": dict(context="sentence", weights=keep)}
         ceilings = {k: ceiling_accuracy(ref.syn0, ref.syn1, vocab, ref_noise, 5, data, **v) for k, v in variants.items()}
         allres = {k: evaluate_pseudowords(model, data, **v) for k, v in variants.items()}
+        ceiling_pred = ceiling_predictions(ref.syn0, ref.syn1, vocab, ref_noise, 5, data)
+        mapped = {seeds[0]: evaluate_mapped(model, data, ceiling_pred)}
+        for s in seeds[1:]:
+            scfg = dataclasses.replace(cfg, seed=s)
+            rs = train_multisense(data.corpus, v2.counts, scfg, keep_prob=keep, noise_probs=noise)
+            mapped[s] = evaluate_mapped(rs.to_vectors(v2.words, v2.counts, noise, scfg), data, ceiling_pred)
+            print(f"seed {s}: trained in {rs.seconds:.0f} s", flush=True)
+    report_mapped(mapped, fig)
     print("\nmean accuracy by posterior context (model / ceiling):")
     for k in variants:
         fig[f"pw_mean_accuracy_{k}"] = float(np.mean([r.accuracy for r in allres[k]]))
