@@ -29,7 +29,7 @@ skip-gram that chooses the pairs and gives the ceiling is trained on 1 thread (d
 ``--cache`` (keyed on the corpus's content and its settings), so the pairs never move between runs.
 
     python bench/multisense_pseudowords.py --json bench/out/multisense.json [--epochs 4] [--pairs 8] \
-        [--seeds 1,2,3] [--max-senses K] [--cache bench/out/cache] \
+        [--seeds 1,2,3] [--max-senses K] [--test-fraction 0.1] [--cache bench/out/cache] \
         [--estep-window 0] [--sense-init cluster] [--cluster-features input] [--init-noise X] \
         [--sense-count-base B] [--estep soft|sample] [--oracle]
 """
@@ -181,6 +181,8 @@ def main() -> None:
     ap.add_argument("--oracle", action="store_true",
                     help="also train a model whose merged tokens start from their true split (diagnostic)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--test-fraction", type=float, default=0.1,
+                    help="share of the sentences held out (their occurrences are split 80/20 for the mapping)")
     ap.add_argument("--seeds", default="1", help="comma-separated seeds of the multi-sense model (e.g. 1,2,3)")
     ap.add_argument("--max-senses", type=int, default=None, help="MultiSenseConfig.max_senses (default: the config's)")
     ap.add_argument("--cache", type=Path, default=REPO / "bench" / "out" / "cache",
@@ -201,7 +203,7 @@ def main() -> None:
         ref_noise = noise_distribution(vocab.counts, 0.75)
         ref = reference_vectors(args.corpus, corpus, vocab, wcfg, args.cache)
         pairs = choose_pairs(vocab.words, n_pairs=args.pairs, vectors=ref.syn0, max_cosine=args.max_cosine)
-        data = build_pseudoword_corpus(corpus, vocab, pairs, work / "merged", test_fraction=0.1)
+        data = build_pseudoword_corpus(corpus, vocab, pairs, work / "merged", test_fraction=args.test_fraction)
         v2 = data.vocab
         noise = noise_distribution(v2.counts, 0.75)
         keep = keep_probability(v2.counts, 1e-3)
