@@ -3,9 +3,10 @@ of a growing corpus folder it has not seen.
 
 A model registered by the text flows carries, besides its embeddings and
 index, what a later run needs to continue training it: its matrices
-(``vectors``), its vocabulary with counts (``vocabulary``) and the list of
-corpus files it was trained on (``corpus_files``: each file's path and
-SHA-256). :func:`init_model_task` fetches them into the stage store;
+(``vectors``; multi-sense: ``model``), its vocabulary (``vocabulary``), every
+token's count, pruned or not (``token_counts``), and the list of corpus files
+it was trained on (``corpus_files``: each file's path and SHA-256); an image
+model its encoder (``encoder``, ``model``). :func:`init_model_task` fetches them into the stage store;
 :func:`new_files_task` lists the files of the corpus that are in no version's
 list, so a scheduled run trains only on what has landed since.
 """
@@ -33,6 +34,7 @@ from replearn.serving.registered import parse_init_from
 from replearn.serving.registry import version_record
 
 __all__ = ["corpus_manifest_task", "init_model_task", "new_files_task", "resolve_init_task"]
+
 
 @task(name="resolve-init-model", cache_policy=NO_CACHE)
 def resolve_init_task(tracking_uri: str, spec: str, optional: bool = False, registers: str | None = None
