@@ -36,7 +36,7 @@ def metric_flow(params: MetricParams = MetricParams()) -> dict:
         settings = {"train": train_cfg, "encoder": encoder}
         if (init := continue_from(run, params.init_from, ["encoder"], params.model_name)) is not None:
             settings["init_from"] = [init.name, init.version]  # a warm start never resumes a scratch checkpoint
-        init_from = f"{init.name} v{init.version}" if init else None
+        init_from = init.label if init else None
         key = data_key_task(data.path, settings).key
         trained = reuse_or_rerun(train_metric_task, data.path, train_cfg, encoder, run.checkpoint_dir(key),
                                  run.stage_out("encoder.pt"), run.tracking_uri, run.run_id,

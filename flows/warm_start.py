@@ -46,7 +46,7 @@ class WarmStart:
     @property
     def label(self) -> str | None:
         """``"NAME vVERSION"`` of the version continued, None from scratch."""
-        return f"{self.init.name} v{self.init.version}" if self.init else None
+        return self.init.label if self.init else None
 
     @property
     def base_counts(self) -> str | None:
@@ -95,7 +95,7 @@ def continue_from(run: RunContext, spec: str | None, artifacts: list[str], regis
     if not spec or (version := resolve_init_task(run.tracking_uri, spec, registers=registers)) is None:
         return None
     init = fetch_model(run, version, artifacts)
-    log_params(run.tracking_uri, run.run_id, {"init_from": f"{init.name} v{init.version}"})
+    log_params(run.tracking_uri, run.run_id, {"init_from": init.label})
     return init
 
 

@@ -186,6 +186,11 @@ class InitModel(StageOutput):
     version: str = ""
     files: dict[str, str] = file_field(default_factory=dict)
 
+    @property
+    def label(self) -> str:
+        """``"NAME vVERSION"``: how runs, logs and summaries name the version (e.g. ``replearn-word2vec v1``)."""
+        return f"{self.name} v{self.version}"
+
 
 @dataclass(frozen=True)
 class Dataset(StageOutput):

@@ -64,8 +64,8 @@ def train_clip_task(data_path: str, config: dict, checkpoint_dir: str, out_path:
     ``<checkpoint_dir>.1``) and removes once the model is saved.
 
     ``init``: a warm start from the model file of a registered model (tasks/init_model.py: its ``model``
-    artifact), named ``init_from`` (``replearn-clip v1``, logged as the MLflow parameter ``init_from``): its two
-    towers and logit scale replace the fresh model's, the caption tokens both vocabularies hold keep their rows
+    artifact), named ``init_from`` (``replearn-clip v1``; the flow logs it as the MLflow parameter ``init_from``):
+    its two towers and logit scale replace the fresh model's, the caption tokens both vocabularies hold keep their rows
     (lib/clip/model.py :func:`~replearn.lib.clip.model.warm_start`); the optimiser (a new AdamW) and the learning
     rate schedule start afresh. The checkpoint folder must be one for this start (flows/clip.py keys it on the
     version).
@@ -128,8 +128,6 @@ def _train(data_path: str, config: dict, checkpoint_dir: Path, out_path: str, tr
     cfg = ClipConfig.from_dict(config)
     vocab_captions = [str(c) for c in d["vocab_captions"]]
     model = _warm_start(cfg, vocab_captions, init, init_from) if init else None
-    if init:
-        log_params(tracking_uri, run_id, {"init_from": init_from or init})
     log_params(tracking_uri, run_id, {k: (json.dumps(v) if isinstance(v, dict) else v)
                                       for k, v in cfg.to_dict().items()}, prefix="train.")
     captions = d["train_captions"]

@@ -69,8 +69,8 @@ def train_metric_task(data_path: str, train_config: dict, encoder: dict, checkpo
     ``<checkpoint_dir>.1``) and removes once the encoder is saved.
 
     ``init``: a warm start from the encoder file of a registered model (tasks/init_model.py: its ``encoder``
-    artifact), named ``init_from`` (``replearn-metric v1``, logged as the MLflow parameter ``init_from``): its
-    weights (batch-norm statistics included) replace the fresh encoder's; the optimiser (a new Adam) and the
+    artifact), named ``init_from`` (``replearn-metric v1``; the flow logs it as the MLflow parameter
+    ``init_from``): its weights (batch-norm statistics included) replace the fresh encoder's; the optimiser (a new Adam) and the
     batches start afresh. The checkpoint folder must be one for this start (flows/metric.py keys it on the version).
 
     Raises:
@@ -127,7 +127,6 @@ def _train(data_path: str, train_config: dict, encoder: dict, checkpoint_dir: Pa
     model = build_encoder(enc_cfg)
     if init:
         _warm_start(model, init, enc_cfg, init_from)
-        log_params(tracking_uri, run_id, {"init_from": init_from or init})
     log_params(tracking_uri, run_id, cfg.to_dict(), prefix="train.")
     log_params(tracking_uri, run_id, enc_cfg.to_dict(), prefix="encoder.")
 
