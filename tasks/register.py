@@ -128,7 +128,10 @@ def _unchanged(uri: str, run_id: str, name: str, mv, what: str = "nothing change
     def note(ui: str) -> str:  # the run that made the model, linked on the MLflow UI at ``ui``
         return (f"{what[:1].upper()}{what[1:]}: {why}, so the model of [run {mv.run_id}]"
                 f"({ui_run_url(ui, experiment, mv.run_id)}), version {mv.version} of `{name}`"
-                f"{' (champion)' if champion else ''}, still stands. No new version was registered.")
+                f"{' (champion)' if champion else ''}, still stands. No new version was registered."
+                + ("" if champion or standing is None else
+                   f" Version {mv.version} is a challenger: search answers from the champion, version "
+                   f"{standing.version}."))
 
     c.log_batch(run_id, tags=[RunTag(k, v) for k, v in {
         "replearn.registry": "unchanged", "replearn.model_version": str(mv.version),
