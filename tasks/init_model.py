@@ -69,7 +69,7 @@ def resolve_init_task(tracking_uri: str, spec: str, optional: bool = False, regi
                 f"--init-from {spec}: no model {name!r} is registered at {tracking_uri} (registered: "
                 f"{', '.join(known) or 'none'}); fix the name, or give this run's own --model-name "
                 f"({registers}) to start from scratch when it has no version yet") from None
-        aliases = sorted({a for m in versions for a in (m.aliases or [])})
+        aliases = sorted(c.get_registered_model(name).aliases)  # search results carry no aliases
         numbers = sorted(int(m.version) for m in versions)
         raise ReplearnInputError(
             f"--init-from {spec}: model {name} has no {'version ' + version if version else 'alias ' + repr(alias)}; "

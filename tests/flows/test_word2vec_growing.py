@@ -106,7 +106,7 @@ def test_warm_start_keeps_old_rows_as_its_start_and_refuses_what_does_not_fit(pr
     (folder / "b.txt").write_text(later.read_text())
     with pytest.raises(ReplearnInputError, match="--dim 16"):
         _run(home, folder, init_from=CONTINUE, dim=8)
-    with pytest.raises(ReplearnInputError, match="has no alias 'nosuch'; its versions are 1"):
+    with pytest.raises(ReplearnInputError, match="has no alias 'nosuch'; its versions are 1, its aliases champion"):
         _run(home, folder, init_from="replearn-word2vec@nosuch")
     warm = _run(home, folder, init_from="replearn-word2vec@1", warm_alpha=1e-9, min_alpha=1e-9)
     old, new = read_npz(first["stage_outputs"]["vectors"]), read_npz(warm["stage_outputs"]["vectors"])
