@@ -187,6 +187,8 @@ def main() -> None:
     ap.add_argument("--max-senses", type=int, default=None, help="MultiSenseConfig.max_senses (default: the config's)")
     ap.add_argument("--cache", type=Path, default=REPO / "bench" / "out" / "cache",
                     help="where the reference skip-gram is kept between runs")
+    ap.add_argument("--prior", default=None, choices=("dirichlet", "stick_breaking"), help="MultiSenseConfig.prior")
+    ap.add_argument("--dp-alpha", type=float, default=None, help="MultiSenseConfig.dp_alpha (stick-breaking)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     if args.sg_epochs is None:
@@ -219,6 +221,10 @@ def main() -> None:
             overrides["sense_count_base"] = args.sense_count_base
         if args.max_senses is not None:
             overrides["max_senses"] = args.max_senses
+        if args.prior is not None:
+            overrides["prior"] = args.prior
+        if args.dp_alpha is not None:
+            overrides["dp_alpha"] = args.dp_alpha
         seeds = [int(s) for s in args.seeds.split(",")]
         overrides["seed"] = seeds[0]
         cfg = MultiSenseConfig(dim=100, window=5, negative=5, epochs=args.epochs, threads=args.threads,

@@ -13,6 +13,7 @@ EStep = Literal["soft", "sample"]
 EStepNoise = Literal["expected", "sampled", "none"]
 SenseInit = Literal["cluster", "noise"]
 ClusterFeatures = Literal["input", "context"]
+PriorKind = Literal["dirichlet", "stick_breaking"]
 
 
 class SenseConfigError(ReplearnInputError):
@@ -57,9 +58,19 @@ class MultiSenseConfig(Config):
             is multiplied by this factor (> 1): K_x = min(max_senses,
             2 + floor(log(count / sense_min_count) / log(sense_count_base))) for
             count >= sense_min_count (see :func:`.senses.senses_per_word`).
-        prior_smoothing: beta > 0, the pseudo-count per sense of the prior's
-            M-step p(z|x) = (n(x,z) + beta) / (n(x) + K_x beta), i.e. the MAP
-            estimate under a symmetric Dirichlet(1 + beta) prior.
+        prior: the prior over a word's senses and its M-step.
+            ``"dirichlet"`` (default): p(z|x) = (n(x,z) + beta) / (n(x) + K_x beta),
+            the MAP estimate under a symmetric Dirichlet(1 + beta) prior
+            (:func:`.objective.prior_from_counts`). ``"stick_breaking"``: AdaGram's
+            truncated Dirichlet process, p(z = k|x) = beta_k prod_{j<k}(1 - beta_j),
+            beta_k ~ Beta(1, ``dp_alpha``), used through exp E[log p(z|x)] under the
+            mean-field posterior of the betas (:func:`.objective.stick_breaking_prior`):
+            a sense the data does not use gets a prior near 0 and is pruned, so
+            give words many senses (``max_senses``, ``sense_count_base`` near 1)
+            and the data decides how many each keeps.
+        prior_smoothing: beta > 0, the pseudo-count per sense of the Dirichlet prior's M-step.
+        dp_alpha: the stick-breaking concentration alpha > 0 (AdaGram: 0.1); larger
+            keeps more senses.
         prune_threshold: at the end of every epoch from ``prune_from_epoch`` on,
             senses whose prior is below this (in [0, 1)) are removed and
             reported; 0 disables pruning.
@@ -149,7 +160,11 @@ class MultiSenseConfig(Config):
     sense_min_count: int = setting(200, help="Words seen fewer times keep one sense", ge=1)
     sense_count_base: float = setting(10.0, help="A word gets one more sense each time its count grows by this "
                                                  "factor", gt=1.0)
-    prior_smoothing: float = setting(1.0, help="Pseudo-count per sense in the prior's M-step", gt=0.0)
+    prior: PriorKind = setting("dirichlet", help="Prior over a word's senses: 'dirichlet' (smoothed counts) or "
+                                                 "'stick_breaking' (AdaGram's Dirichlet process: unused senses fade)")
+    prior_smoothing: float = setting(1.0, help="Pseudo-count per sense in the Dirichlet prior's M-step", gt=0.0)
+    dp_alpha: float = setting(0.1, help="Concentration of the stick-breaking prior (larger keeps more senses)",
+                              gt=0.0, le=100.0)
     prune_threshold: float = setting(0.02, help="Senses whose prior falls below this are pruned (0 = off)",
                                      ge=0.0, lt=1.0)
     prune_from_epoch: int = setting(1, help="First epoch after which senses are pruned", ge=1)

@@ -21,7 +21,7 @@ the E-step of EM: Dempster et al. 1977), with responsibilities
 
 so one SGD step with rate alpha is the skip-gram step of each sense scaled by
 r_z. The prior is re-estimated in closed form (the M-step of EM, see
-:func:`prior_from_counts`), not by gradient.
+:func:`prior_from_counts` and :func:`stick_breaking_prior`), not by gradient.
 
 This module is the reference the compiled kernel (:mod:`.kernel`) is tested against.
 """
@@ -29,6 +29,7 @@ This module is the reference the compiled kernel (:mod:`.kernel`) is tested agai
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import digamma
 
 
 def log_sigmoid(x: np.ndarray) -> np.ndarray:
@@ -95,3 +96,71 @@ def prior_from_counts(counts: np.ndarray, sense_start: np.ndarray, smoothing: fl
     k = np.diff(sense_start)
     totals = np.add.reduceat(c, sense_start[:-1]) if len(c) else c
     return c / np.repeat(totals, k)
+
+
+def stick_breaking_prior(counts: np.ndarray, sense_start: np.ndarray, alpha: float) -> np.ndarray:
+    """Prior p(z|x) under a truncated stick-breaking (Dirichlet-process) prior, from expected sense counts.
+
+    AdaGram (Bartunov et al. 2016, "Breaking Sticks and Ambiguities with Adaptive
+    Skip-gram", AISTATS, sec. 3-4): p(z = k|x) = beta_k prod_{j<k} (1 - beta_j) with
+    beta_k ~ Beta(1, alpha). The mean-field posterior of beta_k given the expected
+    counts n_1..n_K of word x is Beta(a_k, b_k), a_k = 1 + n_k, b_k = alpha + sum_{j>k} n_j,
+    and the E-step uses exp E[log p(z = k|x)]:
+
+        E[log p(z = k|x)] = E[log beta_k] + sum_{j<k} E[log(1 - beta_j)],
+        E[log beta_k] = psi(a_k) - psi(a_k + b_k),  E[log(1 - beta_k)] = psi(b_k) - psi(a_k + b_k),
+
+    with the stick truncated at K = K_x (beta_K = 1, so E[log beta_K] = 0). The result
+    is normalised per word, which changes no posterior (a constant per word). A sense
+    whose count stays near 0 gets a prior near 0 (about exp(psi(1) - psi(2 + alpha + n_later))
+    times what the earlier senses leave), so small ``alpha`` (0.1 in AdaGram) keeps few
+    senses and pruning removes the rest: the data decides how many senses a word keeps.
+
+    Args:
+        counts: float (S,) expected sense counts n(x,z) >= 0.
+        sense_start: int64 (V + 1,) sense row offsets. alpha: concentration > 0.
+
+    Returns:
+        float64 (S,) priors in (0, 1], each word's rows summing to 1.
+    """
+    n = np.asarray(counts, dtype=np.float64)
+    start = np.asarray(sense_start, dtype=np.int64)
+    if len(n) == 0:
+        return n
+    k = np.diff(start)
+    owner = np.repeat(np.arange(len(k)), k)
+    csum = np.cumsum(n)
+    before = np.concatenate([[0.0], csum])[start[:-1]]  # counts of the rows before each word
+    total = csum[start[1:] - 1] - before  # each word's total count
+    tail = total[owner] - (csum - before[owner])  # sum_{j>k} n_j
+    a, b = 1.0 + n, alpha + tail
+    e_log_beta = digamma(a) - digamma(a + b)
+    e_log_rest = digamma(b) - digamma(a + b)
+    last = (np.arange(len(n)) - start[owner]) == k[owner] - 1
+    e_log_beta[last] = 0.0
+    e_log_rest[last] = 0.0
+    rest = np.cumsum(e_log_rest)  # running sum, reset per word below
+    rest_before = np.concatenate([[0.0], rest])[start[:-1]]
+    earlier = (rest - e_log_rest) - rest_before[owner]  # sum_{j<k} E[log(1 - beta_j)] within the word
+    log_p = e_log_beta + earlier
+    log_p -= np.maximum.reduceat(log_p, start[:-1][k > 0])[np.cumsum(k > 0)[owner] - 1]
+    p = np.exp(log_p)
+    return p / np.add.reduceat(p, start[:-1][k > 0])[np.cumsum(k > 0)[owner] - 1]
+
+
+def size_biased_order(counts: np.ndarray, sense_start: np.ndarray) -> np.ndarray:
+    """Row order that sorts each word's senses by decreasing expected count (ties keep their order).
+
+    The stick-breaking prior favours early sticks, so the most used sense should
+    come first (a size-biased permutation, as in the stick-breaking construction
+    of Sethuraman 1994); :func:`stick_breaking_prior` is then applied to the sorted rows.
+
+    Args:
+        counts: float (S,) expected sense counts. sense_start: int64 (V + 1,) offsets.
+
+    Returns:
+        int64 (S,) a permutation of the rows that keeps every word's rows in its own range.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    owner = np.repeat(np.arange(len(sense_start) - 1), np.diff(sense_start))
+    return np.lexsort((np.arange(len(counts)), -counts, owner)).astype(np.int64)

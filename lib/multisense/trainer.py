@@ -48,7 +48,7 @@ from replearn.lib.multisense.cluster import cluster_directions, context_features
 from replearn.lib.multisense.config import MultiSenseConfig
 from replearn.lib.multisense.kernel import NOISE_MODES, train_chunk
 from replearn.lib.multisense.model import MultiSenseVectors
-from replearn.lib.multisense.objective import prior_from_counts
+from replearn.lib.multisense.objective import prior_from_counts, size_biased_order, stick_breaking_prior
 from replearn.lib.multisense.prune import PrunedSense, prune_senses
 from replearn.lib.multisense.senses import sense_offsets, senses_per_word
 from replearn.lib.word2vec.corpus import EncodedCorpus
@@ -218,9 +218,18 @@ class _SenseState:
     pruned: list[PrunedSense]
     base: np.ndarray
 
-    def prior(self, counts: np.ndarray, smoothing: float) -> np.ndarray:
-        """float64 (S,) p(z|x) from this run's expected sense ``counts`` (S,) and :attr:`base`."""
-        return prior_from_counts(self.base + counts, self.start, smoothing)
+    def prior(self, counts: np.ndarray, config: MultiSenseConfig) -> np.ndarray:
+        """float64 (S,) p(z|x) from this run's expected sense ``counts`` (S,) and :attr:`base`, by
+        ``config.prior`` (:func:`.objective.prior_from_counts` or :func:`.objective.stick_breaking_prior`)."""
+        if config.prior == "stick_breaking":
+            return stick_breaking_prior(self.base + counts, self.start, config.dp_alpha)
+        return prior_from_counts(self.base + counts, self.start, config.prior_smoothing)
+
+    def take(self, rows: np.ndarray, start: np.ndarray) -> None:
+        """Keep the sense rows ``rows`` (int64 (S',), in that order; pruning or reordering), with offsets ``start``."""
+        self.sv = np.ascontiguousarray(self.sv[rows])
+        self.prev, self.noise_ll, self.base = self.prev[rows], self.noise_ll[rows], self.base[rows]
+        self.start = start
 
     def payload(self) -> dict:
         """Checkpoint payload: the arrays, and ``pruned`` as JSON-able ``[word, sense, prior, epoch]`` lists."""
@@ -304,9 +313,23 @@ def _init_senses(run: _Run, state: _SenseState,
     if after_sense_init is not None:
         after_sense_init(sv, start, syn0, state.syn1)
     state.sv, state.start = sv, start
-    state.prev = np.zeros(len(sv), dtype=np.float64)
+    state.prev = _even_counts(run, start)
     state.noise_ll = np.full(len(sv), -np.log(2.0))
     state.base = np.zeros(len(sv), dtype=np.float64)
+
+
+def _even_counts(run: _Run, start: np.ndarray) -> np.ndarray:
+    """The expected sense counts (S,) the first EM epoch starts from, as if the last epoch had been seen.
+
+    Dirichlet prior: zeros (the prior starts uniform). Stick-breaking prior: every word's kept occurrences
+    split evenly over its senses; with zeros it would start at p(z > 1|x) of about exp(psi(alpha) - psi(1 +
+    alpha)), e^-10 for alpha = 0.1, and every occurrence would go to the first sense before the senses differ.
+    """
+    if run.config.prior != "stick_breaking":
+        return np.zeros(int(start[-1]), dtype=np.float64)
+    k = np.diff(start)
+    per_sense = np.asarray(run.counts, dtype=np.float64) * run.keep_prob / k
+    return np.repeat(per_sense, k)
 
 
 def _train_epoch(run: _Run, state: _SenseState, result: MultiSenseTrainResult, epoch: int, step: int) -> int:
@@ -324,7 +347,7 @@ def _train_epoch(run: _Run, state: _SenseState, result: MultiSenseTrainResult, e
             raise CorpusError(f"encoded corpus {corpus.path} has word id {int(ids.max())} >= vocabulary "
                               f"size {V}; encode it with the same vocabulary")
         frac_left = max(0.0, 1.0 - seen / corpus.n_tokens)
-        log_prior = np.log(state.prior(cur + frac_left * state.prev, config.prior_smoothing))
+        log_prior = np.log(state.prior(cur + frac_left * state.prev, config))
         loss, centres, words = train_chunk(
             state.sv, state.syn1, state.start, log_prior, cur, ids, bounds, keep_prob=run.keep_prob, noise=run.noise,
             window=config.window, negative=config.negative, alpha0=config.alpha, alpha1=config.min_alpha,
@@ -353,14 +376,14 @@ def _end_epoch(run: _Run, state: _SenseState, result: MultiSenseTrainResult, epo
     if not np.isfinite(state.sv).all() or not np.isfinite(state.syn1).all():
         raise TrainingError(f"non-finite vectors after epoch {epoch + 1}; lower alpha (now {config.alpha})",
                             result.steps)
-    prior = state.prior(state.prev, config.prior_smoothing)
+    em = epoch + 1 > run.warmup_epochs
+    if em and config.prior == "stick_breaking":
+        state.take(size_biased_order(state.base + state.prev, state.start), state.start)
+    prior = state.prior(state.prev, config)
     if config.prune_threshold > 0 and epoch + 1 >= max(config.prune_from_epoch, run.warmup_epochs + 1):
-        keep, state.start, gone = prune_senses(prior, state.start, config.prune_threshold, epoch + 1)
+        keep, start, gone = prune_senses(prior, state.start, config.prune_threshold, epoch + 1)
         if gone:
-            state.sv = np.ascontiguousarray(state.sv[keep])
-            state.prev = state.prev[keep]
-            state.noise_ll = state.noise_ll[keep]
-            state.base = state.base[keep]
+            state.take(keep, start)
             state.pruned.extend(gone)
     if run.checkpoint_dir is not None:
         save_checkpoint(run.checkpoint_dir, epoch + 1, state.payload(), key=run.key, fmt=NPZ)
@@ -408,7 +431,7 @@ def train_multisense(corpus: EncodedCorpus, counts: np.ndarray, config: MultiSen
     noise = alias_table(noise_probs)
     keep_prob = np.ascontiguousarray(keep_prob, dtype=np.float64)
     total = float(corpus.n_tokens) * config.epochs
-    result = MultiSenseTrainResult(state.sv, state.syn1, state.start, state.prior(state.prev, config.prior_smoothing),
+    result = MultiSenseTrainResult(state.sv, state.syn1, state.start, state.prior(state.prev, config),
                                    pruned=state.pruned, resumed_from_epoch=start_epoch)
     step = start_epoch * -(-corpus.n_tokens // config.chunk_tokens)
     bar = tqdm(total=int(total), initial=int(start_epoch * corpus.n_tokens), unit="w", unit_scale=True,
@@ -427,7 +450,7 @@ def train_multisense(corpus: EncodedCorpus, counts: np.ndarray, config: MultiSen
         if pool is not None:
             pool.shutdown()
     result.sv, result.syn1, result.sense_start = state.sv, state.syn1, state.start
-    result.prior = state.prior(state.prev, config.prior_smoothing)
+    result.prior = state.prior(state.prev, config)
     result.pruned = state.pruned
     result.seconds = time.perf_counter() - t0
     bar.close()

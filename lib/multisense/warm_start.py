@@ -45,7 +45,7 @@ def old_sense_counts(prior: np.ndarray, sense_start: np.ndarray, occurrences: np
 
     Args:
         prior: float (S,) p(z|x). sense_start: int64 (V + 1,) offsets.
-        occurrences: float (V,) n(x) >= 0, the occurrences the counts stand for. smoothing: beta > 0.
+        occurrences: float (V,) n(x) >= 0, the occurrences the counts stand for. smoothing: beta >= 0.
 
     Returns:
         float64 (S,) >= 0 (exact where no value was clipped at 0).
@@ -105,5 +105,7 @@ def grow_state(words: Sequence[str], counts: np.ndarray, keep_prob: np.ndarray, 
     seen = np.zeros(len(old.words), dtype=np.float64)  # n(x) at the old ids: old count x this run's keep
     seen[old_id[is_old]] = old.counts[old_id[is_old]] * keep_prob[is_old]
     sense_counts = np.zeros(len(owner), dtype=np.float64)
-    sense_counts[from_old] = old_sense_counts(old.prior, old.sense_start, seen, old.config.prior_smoothing)[old_rows]
+    # the stick-breaking M-step has no closed-form inverse; its counts are close to p(z|x) n(x) (smoothing 0)
+    smoothing = old.config.prior_smoothing if old.config.prior == "dirichlet" else 0.0
+    sense_counts[from_old] = old_sense_counts(old.prior, old.sense_start, seen, smoothing)[old_rows]
     return StartState(sv, syn1, start, sense_counts), int(is_old.sum())

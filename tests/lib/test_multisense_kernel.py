@@ -176,3 +176,18 @@ def test_after_sense_init_hook_is_called_once_and_its_rows_are_trained_on(tmp_pa
     (sv_shape, start, syn0_shape, syn1_shape), = calls
     assert sv_shape == (start[-1], 8) and syn0_shape == syn1_shape == (9, 8) and start[1] - start[0] == 2
     assert not np.array_equal(plain.sv[:2], hooked.sv[:2])
+
+
+@pytest.mark.slow
+def test_stick_breaking_prior_splits_two_senses_with_the_most_used_sense_first(tmp_path):
+    corpus, counts, _ = toy_corpus(tmp_path)
+    cfg = MultiSenseConfig(dim=16, window=3, negative=3, sample=0, epochs=6, warmup_epochs=1, alpha=0.05,
+                           max_senses=2, sense_min_count=100, threads=1, prune_threshold=0.05, chunk_tokens=1000,
+                           prior="stick_breaking", dp_alpha=0.1)
+    res = train_multisense(corpus, counts, cfg, keep_prob=keep_probability(counts, 0), noise_probs=noise_distribution(counts))
+    m = res.to_vectors([f"w{i}" for i in range(9)], counts, noise_distribution(counts), cfg)
+    p1 = m.posterior("w0", ["w1", "w2", "w3"]).probs
+    p2 = m.posterior("w0", ["w5", "w6", "w7"]).probs
+    assert p1.argmax() != p2.argmax() and p1.max() > 0.9 and p2.max() > 0.9
+    prior = m.sense_prior("w0")
+    assert prior[0] >= prior[1] > 0.3  # senses sorted by use, both kept

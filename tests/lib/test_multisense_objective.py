@@ -8,7 +8,9 @@ import math
 import numpy as np
 import torch
 
-from replearn.lib.multisense.objective import prior_from_counts, window_loss_and_grad, window_scores
+from replearn.lib.multisense.objective import (prior_from_counts, size_biased_order, stick_breaking_prior,
+                                               window_loss_and_grad,
+                                               window_scores)
 from replearn.lib.multisense.posterior import batch_posterior, context_log_likelihood, sense_posterior
 
 
@@ -92,3 +94,49 @@ def test_prior_m_step_is_smoothed_average_responsibility():
     np.testing.assert_allclose(p[:2], [4 / 6, 2 / 6])
     np.testing.assert_allclose(p[2], 1.0)
     np.testing.assert_allclose(p[3:], [1 / 5, 1 / 5, 3 / 5])
+
+
+def stick_breaking_reference(n, alpha):
+    """exp E[log p(z = k|x)] of one word by plain loops (Bartunov et al. 2016, sec. 4), normalised."""
+    from scipy.special import digamma
+    K, out = len(n), []
+    for k in range(K):
+        lp = 0.0
+        for j in range(k):  # the sticks broken before k: E[log(1 - beta_j)]
+            a, b = 1 + n[j], alpha + sum(n[j + 1:])
+            lp += digamma(b) - digamma(a + b)
+        if k < K - 1:  # the last stick is all that is left (truncation)
+            a, b = 1 + n[k], alpha + sum(n[k + 1:])
+            lp += digamma(a) - digamma(a + b)
+        out.append(lp)
+    p = np.exp(out)
+    return p / p.sum()
+
+
+def test_stick_breaking_prior_equals_a_loop_over_the_sticks():
+    rng = np.random.default_rng(3)
+    k = np.array([1, 3, 5, 2, 1, 4])
+    start = np.concatenate([[0], np.cumsum(k)])
+    counts = rng.exponential(40.0, k.sum())
+    counts[[3, 6, 7]] = 0.0
+    got = stick_breaking_prior(counts, start, alpha=0.1)
+    want = np.concatenate([stick_breaking_reference(counts[a:b], 0.1) for a, b in zip(start[:-1], start[1:])])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+
+
+def test_stick_breaking_prior_starves_unused_senses_more_than_the_dirichlet_prior():
+    start = np.array([0, 5])
+    counts = np.array([300.0, 200.0, 0.5, 0.2, 0.0])  # two senses used, three barely
+    sb = stick_breaking_prior(counts, start, alpha=0.1)
+    dir_ = prior_from_counts(counts, start, smoothing=1.0)
+    assert sb[:2].sum() > 0.995 and sb[2:].max() < 0.005
+    assert sb[2:].max() < dir_[2:].min()
+    # a larger concentration leaves more mass to the later sticks
+    assert stick_breaking_prior(counts, start, alpha=5.0)[2:].sum() > sb[2:].sum()
+
+
+def test_size_biased_order_sorts_each_words_senses_by_count():
+    start = np.array([0, 3, 4, 6])
+    counts = np.array([1.0, 5.0, 5.0, 2.0, 0.0, 9.0])
+    order = size_biased_order(counts, start)
+    assert order.tolist() == [1, 2, 0, 3, 5, 4]  # ties keep their order; rows stay with their word
