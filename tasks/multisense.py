@@ -15,10 +15,11 @@ from replearn.lib.multisense.config import MultiSenseConfig
 from replearn.lib.multisense.model import MultiSenseVectors
 from replearn.lib.multisense.pseudoword_store import VOCAB_FILE, load_pseudoword_data, save_pseudoword_data
 from replearn.lib.multisense.pair_choice import choose_unrelated_pairs
-from replearn.lib.multisense.pseudowords import build_pseudoword_corpus, evaluate_pseudowords
+from replearn.lib.multisense.pseudowords import build_pseudoword_corpus
 from replearn.lib.multisense.similarity import evaluate_average, evaluate_maxsim
 from replearn.lib.multisense.trainer import StartState, StepLog, train_multisense
 from replearn.lib.multisense.warm_start import grow_state
+from replearn.lib.multisense.wsi_mapping import MAP_FRACTION, evaluate_mapped, mean_scores
 from replearn.lib.store.embeddings_table import EmbeddingsMetadata, write_embeddings
 from replearn.lib.text.vocab import keep_probability, noise_distribution, read_vocabulary
 from replearn.lib.word2vec.corpus import EncodedCorpus
@@ -120,8 +121,17 @@ def _warm_start(init: str, words: tuple[str, ...], counts: np.ndarray, keep: np.
 @task(name="evaluate-multisense", cache_policy=STAGE_CACHE, persist_result=True)
 def evaluate_multisense_task(model_path: str, tracking_uri: str, run_id: str, probes: list[str] | None = None,
                              pseudo: Pseudowords | None = None) -> Evaluation:
-    """WS-353 / SimLex-999 (prior-weighted average and MaxSim), each sense's neighbours for ambiguous words, and
-    pseudo-word accuracy (when pseudo-words were merged) -> MLflow metrics, tables and a Prefect artifact."""
+    """WS-353 / SimLex-999 (prior-weighted average and MaxSim), each sense's neighbours for ambiguous words, and,
+    when pseudo-words were merged, how well the senses recover the original words -> MLflow metrics, tables and a
+    Prefect artifact.
+
+    Pseudo-words are scored as SemEval-2010 WSI scores sense induction (:mod:`replearn.lib.multisense.wsi_mapping`):
+    each pair's held-out occurrences are split 80/20 by a hash of the occurrence; each sense is mapped to the word
+    it most often stands for on the 80 %; the argmax of the posterior is scored on the 20 %. Metrics:
+    ``pseudoword_mapped_accuracy`` (the champion metric), ``pseudoword_one_to_one`` (the two most used senses,
+    the better bijection) and ``pseudoword_majority`` (always the more frequent word), means over the pairs with
+    scored occurrences; nan when none has any.
+    """
     model = MultiSenseVectors.load(Path(model_path))
     metrics: dict[str, float] = {}
     for name, path in (("wordsim353", wordsim353_path()), ("simlex999", simlex999_path())):
@@ -137,14 +147,19 @@ def evaluate_multisense_task(model_path: str, tracking_uri: str, run_id: str, pr
                           "neighbours": ", ".join(w for w, _ in nbrs)})
     pairs_table = []
     if pseudo is not None:
-        results = evaluate_pseudowords(model, load_pseudoword_data(Path(pseudo.dir)))
+        results = evaluate_mapped(model, load_pseudoword_data(Path(pseudo.dir)))
         for r in results:
-            pairs_table.append({"pseudo_word": r.merged, "senses": r.n_senses,
-                                "prior": " ".join(f"{p:.2f}" for p in r.prior), "held_out": r.n_test,
-                                "accuracy": round(r.accuracy, 4), "majority": round(r.baseline, 4)})
-        acc = [r.accuracy for r in results if r.n_test]
-        metrics["pseudoword_accuracy"] = float(np.mean(acc)) if acc else float("nan")
-        metrics["pseudoword_majority"] = float(np.mean([r.baseline for r in results if r.n_test] or [np.nan]))
+            pairs_table.append({"pseudo_word": r.merged, "senses": model.n_senses(r.merged),
+                                "prior": " ".join(f"{p:.2f}" for p in model.sense_prior(r.merged)),
+                                "mapped_on": r.n_map, "scored_on": r.n_eval, "mapped": round(r.mapped, 4),
+                                "one_to_one": round(r.one_to_one, 4), "majority": round(r.majority, 4)})
+        means = mean_scores(results)
+        metrics.update({"pseudoword_mapped_accuracy": means["mapped"], "pseudoword_one_to_one": means["one_to_one"],
+                        "pseudoword_majority": means["majority"]})
+        if not any(r.n_eval for r in results):
+            get_run_logger().warning("no pseudo-word has a held-out occurrence to score (%s held out in all): the "
+                                     "corpus is too small for pseudo-word figures; use a larger corpus",
+                                     sum(r.n_map for r in results))
     log_metrics(tracking_uri, run_id, metrics)
     c = client(tracking_uri)
     c.log_text(run_id, json.dumps(table, indent=1), "eval/sense_neighbours.json")
@@ -153,7 +168,9 @@ def evaluate_multisense_task(model_path: str, tracking_uri: str, run_id: str, pr
     if pairs_table:
         c.log_text(run_id, json.dumps(pairs_table, indent=1), "eval/pseudowords.json")
         create_table_artifact(key="pseudo-words", table=pairs_table,
-                              description="Which original word stood in held-out contexts, from p(z|x, context)")
+                              description=f"Which original word stood in held-out contexts: senses mapped to words on "
+                                          f"{MAP_FRACTION:.0%} of the held-out occurrences, the argmax of "
+                                          f"p(z|x, context) scored on the rest (SemEval-2010 WSI)")
     return Evaluation(metrics=metrics, tables={"neighbours": table, "pseudowords": pairs_table})
 
 

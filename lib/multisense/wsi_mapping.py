@@ -40,6 +40,7 @@ from replearn.lib.errors import ReplearnInputError
 from replearn.lib.multisense.pseudowords import PseudowordData, hash_split, occurrence_log_posterior
 
 __all__ = ["MAP_FRACTION", "MappedPair", "evaluate_mapped", "headroom", "majority_map", "mapped_accuracy", "mapping_split",
+           "mean_scores",
            "one_to_one_accuracy", "score_pair"]
 
 #: Share of the held-out occurrences that maps senses to words (SemEval-2010 WSI: 80 % mapping, 20 % evaluation).
@@ -191,3 +192,11 @@ def evaluate_mapped(model, data: PseudowordData, ceiling: list[np.ndarray] | Non
         out.append(score_pair(tok, scores, data.test.label[te], None if ceiling is None else ceiling[i], fraction,
                               seed))
     return out
+
+
+def mean_scores(results: list[MappedPair]) -> dict[str, float]:
+    """Means over the pairs that have occurrences to score (``n_eval > 0``) of ``mapped``, ``one_to_one`` and
+    ``majority``; nan each when no pair has any (a corpus too small for its held-out split)."""
+    scored = [r for r in results if r.n_eval]
+    return {k: float(np.mean([getattr(r, k) for r in scored])) if scored else float("nan")
+            for k in ("mapped", "one_to_one", "majority")}

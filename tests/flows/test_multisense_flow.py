@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import numpy as np
 import pytest
 
 from replearn.flows.params import MultisenseParams
@@ -22,11 +23,18 @@ def test_multisense_flow_exports_one_row_per_sense_and_disambiguates(prefect_har
                                          sense_min_count=40, max_senses=3, pseudo_pairs=2, threads=1))
     m = s["metrics"]
     for key in ("wordsim353_avg_spearman", "wordsim353_maxsim_spearman", "simlex999_avg_spearman",
-                "pseudoword_accuracy"):
+                "pseudoword_mapped_accuracy", "pseudoword_one_to_one", "pseudoword_majority"):
         assert key in m, key
-    assert len(s["pseudowords"]) == 2 and all(r["senses"] >= 1 for r in s["pseudowords"])
+    rows = s["pseudowords"]
+    assert len(rows) == 2 and all(r["senses"] >= 1 for r in rows)
+    # SemEval-2010 supervised mapping: about 80 % of each pair's held-out occurrences map, the rest are scored
+    assert all(r["mapped_on"] >= r["scored_on"] for r in rows)
+    assert sum(r["mapped_on"] for r in rows) > 0
+    scored = [r for r in rows if r["scored_on"]]  # the Lee corpus is small: a pair may have none to score
+    want = np.mean([r["mapped"] for r in scored]) if scored else float("nan")
+    assert m["pseudoword_mapped_accuracy"] == pytest.approx(want, abs=1e-4, nan_ok=True)
     run = client(tracking_uri(home)).get_run(s["mlflow_run_id"])
-    assert "pseudoword_accuracy" in run.data.metrics and "train.loss" in run.data.metrics
+    assert "pseudoword_mapped_accuracy" in run.data.metrics and "train.loss" in run.data.metrics
     # the pairs are unrelated in a reference skip-gram on the unmerged corpus (the bench's rule)
     cosines = json.loads(run.data.params["pseudowords.reference_cosines"])
     assert len(cosines) == 2 and all(c < 0.2 for c in cosines.values())

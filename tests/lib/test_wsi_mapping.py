@@ -9,10 +9,12 @@ import pytest
 
 from replearn.lib.errors import ReplearnInputError
 from replearn.lib.multisense.wsi_mapping import (
+    MappedPair,
     headroom,
     majority_map,
     mapped_accuracy,
     mapping_split,
+    mean_scores,
     one_to_one_accuracy,
     score_pair,
 )
@@ -98,3 +100,13 @@ def test_score_pair_puts_every_figure_on_the_same_evaluation_split():
     assert r.majority == pytest.approx((y[e] == maj).mean())
     assert r.headroom == pytest.approx((r.mapped - r.majority) / (r.ceiling - r.majority))
     assert r.senses_used == len(np.unique(scores[e].argmax(1)))
+
+
+def test_mean_scores_skip_pairs_with_nothing_to_score():
+    def pair(n_eval, mapped, one, major):
+        return MappedPair("x", 10, n_eval, 2, mapped, one, major, float("nan"), float("nan"))
+
+    got = mean_scores([pair(4, 0.75, 0.5, 0.5), pair(0, float("nan"), float("nan"), float("nan")),
+                       pair(2, 1.0, 1.0, 0.0)])
+    assert got == pytest.approx({"mapped": 0.875, "one_to_one": 0.75, "majority": 0.25})
+    assert all(np.isnan(v) for v in mean_scores([pair(0, 0.0, 0.0, 0.0)]).values())
