@@ -7,6 +7,7 @@ from typing import Literal
 
 from replearn.lib.dataclass_config import Config, ConfigError, check_fields, range_checks, setting
 from replearn.lib.errors import ReplearnInputError
+from replearn.lib.word2vec.config import Kernel
 
 
 EStep = Literal["soft", "sample"]
@@ -136,6 +137,12 @@ class MultiSenseConfig(Config):
             EM split senses along that nuisance (the size of sum_y u(y)), not
             along meaning (books pseudo-words: chance accuracy); a fixed, wider
             span removes that and gives sharper responsibilities.
+        kernel: how a centre occurrence's targets are drawn. ``"pair"``: word2vec.c's,
+            ``negative`` noise words for each (centre, context) pair, m (1 + negative)
+            targets for m context words. ``"shared"``: the m pairs share one draw of
+            ``negative`` noise words, each weighted by m, so m + negative targets
+            (Ji et al. 2016, as the word2vec kernel of that name; same expected
+            gradient, fewer dot products per sense).
         max_sentence_tokens: pseudo-sentence cap used when encoding the corpus
             (see Word2VecConfig); provenance only.
         threads: worker threads (Hogwild SGD), >= 1.
@@ -182,6 +189,8 @@ class MultiSenseConfig(Config):
                                                        "responsibilities, sampled, or not at all")
     estep_window: int = setting(0, help="Words each side the E-step reads as evidence (0 = the update's dynamic "
                                         "window)", ge=0)
+    kernel: Kernel = setting("pair", help="Noise words: 'pair' (negative per context word, as word2vec.c) or "
+                                          "'shared' (one draw per centre word shared by its window: faster)")
     max_sentence_tokens: int | None = setting(1000, help="Join consecutive lines (documents) into pseudo-sentences "
                                                          "of up to this many tokens when encoding the corpus; 0 or "
                                                          "empty = one line, one sentence", ge=0)

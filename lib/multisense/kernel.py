@@ -43,7 +43,7 @@ NOISE_MODES = {"none": 0, "sampled": 1, "expected": 2}
 
 @njit(fastmath=True, inline="always")
 def window_update(sv, syn1, s0, K, log_prior, counts, targets, labels, T, alpha, f, r, neu1e, du, pick,
-                  noise_mode, noise_ll, evid, n_evid, negative):
+                  noise_mode, noise_ll, evid, n_evid, negative, wts):
     """One E-step + SGD M-step for a centre occurrence; returns the window's NLL (nats).
 
     Args:
@@ -56,14 +56,20 @@ def window_update(sv, syn1, s0, K, log_prior, counts, targets, labels, T, alpha,
         evid: int64 (>= n_evid,) evidence words of the E-step; with n_evid = 0 the E-step uses the
             window words of ``targets`` (labels 1). With n_evid > 0 (``estep_window`` > 0) it uses
             these instead, and the noise term counts ``negative`` noise words per evidence word.
+        wts: float32 (>= T,) how many (centre, context) pairs each target's term stands for: 1 for a
+            window word; 1 for a noise word of the pair kernel, m (the window's word count) for a noise
+            word shared by the window's m pairs (kernel "shared"). Every term of the loss and its gradient
+            is multiplied by it (:func:`.objective.window_loss_and_grad` with ``weights``).
     """
     D = sv.shape[1]
     # E-step: a_z = log prior + sum_t log sigma(s_t f_zt)
     amax = -1e300
     n_neg = 0
+    neg_w = 0.0
     for j in range(T):
         if labels[j] < 0.5:
             n_neg += 1
+            neg_w += wts[j]
     for z in range(K):
         a = log_prior[s0 + z]
         neg_sum = 0.0
@@ -83,7 +89,7 @@ def window_update(sv, syn1, s0, K, log_prior, counts, targets, labels, T, alpha,
                 if n_evid == 0:
                     a += ls
             else:
-                neg_sum += ls
+                neg_sum += wts[j] * ls
         if K > 1 and n_evid > 0:
             # E-step evidence: every word of the fixed E-step window (not the dynamic one)
             for j in range(n_evid):
@@ -95,13 +101,14 @@ def window_update(sv, syn1, s0, K, log_prior, counts, targets, labels, T, alpha,
                     a += -np.log1p(np.exp(-d))
                 else:
                     a += d - np.log1p(np.exp(d))
-        n_scale = float(n_neg) if n_evid == 0 else float(negative * n_evid)
+        # neg_sum is the weighted sum over the noise terms; neg_w the number of (pair, noise word) terms
+        n_scale = neg_w if n_evid == 0 else float(negative * n_evid)
         if noise_mode == 1 and n_neg > 0:
-            a += neg_sum * (n_scale / n_neg)
+            a += neg_sum * (n_scale / neg_w)
         elif noise_mode == 2 and n_neg > 0:
             # running estimate of E_q[log sigma(-<u_n, v(x,z)>)] per sense, times the number of noise words
             a += n_scale * noise_ll[s0 + z]
-            noise_ll[s0 + z] += NOISE_RATE * (neg_sum / n_neg - noise_ll[s0 + z])
+            noise_ll[s0 + z] += NOISE_RATE * (neg_sum / neg_w - noise_ll[s0 + z])
         r[z] = a
         if a > amax:
             amax = a
@@ -139,7 +146,7 @@ def window_update(sv, syn1, s0, K, log_prior, counts, targets, labels, T, alpha,
                 d = 30.0
             elif d < -30.0:
                 d = -30.0
-            g = np.float32(alpha * r[z] * (labels[j] - 1.0 / (1.0 + np.exp(-d))))
+            g = np.float32(alpha * r[z] * wts[j] * (labels[j] - 1.0 / (1.0 + np.exp(-d))))
             for k in range(D):
                 neu1e[z, k] += g * syn1[t, k]
                 du[k] += g * sv[s0 + z, k]
@@ -156,8 +163,15 @@ def window_update(sv, syn1, s0, K, log_prior, counts, targets, labels, T, alpha,
 @njit(fastmath=True, nogil=True)
 def _train_block(sv, syn1, sense_start, log_prior, counts, ids, bounds, s_begin, s_end, keep_prob, alias_prob,
                  alias_idx, window, negative, alpha0, alpha1, progress0, progress_scale, seed, sample_sense, noise_mode, noise_ll,
-                 estep_window):
-    """Train on sentences [s_begin, s_end) of a chunk. Returns (nll_sum, n_centres, n_words)."""
+                 estep_window, shared):
+    """Train on sentences [s_begin, s_end) of a chunk. Returns (nll_sum, n_centres, n_words).
+
+    ``shared``: the window's context words share one draw of ``negative`` noise words, each weighted by the
+    number of context words m (Ji et al. 2016's shared negatives, :mod:`replearn.lib.word2vec.hogbatch`, in
+    this model's orientation: the sense predicts its window), so a centre has m + negative targets instead of
+    m (1 + negative). A noise word that is also a word of the window is skipped (the pair kernel skips a noise
+    word equal to its pair's context word).
+    """
     D = sv.shape[1]
     kmax = 1
     for x in range(sense_start.shape[0] - 1):
@@ -165,6 +179,7 @@ def _train_block(sv, syn1, sense_start, log_prior, counts, ids, bounds, s_begin,
     tmax = 2 * window * (negative + 1)
     targets = np.empty(tmax, dtype=np.int64)
     labels = np.empty(tmax, dtype=np.float32)
+    wts = np.ones(tmax, dtype=np.float32)
     f = np.empty((kmax, tmax), dtype=np.float32)
     r = np.empty(kmax, dtype=np.float64)
     neu1e = np.empty((kmax, D), dtype=np.float32)
@@ -189,16 +204,35 @@ def _train_block(sv, syn1, sense_start, log_prior, counts, ids, bounds, s_begin,
                 y = kept[j]
                 targets[T] = y
                 labels[T] = 1.0
+                wts[T] = 1.0
                 T += 1
+                if shared:
+                    continue
                 for _ in range(negative):
                     t, state = _draw_noise(alias_prob, alias_idx, state)
                     if t == y:
                         continue
                     targets[T] = t
                     labels[T] = 0.0
+                    wts[T] = 1.0
                     T += 1
             if T == 0:
                 continue
+            if shared:
+                m = T
+                for _ in range(negative):
+                    t, state = _draw_noise(alias_prob, alias_idx, state)
+                    clash = False
+                    for q in range(m):
+                        if targets[q] == t:
+                            clash = True
+                            break
+                    if clash:
+                        continue
+                    targets[T] = t
+                    labels[T] = 0.0
+                    wts[T] = np.float32(m)
+                    T += 1
             x = kept[i]
             s0 = sense_start[x]
             K = sense_start[x + 1] - s0
@@ -213,7 +247,7 @@ def _train_block(sv, syn1, sense_start, log_prior, counts, ids, bounds, s_begin,
                         evid[n_evid] = kept[j]
                         n_evid += 1
             loss += window_update(sv, syn1, s0, K, log_prior, counts, targets, labels, T, alpha, f, r, neu1e, du,
-                                  pick, noise_mode, noise_ll, evid, n_evid, negative)
+                                  pick, noise_mode, noise_ll, evid, n_evid, negative, wts)
             centres += 1
     return loss, centres, words
 
@@ -223,8 +257,8 @@ def train_chunk(sv: np.ndarray, syn1: np.ndarray, sense_start: np.ndarray, log_p
                 noise: tuple[np.ndarray, np.ndarray], window: int, negative: int, alpha0: float, alpha1: float,
                 progress0: float, total_words: float, seed: int, epoch: int, chunk: int, job_tokens: int = 10_000,
                 executor: Executor | None = None, sample_sense: bool = False,
-                noise_mode: int = 1, noise_ll: np.ndarray | None = None, estep_window: int = 0
-                ) -> tuple[float, int, int]:
+                noise_mode: int = 1, noise_ll: np.ndarray | None = None, estep_window: int = 0,
+                shared: bool = False) -> tuple[float, int, int]:
     """Train multi-sense skip-gram on one chunk of whole sentences, in place.
 
     Jobs of about ``job_tokens`` tokens run in order in this thread (bit-for-bit
@@ -241,6 +275,7 @@ def train_chunk(sv: np.ndarray, syn1: np.ndarray, sense_start: np.ndarray, log_p
         window, negative: as in :class:`.config.MultiSenseConfig`.
         alpha0, alpha1, progress0, total_words: linear learning-rate decay over all epochs.
         seed, epoch, chunk: each job's random stream is a function of (seed, epoch, chunk, job).
+        shared: the window's context words share their noise words (kernel "shared", :func:`_train_block`).
 
     Returns:
         (nll_sum, n_centres, n_words): summed window NLLs (nats), centre occurrences
@@ -259,7 +294,7 @@ def train_chunk(sv: np.ndarray, syn1: np.ndarray, sense_start: np.ndarray, log_p
         return _train_block(sv, syn1, sense_start, log_prior, counts, ids, bounds, starts[b], starts[b + 1],
                             keep_prob, alias_prob, alias_idx, int(window), int(negative), float(alpha0),
                             float(alpha1), p0, scale, seeds[b], bool(sample_sense),
-                            int(noise_mode), noise_ll, int(estep_window))
+                            int(noise_mode), noise_ll, int(estep_window), bool(shared))
 
     results = list(executor.map(job, range(n))) if executor is not None else [job(b) for b in range(n)]
     return (float(sum(r[0] for r in results)), int(sum(r[1] for r in results)), int(sum(r[2] for r in results)))

@@ -38,27 +38,32 @@ def log_sigmoid(x: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -x)
 
 
-def window_scores(v: np.ndarray, log_prior: np.ndarray, u: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """a_z = log pi_z + sum_t log sigma(s_t <u_t, v_z>): the joint log-likelihood of each sense.
+def window_scores(v: np.ndarray, log_prior: np.ndarray, u: np.ndarray, labels: np.ndarray,
+                  weights: np.ndarray | None = None) -> np.ndarray:
+    """a_z = log pi_z + sum_t w_t log sigma(s_t <u_t, v_z>): the joint log-likelihood of each sense.
 
     Args:
         v: (K, D) sense vectors of the centre word. log_prior: (K,) log p(z|x).
         u: (T, D) context vectors of the targets. labels: (T,) 1 (window word) or 0 (noise word).
+        weights: (T,) w_t > 0, how many pairs a target's term stands for (a noise word shared by
+            the m context words of the window: m); None = all 1.
 
     Returns:
         float64 (K,) unnormalised log posteriors.
     """
     s = 2.0 * np.asarray(labels, dtype=np.float64) - 1.0
+    w = np.ones(len(s)) if weights is None else np.asarray(weights, dtype=np.float64)
     f = np.asarray(v, dtype=np.float64) @ np.asarray(u, dtype=np.float64).T  # (K, T)
-    return np.asarray(log_prior, dtype=np.float64) + log_sigmoid(f * s[None, :]).sum(axis=1)
+    return np.asarray(log_prior, dtype=np.float64) + (log_sigmoid(f * s[None, :]) * w[None, :]).sum(axis=1)
 
 
-def window_loss_and_grad(v: np.ndarray, log_prior: np.ndarray, u: np.ndarray, labels: np.ndarray
-                         ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+def window_loss_and_grad(v: np.ndarray, log_prior: np.ndarray, u: np.ndarray, labels: np.ndarray,
+                         weights: np.ndarray | None = None) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
     """NLL of one window, responsibilities and the posterior-weighted gradient (module docstring).
 
     Args:
         v: (K, D), log_prior: (K,), u: (T, D), labels: (T,) in {0, 1}.
+        weights: (T,) each target's term multiplied by w_t (:func:`window_scores`); None = all 1.
 
     Returns:
         (nll, r, grad_v, grad_u): nll >= 0 when the prior is normalised (nats), r (K,) in [0, 1]
@@ -68,12 +73,13 @@ def window_loss_and_grad(v: np.ndarray, log_prior: np.ndarray, u: np.ndarray, la
     v = np.asarray(v, dtype=np.float64)
     u = np.asarray(u, dtype=np.float64)
     lab = np.asarray(labels, dtype=np.float64)
-    a = window_scores(v, log_prior, u, lab)
+    w = np.ones(len(lab)) if weights is None else np.asarray(weights, dtype=np.float64)
+    a = window_scores(v, log_prior, u, lab, w)
     m = a.max()
     lse = m + np.log(np.exp(a - m).sum())
     r = np.exp(a - lse)
     sig = 1.0 / (1.0 + np.exp(-(v @ u.T)))  # (K, T)
-    e = (lab[None, :] - sig) * r[:, None]  # (K, T) posterior-weighted errors
+    e = (lab[None, :] - sig) * r[:, None] * w[None, :]  # (K, T) posterior-weighted errors
     grad_v = -(e @ u)
     grad_u = -(e.T @ v)
     return float(-lse), r, grad_v, grad_u

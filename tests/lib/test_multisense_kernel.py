@@ -13,18 +13,19 @@ from replearn.lib.text.vocab import keep_probability, noise_distribution
 from replearn.lib.word2vec.corpus import IDS_FILE, META_FILE, OFFSETS_FILE, EncodedCorpus
 
 
-def reference_step(sv, syn1, s0, K, log_prior, targets, labels, alpha, estep_negatives):
+def reference_step(sv, syn1, s0, K, log_prior, targets, labels, alpha, estep_negatives, weights=None):
     """Plain numpy: responsibilities, then one SGD step with the posterior-weighted gradient."""
     v = sv[s0:s0 + K].astype(np.float64)
     u = syn1[targets].astype(np.float64)
-    nll, r, gv, gu = window_loss_and_grad(v, log_prior[s0:s0 + K], u, labels)
+    w = np.ones(len(labels)) if weights is None else np.asarray(weights, np.float64)
+    nll, r, gv, gu = window_loss_and_grad(v, log_prior[s0:s0 + K], u, labels, w)
     if not estep_negatives:  # responsibilities from the window words only; the gradient keeps every target
         pos = labels > 0.5
         a = log_prior[s0:s0 + K] + log_sigmoid(v @ u[pos].T).sum(axis=1)
         r = np.exp(a - a.max())
         r /= r.sum()
         sig = 1 / (1 + np.exp(-(v @ u.T)))
-        e = (labels[None, :] - sig) * r[:, None]
+        e = (labels[None, :] - sig) * r[:, None] * w[None, :]
         gv, gu = -(e @ u), -(e.T @ v)
         nll = -(a.max() + np.log(np.exp(a - a.max()).sum()))
     sv2, syn12 = sv.astype(np.float64), syn1.astype(np.float64)
@@ -33,8 +34,10 @@ def reference_step(sv, syn1, s0, K, log_prior, targets, labels, alpha, estep_neg
     return nll, r, sv2, syn12
 
 
+@pytest.mark.parametrize("shared", [False, True])
 @pytest.mark.parametrize("estep_negatives", [True, False])
-def test_kernel_update_equals_reference(estep_negatives):
+def test_kernel_update_equals_reference(estep_negatives, shared):
+    """Pair kernel: every term weighs 1. Shared kernel: the 2 window words share the noise words, each weighed 2."""
     rng = np.random.default_rng(3)
     V, D, K = 9, 6, 3
     sv = rng.normal(scale=0.4, size=(V + 2, D)).astype(np.float32)
@@ -45,13 +48,14 @@ def test_kernel_update_equals_reference(estep_negatives):
     targets = np.array([1, 5, 7, 2, 0, 8], dtype=np.int64)
     labels = np.array([1, 0, 0, 1, 0, 0], dtype=np.float32)
     counts = np.zeros(V + 2)
+    wts = np.where(labels > 0.5, 1.0, 2.0 if shared else 1.0).astype(np.float32)
     nll_ref, r_ref, sv_ref, syn1_ref = reference_step(sv, syn1, s0, K, log_prior, targets,
-                                                      labels.astype(np.float64), 0.05, estep_negatives)
+                                                      labels.astype(np.float64), 0.05, estep_negatives, wts)
     f = np.empty((K, 6), np.float32)
     r = np.empty(K)
     nll = window_update(sv, syn1, s0, K, log_prior, counts, targets, labels, 6, 0.05, f, r,
                         np.empty((K, D), np.float32), np.empty(D, np.float32), -1.0, 1 if estep_negatives else 0,
-                        np.zeros(V + 2), np.zeros(1, np.int64), 0, 1)
+                        np.zeros(V + 2), np.zeros(1, np.int64), 0, 1, wts)
     assert nll == pytest.approx(nll_ref, rel=1e-5)
     np.testing.assert_allclose(r, r_ref, rtol=1e-5)
     np.testing.assert_allclose(counts[s0:s0 + K], r_ref, rtol=1e-5)
@@ -67,7 +71,8 @@ def test_sampled_estep_moves_one_sense():
     K = 3
     window_update(sv, syn1, 0, K, np.log(np.full(3, 1 / 3)), np.zeros(3), np.array([0, 1, 2, 3]),
                   np.array([1, 0, 1, 0], np.float32), 4, 0.1, np.empty((K, 4), np.float32), np.empty(K),
-                  np.empty((K, 4), np.float32), np.empty(4, np.float32), 0.0, 0, np.zeros(3), np.zeros(1, np.int64), 0, 1)
+                  np.empty((K, 4), np.float32), np.empty(4, np.float32), 0.0, 0, np.zeros(3), np.zeros(1, np.int64), 0, 1,
+                  np.ones(4, np.float32))
     moved = np.abs(sv - before).sum(axis=1) > 0
     assert moved.tolist() == [True, False, False]  # pick = 0.0 -> the first sense
 
@@ -151,7 +156,8 @@ def test_estep_window_evidence_sets_responsibilities_and_dynamic_window_gets_the
     r = np.empty(K)
     counts = np.zeros(K)
     window_update(sv, syn1, 0, K, log_prior, counts, targets, labels, 3, 0.05, np.empty((K, 3), np.float32), r,
-                  np.empty((K, D), np.float32), np.empty(D, np.float32), -1.0, 0, np.zeros(K), evid, 4, 2)
+                  np.empty((K, D), np.float32), np.empty(D, np.float32), -1.0, 0, np.zeros(K), evid, 4, 2,
+                  np.ones(3, np.float32))
     np.testing.assert_allclose(r, r_ref, rtol=1e-5)
     np.testing.assert_allclose(sv, sv_ref, atol=2e-6)
     np.testing.assert_allclose(syn1, syn1_ref, atol=2e-6)
