@@ -189,6 +189,7 @@ def main() -> None:
                     help="where the reference skip-gram is kept between runs")
     ap.add_argument("--prior", default=None, choices=("dirichlet", "stick_breaking"), help="MultiSenseConfig.prior")
     ap.add_argument("--dp-alpha", type=float, default=None, help="MultiSenseConfig.dp_alpha (stick-breaking)")
+    ap.add_argument("--kernel", default=None, choices=("pair", "shared"), help="MultiSenseConfig.kernel")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     if args.sg_epochs is None:
@@ -225,6 +226,8 @@ def main() -> None:
             overrides["prior"] = args.prior
         if args.dp_alpha is not None:
             overrides["dp_alpha"] = args.dp_alpha
+        if args.kernel is not None:
+            overrides["kernel"] = args.kernel
         seeds = [int(s) for s in args.seeds.split(",")]
         overrides["seed"] = seeds[0]
         cfg = MultiSenseConfig(dim=100, window=5, negative=5, epochs=args.epochs, threads=args.threads,
