@@ -26,6 +26,12 @@ The five triplet-family losses (``triplet_*``, ``smooth_*``) take their triplets
 from ``miner``; ``infonce`` and ``supcon`` use every pair of the batch and accept
 only ``miner="all"``.
 
+Index mining (``mining``): ``"batch"`` (default) mines in the batch only, as
+above; ``"index"`` trains on triplets mined from a FAISS index over the whole
+training set with the current encoder (:mod:`replearn.lib.metric.index_mining`,
+ANCE), refreshed every ``mining_refresh`` epochs; ``"both"`` adds the two
+losses. Index mining needs a triplet-family loss.
+
 Default distance rule: ``distance=None`` means ``"euclidean"`` for the
 triplet-family losses (margins and Euclidean distances on unit vectors as in
 FaceNet) and ``"cosine_distance"`` for ``infonce`` / ``supcon`` (the cosine
@@ -47,6 +53,7 @@ from replearn.lib.errors import ReplearnInputError
 LossKind = Literal["triplet_hinge", "triplet_max", "triplet_mean", "smooth_softplus", "smooth_softmax",
                    "infonce", "supcon"]
 MinerKind = Literal["all", "batch_hard", "semi_hard"]
+MiningKind = Literal["batch", "index", "both"]
 DistanceKind = Literal["euclidean", "squared_euclidean", "cosine_distance", "inner_product"]
 EncoderKind = Literal["cnn", "mlp"]
 
@@ -57,6 +64,9 @@ TRIPLET_LOSSES: tuple[str, ...] = ("triplet_hinge", "triplet_max", "triplet_mean
                                    "smooth_softmax")
 LOSSES: tuple[str, ...] = TRIPLET_LOSSES + ("infonce", "supcon")
 MINERS: tuple[str, ...] = ("all", "batch_hard", "semi_hard")
+MINING: tuple[str, ...] = typing.get_args(MiningKind)
+#: the settings of index mining, which a ``mining="batch"`` run ignores (left out of its checkpoint key)
+MINING_SETTINGS: tuple[str, ...] = ("mining_refresh", "mining_k", "mining_negatives")
 
 
 @dataclass(frozen=True)
@@ -150,6 +160,19 @@ class MetricTrainConfig(Config):
             MAP@R 0.494 against 0.480; on the 8x8 digits (3 seeds, mean of the 5 losses) they tie
             at the default 10 epochs (0.382 against 0.384) and batch-hard leads at 3 epochs
             (0.393 against 0.355).
+        mining: ``"batch"`` (default: triplets from ``miner`` in each batch, as before index mining
+            existed), ``"index"`` (each batch's images are anchors of triplets mined from a FAISS index over
+            the whole training set, :mod:`replearn.lib.metric.index_mining`; ANCE, Xiong et al. 2021) or
+            ``"both"`` (the in-batch loss plus the mined triplets' loss). ``index`` / ``both`` need a loss of
+            :data:`TRIPLET_LOSSES`.
+        mining_refresh: >= 1 (default 1); the triplets are mined again, with the current encoder, before
+            epochs 1, 1 + r, 1 + 2r, ... (ANCE refreshes its index asynchronously every few thousand steps).
+        mining_k: >= 1 (default 100): nearest neighbours searched per anchor at once; the false-negative guard
+            removes those of the anchor's class, the nearest remaining ones are its negatives. An anchor whose
+            ``k`` nearest are all of its class is searched again among the other classes, so ``k`` changes the
+            time a refresh takes, not the negatives (:mod:`replearn.lib.metric.index_mining`).
+        mining_negatives: >= 1 (default 1): hardest negatives kept per anchor (sentence-transformers'
+            ``num_negatives``); each adds an image per anchor to a batch.
         distance: a kind of :func:`~replearn.lib.metric.distances.pairwise_distance`
             or ``None`` for the default rule (module docstring).
         margin: triplet margin m >= 0 (default 0.2, FaceNet's value on unit vectors; also
@@ -185,6 +208,17 @@ class MetricTrainConfig(Config):
                                                  "pair, infonce self-supervised (two views)")
     miner: MinerKind = setting("all", help="Triplet miner of the triplet and smooth losses (infonce and supcon use "
                                            "every pair)")
+    mining: MiningKind = setting("batch", help="Where the triplets come from: batch (the miner, in each batch), index "
+                                               "(hard negatives from a FAISS index over the whole training set, "
+                                               "refreshed with the current encoder), both (the two losses added); "
+                                               "index and both need a triplet or smooth loss")
+    mining_refresh: int = setting(1, help="Epochs between refreshes of the index-mined triplets (mining index or "
+                                          "both)", ge=1, le=1000)
+    mining_k: int = setting(100, help="Nearest neighbours searched per anchor at once for its negatives (mining "
+                                      "index or both; anchors with none among them are searched again)", ge=1,
+                            le=2048)
+    mining_negatives: int = setting(1, help="Hardest negatives kept per anchor (mining index or both)", ge=1,
+                                    le=100)
     distance: DistanceKind | None = setting(None, help="Distance of the loss (empty = euclidean for the triplet "
                                                        "losses, cosine_distance for infonce / supcon)")
     margin: float = setting(0.2, help="Triplet margin (also the semi-hard window)", ge=0.0)
@@ -227,6 +261,8 @@ class MetricTrainConfig(Config):
                 hint += f" (loss: one of {', '.join(LOSSES)})"
             if "miner" in bad:
                 hint += f" (miner: one of {', '.join(MINERS)})"
+            if "mining" in bad:
+                hint += f" (mining: one of {', '.join(MINING)})"
             if "distance" in bad:
                 hint += f" (distance: None or one of {', '.join(DISTANCES)})"
             raise ReplearnInputError(f"invalid MetricTrainConfig: {values}{hint}; see the MetricTrainConfig "
@@ -240,6 +276,11 @@ class MetricTrainConfig(Config):
             raise ReplearnInputError(f"invalid MetricTrainConfig: miner={self.miner!r} with loss={self.loss!r}; "
                                      f"{self.loss} uses every pair of the batch, so set miner='all' (miners "
                                      f"apply to {', '.join(TRIPLET_LOSSES)})")
+        if self.mining != "batch" and self.loss not in TRIPLET_LOSSES:
+            raise ReplearnInputError(f"invalid MetricTrainConfig: mining={self.mining!r} with loss={self.loss!r}; "
+                                     f"index-mined triplets train a triplet loss: set loss to one of "
+                                     f"{', '.join(TRIPLET_LOSSES)}, or mining='batch' ({self.loss} uses every pair "
+                                     f"of the batch)")
         if self.loss == "infonce" and self.augment is None:
             raise ReplearnInputError("invalid MetricTrainConfig: loss='infonce' needs augment (two random views "
                                      "of each image are its positive pair); pass augment={} for the default "
@@ -271,5 +312,12 @@ class MetricTrainConfig(Config):
         (the learning rate is constant and each epoch's randomness depends only on
         ``seed`` and the epoch number, so a finished run can be extended); the
         distance appears resolved, so ``None`` and its explicit default match.
+        With ``mining="batch"`` the mining fields (``mining`` and :data:`MINING_SETTINGS`,
+        which such a run ignores) are left out, so its checkpoints are those of a
+        run made before index mining existed.
         """
-        return {**super().training_key(), "distance": self.resolved_distance}
+        key = {**super().training_key(), "distance": self.resolved_distance}
+        if self.mining == "batch":
+            for name in ("mining", *MINING_SETTINGS):
+                key.pop(name)
+        return key

@@ -17,6 +17,19 @@ one of the losses of :class:`~replearn.lib.metric.config.MetricTrainConfig`:
   ``"semi_hard"`` pass the mined ``(a, p, n)`` indices to the loss;
   ``miner="all"`` passes the labels, which scores every triplet of the batch
   without listing them (same value as ``all_triplets`` indices, O(B^2) memory).
+* **Index mining.** With ``mining="index"`` / ``"both"`` the triplets come
+  from a FAISS index over the whole training set (:mod:`replearn.lib.metric.index_mining`;
+  ANCE, Xiong et al. 2021). Before epochs 1, ``1 + mining_refresh``, ... the
+  whole training set is embedded with the current encoder (eval mode, no
+  gradient) and mined again (:func:`~replearn.lib.metric.mining_refresh.refresh_mining`;
+  ``on_refresh`` sees each refresh). The batches stay the PK batches above: each
+  batch's images are anchors, and the batch also holds their mined positives and
+  negatives (so up to ``(2 + mining_negatives) x batch_size`` images go through
+  the encoder together, batch norm included). ``"index"`` trains the configured
+  triplet loss on those triplets only (``miner`` unused); ``"both"`` adds it to the
+  in-batch loss of the PK images (mined by ``miner`` as usual). The triplets in
+  use are saved with each checkpoint, so a resumed run trains on what the
+  uninterrupted run trained on (a checkpoint without them is mined again).
 * **Empty batches.** A batch whose loss had ``n_valid == 0`` (no positive pair,
   e.g. every label distinct) is counted in ``EpochLog.empty_batches`` and takes
   no optimiser step (a zero gradient would still move Adam's momentum).
@@ -29,7 +42,8 @@ one of the losses of :class:`~replearn.lib.metric.config.MetricTrainConfig`:
   encoder's ``state_dict``, the optimiser state, the config, the encoder config
   (``encoder.config.to_dict()`` when the encoder has one, so
   ``build_encoder(EncoderConfig.from_dict(ckpt["encoder_config"]))`` rebuilds it),
-  the epoch and the history; it is written to a temporary name and renamed
+  the epoch, the history and, with index mining, the triplets in use (``"mined"``:
+  their arrays as tensors and their metadata); it is written to a temporary name and renamed
   (:mod:`replearn.lib.checkpoint`). A
   new call resumes from the newest checkpoint whose config (``training_key()``)
   and encoder config match and whose epoch is <= ``config.epochs``.
@@ -94,8 +108,10 @@ from replearn.lib.metric.ddp import (average_buffers, broadcast_state, gather_vi
                                      sync_batchnorm, world)
 from replearn.lib.metric.distances import mean_pairwise_distance
 from replearn.lib.metric.encoders import embed
+from replearn.lib.metric.index_mining import MinedTriplets, batch_triplets
 from replearn.lib.metric.losses import InfoNCELoss, MetricLoss, SmoothTripletLoss, SupConLoss, TripletHingeLoss
 from replearn.lib.metric.miners import batch_hard, semi_hard
+from replearn.lib.metric.mining_refresh import MiningRefresh, refresh_mining
 from replearn.lib.step_loss import LossWindow, StepLoss, report_every
 
 PROBE_SIZE = 512  # images in the fixed collapse-diagnostic batch
@@ -115,7 +131,8 @@ class EpochLog:
             fixed probe batch after the epoch (eval mode): the collapse diagnostic.
         empty_batches: batches whose loss had ``n_valid == 0`` (no step taken).
         batches: batches in the epoch.
-        seconds: wall-clock time of the epoch, probe included.
+        seconds: wall-clock time of the epoch, probe included (an index-mining refresh before it is not:
+            :attr:`MiningRefresh.seconds <replearn.lib.metric.mining_refresh.MiningRefresh.seconds>`).
     """
 
     epoch: int
@@ -143,6 +160,7 @@ class MetricTrainResult:
             ranks other than 0 under torch.distributed, which write none).
         steps: the mean loss every ``step_every`` optimiser steps of this call
             (:class:`~replearn.lib.step_loss.StepLoss`; resumed epochs excluded).
+        mined: with index mining, the triplets the last epoch trained on (None with ``mining="batch"``).
     """
 
     encoder: nn.Module
@@ -152,6 +170,7 @@ class MetricTrainResult:
     seconds: float = 0.0
     checkpoint: Path | None = None
     steps: list[StepLoss] = field(default_factory=list)
+    mined: MinedTriplets | None = None
 
     @property
     def final_loss(self) -> float:
@@ -270,27 +289,38 @@ def _loss_of(loss_fn: MetricLoss, config: MetricTrainConfig, z: torch.Tensor, y:
     return loss_fn(z, y)                                                         # every triplet of the batch
 
 
-def _batch_loss(encoder: nn.Module, loss_fn: MetricLoss, config: MetricTrainConfig, x: torch.Tensor,
-                y: torch.Tensor | None, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss, embeddings) of one batch ``x`` (B, C, H, W) with labels ``y`` (B,) (None for infonce)."""
-    views, y_all = _views(config, x, y, g)
-    z = encoder(torch.cat(views) if len(views) > 1 else views[0])               # (V*B, D), one BN batch
-    return _loss_of(loss_fn, config, z, y_all), z
-
-
-# --------------------------------------------------------------------------- distributed
-
-
-def _ddp_batch_loss(encoder: nn.Module, loss_fn: MetricLoss, config: MetricTrainConfig, x: torch.Tensor,
-                    y: torch.Tensor | None, g: torch.Generator, world_size: int,
-                    rank: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`_batch_loss` of the global batch ``x`` with this rank encoding only its shard (module docstring)."""
+def _embed_batch(encoder: nn.Module, config: MetricTrainConfig, x: torch.Tensor, y: torch.Tensor | None,
+                 g: torch.Generator, world_size: int, rank: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(embeddings (V*B, D), their labels (V*B,) or None) of the views of batch ``x`` (B, C, H, W), as one batch-norm
+    batch. Under torch.distributed every rank makes the same global views, encodes only its shard and the global
+    batch is gathered back in single-process order (module docstring)."""
     views, y_all = _views(config, x, y, g)                                       # every rank: the same global views
+    if world_size == 1:
+        return encoder(torch.cat(views) if len(views) > 1 else views[0]), y_all
     sizes = shard_sizes(x.size(0), world_size)
     lo = sum(sizes[:rank])
     z_local = encoder(torch.cat([v[lo:lo + sizes[rank]] for v in views]))     # (V*n, D)
-    z = gather_views(z_local, sizes, rank, len(views))                          # (V*B, D), single-process order
-    return _loss_of(loss_fn, config, z, y_all), z
+    return gather_views(z_local, sizes, rank, len(views)), y_all                # (V*B, D)
+
+
+def _mined_batch_loss(run: _MetricRun, mined: MinedTriplets, idx: np.ndarray,
+                      g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """(loss, embeddings, empty) of the PK batch ``idx`` (B,) with index mining (module docstring): its images
+    and their triplets' positives and negatives embedded together; the configured loss on the mined triplets,
+    plus (``mining="both"``) the in-batch loss of the B images. ``empty``: no term in either loss."""
+    config = run.config
+    ids, (a, p, n) = batch_triplets(mined, idx)                                 # ids: idx first, then the others
+    xb = run.x_all[ids].to(run.device)
+    yb = torch.from_numpy(run.y_np[ids]).to(run.device)
+    z, _ = _embed_batch(run.encoder, config, xb, yb, g, run.world_size, run.rank)   # (M, D), one view
+    tri = tuple(torch.from_numpy(t).to(run.device) for t in (a, p, n))
+    loss = run.loss_fn(z, indices=tri)
+    terms = run.loss_fn.n_valid
+    if config.mining == "both":
+        B = len(idx)
+        loss = loss + _loss_of(run.loss_fn, config, z[:B], yb[:B])
+        terms += run.loss_fn.n_valid
+    return loss, z, terms == 0
 
 
 def _check_same_inputs(x: np.ndarray, y: np.ndarray | None, config: MetricTrainConfig) -> None:
@@ -317,11 +347,28 @@ def _checkpoint_key(config: MetricTrainConfig, encoder: nn.Module) -> dict:
     return {"training_key": config.training_key(), "encoder_config": _encoder_config(encoder)}
 
 
+_MINED_ARRAYS = ("anchor", "positive", "negative", "d_ap", "d_an", "negative_rank")
+
+
+def _mined_record(mined: MinedTriplets) -> dict:
+    """The triplets in use as a checkpoint field: their arrays as CPU tensors (``torch.load(weights_only=True)``
+    reads them) and their metadata."""
+    return {**{name: torch.from_numpy(np.ascontiguousarray(getattr(mined, name))) for name in _MINED_ARRAYS},
+            **mined.metadata()}
+
+
+def _mined_from_record(record: dict) -> MinedTriplets:
+    """:func:`_mined_record` read back."""
+    return MinedTriplets(**{k: (record[k].cpu().numpy() if k in _MINED_ARRAYS else record[k]) for k in record})
+
+
 def _save_checkpoint(checkpoint_dir: Path | str, epoch: int, encoder: nn.Module, optimizer: torch.optim.Optimizer,
-                     config: MetricTrainConfig, history: list[EpochLog]) -> Path:
+                     config: MetricTrainConfig, history: list[EpochLog], mined: MinedTriplets | None = None) -> Path:
     """Write the state after ``epoch`` epochs atomically (module docstring: what it holds); return its path."""
     payload = {"config": config.to_dict(), "state_dict": encoder.state_dict(), "optimizer": optimizer.state_dict(),
                "history": [h.to_dict() for h in history]}
+    if mined is not None:
+        payload["mined"] = _mined_record(mined)
     return save_checkpoint(checkpoint_dir, epoch, payload, key=_checkpoint_key(config, encoder), fmt=TORCH)
 
 
@@ -337,14 +384,15 @@ def _find_checkpoint(checkpoint_dir: Path | str, config: MetricTrainConfig, enco
 
 def _resume(checkpoint_dir: Path | str | None, config: MetricTrainConfig, encoder: nn.Module,
             optimizer: torch.optim.Optimizer, device: torch.device, world_size: int,
-            rank: int) -> tuple[int, list[EpochLog], Path | None]:
-    """(epochs done, history, checkpoint) after loading rank 0's matching checkpoint into encoder and optimizer.
+            rank: int) -> tuple[int, list[EpochLog], Path | None, MinedTriplets | None]:
+    """(epochs done, history, checkpoint, mined triplets in use or None) after loading rank 0's matching checkpoint
+    into encoder and optimizer.
 
     Under torch.distributed rank 0 chooses for every rank (the folder may be on rank 0's machine only);
-    the checkpoint path is returned on rank 0 only. ``(0, [], None)`` for a fresh run.
+    the checkpoint path is returned on rank 0 only. ``(0, [], None, None)`` for a fresh run.
     """
     if checkpoint_dir is None:
-        return 0, [], None
+        return 0, [], None, None
     found = _find_checkpoint(checkpoint_dir, config, encoder, device if world_size == 1 else "cpu") \
         if rank == 0 else None
     if world_size > 1:
@@ -352,11 +400,12 @@ def _resume(checkpoint_dir: Path | str | None, config: MetricTrainConfig, encode
         dist.broadcast_object_list(box, src=0)
         found = box[0]
     if found is None:
-        return 0, [], None
+        return 0, [], None, None
     encoder.load_state_dict(found.payload["state_dict"])
     optimizer.load_state_dict(found.payload["optimizer"])
     history = [EpochLog(**h) for h in found.payload["history"]][:found.epoch]
-    return found.epoch, history, found.path if rank == 0 else None
+    mined = _mined_from_record(found.payload["mined"]) if "mined" in found.payload else None
+    return found.epoch, history, found.path if rank == 0 else None, mined
 
 
 # --------------------------------------------------------------------------- input checks
@@ -428,8 +477,10 @@ def _batch_plan(config: MetricTrainConfig, y_np: np.ndarray | None, N: int) -> t
     return P, K, math.ceil(N / (P * K))
 
 
-def _train_epoch(run: _MetricRun, epoch: int, history: list[EpochLog]) -> tuple[list[float], int, int]:
-    """One pass (epoch 0-based) of optimiser steps; returns (losses of non-empty batches, empty batches, batches)."""
+def _train_epoch(run: _MetricRun, epoch: int, history: list[EpochLog],
+                 mined: MinedTriplets | None = None) -> tuple[list[float], int, int]:
+    """One pass (epoch 0-based) of optimiser steps, on the in-batch triplets or (``mined`` given) the index-mined
+    ones of each batch's images; returns (losses of non-empty batches, empty batches, batches)."""
     config, encoder, N = run.config, run.encoder, len(run.x_all)
     rng, g = _epoch_rngs(config.seed, epoch)
     if config.supervised:
@@ -444,18 +495,20 @@ def _train_epoch(run: _MetricRun, epoch: int, history: list[EpochLog]) -> tuple[
             empty += 1
             run.bar.update(1)
             continue
-        xb = run.x_all[idx].to(run.device)
-        yb = torch.from_numpy(run.y_np[idx]).to(run.device) if config.supervised else None
-        if run.world_size > 1:
-            loss, z = _ddp_batch_loss(encoder, run.loss_fn, config, xb, yb, g, run.world_size, run.rank)
+        if mined is not None:
+            loss, z, is_empty = _mined_batch_loss(run, mined, idx, g)
         else:
-            loss, z = _batch_loss(encoder, run.loss_fn, config, xb, yb, g)
+            xb = run.x_all[idx].to(run.device)
+            yb = torch.from_numpy(run.y_np[idx]).to(run.device) if config.supervised else None
+            z, y_all = _embed_batch(encoder, config, xb, yb, g, run.world_size, run.rank)
+            loss = _loss_of(run.loss_fn, config, z, y_all)
+            is_empty = run.loss_fn.empty
         # the embeddings are checked too: some distances map NaN rows to a finite value
         if not bool(torch.isfinite(loss)) or not bool(torch.isfinite(z.detach()).all()):
             what = f"loss is {loss.item()}" if not torch.isfinite(loss) else "encoder output has NaN/Inf"
             raise _fail(f"{what} at epoch {epoch + 1}, batch {b + 1}/{len(batches)} (loss={config.loss}, "
                         f"lr={config.lr}); lower lr, check the images for extreme values, or raise tau", history)
-        if run.loss_fn.empty:
+        if is_empty:
             empty += 1
         else:
             run.optimizer.zero_grad(set_to_none=True)
@@ -503,6 +556,7 @@ def _log_epoch(run: _MetricRun, epoch: int, losses: list[float], empty: int, bat
 def train_metric(encoder: nn.Module, images: np.ndarray, labels: np.ndarray | None, config: MetricTrainConfig, *,
                  checkpoint_dir: Path | str | None = None, on_epoch: Callable[[EpochLog], None] | None = None,
                  on_step: Callable[[StepLoss], None] | None = None, step_every: int | None = None,
+                 on_refresh: Callable[[MiningRefresh], None] | None = None,
                  progress: bool = False) -> MetricTrainResult:
     """Train ``encoder`` in place with the loss, miner and optimiser of ``config`` (module docstring).
 
@@ -520,6 +574,9 @@ def train_metric(encoder: nn.Module, images: np.ndarray, labels: np.ndarray | No
             only reports, training is the same with or without it.
         step_every: optimiser steps per report, >= 1; default
             :func:`~replearn.lib.step_loss.report_every` of ``epochs * batches per epoch`` (about 100 points).
+        on_refresh: with index mining, called with each :class:`~replearn.lib.metric.mining_refresh.MiningRefresh`
+            (the triplets mined with the encoder of that moment, their statistics, the time taken), before the
+            epoch that trains on them; on every rank under torch.distributed.
         progress: show a tqdm bar over batches.
 
     Returns:
@@ -547,7 +604,8 @@ def train_metric(encoder: nn.Module, images: np.ndarray, labels: np.ndarray | No
     world_size, rank = world()
     if world_size > 1:
         _check_same_inputs(x_np, y_np, config)
-    start_epoch, history, last_ckpt = _resume(checkpoint_dir, config, encoder, optimizer, device, world_size, rank)
+    start_epoch, history, last_ckpt, mined = _resume(checkpoint_dir, config, encoder, optimizer, device, world_size,
+                                                     rank)
     if world_size > 1:
         broadcast_state(encoder)  # the same initial weights on every rank, as DDP does
 
@@ -560,17 +618,23 @@ def train_metric(encoder: nn.Module, images: np.ndarray, labels: np.ndarray | No
     try:
         stack.enter_context(sync_batchnorm(encoder))  # global-batch statistics under DDP; a no-op otherwise
         for epoch in range(start_epoch, config.epochs):
+            if config.mining != "batch" and (epoch % config.mining_refresh == 0 or mined is None):
+                refresh = refresh_mining(encoder, x_all, y_np, config, epoch + 1, device=device)
+                mined = refresh.triplets
+                if on_refresh is not None:
+                    on_refresh(refresh)
             t0 = time.perf_counter()
-            losses, empty, batches = _train_epoch(run, epoch, history)
+            losses, empty, batches = _train_epoch(run, epoch, history, mined if config.mining != "batch" else None)
             _log_epoch(run, epoch, losses, empty, batches, t0, history, on_epoch)
             if checkpoint_dir is not None and rank == 0:
-                last_ckpt = _save_checkpoint(checkpoint_dir, epoch + 1, encoder, optimizer, config, history)
+                last_ckpt = _save_checkpoint(checkpoint_dir, epoch + 1, encoder, optimizer, config, history,
+                                             mined if config.mining != "batch" else None)
     finally:
         stack.close()
         bar.close()
         encoder.train(was_training)
     return MetricTrainResult(encoder, history, config, start_epoch, time.perf_counter() - t_start, last_ckpt,
-                             window.reports)
+                             window.reports, mined if config.mining != "batch" else None)
 
 
 # --------------------------------------------------------------------------- classifier baseline

@@ -4,10 +4,9 @@ margin violations and the histogram; the batch plumbing, the Parquet round trip 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
+from _mining_reference import brute_force
 
 from replearn.lib.errors import ReplearnInputError
 from replearn.lib.metric.config import DISTANCES
@@ -23,42 +22,6 @@ def tiny(n: int = 30, d: int = 4, classes: int = 3, seed: int = 0) -> tuple[np.n
     y = rng.integers(0, classes, n)
     y[0] = classes + 5                                                           # alone in its class: no positive
     return x, y
-
-
-def plain_distance(a: np.ndarray, b: np.ndarray, kind: str) -> float:
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    if kind == "euclidean":
-        return math.sqrt(sum((a - b) ** 2))
-    if kind == "squared_euclidean":
-        return float(sum((a - b) ** 2))
-    if kind == "cosine_distance":
-        return 1.0 - float(a @ b) / (math.sqrt(a @ a) * math.sqrt(b @ b))
-    return -float(a @ b)
-
-
-def brute_force(x, y, negatives, kind, seed):
-    """The documented miner as plain loops: every other item sorted by distance, same-label ones skipped (and
-    counted until the last negative kept), the positive the floor(u * (n_c - 1))-th other member of the class."""
-    n = len(x)
-    u = np.random.default_rng(seed).random(n)
-    rows, guard = [], 0
-    for i in range(n):
-        same = [j for j in range(n) if j != i and y[j] == y[i]]
-        if not same:
-            continue
-        p = same[int(math.floor(u[i] * len(same)))]
-        ranked = sorted((plain_distance(x[i], x[j], kind), j) for j in range(n) if j != i)
-        kept = skipped = skipped_before_last = 0
-        for r, (dj, j) in enumerate(ranked, start=1):
-            if y[j] == y[i]:
-                skipped += 1
-                continue
-            rows.append((i, p, j, plain_distance(x[i], x[p], kind), dj, r))
-            kept, skipped_before_last = kept + 1, skipped
-            if kept == negatives:
-                break
-        guard += skipped_before_last
-    return rows, guard
 
 
 def table_rows(mined):

@@ -25,6 +25,10 @@ CONFIGS = {
     "infonce": MetricTrainConfig(loss="infonce", augment=AUG, epochs=3, batch_size=63, lr=3e-3),
     "triplet_batch_hard": MetricTrainConfig(loss="triplet_max", miner="batch_hard", epochs=3, batch_size=40,
                                             classes_per_batch=7, lr=3e-3),
+    # index-mined triplets added to the in-batch ones: every rank mines the same table; the mined images extend
+    # the global batch before it is sharded (refreshed before epochs 1 and 3)
+    "triplet_index_both": MetricTrainConfig(loss="triplet_max", mining="both", mining_refresh=2, mining_k=20,
+                                            epochs=3, batch_size=40, classes_per_batch=7, lr=3e-3),
 }
 N_IMAGES = 240
 # per-epoch mean loss, 2 ranks vs 1 process: a step differs only by float32 summation order (about 1e-7), which

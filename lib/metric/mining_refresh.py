@@ -1,0 +1,78 @@
+"""One refresh of index-mined triplets: embed the training set with the current encoder, mine, measure.
+
+ANCE (Xiong et al. 2021, sec. 4) refreshes its negatives with the encoder being
+trained: negatives mined with the initial encoder go stale as it learns. The
+metric trainer (:func:`replearn.lib.metric.trainer.train_metric`, ``mining``
+``"index"`` / ``"both"``) calls :func:`refresh_mining` before epochs 1,
+``1 + mining_refresh``, ...; the metric flow's ``mine-negatives`` stage calls it
+with the initial encoder and ``epoch=1``, so the table it writes is the one the
+trainer's first refresh mines (same encoder, settings and seed).
+
+A refresh embeds in eval mode without gradients
+(:func:`~replearn.lib.metric.encoders.embed`: batch norm uses its running
+statistics, the encoder's mode is restored), mines with the config's ``mining_k``,
+``mining_negatives``, resolved distance and a seed drawn from ``(seed, epoch)``
+(:func:`refresh_seed`), and measures the triplets against the config's margin
+(:func:`~replearn.lib.metric.mining_stats.mining_stats`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from replearn.lib.metric.config import MetricTrainConfig
+from replearn.lib.metric.encoders import embed
+from replearn.lib.metric.index_mining import MinedTriplets, mine_triplets
+from replearn.lib.metric.mining_stats import MiningStats, mining_stats
+
+__all__ = ["MiningRefresh", "refresh_mining", "refresh_seed"]
+
+
+@dataclass(frozen=True)
+class MiningRefresh:
+    """The triplets of one refresh and what they look like.
+
+    Attributes:
+        epoch: 1-based number of the first epoch that trains on them.
+        triplets: the mined triplets (positions in the training images given).
+        stats: their statistics against the config's margin.
+        seconds: wall-clock time of the refresh (embedding, index, search, statistics).
+    """
+
+    epoch: int
+    triplets: MinedTriplets
+    stats: MiningStats
+    seconds: float
+
+
+def refresh_seed(seed: int, epoch: int) -> int:
+    """The seed of the positives drawn at the refresh before ``epoch`` (1-based): a function of ``(seed, epoch)``
+    only, in [0, 2**31), so a resumed run and the mine stage draw what an uninterrupted run drew."""
+    return int(np.random.SeedSequence([int(seed), 3, int(epoch)]).generate_state(1)[0] >> 1)
+
+
+def refresh_mining(encoder: torch.nn.Module, images: np.ndarray | torch.Tensor, labels: np.ndarray,
+                   config: MetricTrainConfig, epoch: int, device: str | torch.device | None = None) -> MiningRefresh:
+    """Embed ``images`` with ``encoder`` as it is now and mine triplets over them with ``config``'s settings.
+
+    Args:
+        encoder: (B, C, H, W) -> (B, D) module; embedded in eval mode without gradients, mode restored.
+        images: float32 (N, C, H, W), the training images. labels: int (N,) class ids.
+        config: its ``mining_k``, ``mining_negatives``, ``resolved_distance``, ``margin`` and ``seed`` are used.
+        epoch: >= 1, the first epoch that will train on these triplets (seeds the positives' draw).
+        device: where to embed (default: the encoder's parameters' device).
+
+    Raises:
+        ReplearnInputError: the embeddings hold NaN/Inf, labels not (N,) integers
+            (:func:`~replearn.lib.metric.index_mining.mine_triplets`).
+    """
+    t0 = time.perf_counter()
+    z = embed(encoder, images, device=device)                                    # (N, D) float32
+    mined = mine_triplets(z, labels, k=config.mining_k, negatives=config.mining_negatives,
+                          distance=config.resolved_distance, seed=refresh_seed(config.seed, epoch))
+    stats = mining_stats(mined, config.margin)
+    return MiningRefresh(int(epoch), mined, stats, time.perf_counter() - t0)
