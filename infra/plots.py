@@ -8,6 +8,10 @@ plots either against its x-axis and marks the epoch boundaries.
 :func:`what_changed_figure` draws a new model against the champion
 (:class:`~replearn.lib.eval.what_changed.WhatChanged`): how stable the word
 neighbourhoods stayed, and which metrics went up or down.
+
+:func:`mining_hardness_figure` draws how hard index-mined triplets are
+(:class:`~replearn.lib.metric.mining_stats.MiningStats`): the histogram of
+``d(a, n) - d(a, p)`` against the margin.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from matplotlib.ticker import EngFormatter
 
 from replearn.infra.tracking import client
 from replearn.lib.eval.what_changed import WhatChanged
+from replearn.lib.metric.mining_stats import MiningStats
 
-__all__ = ["X_AXES", "log_step_loss", "step_loss_figure", "what_changed_figure"]
+__all__ = ["X_AXES", "log_step_loss", "mining_hardness_figure", "step_loss_figure", "what_changed_figure"]
 
 X_AXES = {"words": "corpus words processed", "step": "optimiser steps"}
 """The x-axes :func:`log_step_loss` knows: the attribute of a step log read, and its axis label."""
@@ -129,5 +134,39 @@ def what_changed_figure(report: WhatChanged) -> Figure:
         ax_d.grid(axis="x", alpha=0.3)
 
     fig.suptitle(f"What changed vs {report.champion}" if report.champion else "What changed (no champion yet)")
+    fig.tight_layout()
+    return fig
+
+
+_VIOLATES, _SATISFIES = "#e65100", "#1565c0"                             # orange, blue
+
+
+def mining_hardness_figure(stats: MiningStats, title: str = "Index-mined triplets") -> Figure:
+    """The hardness of mined triplets: a histogram of the slack ``d(a, n) - d(a, p)`` (``stats.hist_edges`` /
+    ``stats.hist_counts``, :func:`~replearn.lib.metric.mining_stats.mining_stats`), in the loss's distance.
+
+    Bars left of the margin (the triplets that violate it, so give the hinge a gradient) are orange, the others
+    blue; a dashed line marks the margin, a dotted one 0 (the negative as near as the positive; left of it the
+    order is violated). The legend gives the shares and the title the triplets and the guard's removals.
+    """
+    fig = Figure(figsize=(8, 4.5), dpi=150)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    edges, counts = np.asarray(stats.hist_edges), np.asarray(stats.hist_counts)
+    left, width = edges[:-1], np.diff(edges)
+    hard = (left + width / 2) < stats.margin
+    ax.bar(left[hard], counts[hard], width=width[hard], align="edge", color=_VIOLATES, edgecolor="white",
+           label=f"violate the margin: {100 * stats.margin_violations:.1f} % of triplets")
+    ax.bar(left[~hard], counts[~hard], width=width[~hard], align="edge", color=_SATISFIES, edgecolor="white",
+           label=f"satisfy it: {100 * (1 - stats.margin_violations):.1f} %")
+    ax.axvline(stats.margin, color="black", lw=1.2, ls="--", label=f"margin {stats.margin:g}")
+    ax.axvline(0.0, color="grey", lw=1.0, ls=":",
+               label=f"negative as near as positive (left: {100 * stats.order_violations:.1f} %)")
+    ax.set_xlabel("d(anchor, negative) - d(anchor, positive)   (smaller = harder)")
+    ax.set_ylabel("triplets")
+    ax.legend(loc="best", frameon=True, framealpha=0.9, fontsize=8)
+    ax.set_title(f"{title}: {stats.triplets:,} triplets over {stats.anchors:,} anchors; the guard removed "
+                 f"{stats.guard_removed:,} same-label candidates", fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig

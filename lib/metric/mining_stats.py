@@ -44,8 +44,9 @@ class MiningStats:
         fallback_anchors: anchors whose negatives lay beyond their ``k`` nearest items (all of their class).
         mean_d_ap, mean_d_an: mean distances over the triplets (NaN when T = 0).
         mean_negative_rank: mean 1-based rank of the negatives among the candidates (NaN when T = 0).
-        hist_edges: float64 (bins + 1,) edges of the slack histogram, ascending.
-        hist_counts: int64 (bins,) triplets per bin (``numpy.histogram``: the last bin closed), summing to T.
+        hist_edges: float64 (B + 1,) edges of the slack histogram, ascending, equally spaced, one of them at the
+            margin (so a bar never straddles it); B is ``bins`` or ``bins + 1``.
+        hist_counts: int64 (B,) triplets per bin (``numpy.histogram``: the last bin closed), summing to T.
     """
 
     triplets: int
@@ -81,8 +82,8 @@ def mining_stats(mined: MinedTriplets, margin: float, bins: int = 30) -> MiningS
     Args:
         mined: the triplets of :func:`~replearn.lib.metric.index_mining.mine_triplets`.
         margin: the triplet margin m >= 0 (the config's ``margin``).
-        bins: histogram bins >= 1, of equal width from the smallest slack to the largest (and over at least
-            ``[min(0, ...), margin]``, so that both reference lines fall inside).
+        bins: histogram bins >= 1, of equal width ``(hi - lo) / bins`` over ``[lo, hi]``, the slacks' range
+            widened to hold 0 and the margin, shifted so that an edge falls on the margin (one more bin then).
 
     Raises:
         ReplearnInputError: ``margin`` < 0 or not finite, ``bins`` < 1.
@@ -97,7 +98,12 @@ def mining_stats(mined: MinedTriplets, margin: float, bins: int = 30) -> MiningS
     slack = d_an - d_ap                                                          # (T,)
     lo = min(0.0, float(slack.min())) if T else 0.0
     hi = max(float(margin), float(slack.max())) if T else max(float(margin), 1.0)
-    counts, edges = np.histogram(slack, bins=int(bins), range=(lo, hi if hi > lo else lo + 1.0))
+    hi = hi if hi > lo else lo + 1.0
+    width = (hi - lo) / int(bins)
+    start = margin - np.ceil((margin - lo) / width - 1e-9) * width               # an edge at the margin
+    edges = start + width * np.arange(int(np.ceil((hi - start) / width - 1e-9)) + 1)
+    edges[0], edges[-1] = min(edges[0], lo), max(edges[-1], hi)                  # round-off never drops a slack
+    counts, edges = np.histogram(slack, bins=edges)
 
     def share(mask: np.ndarray) -> float:
         return float(mask.mean()) if T else 0.0
