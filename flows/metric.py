@@ -1,4 +1,5 @@
-"""The metric-learning flow: images -> train (mined pairs/triplets) -> evaluate -> export -> publish."""
+"""The metric-learning flow: images -> [mine negatives] -> train (mined pairs/triplets) -> evaluate -> export ->
+publish."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from replearn.infra.caching import reuse_or_rerun
 from replearn.infra.run_context import family_run
 from replearn.tasks.inputs import data_key_task, image_source_task
 from replearn.tasks.metric import evaluate_metric_task, export_image_embeddings_task, load_images_task, train_metric_task
+from replearn.tasks.mining import mine_negatives_task
 
 
 @flow(name="metric", log_prints=True)
@@ -26,6 +28,12 @@ def metric_flow(params: MetricParams = MetricParams()) -> dict:
     With ``params.init_from`` (a warm start) the encoder starts from the weights of that registered model's
     encoder (the same encoder settings needed), with a fresh optimiser; the champion gate decides as for any run.
     When no model of that name is registered yet, the run trains from scratch.
+
+    With ``params.mining`` index or both, the ``mine-negatives`` stage runs before training: it mines hard negatives
+    for every training image from a FAISS index, with the encoder training starts from, writes ``mined.parquet``
+    and reports them (MLflow ``mining.*``, ``mining/hardness.png``; the Prefect artifact ``mined-negatives``); the
+    trainer's first refresh mines the same triplets (the same encoder, settings and seed; lib/metric/mining_refresh.py)
+    and it mines again every ``mining_refresh`` epochs (``train.mining.*``).
     """
     source_hash = image_source_task(params.data)
     train_cfg = params.train_config()
@@ -37,6 +45,11 @@ def metric_flow(params: MetricParams = MetricParams()) -> dict:
         if (init := continue_from(run, params.init_from, ["encoder"], params.model_name)) is not None:
             settings["init_from"] = [init.name, init.version]  # a warm start never resumes a scratch checkpoint
         init_from = init.label if init else None
+        mined = None
+        if params.mining != "batch":
+            mined = reuse_or_rerun(mine_negatives_task, data.path, train_cfg, encoder, run.stage_out("mined.parquet"),
+                                   run.tracking_uri, run.run_id, init=init.files["encoder"] if init else None,
+                                   init_from=init_from)
         key = data_key_task(data.path, settings).key
         trained = reuse_or_rerun(train_metric_task, data.path, train_cfg, encoder, run.checkpoint_dir(key),
                                  run.stage_out("encoder.pt"), run.tracking_uri, run.run_id,
@@ -51,5 +64,6 @@ def metric_flow(params: MetricParams = MetricParams()) -> dict:
             eval_data=f"{params.data}; classes from #{params.train_classes} unseen",
             artifacts={"encoder": trained.path}))
     return run_summary(run, published, table=ev.tables["evaluation"], map_at_r=ev.metrics["map_at_r"],
-                       images=data.info["images"], init_from=init_from,
-                       stage_outputs={"images": data.path, "encoder": trained.path})
+                       images=data.info["images"], init_from=init_from, mining=mined.stats if mined else None,
+                       stage_outputs={"images": data.path, "encoder": trained.path,
+                                      **({"mined": mined.path} if mined else {})})

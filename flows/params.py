@@ -19,7 +19,8 @@ from replearn.flows.param_fields import FieldDef, flow_field, lib_fields, lib_na
 from replearn.lib.clip.config import ClipConfig, ImageTowerConfig, TextTowerConfig, batch_size_for, default_epochs
 from replearn.lib.dataclass_config import ConfigError, plain
 from replearn.lib.errors import ReplearnInputError
-from replearn.lib.metric.config import TRIPLET_LOSSES, AugmentConfig, EncoderConfig, MetricTrainConfig
+from replearn.lib.metric.config import (MINING_SETTINGS, TRIPLET_LOSSES, AugmentConfig, EncoderConfig,
+                                        MetricTrainConfig)
 from replearn.lib.multisense.config import MultiSenseConfig
 from replearn.lib.word2vec.config import Word2VecConfig
 from replearn.serving.registered import INIT_FROM_PATTERN
@@ -247,10 +248,16 @@ class _MetricParams(FlowParams):
     """Parameters of the metric-learning flow (train on seen classes, evaluate retrieval on unseen ones)."""
 
     def train_config(self) -> dict:
-        """Fields of :class:`replearn.lib.metric.config.MetricTrainConfig` (``augment`` as a dict or None)."""
+        """Fields of :class:`replearn.lib.metric.config.MetricTrainConfig` (``augment`` as a dict or None). With
+        ``mining`` batch the mining fields, which such a run ignores, are left out (the lib defaults fill them):
+        its stage and checkpoint keys stay those of a run made before index mining existed."""
         triplet = self.loss in TRIPLET_LOSSES
-        return {**self._pick(_METRIC_NAMES), "miner": self.miner if triplet else "all",
-                "augment": self._pick(_AUGMENT_NAMES) if (self.loss == "infonce" or self.augment) else None}
+        cfg = {**self._pick(_METRIC_NAMES), "miner": self.miner if triplet else "all",
+               "augment": self._pick(_AUGMENT_NAMES) if (self.loss == "infonce" or self.augment) else None}
+        if self.mining == "batch":
+            for name in ("mining", *MINING_SETTINGS):
+                del cfg[name]
+        return cfg
 
     def encoder_config(self) -> dict:
         """The user's fields of :class:`replearn.lib.metric.config.EncoderConfig` (``kind``, ``dim``); the train

@@ -131,6 +131,16 @@ class Index(StageOutput):
 
 
 @dataclass(frozen=True)
+class Mined(StageOutput):
+    """Triplets mined from an index over the training set (``mined.parquet``: ``anchor_id, positive_id,
+    negative_id, d_ap, d_an, negative_rank``; lib/metric/index_mining.py) and their statistics (``stats``: the
+    figures of lib/metric/mining_stats.py ``MiningStats.metrics()`` and the stage's ``seconds``)."""
+
+    path: str = file_field()
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Artifact(StageOutput):
     """One file a stage wrote (the kNN graph Parquet, the embedding-map PNG)."""
 

@@ -24,6 +24,7 @@ from replearn.lib.metric.datasets import dataset_arrays, load_dataset, probe_spl
 from replearn.lib.metric.encoder_file import (encoder_differences, load_encoder, read_encoder_file, save_encoder,
                                               untrained_encoder)
 from replearn.lib.metric.encoders import EncoderConfig, build_encoder, embed
+from replearn.lib.metric.mining_refresh import MiningRefresh
 from replearn.lib.metric.sizing import encoder_settings, sized_train_config
 from replearn.lib.metric.trainer import classifier_accuracy, train_classifier, train_metric
 from replearn.lib.step_loss import StepLoss
@@ -114,32 +115,56 @@ def _warm_start(model: torch.nn.Module, init: str, enc_cfg: EncoderConfig, init_
                              "and channels, or leave --init-from out to train from scratch")
 
 
-def _train(data_path: str, train_config: dict, encoder: dict, checkpoint_dir: Path, out_path: str,
-           tracking_uri: str, run_id: str, init: str | None = None, init_from: str | None = None) -> Trained:
-    """The body of :func:`train_metric_task`, with the checkpoint folder locked."""
-    d = read_npz(data_path)
-    size = int(d["images"].shape[-1])
-    config = {"train": sized_train_config(train_config, size),
-              "encoder": encoder_settings(encoder, size)}
+def initial_encoder(image_size: int, train_config: dict, encoder: dict, init: str | None = None,
+                    init_from: str | None = None) -> tuple[torch.nn.Module, MetricTrainConfig, EncoderConfig, dict]:
+    """The encoder training starts from, for images of ``image_size`` pixels: built from ``encoder`` (sized by
+    lib/metric/sizing.py) under ``torch.manual_seed(seed)``, so the same ``--seed`` gives the same weights, then
+    the warm start's weights when ``init`` names an encoder file. The mine-negatives stage (tasks/mining.py) mines
+    with this same encoder.
+
+    Returns:
+        ``(encoder, train config, encoder config, {"train": ..., "encoder": ...})`` (the last as plain dicts).
+
+    Raises:
+        ReplearnInputError: ``init`` does not fit (:func:`_warm_start`), or the settings are invalid.
+    """
+    config = {"train": sized_train_config(train_config, image_size),
+              "encoder": encoder_settings(encoder, image_size)}
     cfg = MetricTrainConfig.from_dict(config["train"])
     enc_cfg = EncoderConfig.from_dict(config["encoder"])
     torch.manual_seed(cfg.seed)  # the encoder's initial weights: the same --seed gives the same run
     model = build_encoder(enc_cfg)
     if init:
         _warm_start(model, init, enc_cfg, init_from)
+    return model, cfg, enc_cfg, config
+
+
+def _train(data_path: str, train_config: dict, encoder: dict, checkpoint_dir: Path, out_path: str,
+           tracking_uri: str, run_id: str, init: str | None = None, init_from: str | None = None) -> Trained:
+    """The body of :func:`train_metric_task`, with the checkpoint folder locked. With index mining each refresh's
+    statistics are logged as ``train.mining.*`` at the epoch that trains on its triplets (``train.mining.seconds``:
+    the refresh's time, beside the epoch's ``train.epoch_seconds``)."""
+    d = read_npz(data_path)
+    model, cfg, enc_cfg, config = initial_encoder(int(d["images"].shape[-1]), train_config, encoder, init,
+                                                  init_from)
     log_params(tracking_uri, run_id, cfg.to_dict(), prefix="train.")
     log_params(tracking_uri, run_id, enc_cfg.to_dict(), prefix="encoder.")
 
     def on_epoch(e) -> None:
         log_metrics(tracking_uri, run_id, {"train.loss": e.loss, "train.mean_pairwise_distance": e.mean_pairwise_distance,
-                                           "train.empty_batches": e.empty_batches}, step=e.epoch)
+                                           "train.empty_batches": e.empty_batches, "train.epoch_seconds": e.seconds},
+                    step=e.epoch)
 
     def on_step(s: StepLoss) -> None:
         log_metrics(tracking_uri, run_id, {"train.step_loss": s.loss}, step=s.step)
 
+    def on_refresh(r: MiningRefresh) -> None:
+        log_metrics(tracking_uri, run_id, {**{f"train.mining.{k}": v for k, v in r.stats.metrics().items()},
+                                           "train.mining.seconds": r.seconds}, step=r.epoch)
+
     tr = d["train_idx"]
     result = train_metric(model, d["images"][tr], d["labels"][tr], cfg, checkpoint_dir=checkpoint_dir,
-                          on_epoch=on_epoch, on_step=on_step, progress=True)
+                          on_epoch=on_epoch, on_step=on_step, on_refresh=on_refresh, progress=True)
     save_encoder(out_path, model, enc_cfg, cfg)
     log_metrics(tracking_uri, run_id, {"train.resumed_from_epoch": result.resumed_from_epoch})
     history = result.history

@@ -132,6 +132,9 @@ def test_search_with_an_empty_image_file_says_so(tmp_path):
       "--augment-max-translate-px", "0.5"],
      {"augment": False, "loss": "triplet_max", "miner": "semi_hard", "classes_per_batch": 4,
       "augment_max_translate_px": 0.5}),
+    (["run", "metric", "--loss", "triplet_hinge", "--mining", "both", "--mining-refresh", "3", "--mining-k", "50",
+      "--mining-negatives", "2"],
+     {"loss": "triplet_hinge", "mining": "both", "mining_refresh": 3, "mining_k": 50, "mining_negatives": 2}),
     (["run", "clip", "--image-channels", "16", "32", "--text-tower", "transformer", "--epochs", "3"],
      {"image_channels": (16, 32), "text_tower": "transformer", "epochs": 3}),
     (["run", "multisense", "--estep", "sample", "--warmup-epochs", "0", "--probes", "bank"],
@@ -165,6 +168,8 @@ def test_every_family_reports_invalid_options_one_line_each(family, option):
     (["run", "word2vec", "--alpha", "0.01", "--min-alpha", "0.5"], "min_alpha=0.5 does not fit: Final learning rate"),
     (["run", "multisense", "--epochs", "1"], "warmup_epochs=1 does not fit: First epochs trained as plain skip-gram"),
     (["run", "metric", "--augment-scale-min", "2"], "augment_scale_min=2.0 does not fit: Smallest random scale"),
+    (["run", "metric", "--mining", "index"], "mining='index' with loss='supcon'; index-mined triplets train a "
+                                             "triplet loss: set loss to one of triplet_hinge"),
     (["run", "word2vec", "--ns-exponent", "-0.5"], "--ns-exponent: Input should be greater than or equal to 0"),
 ])
 def test_a_rule_between_options_fails_before_the_run_naming_the_option(argv, says, tmp_path):
