@@ -111,6 +111,24 @@ def test_metric_tables_fit_80_columns_without_truncation():
         assert word in text
 
 
+def test_run_metric_with_index_mining_prints_where_the_mined_table_is(monkeypatch, tmp_path):
+    from replearn.cli import main as cli
+
+    summary = {"mlflow_run_id": "r", "mlflow_experiment_id": "1", "tracking_uri": "sqlite:///x", "embeddings": "e",
+               "index": "i", "table": [{"features": "encoder", "map_at_r": 0.5}],
+               "model": {"name": "replearn-metric", "version": "1", "champion": True},
+               "mining": {"triplets": 901.0, "margin_violations": 0.25, "guard_removed": 10577.0},
+               "stage_outputs": {"mined": "/h/stages/mine-negatives/k/r/mined.parquet"}}
+    seen = {}
+    monkeypatch.setattr(cli, "run_flow", lambda ref, params, json_out=None: seen.update(params=params) or summary)
+    result = runner.invoke(app, ["run", "metric", "--loss", "triplet_max", "--mining", "index",
+                                 "--home", str(tmp_path / "h")])
+    assert result.exit_code == 0, result.output
+    assert seen["params"].mining == "index"
+    assert ("mined : /h/stages/mine-negatives/k/r/mined.parquet (901 triplets, 25.0 % violate the margin, the "
+            "guard removed 10,577 same-class candidates") in " ".join(result.output.split())
+
+
 def test_search_with_an_empty_image_file_says_so(tmp_path):
     from typer.testing import CliRunner
 
