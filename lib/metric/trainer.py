@@ -323,6 +323,9 @@ def _mined_batch_loss(run: _MetricRun, mined: MinedTriplets, idx: np.ndarray,
     return loss, z, terms == 0
 
 
+# --------------------------------------------------------------------------- distributed
+
+
 def _check_same_inputs(x: np.ndarray, y: np.ndarray | None, config: MetricTrainConfig) -> None:
     """Raise on every rank unless all ranks got the same images, labels and training config."""
     mine = (x.shape, float(x.sum(dtype=np.float64)), None if y is None else int(y.sum()), config.training_key())
