@@ -140,9 +140,15 @@ class MultiSenseConfig(Config):
         kernel: how a centre occurrence's targets are drawn. ``"pair"``: word2vec.c's,
             ``negative`` noise words for each (centre, context) pair, m (1 + negative)
             targets for m context words. ``"shared"``: the m pairs share one draw of
-            ``negative`` noise words, each weighted by m, so m + negative targets
-            (Ji et al. 2016, as the word2vec kernel of that name; same expected
-            gradient, fewer dot products per sense).
+            ``negative`` noise words per ``noise_share`` context words, weighted so
+            they stand for the m * negative terms (Ji et al. 2016, as the word2vec
+            kernel of that name; same expected gradient, fewer dot products per
+            sense, more variance).
+        noise_share: context words per draw of ``negative`` noise words with the
+            ``"shared"`` kernel (>= 1; 50 = the whole window shares one draw).
+            Books corpus, 1 seed (bench/README.md): sharing over the whole window
+            ran at 0.69x skip-gram's words/s but cost 0.06 of SimLex-999; 3
+            context words a draw: 0.54x, SimLex within 0.024.
         max_sentence_tokens: pseudo-sentence cap used when encoding the corpus
             (see Word2VecConfig); provenance only.
         threads: worker threads (Hogwild SGD), >= 1.
@@ -191,6 +197,8 @@ class MultiSenseConfig(Config):
                                         "window)", ge=0)
     kernel: Kernel = setting("pair", help="Noise words: 'pair' (negative per context word, as word2vec.c) or "
                                           "'shared' (one draw per centre word shared by its window: faster)")
+    noise_share: int = setting(3, help="Context words per draw of noise words with the 'shared' kernel", ge=1,
+                               le=100)
     max_sentence_tokens: int | None = setting(1000, help="Join consecutive lines (documents) into pseudo-sentences "
                                                          "of up to this many tokens when encoding the corpus; 0 or "
                                                          "empty = one line, one sentence", ge=0)

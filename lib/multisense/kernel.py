@@ -163,14 +163,15 @@ def window_update(sv, syn1, s0, K, log_prior, counts, targets, labels, T, alpha,
 @njit(fastmath=True, nogil=True)
 def _train_block(sv, syn1, sense_start, log_prior, counts, ids, bounds, s_begin, s_end, keep_prob, alias_prob,
                  alias_idx, window, negative, alpha0, alpha1, progress0, progress_scale, seed, sample_sense, noise_mode, noise_ll,
-                 estep_window, shared):
+                 estep_window, shared, share):
     """Train on sentences [s_begin, s_end) of a chunk. Returns (nll_sum, n_centres, n_words).
 
-    ``shared``: the window's context words share one draw of ``negative`` noise words, each weighted by the
-    number of context words m (Ji et al. 2016's shared negatives, :mod:`replearn.lib.word2vec.hogbatch`, in
-    this model's orientation: the sense predicts its window), so a centre has m + negative targets instead of
-    m (1 + negative). A noise word that is also a word of the window is skipped (the pair kernel skips a noise
-    word equal to its pair's context word).
+    ``shared``: the window's m context words share ``negative * ceil(m / share)`` noise words, each weighted by
+    ``m * negative / draws`` so that the noise terms stand for the m * negative of the pair kernel (Ji et al.
+    2016's shared negatives, :mod:`replearn.lib.word2vec.hogbatch`, in this model's orientation: the sense
+    predicts its window). A centre then has m + negative * ceil(m / share) targets instead of m (1 + negative).
+    ``share`` >= m shares one draw over the whole window. A noise word that is also a word of the window is
+    skipped (the pair kernel skips a noise word equal to its pair's context word).
     """
     D = sv.shape[1]
     kmax = 1
@@ -220,7 +221,8 @@ def _train_block(sv, syn1, sense_start, log_prior, counts, ids, bounds, s_begin,
                 continue
             if shared:
                 m = T
-                for _ in range(negative):
+                draws = negative * max(1, (m + share - 1) // share)
+                for _ in range(draws):
                     t, state = _draw_noise(alias_prob, alias_idx, state)
                     clash = False
                     for q in range(m):
@@ -231,7 +233,7 @@ def _train_block(sv, syn1, sense_start, log_prior, counts, ids, bounds, s_begin,
                         continue
                     targets[T] = t
                     labels[T] = 0.0
-                    wts[T] = np.float32(m)
+                    wts[T] = np.float32(m * negative / draws)
                     T += 1
             x = kept[i]
             s0 = sense_start[x]
@@ -258,7 +260,7 @@ def train_chunk(sv: np.ndarray, syn1: np.ndarray, sense_start: np.ndarray, log_p
                 progress0: float, total_words: float, seed: int, epoch: int, chunk: int, job_tokens: int = 10_000,
                 executor: Executor | None = None, sample_sense: bool = False,
                 noise_mode: int = 1, noise_ll: np.ndarray | None = None, estep_window: int = 0,
-                shared: bool = False) -> tuple[float, int, int]:
+                shared: bool = False, share: int = 3) -> tuple[float, int, int]:
     """Train multi-sense skip-gram on one chunk of whole sentences, in place.
 
     Jobs of about ``job_tokens`` tokens run in order in this thread (bit-for-bit
@@ -275,7 +277,8 @@ def train_chunk(sv: np.ndarray, syn1: np.ndarray, sense_start: np.ndarray, log_p
         window, negative: as in :class:`.config.MultiSenseConfig`.
         alpha0, alpha1, progress0, total_words: linear learning-rate decay over all epochs.
         seed, epoch, chunk: each job's random stream is a function of (seed, epoch, chunk, job).
-        shared: the window's context words share their noise words (kernel "shared", :func:`_train_block`).
+        shared, share: the window's context words share their noise words, ``share`` context words a draw
+            (kernel "shared", :func:`_train_block`).
 
     Returns:
         (nll_sum, n_centres, n_words): summed window NLLs (nats), centre occurrences
@@ -294,7 +297,7 @@ def train_chunk(sv: np.ndarray, syn1: np.ndarray, sense_start: np.ndarray, log_p
         return _train_block(sv, syn1, sense_start, log_prior, counts, ids, bounds, starts[b], starts[b + 1],
                             keep_prob, alias_prob, alias_idx, int(window), int(negative), float(alpha0),
                             float(alpha1), p0, scale, seeds[b], bool(sample_sense),
-                            int(noise_mode), noise_ll, int(estep_window), bool(shared))
+                            int(noise_mode), noise_ll, int(estep_window), bool(shared), int(share))
 
     results = list(executor.map(job, range(n))) if executor is not None else [job(b) for b in range(n)]
     return (float(sum(r[0] for r in results)), int(sum(r[1] for r in results)), int(sum(r[2] for r in results)))

@@ -354,7 +354,8 @@ def _train_epoch(run: _Run, state: _SenseState, result: MultiSenseTrainResult, e
             progress0=done / run.total, total_words=run.total, seed=config.seed, epoch=epoch, chunk=chunk,
             executor=run.pool, sample_sense=config.estep == "sample" and not warm,
             noise_mode=NOISE_MODES[config.estep_noise], noise_ll=state.noise_ll,
-            estep_window=0 if warm else config.estep_window, shared=config.kernel == "shared")
+            estep_window=0 if warm else config.estep_window, shared=config.kernel == "shared",
+            share=config.noise_share)
         seen += words
         done += words
         result.words += words

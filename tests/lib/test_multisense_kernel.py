@@ -197,3 +197,20 @@ def test_stick_breaking_prior_splits_two_senses_with_the_most_used_sense_first(t
     assert p1.argmax() != p2.argmax() and p1.max() > 0.9 and p2.max() > 0.9
     prior = m.sense_prior("w0")
     assert prior[0] >= prior[1] > 0.3  # senses sorted by use, both kept
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("share", [3, 50])
+def test_shared_noise_kernel_splits_two_senses(tmp_path, share):
+    corpus, counts, _ = toy_corpus(tmp_path)
+    cfg = MultiSenseConfig(dim=16, window=3, negative=3, sample=0, epochs=6, warmup_epochs=1, alpha=0.05,
+                           max_senses=2, sense_min_count=100, threads=1, prune_threshold=0.05, chunk_tokens=1000,
+                           kernel="shared", noise_share=share)
+    res = train_multisense(corpus, counts, cfg, keep_prob=keep_probability(counts, 0), noise_probs=noise_distribution(counts))
+    m = res.to_vectors([f"w{i}" for i in range(9)], counts, noise_distribution(counts), cfg)
+    p1 = m.posterior("w0", ["w1", "w2", "w3"]).probs
+    p2 = m.posterior("w0", ["w5", "w6", "w7"]).probs
+    assert p1.argmax() != p2.argmax() and p1.max() > 0.9 and p2.max() > 0.9
+    # the other words' vectors learn their groups: w1's neighbours are w2..w4, not w5..w8
+    near = [w for w, _ in m.word_vectors().most_similar("w1", topn=3)]
+    assert set(near) <= {"w0", "w2", "w3", "w4"}
