@@ -32,8 +32,8 @@ def metric_flow(params: MetricParams = MetricParams()) -> dict:
     With ``params.mining`` index or both, the ``mine-negatives`` stage runs before training: it mines hard negatives
     for every training image from a FAISS index, with the encoder training starts from, writes ``mined.parquet``
     and reports them (MLflow ``mining.*``, ``mining/hardness.png``; the Prefect artifact ``mined-negatives``); the
-    trainer's first refresh mines the same triplets (the same encoder, settings and seed; lib/metric/mining_refresh.py)
-    and it mines again every ``mining_refresh`` epochs (``train.mining.*``).
+    train stage takes that table as an input, its first epoch trains on exactly those triplets, and it mines again
+    with the current encoder every ``mining_refresh`` epochs (``train.mining.*``).
     """
     source_hash = image_source_task(params.data)
     train_cfg = params.train_config()
@@ -53,7 +53,8 @@ def metric_flow(params: MetricParams = MetricParams()) -> dict:
         key = data_key_task(data.path, settings).key
         trained = reuse_or_rerun(train_metric_task, data.path, train_cfg, encoder, run.checkpoint_dir(key),
                                  run.stage_out("encoder.pt"), run.tracking_uri, run.run_id,
-                                 init=init.files["encoder"] if init else None, init_from=init_from)
+                                 init=init.files["encoder"] if init else None, init_from=init_from,
+                                 mined_path=mined.path if mined else None)
         ev = reuse_or_rerun(evaluate_metric_task, data.path, trained.path, run.tracking_uri, run.run_id,
                             seed=params.seed)
         exported = reuse_or_rerun(export_image_embeddings_task, data.path, trained.path,

@@ -24,7 +24,9 @@ from replearn.lib.metric.datasets import dataset_arrays, load_dataset, probe_spl
 from replearn.lib.metric.encoder_file import (encoder_differences, load_encoder, read_encoder_file, save_encoder,
                                               untrained_encoder)
 from replearn.lib.metric.encoders import EncoderConfig, build_encoder, embed
+from replearn.lib.metric.index_mining import MinedTriplets, read_mined
 from replearn.lib.metric.mining_refresh import MiningRefresh
+from replearn.lib.metric.mining_stats import mining_stats
 from replearn.lib.metric.sizing import encoder_settings, sized_train_config
 from replearn.lib.metric.trainer import classifier_accuracy, train_classifier, train_metric
 from replearn.lib.step_loss import StepLoss
@@ -58,8 +60,8 @@ def load_images_task(source: str, out_dir: str, image_column: str, label_column:
 
 @task(name="train-metric", cache_policy=STAGE_CACHE, persist_result=True)
 def train_metric_task(data_path: str, train_config: dict, encoder: dict, checkpoint_dir: str, out_path: str,
-                      tracking_uri: str, run_id: str, init: str | None = None,
-                      init_from: str | None = None) -> Trained:
+                      tracking_uri: str, run_id: str, init: str | None = None, init_from: str | None = None,
+                      mined_path: str | None = None) -> Trained:
     """Train the encoder on the seen classes; log loss, collapse diagnostic and empty batches per epoch, the mean
     loss every N optimiser steps (``train.step_loss``, about 100 points a run) and its chart (``plots/loss.png``).
 
@@ -74,12 +76,18 @@ def train_metric_task(data_path: str, train_config: dict, encoder: dict, checkpo
     ``init_from``): its weights (batch-norm statistics included) replace the fresh encoder's; the optimiser (a new Adam) and the
     batches start afresh. The checkpoint folder must be one for this start (flows/metric.py keys it on the version).
 
+    ``mined_path``: with ``mining`` index or both, the mine-negatives stage's ``mined.parquet`` (tasks/mining.py):
+    the first epoch trains on exactly its triplets (ids: rows of ``images.npz``), the later refreshes mine with the
+    encoder being trained. None (``mining`` batch, or a caller without the stage): the trainer mines epoch 1's too.
+
     Raises:
         ReplearnInputError: ``init`` is not a metric encoder file, or its encoder differs from the one this run
             builds (kind, dimension, or the image size and channels the data gives); the message names the option.
+            The mined table was mined over other images or with other settings (lib/metric/trainer.py).
     """
     with training_checkpoints(checkpoint_dir) as folder:
-        return _train(data_path, train_config, encoder, folder, out_path, tracking_uri, run_id, init, init_from)
+        return _train(data_path, train_config, encoder, folder, out_path, tracking_uri, run_id, init, init_from,
+                      mined_path)
 
 
 #: EncoderConfig field -> the option that sets it (the others follow the data: lib/metric/sizing.py).
@@ -140,10 +148,12 @@ def initial_encoder(image_size: int, train_config: dict, encoder: dict, init: st
 
 
 def _train(data_path: str, train_config: dict, encoder: dict, checkpoint_dir: Path, out_path: str,
-           tracking_uri: str, run_id: str, init: str | None = None, init_from: str | None = None) -> Trained:
-    """The body of :func:`train_metric_task`, with the checkpoint folder locked. With index mining each refresh's
-    statistics are logged as ``train.mining.*`` at the epoch that trains on its triplets (``train.mining.seconds``:
-    the refresh's time, beside the epoch's ``train.epoch_seconds``)."""
+           tracking_uri: str, run_id: str, init: str | None = None, init_from: str | None = None,
+           mined_path: str | None = None) -> Trained:
+    """The body of :func:`train_metric_task`, with the checkpoint folder locked. With index mining the statistics
+    of the triplets each epoch starts on are logged as ``train.mining.*`` at that epoch: the stage's table at epoch 1
+    (when given), then each refresh (``train.mining.seconds``: the refresh's time, beside the epoch's
+    ``train.epoch_seconds``)."""
     d = read_npz(data_path)
     model, cfg, enc_cfg, config = initial_encoder(int(d["images"].shape[-1]), train_config, encoder, init,
                                                   init_from)
@@ -163,8 +173,13 @@ def _train(data_path: str, train_config: dict, encoder: dict, checkpoint_dir: Pa
                                            "train.mining.seconds": r.seconds}, step=r.epoch)
 
     tr = d["train_idx"]
+    mined = None
+    if mined_path is not None and cfg.mining != "batch":
+        mined = MinedTriplets.from_arrow(*read_mined(mined_path), ids=tr)       # ids: rows of images.npz
+        log_metrics(tracking_uri, run_id, {f"train.mining.{k}": v
+                                           for k, v in mining_stats(mined, cfg.margin).metrics().items()}, step=1)
     result = train_metric(model, d["images"][tr], d["labels"][tr], cfg, checkpoint_dir=checkpoint_dir,
-                          on_epoch=on_epoch, on_step=on_step, on_refresh=on_refresh, progress=True)
+                          on_epoch=on_epoch, on_step=on_step, on_refresh=on_refresh, mined=mined, progress=True)
     save_encoder(out_path, model, enc_cfg, cfg)
     log_metrics(tracking_uri, run_id, {"train.resumed_from_epoch": result.resumed_from_epoch})
     history = result.history

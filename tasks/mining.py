@@ -5,9 +5,10 @@ mining a person can look at: the Parquet table of triplets, statistics in
 MLflow, a hardness histogram and a Prefect markdown artifact. It mines with
 the encoder training starts from (:func:`replearn.tasks.metric.initial_encoder`:
 the seeded fresh encoder, or the warm start's), with the settings, seed and
-epoch of the trainer's first refresh, so its table is the one the first epoch
-trains on (lib/metric/mining_refresh.py; the trainer's later refreshes are
-logged by the train stage as ``train.mining.*``).
+epoch of the trainer's first refresh; the train stage takes its table as an
+input and trains its first epoch on exactly those triplets
+(lib/metric/mining_refresh.py; the trainer's later refreshes are logged by the
+train stage as ``train.mining.*``).
 """
 
 from __future__ import annotations

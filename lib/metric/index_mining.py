@@ -55,7 +55,9 @@ anchor then rank; distances in the loss's convention (larger = farther,
 ``squared_euclidean`` its square, ``cosine_distance`` ``1 - cos``,
 ``inner_product`` ``-<x, y>``. :meth:`MinedTriplets.to_arrow` gives it as a
 pyarrow table (the ``mined.parquet`` of the metric flow's ``mine-negatives``
-stage); :func:`write_mined` writes that atomically, :func:`read_mined` reads it.
+stage); :func:`write_mined` writes that atomically, :func:`read_mined` reads it
+and :meth:`MinedTriplets.from_arrow` turns it back into positions (the train
+stage's first epoch trains on it).
 """
 
 from __future__ import annotations
@@ -83,6 +85,10 @@ COLUMNS = ("anchor_id", "positive_id", "negative_id", "d_ap", "d_an", "negative_
 
 MINED_METADATA_KEY = b"replearn_mined"
 """Parquet footer key of the mined table's JSON metadata (k, negatives, distance, seed, counts)."""
+
+_METADATA_FIELDS = ("n", "k", "negatives", "distance", "seed", "guard_removed", "anchors_without_positive",
+                    "anchors_without_negative", "fallback_anchors")
+"""The scalar fields of :class:`MinedTriplets`, as :meth:`MinedTriplets.metadata` names them."""
 
 _INDEX_METRIC = {"euclidean": "l2", "squared_euclidean": "l2", "cosine_distance": "cos", "inner_product": "ip"}
 
@@ -136,9 +142,7 @@ class MinedTriplets:
 
     def metadata(self) -> dict[str, Any]:
         """The scalar fields as a plain dict (the Parquet footer's JSON)."""
-        return {"n": self.n, "k": self.k, "negatives": self.negatives, "distance": self.distance, "seed": self.seed,
-                "guard_removed": self.guard_removed, "anchors_without_positive": self.anchors_without_positive,
-                "anchors_without_negative": self.anchors_without_negative, "fallback_anchors": self.fallback_anchors}
+        return {f: getattr(self, f) for f in _METADATA_FIELDS}
 
     def to_arrow(self, ids: np.ndarray | None = None, extra: dict[str, Any] | None = None) -> pa.Table:
         """The table :data:`COLUMNS` (int64 ids, float32 distances, int32 rank) with :meth:`metadata` (and
@@ -160,6 +164,54 @@ class MinedTriplets:
                           "d_an": self.d_an.astype(np.float32), "negative_rank": self.negative_rank.astype(np.int32)})
         meta = {**self.metadata(), **(extra or {})}
         return table.replace_schema_metadata({MINED_METADATA_KEY: json.dumps(meta).encode()})
+
+    @classmethod
+    def from_arrow(cls, table: pa.Table, metadata: dict[str, Any], ids: np.ndarray | None = None) -> MinedTriplets:
+        """The triplets of a mined table (:meth:`to_arrow`, read back by :func:`read_mined`), in positions again.
+
+        Args:
+            table: the columns :data:`COLUMNS`. metadata: its JSON metadata (:meth:`metadata` and more).
+            ids: (N,) the ids the table was written with (:meth:`to_arrow`), each id once; default 0..N-1 with N
+                the metadata's ``n``. Row ``i`` of the items trained on has id ``ids[i]``.
+
+        Returns:
+            :class:`MinedTriplets` sorted by (anchor, negative_rank), as :func:`mine_triplets` returns them.
+
+        Raises:
+            ReplearnInputError: a column or a metadata field is missing, ``ids`` do not match the metadata's ``n``
+                or repeat, or the table holds an id not in ``ids`` (mined over other data: mine again).
+        """
+        missing = [c for c in COLUMNS if c not in table.column_names]
+        missing += [f for f in _METADATA_FIELDS if f not in metadata]
+        if missing:
+            raise ReplearnInputError(f"a mined table needs the columns {', '.join(COLUMNS)} and the metadata "
+                                     f"{', '.join(_METADATA_FIELDS)}; missing {missing}: write it with "
+                                     f"MinedTriplets.to_arrow()")
+        n = int(metadata["n"])
+        pos_ids = np.arange(n, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
+        if pos_ids.shape != (n,) or len(np.unique(pos_ids)) != n:
+            raise ReplearnInputError(f"the mined table was mined over {n} items; ids must be ({n},) distinct, got "
+                                     f"shape {pos_ids.shape}: pass the ids it was written with")
+        sorter = np.argsort(pos_ids, kind="stable")
+
+        def positions(column: str) -> np.ndarray:
+            v = table.column(column).to_numpy().astype(np.int64)
+            at = np.minimum(np.searchsorted(pos_ids, v, sorter=sorter), n - 1)
+            p = sorter[at]
+            if len(v) and not (pos_ids[p] == v).all():
+                bad = v[pos_ids[p] != v]
+                raise ReplearnInputError(f"the mined table's {column} holds {len(bad)} id(s) not among the items "
+                                         f"trained on (e.g. {bad[:3].tolist()}): it was mined over other data; run "
+                                         f"the mine stage again on this data")
+            return p.astype(np.int64)
+
+        a, p, ng = positions("anchor_id"), positions("positive_id"), positions("negative_id")
+        rank = table.column("negative_rank").to_numpy().astype(np.int32)
+        order = np.lexsort((rank, a))
+        return cls(anchor=a[order], positive=p[order], negative=ng[order],
+                   d_ap=table.column("d_ap").to_numpy().astype(np.float32)[order],
+                   d_an=table.column("d_an").to_numpy().astype(np.float32)[order], negative_rank=rank[order],
+                   **{f: metadata[f] for f in _METADATA_FIELDS})
 
 
 def draw_positives(labels: np.ndarray, seed: int) -> np.ndarray:

@@ -5,8 +5,9 @@ trained: negatives mined with the initial encoder go stale as it learns. The
 metric trainer (:func:`replearn.lib.metric.trainer.train_metric`, ``mining``
 ``"index"`` / ``"both"``) calls :func:`refresh_mining` before epochs 1,
 ``1 + mining_refresh``, ...; the metric flow's ``mine-negatives`` stage calls it
-with the initial encoder and ``epoch=1``, so the table it writes is the one the
-trainer's first refresh mines (same encoder, settings and seed).
+with the initial encoder and ``epoch=1`` and the train stage's first epoch
+trains on the table it writes (``train_metric(mined=...)``), which is what a
+first refresh would have mined (same encoder, settings and seed).
 
 A refresh embeds in eval mode without gradients
 (:func:`~replearn.lib.metric.encoders.embed`: batch norm uses its running

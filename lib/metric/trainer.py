@@ -22,7 +22,8 @@ one of the losses of :class:`~replearn.lib.metric.config.MetricTrainConfig`:
   ANCE, Xiong et al. 2021). Before epochs 1, ``1 + mining_refresh``, ... the
   whole training set is embedded with the current encoder (eval mode, no
   gradient) and mined again (:func:`~replearn.lib.metric.mining_refresh.refresh_mining`;
-  ``on_refresh`` sees each refresh). The batches stay the PK batches above: each
+  ``on_refresh`` sees each refresh); triplets passed as ``mined`` (the metric
+  flow's mine stage's table) replace the refresh before epoch 1. The batches stay the PK batches above: each
   batch's images are anchors, and the batch also holds their mined positives and
   negatives (so up to ``(2 + mining_negatives) x batch_size`` images go through
   the encoder together, batch norm included). ``"index"`` trains the configured
@@ -439,6 +440,33 @@ def _check_inputs(images, labels, config: MetricTrainConfig) -> tuple[np.ndarray
     return x, y.astype(np.int64)
 
 
+def _check_mined(mined: MinedTriplets, y: np.ndarray | None, config: MetricTrainConfig) -> None:
+    """Refuse triplets given to :func:`train_metric` that were not mined over these images with ``config``'s
+    settings: ``mining="batch"``, another item count, distance or number of negatives, positions out of range, or
+    a negative of its anchor's label (other labels).
+
+    Raises:
+        ReplearnInputError: naming what differs and the fix (mine again with this run's settings).
+    """
+    if config.mining == "batch":
+        raise ReplearnInputError("train_metric: mined triplets were given but mining='batch' does not use them; set "
+                                 "mining to 'index' or 'both', or pass mined=None")
+    n = 0 if y is None else len(y)
+    differ = [f"{what} {got!r} (this run: {want!r})" for what, got, want in (
+        ("items", mined.n, n), ("distance", mined.distance, config.resolved_distance),
+        ("negatives per anchor", mined.negatives, config.mining_negatives)) if got != want]
+    if not differ and len(mined):
+        ids = np.concatenate([mined.anchor, mined.positive, mined.negative])
+        if ids.min() < 0 or ids.max() >= n:
+            differ.append(f"positions in [{ids.min()}, {ids.max()}] (this run: 0..{n - 1})")
+        elif (y[mined.negative] == y[mined.anchor]).any():
+            differ.append("negatives of their anchor's label (mined over other labels)")
+    if differ:
+        raise ReplearnInputError(f"train_metric: the mined triplets given do not fit this run: {'; '.join(differ)}; "
+                                 f"mine them over these images with this config (refresh_mining), or pass "
+                                 f"mined=None to mine before epoch 1")
+
+
 def _fail(msg: str, history: list[EpochLog]) -> TrainingError:
     return TrainingError(msg, history=history)
 
@@ -560,7 +588,7 @@ def train_metric(encoder: nn.Module, images: np.ndarray, labels: np.ndarray | No
                  checkpoint_dir: Path | str | None = None, on_epoch: Callable[[EpochLog], None] | None = None,
                  on_step: Callable[[StepLoss], None] | None = None, step_every: int | None = None,
                  on_refresh: Callable[[MiningRefresh], None] | None = None,
-                 progress: bool = False) -> MetricTrainResult:
+                 mined: MinedTriplets | None = None, progress: bool = False) -> MetricTrainResult:
     """Train ``encoder`` in place with the loss, miner and optimiser of ``config`` (module docstring).
 
     Args:
@@ -580,6 +608,11 @@ def train_metric(encoder: nn.Module, images: np.ndarray, labels: np.ndarray | No
         on_refresh: with index mining, called with each :class:`~replearn.lib.metric.mining_refresh.MiningRefresh`
             (the triplets mined with the encoder of that moment, their statistics, the time taken), before the
             epoch that trains on them; on every rank under torch.distributed.
+        mined: with index mining, the triplets epoch 1 trains on (positions in ``images``; e.g. the mine stage's
+            table, :meth:`MinedTriplets.from_arrow <replearn.lib.metric.index_mining.MinedTriplets.from_arrow>`),
+            in place of the refresh before it (``on_refresh`` is not called for them); the refreshes before epochs
+            ``1 + mining_refresh``, ... mine with the encoder of that moment. A run resumed from a checkpoint
+            trains on the checkpoint's triplets instead. None: epoch 1's are mined too.
         progress: show a tqdm bar over batches.
 
     Returns:
@@ -587,11 +620,14 @@ def train_metric(encoder: nn.Module, images: np.ndarray, labels: np.ndarray | No
 
     Raises:
         ReplearnInputError: images not (N, C, H, W) float or with NaN/Inf, fewer than 2
-            images, labels missing or not one integer per image, ``step_every < 1``.
+            images, labels missing or not one integer per image, ``step_every < 1``; ``mined`` given with
+            ``mining="batch"``, or not mined over these images with these settings (:func:`_check_mined`).
         TrainingError: non-finite loss or embeddings, or collapsed embeddings
             (``err.history`` holds the epochs logged so far).
     """
     x_np, y_np = _check_inputs(images, labels, config)
+    if mined is not None:
+        _check_mined(mined, y_np, config)
     device = torch.device(config.device)
     encoder.to(device)
     was_training = encoder.training
@@ -607,8 +643,9 @@ def train_metric(encoder: nn.Module, images: np.ndarray, labels: np.ndarray | No
     world_size, rank = world()
     if world_size > 1:
         _check_same_inputs(x_np, y_np, config)
-    start_epoch, history, last_ckpt, mined = _resume(checkpoint_dir, config, encoder, optimizer, device, world_size,
-                                                     rank)
+    start_epoch, history, last_ckpt, resumed = _resume(checkpoint_dir, config, encoder, optimizer, device,
+                                                       world_size, rank)
+    mined = resumed if start_epoch > 0 else mined                               # epoch 1's, when given
     if world_size > 1:
         broadcast_state(encoder)  # the same initial weights on every rank, as DDP does
 
@@ -621,7 +658,8 @@ def train_metric(encoder: nn.Module, images: np.ndarray, labels: np.ndarray | No
     try:
         stack.enter_context(sync_batchnorm(encoder))  # global-batch statistics under DDP; a no-op otherwise
         for epoch in range(start_epoch, config.epochs):
-            if config.mining != "batch" and (epoch % config.mining_refresh == 0 or mined is None):
+            given = epoch == 0 and mined is not None                             # the mine stage's triplets
+            if config.mining != "batch" and not given and (epoch % config.mining_refresh == 0 or mined is None):
                 refresh = refresh_mining(encoder, x_all, y_np, config, epoch + 1, device=device)
                 mined = refresh.triplets
                 if on_refresh is not None:

@@ -10,8 +10,8 @@ from _mining_reference import brute_force
 
 from replearn.lib.errors import ReplearnInputError
 from replearn.lib.metric.config import DISTANCES
-from replearn.lib.metric.index_mining import (COLUMNS, batch_triplets, draw_positives, mine_triplets, read_mined,
-                                              write_mined)
+from replearn.lib.metric.index_mining import (COLUMNS, MinedTriplets, batch_triplets, draw_positives, mine_triplets,
+                                              read_mined, write_mined)
 from replearn.lib.metric.mining_stats import mining_stats
 
 
@@ -141,6 +141,15 @@ def test_the_table_round_trips_through_parquet_with_ids_and_leaves_no_temporary(
     assert [p.name for p in tmp_path.iterdir()] == ["mined.parquet"]
     with pytest.raises(FileNotFoundError, match="mine-negatives"):
         read_mined(tmp_path / "missing.parquet")
+    # back into positions: the same triplets, field for field, whatever the row order of the file
+    back = MinedTriplets.from_arrow(table.take(np.arange(table.num_rows)[::-1]), meta, ids=ids)
+    for name in ("anchor", "positive", "negative", "d_ap", "d_an", "negative_rank"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(mined, name))
+    assert back.metadata() == mined.metadata()
+    with pytest.raises(ReplearnInputError, match="not among the items trained on.*run the mine stage again"):
+        MinedTriplets.from_arrow(table, meta, ids=ids + 1)
+    with pytest.raises(ReplearnInputError, match="mined over 30 items"):
+        MinedTriplets.from_arrow(table, meta, ids=ids[:-1])
 
 
 @pytest.mark.parametrize("call, match", [

@@ -17,7 +17,7 @@ from replearn.lib.metric.config import MetricTrainConfig
 from replearn.lib.metric.encoders import EncoderConfig, build_encoder, embed
 from replearn.lib.metric.images import load_digits_8x8
 from replearn.lib.metric.index_mining import COLUMNS
-from replearn.lib.metric.mining_refresh import refresh_seed
+from replearn.lib.metric.mining_refresh import refresh_mining, refresh_seed
 from replearn.lib.metric.trainer import train_metric
 
 ENC = EncoderConfig(kind="cnn", in_size=8, channels=(16, 32), dim=16)
@@ -71,6 +71,44 @@ def test_each_refresh_mines_with_the_encoder_of_that_moment(small):
     stale, _ = brute_force(initial, y, 2, "euclidean", refresh_seed(cfg.seed, 5))
     assert not same_ids(rows(seen[2][0].triplets), stale)
     assert res.mined is seen[2][0].triplets and all(h.empty_batches == 0 for h in res.history)
+
+
+def test_the_first_epoch_trains_on_the_triplets_given_and_later_refreshes_mine_again(small):
+    """Given the triplets its own first refresh would mine, a run is the run that mined them (same losses, same
+    weights) without that refresh; given other triplets, its first epoch trains on those."""
+    x, y = small
+    cfg = MetricTrainConfig(loss="triplet_hinge", mining="index", mining_refresh=2, epochs=3, batch_size=40)
+    mined_by_itself = []
+    own = train_metric(fresh_encoder(0), x, y, cfg, on_refresh=mined_by_itself.append)
+    assert [r.epoch for r in mined_by_itself] == [1, 3]
+    refreshed = []
+    given = train_metric(fresh_encoder(0), x, y, cfg, mined=mined_by_itself[0].triplets, on_refresh=refreshed.append)
+    assert [r.epoch for r in refreshed] == [3]                                  # epoch 1 on the given triplets
+    assert [h.loss for h in given.history] == [h.loss for h in own.history]
+    sa, sb = own.encoder.state_dict(), given.encoder.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    # triplets mined with another encoder: epoch 1 trains on them (and only epoch 1's loss can tell)
+    other = refresh_mining(fresh_encoder(5), x, y, cfg, epoch=1).triplets
+    one = dataclasses.replace(cfg, epochs=1)
+    res = train_metric(fresh_encoder(0), x, y, one, mined=other)
+    assert res.mined is other and res.history[0].loss != own.history[0].loss
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(mining="batch"), "mining='batch' does not use them"),
+    (dict(mining_negatives=2), r"negatives per anchor 1 \(this run: 2\)"),
+    (dict(distance="cosine_distance"), r"distance 'euclidean' \(this run: 'cosine_distance'\)"),
+])
+def test_triplets_given_that_do_not_fit_the_run_are_refused(small, change, match):
+    x, y = small
+    cfg = MetricTrainConfig(loss="triplet_max", mining="index", epochs=1, batch_size=40)
+    mined = refresh_mining(fresh_encoder(0), x, y, cfg, epoch=1).triplets
+    with pytest.raises(ReplearnInputError, match=match):
+        train_metric(fresh_encoder(0), x, y, dataclasses.replace(cfg, **change), mined=mined)
+    relabelled = y.copy()
+    relabelled[mined.negative[0]] = y[mined.anchor[0]]                          # a negative now of its anchor's label
+    with pytest.raises(ReplearnInputError, match="negatives of their anchor's label"):
+        train_metric(fresh_encoder(0), x, relabelled, cfg, mined=mined)
 
 
 @pytest.mark.parametrize("mining", ["index", "both"])
