@@ -149,6 +149,40 @@ def reference_vectors(corpus_path: Path, corpus, vocab, wcfg, cache: Path):
     return SimpleNamespace(syn0=ref.syn0, syn1=ref.syn1)
 
 
+def seed_figures(model, kv, ms_result, sg_result) -> dict:
+    """SimLex-999 (multi-sense average and MaxSim, skip-gram of the same seed) and words/s of one seed's models."""
+    from replearn.lib.eval.similarity import evaluate_word_pairs, simlex999_path
+    from replearn.lib.multisense.similarity import evaluate_average, evaluate_maxsim
+
+    path = simlex999_path()
+    return {"simlex_avg": evaluate_average(model, path).spearman, "simlex_maxsim": evaluate_maxsim(model, path).spearman,
+            "simlex_sg": evaluate_word_pairs(kv, path).spearman, "ms_wps": ms_result.words_per_second,
+            "sg_wps": sg_result.words_per_second}
+
+
+def report_seeds(per_seed: dict[int, dict], fig: dict) -> None:
+    """Per seed and as mean +- sd: the SimLex-999 gaps to skip-gram and the words/s ratio, against the targets."""
+    seeds = sorted(per_seed)
+    gap_avg = np.array([per_seed[s]["simlex_avg"] - per_seed[s]["simlex_sg"] for s in seeds])
+    gap_max = np.array([per_seed[s]["simlex_maxsim"] - per_seed[s]["simlex_sg"] for s in seeds])
+    ratio = np.array([per_seed[s]["ms_wps"] / per_seed[s]["sg_wps"] for s in seeds])
+    for s in seeds:
+        for k, v in per_seed[s].items():
+            fig[f"seed{s}_{k}"] = v
+    fig.update({"simlex_gap_avg_mean": float(gap_avg.mean()), "simlex_gap_avg_sd": float(gap_avg.std()),
+                "simlex_gap_maxsim_mean": float(gap_max.mean()), "simlex_gap_maxsim_sd": float(gap_max.std()),
+                "speed_ratio_median": float(np.median(ratio))})
+    print(f"
+per seed {seeds}: SimLex-999 average - skip-gram " + " ".join(f"{g:+.4f}" for g in gap_avg)
+          + f" (mean {gap_avg.mean():+.4f}, sd {gap_avg.std():.4f}); MaxSim - skip-gram "
+          + " ".join(f"{g:+.4f}" for g in gap_max) + f" (mean {gap_max.mean():+.4f})")
+    print("words/s multi-sense / skip-gram: " + " ".join(f"{r:.2f}x" for r in ratio) + f" (median {np.median(ratio):.2f}x)")
+    for name, ok in (("SimLex-999 average within 0.02 of skip-gram", gap_avg.mean() >= -0.02),
+                     ("SimLex-999 MaxSim within 0.02 of skip-gram", gap_max.mean() >= -0.02),
+                     ("words/s >= 0.5x skip-gram", np.median(ratio) >= 0.5)):
+        print(f"{'PASS' if ok else 'FAIL'}  {name}")
+
+
 def main() -> None:
     from replearn.lib.eval.similarity import evaluate_word_pairs, simlex999_path, wordsim353_path
     from replearn.lib.multisense.config import MultiSenseConfig
@@ -255,12 +289,18 @@ def main() -> None:
         allres = {k: evaluate_pseudowords(model, data, **v) for k, v in variants.items()}
         ceiling_pred = ceiling_predictions(ref.syn0, ref.syn1, vocab, ref_noise, 5, data)
         mapped = {seeds[0]: evaluate_mapped(model, data, ceiling_pred)}
+        per_seed = {seeds[0]: seed_figures(model, kv, res, sg)}
         for s in seeds[1:]:
             scfg = dataclasses.replace(cfg, seed=s)
             rs = train_multisense(data.corpus, v2.counts, scfg, keep_prob=keep, noise_probs=noise)
-            mapped[s] = evaluate_mapped(rs.to_vectors(v2.words, v2.counts, noise, scfg), data, ceiling_pred)
+            smodel = rs.to_vectors(v2.words, v2.counts, noise, scfg)
+            mapped[s] = evaluate_mapped(smodel, data, ceiling_pred)
+            ssg = train_sgns(data.corpus, v2.counts, dataclasses.replace(wcfg, seed=s), keep_prob=keep,
+                             noise_probs=noise)
+            per_seed[s] = seed_figures(smodel, KeyedVectors(v2.words, ssg.syn0), rs, ssg)
             print(f"seed {s}: trained in {rs.seconds:.0f} s", flush=True)
     report_mapped(mapped, fig)
+    report_seeds(per_seed, fig)
     print("\nmean accuracy by posterior context (model / ceiling):")
     for k in variants:
         fig[f"pw_mean_accuracy_{k}"] = float(np.mean([r.accuracy for r in allres[k]]))

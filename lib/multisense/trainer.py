@@ -52,7 +52,9 @@ from replearn.lib.multisense.objective import prior_from_counts, size_biased_ord
 from replearn.lib.multisense.prune import PrunedSense, prune_senses
 from replearn.lib.multisense.senses import sense_offsets, senses_per_word
 from replearn.lib.word2vec.corpus import EncodedCorpus
+from replearn.lib.word2vec.hogbatch import train_block_shared
 from replearn.lib.word2vec.sgns import alias_table
+from replearn.lib.word2vec.sgns import train_chunk as sgns_train_chunk
 
 
 @dataclass(frozen=True)
@@ -335,7 +337,9 @@ def _even_counts(run: _Run, start: np.ndarray) -> np.ndarray:
 def _train_epoch(run: _Run, state: _SenseState, result: MultiSenseTrainResult, epoch: int, step: int) -> int:
     """One pass over the corpus, chunk by chunk (stepwise EM prior); returns the next step index.
 
-    Leaves this epoch's expected sense counts, float64 (S,), in ``state.prev``.
+    Leaves this epoch's expected sense counts, float64 (S,), in ``state.prev``. A warm-up epoch with
+    ``kernel="shared"`` is plain skip-gram on word2vec's shared-negatives kernel (:mod:`replearn.lib.word2vec
+    .hogbatch`, word2vec.c's orientation; its logged loss is per (centre, context) pair, not per window).
     """
     corpus, config, V = run.corpus, run.config, len(run.counts)
     done = epoch * corpus.n_tokens
@@ -348,14 +352,21 @@ def _train_epoch(run: _Run, state: _SenseState, result: MultiSenseTrainResult, e
                               f"size {V}; encode it with the same vocabulary")
         frac_left = max(0.0, 1.0 - seen / corpus.n_tokens)
         log_prior = np.log(state.prior(cur + frac_left * state.prev, config))
-        loss, centres, words = train_chunk(
-            state.sv, state.syn1, state.start, log_prior, cur, ids, bounds, keep_prob=run.keep_prob, noise=run.noise,
-            window=config.window, negative=config.negative, alpha0=config.alpha, alpha1=config.min_alpha,
-            progress0=done / run.total, total_words=run.total, seed=config.seed, epoch=epoch, chunk=chunk,
-            executor=run.pool, sample_sense=config.estep == "sample" and not warm,
-            noise_mode=NOISE_MODES[config.estep_noise], noise_ll=state.noise_ll,
-            estep_window=0 if warm else config.estep_window, shared=config.kernel == "shared",
-            share=config.noise_share)
+        if warm and config.kernel == "shared":  # plain skip-gram: word2vec's shared-negatives kernel
+            loss, centres, words = sgns_train_chunk(
+                state.sv, state.syn1, ids, bounds, keep_prob=run.keep_prob, noise=run.noise, window=config.window,
+                negative=config.negative, alpha0=config.alpha, alpha1=config.min_alpha, progress0=done / run.total,
+                total_words=run.total, seed=config.seed, epoch=epoch, chunk=chunk, executor=run.pool,
+                block=train_block_shared)
+        else:
+            loss, centres, words = train_chunk(
+                state.sv, state.syn1, state.start, log_prior, cur, ids, bounds, keep_prob=run.keep_prob,
+                noise=run.noise, window=config.window, negative=config.negative, alpha0=config.alpha,
+                alpha1=config.min_alpha, progress0=done / run.total, total_words=run.total, seed=config.seed, epoch=epoch, chunk=chunk,
+                executor=run.pool, sample_sense=config.estep == "sample" and not warm,
+                noise_mode=NOISE_MODES[config.estep_noise], noise_ll=state.noise_ll,
+                estep_window=0 if warm else config.estep_window, shared=config.kernel == "shared",
+                share=config.noise_share)
         seen += words
         done += words
         result.words += words
