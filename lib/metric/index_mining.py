@@ -48,6 +48,16 @@ from a FAISS index when ``use_faiss=True``).
    needs all pairs within each class.) An anchor alone in its class gets no
    triplet (``anchors_without_positive``).
 
+**Pairs** (:func:`mine_pair_negatives`; the CLIP flow's image-caption pairs,
+lib/clip/mining.py). N pairs (query i, candidate i), e.g. image i and its caption,
+with one class per pair. The index is built over the candidates (the captions)
+and searched with the queries (the images); each query's positive is its own
+candidate, and the guard removes every candidate of the query's class (its own
+included: a caption of the same class text is never a negative). Steps 1-3 are
+as above with "other items" read as "all N candidates": a negative's rank
+counts the candidates ahead of it in the query's retrieval list, its own
+among them. Nothing is drawn (``seed`` 0); every query has a positive.
+
 The result, :class:`MinedTriplets`, is one row per (anchor, negative):
 ``anchor_id, positive_id, negative_id, d_ap, d_an, negative_rank``, sorted by
 anchor then rank; distances in the loss's convention (larger = farther,
@@ -78,7 +88,7 @@ from replearn.lib.store.faiss_index import build_index, search
 from replearn.lib.store.knn_graph import knn_graph
 
 __all__ = ["COLUMNS", "MINED_METADATA_KEY", "MinedTriplets", "batch_triplets", "draw_positives", "index_metric",
-           "mine_triplets", "read_mined", "write_mined"]
+           "mine_pair_negatives", "mine_triplets", "read_mined", "write_mined"]
 
 COLUMNS = ("anchor_id", "positive_id", "negative_id", "d_ap", "d_an", "negative_rank")
 """The columns of the mined table, in order."""
@@ -280,15 +290,20 @@ def _as_distance(similarity: np.ndarray, distance: str) -> np.ndarray:
     return d.astype(np.float32)
 
 
-def _check(embeddings: Any, labels: Any, k: int, negatives: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _check_embeddings(embeddings: Any, what: str) -> np.ndarray:
+    """float32 (N, D) C-contiguous ``embeddings``, N >= 2, finite; ``what`` names them in the error."""
     x = np.asarray(embeddings)
     if x.ndim != 2 or x.dtype.kind != "f" or len(x) < 2:
-        raise ReplearnInputError(f"mine_triplets needs float embeddings (N, D) with N >= 2; got dtype {x.dtype} "
-                                 f"shape {x.shape}")
+        raise ReplearnInputError(f"mining needs float {what} (N, D) with N >= 2; got dtype {x.dtype} shape {x.shape}")
     if not np.isfinite(x).all():
         bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
-        raise ReplearnInputError(f"embeddings hold NaN/Inf in {len(bad)} row(s), first {bad[:5].tolist()}: "
+        raise ReplearnInputError(f"{what} hold NaN/Inf in {len(bad)} row(s), first {bad[:5].tolist()}: "
                                  f"the encoder diverged; lower the learning rate")
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _check(embeddings: Any, labels: Any, k: int, negatives: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    x = _check_embeddings(embeddings, "embeddings")
     y = np.asarray(labels)
     if y.shape != (len(x),) or y.dtype.kind not in "iu":
         raise ReplearnInputError(f"labels must be (N,) integer class ids, one per embedding: {len(x)} embeddings, "
@@ -298,7 +313,7 @@ def _check(embeddings: Any, labels: Any, k: int, negatives: int, seed: int) -> t
             raise ReplearnInputError(f"{name} must be an integer >= 1, got {value!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ReplearnInputError(f"seed must be an integer >= 0, got {seed!r}")
-    return np.ascontiguousarray(x, dtype=np.float32), y.astype(np.int64)
+    return x, y.astype(np.int64)
 
 
 def mine_triplets(embeddings: np.ndarray, labels: np.ndarray, *, k: int = 100, negatives: int = 1,
@@ -323,26 +338,68 @@ def mine_triplets(embeddings: np.ndarray, labels: np.ndarray, *, k: int = 100, n
             ``k`` / ``negatives`` < 1, ``seed`` < 0, an unknown ``distance``; EmbeddingsError (a subclass)
             for zero vectors with ``cosine_distance``.
     """
-    metric = index_metric(distance)
     x, y = _check(embeddings, labels, k, negatives, seed)
-    n = len(x)
-    k_eff = min(int(k), n - 1)
-    _, dst, sim = knn_graph(x, k_eff, metric, index=build_index(x, metric, "Flat"))
-    cand = dst.reshape(n, k_eff)                                                 # (N, k) nearest first
-    d_cand = _as_distance(sim.reshape(n, k_eff), distance)                      # (N, k)
+    return _mine(x, x, y, draw_positives(y, seed), int(k), int(negatives), distance, int(seed))
+
+
+def mine_pair_negatives(queries: np.ndarray, candidates: np.ndarray, labels: np.ndarray, *, k: int = 100,
+                        negatives: int = 1, distance: str = "cosine_distance") -> MinedTriplets:
+    """Hard negatives for N pairs (query i, candidate i), e.g. (image i, caption i): each query's positive is its
+    own candidate, its negatives the nearest candidates of another label (module docstring, "Pairs").
+
+    Args:
+        queries: float (N, D) (the images' embeddings), N >= 2, finite.
+        candidates: float (N, D) (the captions' embeddings, row i the caption of pair i), finite.
+        labels: int (N,) the class of each pair (shared by its query and its candidate): the false-negative guard
+            never takes a candidate of the query's class (e.g. a caption of the same class text).
+        k: candidates searched per query at once, >= 1 (truncated to N); queries with fewer than ``negatives``
+            negatives among them are searched again among the other classes.
+        negatives: negatives kept per query, >= 1. distance: :data:`~replearn.lib.metric.config.DISTANCES`
+            (``cosine_distance`` for CLIP's towers, whose similarity is the cosine).
+
+    Returns:
+        :class:`MinedTriplets` with ``anchor`` = ``positive`` = the query's row (its own candidate), ``negative``
+        rows of ``candidates``, ``negative_rank`` the rank among all N candidates (the query's own included),
+        ``seed`` 0 (nothing is drawn), sorted by (anchor, negative_rank).
+
+    Raises:
+        ReplearnInputError: as :func:`mine_triplets`, and ``candidates`` not of the queries' shape.
+    """
+    x, y = _check(queries, labels, k, negatives, 0)
+    c = _check_embeddings(candidates, "candidates")
+    if c.shape != x.shape:
+        raise ReplearnInputError(f"candidates must be one per query with the queries' dimension, {x.shape}; got "
+                                 f"{c.shape}: pass row i the candidate paired with query i")
+    return _mine(x, c, y, np.arange(len(x), dtype=np.int64), int(k), int(negatives), distance, 0)
+
+
+def _mine(xq: np.ndarray, xc: np.ndarray, y: np.ndarray, positive: np.ndarray, k: int, negatives: int,
+          distance: str, seed: int) -> MinedTriplets:
+    """The miner (module docstring, steps 1-3) of queries ``xq`` (N, D) over candidates ``xc`` (N, D): the same
+    array for :func:`mine_triplets` (the query itself is no candidate), pairs for :func:`mine_pair_negatives`.
+    ``y`` (N,) labels of query i and candidate i; ``positive`` (N,) the positive candidate of each query, -1: none."""
+    metric = index_metric(distance)
+    n, same = len(xq), xq is xc
+    k_eff = min(k, n - 1 if same else n)
+    if same:
+        _, dst, sim = knn_graph(xq, k_eff, metric, index=build_index(xq, metric, "Flat"))
+        cand, sim = dst.reshape(n, k_eff), sim.reshape(n, k_eff)                 # (N, k) nearest first
+    else:
+        D, cand = search(build_index(xc, metric, "Flat"), xq, k_eff, metric)    # (N, k) nearest first
+        sim = -D if metric == "l2" else D
+    d_cand = _as_distance(sim, distance)                                         # (N, k)
     other = ~(y[cand] == y[:, None])                                             # (N, k) what the guard keeps
-    positive = draw_positives(y, seed)                                           # (N,) -1: alone in its class
     has_pos = positive >= 0
     _, cls, size = np.unique(y, return_inverse=True, return_counts=True)
-    n_other = n - size[cls.reshape(-1)]                                          # (N,) items of other labels
-    want = np.minimum(int(negatives), n_other)                                   # (N,) negatives to keep
+    n_other = n - size[cls.reshape(-1)]                                          # (N,) candidates of other labels
+    want = np.minimum(negatives, n_other)                                        # (N,) negatives to keep
     kept = other & has_pos[:, None]
     kept &= np.cumsum(kept, axis=1) <= want[:, None]                             # the hardest ones among the k
     fallback = has_pos & (kept.sum(axis=1) < want)                               # (N,) need a search beyond k
     a, col = np.nonzero(kept & ~fallback[:, None])                               # row-major: anchor, then rank
     neg, d_an, rank = cand[a, col], d_cand[a, col], col + 1
     if fallback.any():
-        fa, fn, fd, fr = _fallback_negatives(x, y, np.flatnonzero(fallback), int(negatives), distance, metric)
+        fa, fn, fd, fr = _fallback_negatives(xq, xc, y, np.flatnonzero(fallback), negatives, distance, metric)
         order = np.lexsort((np.concatenate([rank, fr]), np.concatenate([a, fa])))  # by anchor, then rank
         a, neg = np.concatenate([a, fa])[order], np.concatenate([neg, fn])[order]
         d_an, rank = np.concatenate([d_an, fd])[order], np.concatenate([rank, fr])[order]
@@ -351,29 +408,31 @@ def mine_triplets(embeddings: np.ndarray, labels: np.ndarray, *, k: int = 100, n
     np.maximum.at(last, a, rank)                                                 # (N,) rank of the last negative
     return MinedTriplets(
         anchor=a.astype(np.int64), positive=p, negative=neg.astype(np.int64),
-        d_ap=_pair_distance(x[a], x[p], distance), d_an=d_an.astype(np.float32),
-        negative_rank=rank.astype(np.int32), n=n, k=k_eff, negatives=int(negatives), distance=distance,
-        seed=int(seed), guard_removed=int(last.sum() - len(a)), anchors_without_positive=int((~has_pos).sum()),
+        d_ap=_pair_distance(xq[a], xc[p], distance), d_an=d_an.astype(np.float32),
+        negative_rank=rank.astype(np.int32), n=n, k=k_eff, negatives=negatives, distance=distance,
+        seed=seed, guard_removed=int(last.sum() - len(a)), anchors_without_positive=int((~has_pos).sum()),
         anchors_without_negative=int((has_pos & (want == 0)).sum()), fallback_anchors=int(fallback.sum()))
 
 
-def _fallback_negatives(x: np.ndarray, y: np.ndarray, anchors: np.ndarray, negatives: int, distance: str,
-                        metric: str) -> tuple[np.ndarray, ...]:
+def _fallback_negatives(xq: np.ndarray, xc: np.ndarray, y: np.ndarray, anchors: np.ndarray, negatives: int,
+                        distance: str, metric: str) -> tuple[np.ndarray, ...]:
     """``(anchor, negative, d_an, rank)`` (each (F,)) of the ``anchors`` whose ``k`` candidates were too few: per
-    class, an exact index over the other classes gives their ``negatives`` nearest negatives; each negative's rank
-    counts the same-class items nearer than it exactly (blocks of about 2**24 distances)."""
+    class, an exact index over the candidates of the other classes gives their ``negatives`` nearest negatives;
+    each negative's rank counts the same-class candidates nearer than it exactly (the query itself not, when
+    ``xq is xc``; blocks of about 2**24 distances)."""
     out: list[list[np.ndarray]] = [[], [], [], []]
     for c in np.unique(y[anchors]):
         fa = anchors[y[anchors] == c]                                            # (f,) anchors of class c
         others = np.flatnonzero(y != c)
         members = np.flatnonzero(y == c)
-        D, I = search(build_index(x[others], metric, "Flat", ids=others), x[fa], negatives, metric)
+        D, I = search(build_index(xc[others], metric, "Flat", ids=others), xq[fa], negatives, metric)
         d_an = _as_distance(-D if metric == "l2" else D, distance)               # (f, m) nearest first
-        nearer = np.empty(d_an.shape, dtype=np.int64)                             # same-class items nearer
+        nearer = np.empty(d_an.shape, dtype=np.int64)                             # same-class candidates nearer
         step = max(1, (1 << 24) // max(1, len(members) * d_an.shape[1]))
         for s in range(0, len(fa), step):
-            d_same = _distances(x[fa[s:s + step]], x[members], distance)          # (b, n_c)
-            d_same[fa[s:s + step, None] == members[None, :]] = np.inf            # not the anchor itself
+            d_same = _distances(xq[fa[s:s + step]], xc[members], distance)        # (b, n_c)
+            if xq is xc:
+                d_same[fa[s:s + step, None] == members[None, :]] = np.inf        # not the anchor itself
             nearer[s:s + step] = (d_same[:, :, None] < d_an[s:s + step, None, :]).sum(axis=1)
         m = d_an.shape[1]
         out[0].append(np.repeat(fa, m))

@@ -14,7 +14,12 @@ A refresh embeds in eval mode without gradients
 statistics, the encoder's mode is restored), mines with the config's ``mining_k``,
 ``mining_negatives``, resolved distance and a seed drawn from ``(seed, epoch)``
 (:func:`refresh_seed`), and measures the triplets against the config's margin
-(:func:`~replearn.lib.metric.mining_stats.mining_stats`).
+(:func:`~replearn.lib.metric.mining_stats.mining_stats`). The CLIP trainer
+refreshes its hard-negative captions the same way (lib/clip/mining.py) and
+returns the same :class:`MiningRefresh`.
+
+:func:`mined_record` / :func:`mined_from_record` put the triplets in use into a
+training checkpoint and back (both trainers), so a resumed run trains on them.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from replearn.lib.metric.encoders import embed
 from replearn.lib.metric.index_mining import MinedTriplets, mine_triplets
 from replearn.lib.metric.mining_stats import MiningStats, mining_stats
 
-__all__ = ["MiningRefresh", "refresh_mining", "refresh_seed"]
+__all__ = ["MiningRefresh", "mined_from_record", "mined_record", "refresh_mining", "refresh_seed"]
 
 
 @dataclass(frozen=True)
@@ -77,3 +82,18 @@ def refresh_mining(encoder: torch.nn.Module, images: np.ndarray | torch.Tensor, 
                           distance=config.resolved_distance, seed=refresh_seed(config.seed, epoch))
     stats = mining_stats(mined, config.margin)
     return MiningRefresh(int(epoch), mined, stats, time.perf_counter() - t0)
+
+
+_MINED_ARRAYS = ("anchor", "positive", "negative", "d_ap", "d_an", "negative_rank")
+
+
+def mined_record(mined: MinedTriplets) -> dict:
+    """The triplets in use as a checkpoint field: their arrays as CPU tensors (``torch.load(weights_only=True)``
+    reads them) and their metadata (:meth:`MinedTriplets.metadata`)."""
+    return {**{name: torch.from_numpy(np.ascontiguousarray(getattr(mined, name))) for name in _MINED_ARRAYS},
+            **mined.metadata()}
+
+
+def mined_from_record(record: dict) -> MinedTriplets:
+    """:func:`mined_record` read back (tensors on any device)."""
+    return MinedTriplets(**{k: (record[k].cpu().numpy() if k in _MINED_ARRAYS else record[k]) for k in record})

@@ -112,7 +112,7 @@ from replearn.lib.metric.encoders import embed
 from replearn.lib.metric.index_mining import MinedTriplets, batch_triplets
 from replearn.lib.metric.losses import InfoNCELoss, MetricLoss, SmoothTripletLoss, SupConLoss, TripletHingeLoss
 from replearn.lib.metric.miners import batch_hard, semi_hard
-from replearn.lib.metric.mining_refresh import MiningRefresh, refresh_mining
+from replearn.lib.metric.mining_refresh import MiningRefresh, mined_from_record, mined_record, refresh_mining
 from replearn.lib.step_loss import LossWindow, StepLoss, report_every
 
 PROBE_SIZE = 512  # images in the fixed collapse-diagnostic batch
@@ -351,28 +351,13 @@ def _checkpoint_key(config: MetricTrainConfig, encoder: nn.Module) -> dict:
     return {"training_key": config.training_key(), "encoder_config": _encoder_config(encoder)}
 
 
-_MINED_ARRAYS = ("anchor", "positive", "negative", "d_ap", "d_an", "negative_rank")
-
-
-def _mined_record(mined: MinedTriplets) -> dict:
-    """The triplets in use as a checkpoint field: their arrays as CPU tensors (``torch.load(weights_only=True)``
-    reads them) and their metadata."""
-    return {**{name: torch.from_numpy(np.ascontiguousarray(getattr(mined, name))) for name in _MINED_ARRAYS},
-            **mined.metadata()}
-
-
-def _mined_from_record(record: dict) -> MinedTriplets:
-    """:func:`_mined_record` read back."""
-    return MinedTriplets(**{k: (record[k].cpu().numpy() if k in _MINED_ARRAYS else record[k]) for k in record})
-
-
 def _save_checkpoint(checkpoint_dir: Path | str, epoch: int, encoder: nn.Module, optimizer: torch.optim.Optimizer,
                      config: MetricTrainConfig, history: list[EpochLog], mined: MinedTriplets | None = None) -> Path:
     """Write the state after ``epoch`` epochs atomically (module docstring: what it holds); return its path."""
     payload = {"config": config.to_dict(), "state_dict": encoder.state_dict(), "optimizer": optimizer.state_dict(),
                "history": [h.to_dict() for h in history]}
     if mined is not None:
-        payload["mined"] = _mined_record(mined)
+        payload["mined"] = mined_record(mined)
     return save_checkpoint(checkpoint_dir, epoch, payload, key=_checkpoint_key(config, encoder), fmt=TORCH)
 
 
@@ -408,7 +393,7 @@ def _resume(checkpoint_dir: Path | str | None, config: MetricTrainConfig, encode
     encoder.load_state_dict(found.payload["state_dict"])
     optimizer.load_state_dict(found.payload["optimizer"])
     history = [EpochLog(**h) for h in found.payload["history"]][:found.epoch]
-    mined = _mined_from_record(found.payload["mined"]) if "mined" in found.payload else None
+    mined = mined_from_record(found.payload["mined"]) if "mined" in found.payload else None
     return found.epoch, history, found.path if rank == 0 else None, mined
 
 

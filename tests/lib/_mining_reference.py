@@ -42,3 +42,24 @@ def brute_force(x, y, negatives, kind, seed):
                 break
         guard += skipped_before_last
     return rows, guard
+
+
+def brute_force_pairs(q, c, y, negatives, kind):
+    """:func:`mine_pair_negatives` as plain loops: query i's positive is candidate i; every candidate (its own
+    included) sorted by distance to query i, those of its label skipped (and counted until the last negative
+    kept)."""
+    n = len(q)
+    rows, guard = [], 0
+    for i in range(n):
+        ranked = sorted((plain_distance(q[i], c[j], kind), j) for j in range(n))
+        kept = skipped = skipped_before_last = 0
+        for r, (dj, j) in enumerate(ranked, start=1):
+            if y[j] == y[i]:
+                skipped += 1
+                continue
+            rows.append((i, i, j, plain_distance(q[i], c[i], kind), dj, r))
+            kept, skipped_before_last = kept + 1, skipped
+            if kept == negatives:
+                break
+        guard += skipped_before_last
+    return rows, guard

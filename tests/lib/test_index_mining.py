@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _mining_reference import brute_force
+from _mining_reference import brute_force, brute_force_pairs
 
 from replearn.lib.errors import ReplearnInputError
 from replearn.lib.metric.config import DISTANCES
-from replearn.lib.metric.index_mining import (COLUMNS, MinedTriplets, batch_triplets, draw_positives, mine_triplets,
-                                              read_mined, write_mined)
+from replearn.lib.metric.index_mining import (COLUMNS, MinedTriplets, batch_triplets, draw_positives,
+                                              mine_pair_negatives, mine_triplets, read_mined, write_mined)
 from replearn.lib.metric.mining_stats import mining_stats
 
 
@@ -42,6 +42,32 @@ def test_mined_table_equals_brute_force(kind, k, negatives):
     assert mined.guard_removed == guard
     assert mined.anchors_without_positive == 1 and mined.anchors_without_negative == 0
     assert (mined.fallback_anchors > 0) == (k == 2)
+
+
+@pytest.mark.parametrize("kind", DISTANCES)
+@pytest.mark.parametrize("k", [2, 30], ids=["k2-fallback", "k-all"])
+@pytest.mark.parametrize("negatives", [1, 3])
+def test_pair_negatives_equal_brute_force(kind, k, negatives):
+    """Pairs (query i, candidate i), e.g. (image, caption): the index over the candidates, searched with the queries;
+    the positive is the own candidate, no negative of the query's class."""
+    x, y = tiny()
+    c = (x + np.random.default_rng(5).normal(scale=0.7, size=x.shape)).astype(np.float32)   # the "captions"
+    mined = mine_pair_negatives(x, c, y, k=k, negatives=negatives, distance=kind)
+    want, guard = brute_force_pairs(x, c, y, negatives, kind)
+    got = table_rows(mined)
+    assert [r[:3] + r[5:] for r in got] == [w[:3] + w[5:] for w in want]
+    np.testing.assert_allclose([r[3:5] for r in got], [w[3:5] for w in want], rtol=1e-4, atol=1e-5)
+    assert mined.guard_removed == guard and (mined.positive == mined.anchor).all()
+    assert (y[mined.negative] != y[mined.anchor]).all() and mined.anchors_without_positive == 0
+    assert (mined.fallback_anchors > 0) == (k == 2) and mined.seed == 0
+
+
+def test_pair_negatives_refuse_candidates_that_are_not_one_per_query():
+    x, y = tiny()
+    with pytest.raises(ReplearnInputError, match="one per query"):
+        mine_pair_negatives(x, x[:-1], y)
+    with pytest.raises(ReplearnInputError, match="candidates hold NaN/Inf"):
+        mine_pair_negatives(x, np.where(np.arange(30)[:, None] == 2, np.inf, x), y)
 
 
 def test_k_decides_the_speed_never_the_negatives():
