@@ -172,8 +172,7 @@ def report_seeds(per_seed: dict[int, dict], fig: dict) -> None:
     fig.update({"simlex_gap_avg_mean": float(gap_avg.mean()), "simlex_gap_avg_sd": float(gap_avg.std()),
                 "simlex_gap_maxsim_mean": float(gap_max.mean()), "simlex_gap_maxsim_sd": float(gap_max.std()),
                 "speed_ratio_median": float(np.median(ratio))})
-    print(f"
-per seed {seeds}: SimLex-999 average - skip-gram " + " ".join(f"{g:+.4f}" for g in gap_avg)
+    print(f"\nper seed {seeds}: SimLex-999 average - skip-gram " + " ".join(f"{g:+.4f}" for g in gap_avg)
           + f" (mean {gap_avg.mean():+.4f}, sd {gap_avg.std():.4f}); MaxSim - skip-gram "
           + " ".join(f"{g:+.4f}" for g in gap_max) + f" (mean {gap_max.mean():+.4f})")
     print("words/s multi-sense / skip-gram: " + " ".join(f"{r:.2f}x" for r in ratio) + f" (median {np.median(ratio):.2f}x)")
