@@ -19,8 +19,8 @@ from replearn.flows.param_fields import FieldDef, flow_field, lib_fields, lib_na
 from replearn.lib.clip.config import ClipConfig, ImageTowerConfig, TextTowerConfig, batch_size_for, default_epochs
 from replearn.lib.dataclass_config import ConfigError, plain
 from replearn.lib.errors import ReplearnInputError
-from replearn.lib.metric.config import (MINING_SETTINGS, TRIPLET_LOSSES, AugmentConfig, EncoderConfig,
-                                        MetricTrainConfig)
+from replearn.lib.metric.config import (TRIPLET_LOSSES, AugmentConfig, EncoderConfig, MetricTrainConfig,
+                                        without_mining)
 from replearn.lib.multisense.config import MultiSenseConfig
 from replearn.lib.word2vec.config import Word2VecConfig
 from replearn.serving.registered import INIT_FROM_PATTERN
@@ -252,12 +252,9 @@ class _MetricParams(FlowParams):
         ``mining`` batch the mining fields, which such a run ignores, are left out (the lib defaults fill them):
         its stage and checkpoint keys stay those of a run made before index mining existed."""
         triplet = self.loss in TRIPLET_LOSSES
-        cfg = {**self._pick(_METRIC_NAMES), "miner": self.miner if triplet else "all",
-               "augment": self._pick(_AUGMENT_NAMES) if (self.loss == "infonce" or self.augment) else None}
-        if self.mining == "batch":
-            for name in ("mining", *MINING_SETTINGS):
-                del cfg[name]
-        return cfg
+        return without_mining({**self._pick(_METRIC_NAMES), "miner": self.miner if triplet else "all",
+                               "augment": self._pick(_AUGMENT_NAMES) if (self.loss == "infonce" or self.augment)
+                               else None})
 
     def encoder_config(self) -> dict:
         """The user's fields of :class:`replearn.lib.metric.config.EncoderConfig` (``kind``, ``dim``); the train
@@ -301,10 +298,12 @@ class _ClipParams(FlowParams):
     def train_config(self, image_size: int) -> dict:
         """Fields of :class:`replearn.lib.clip.model.ClipConfig` for images of ``image_size`` pixels
         (epochs and batch size by :func:`~replearn.lib.clip.model.default_epochs` and
-        :func:`~replearn.lib.clip.model.batch_size_for`)."""
-        return {**self._pick(_CLIP_NAMES), "image": {"in_size": image_size, **self._pick(_IMAGE_NAMES)},
-                "text": self._pick(_TEXT_NAMES), "epochs": self.epochs or default_epochs(image_size),
-                "batch_size": batch_size_for(image_size, self.batch_size)}
+        :func:`~replearn.lib.clip.model.batch_size_for`). With ``mining`` batch the mining fields are left out (the
+        lib defaults fill them), so a batch run's stage and checkpoint keys are those of a run made before index
+        mining existed."""
+        return without_mining({**self._pick(_CLIP_NAMES), "image": {"in_size": image_size, **self._pick(_IMAGE_NAMES)},
+                               "text": self._pick(_TEXT_NAMES), "epochs": self.epochs or default_epochs(image_size),
+                               "batch_size": batch_size_for(image_size, self.batch_size)})
 
     def most_epochs(self) -> int:
         """``epochs``, or the largest default (:func:`~replearn.lib.clip.model.default_epochs` of the smallest

@@ -17,7 +17,8 @@ from typing import Literal
 
 from replearn.lib.dataclass_config import Config, check_fields, range_checks, setting
 from replearn.lib.errors import ReplearnInputError
-from replearn.lib.metric.config import EncoderConfig
+from replearn.lib.metric.config import (EncoderConfig, MiningKind, mining_k_setting, mining_negatives_setting,
+                                        mining_refresh_setting, without_mining)
 
 TextKind = Literal["bag", "transformer", "lit"]
 TEXT_KINDS: tuple[str, ...] = typing.get_args(TextKind)
@@ -106,6 +107,15 @@ class ClipConfig(Config):
             :func:`default_epochs` of ``image.in_size`` (15 on 8x8 images, else 4).
         batch_size: pairs per (global) batch, >= 2: the negatives of each pair are
             the other batch_size - 1 (default 256).
+        mining: ``"batch"`` (default: the negatives are the other pairs of a random batch), ``"index"`` (hard-negative
+            batches: each batch's pairs are anchors and the batch also holds, for each anchor image, the pairs of
+            its ``mining_negatives`` nearest captions of another class, found in a FAISS index over the training
+            captions and refreshed with the current towers; the symmetric loss over the whole batch,
+            :mod:`replearn.lib.clip.mining`; ANCE, Xiong et al. 2021) or ``"both"`` (``index``'s loss plus the
+            loss of the anchors alone, as ``batch`` trains).
+        mining_refresh, mining_k, mining_negatives: as in :class:`~replearn.lib.metric.config.MetricTrainConfig`
+            (declared once there): epochs between refreshes (default 1), captions searched per image at once
+            (100), hard-negative captions kept per image (1).
         seed: >= 0; seeds the initial weights, the batches and the caption draws.
         n_test_templates: caption templates held out for test captions (digit data), >= 0.
         template_seed: >= 0; which templates are held out (:func:`~replearn.lib.clip.captions.split_templates`).
@@ -122,6 +132,14 @@ class ClipConfig(Config):
     epochs: int | None = setting(None, help=f"Training epochs (empty = {SMALL_IMAGE_EPOCHS} for images of at most "
                                             f"{SMALL_IMAGE_PX} pixels a side, else {IMAGE_EPOCHS})", ge=1, le=1000)
     batch_size: int = setting(256, help="Pairs per batch; each pair's negatives are the other pairs", ge=2)
+    mining: MiningKind = setting("batch", help="Where a batch's negatives come from: batch (the other pairs of a "
+                                               "random batch), index (each batch also holds the pairs whose captions "
+                                               "a FAISS index over the training captions finds nearest to its images, "
+                                               "of another class, refreshed with the current towers), both (index's "
+                                               "loss plus the random batch's)")
+    mining_refresh: int = mining_refresh_setting()
+    mining_k: int = mining_k_setting()
+    mining_negatives: int = mining_negatives_setting()
     seed: int = setting(0, help="Random seed of the weights, batches and caption draws", ge=0)
     n_test_templates: int = setting(3, help="Caption templates held out for the test captions (digits)", ge=0)
     template_seed: int = setting(0, help="Which caption templates are held out", ge=0)
@@ -155,8 +173,10 @@ class ClipConfig(Config):
 
     def training_key(self) -> dict:
         """Fields a checkpoint must match to be resumed: all but ``device``, and but ``epochs`` when the
-        schedule is constant (a finished run can then be extended; the cosine schedule depends on ``epochs``)."""
-        d = super().training_key()
+        schedule is constant (a finished run can then be extended; the cosine schedule depends on ``epochs``);
+        with ``mining`` batch the mining fields are left out (:func:`~replearn.lib.metric.config.without_mining`:
+        the checkpoints of a run made before index mining existed still match)."""
+        d = without_mining(super().training_key())
         if self.schedule == "constant":
             d.pop("epochs")
         return d

@@ -14,6 +14,19 @@
   Captions may change every epoch: pass a function ``epoch -> captions``
   (:meth:`~replearn.lib.clip.data.DigitPairs.train_captions` draws a new
   template per image and epoch).
+* **Hard-negative batches.** With ``mining="index"`` / ``"both"`` each batch's
+  pairs are anchors, and the batch also holds, once each, the pairs of their
+  mined hard-negative captions (:mod:`replearn.lib.clip.mining`: the nearest
+  captions of another class in a FAISS index over the training captions), so up
+  to ``(1 + mining_negatives) x batch_size`` pairs go through the towers
+  together. ``"index"``: the symmetric loss over the whole batch (each image
+  against every caption in it, its hard negatives among them, and each caption
+  against every image); ``"both"``: that plus the loss of the anchors alone (the
+  ``"batch"`` loss). Before epochs 1, ``1 + mining_refresh``, ... the pairs are
+  embedded with the current towers and mined again (``on_refresh`` sees each
+  refresh); triplets passed as ``mined`` (the CLIP flow's mine stage's table)
+  replace the refresh before epoch 1. The triplets in use are saved with each
+  checkpoint, so a resumed run trains on what the uninterrupted run trained on.
 * **Distributed.** When ``torch.distributed`` is initialised, every rank runs
   the same batch order (same seed); each global batch is cut into
   ``world_size`` equal contiguous shards (up to ``world_size - 1`` pairs of the
@@ -22,7 +35,9 @@
   and the gradients are reduced by hand: summed for the tower weights and
   averaged for ``logit_scale`` (see :mod:`replearn.lib.clip.loss` for why), so a
   step equals the single-process step on the global batch, except for batch
-  norm statistics, which stay per rank. Only rank 0 writes checkpoints.
+  norm statistics, which stay per rank. Only rank 0 writes checkpoints. With
+  index mining rank 0 mines (its batch-norm statistics) and sends the triplets
+  to every rank; each global hard-negative batch is sharded like a plain one.
 * **Logs.** Every ``step_every`` steps (and at each epoch's end) the mean loss of
   those steps (:class:`~replearn.lib.step_loss.StepLoss`, ``on_step``).
   After every epoch a :class:`ClipEpochLog`: mean loss, logit scale
@@ -55,9 +70,12 @@ from replearn.lib.checkpoint import TORCH, Checkpoint, latest_checkpoint, save_c
 from replearn.lib.clip.captions import all_captions
 from replearn.lib.clip.data import ClipPairs, DigitPairs
 from replearn.lib.clip.evaluate import evaluate_clip
-from replearn.lib.clip.loss import ClipLoss
+from replearn.lib.clip.loss import ClipLoss, gather_features
+from replearn.lib.clip.mining import CAPTION_DISTANCE, caption_classes, refresh_caption_mining
 from replearn.lib.clip.model import ClipConfig, TwoTower, build_model, model_from_state, model_state
 from replearn.lib.errors import ReplearnInputError, TrainingError
+from replearn.lib.metric.index_mining import MinedTriplets, batch_triplets, check_mined
+from replearn.lib.metric.mining_refresh import MiningRefresh, mined_from_record, mined_record
 from replearn.lib.step_loss import LossWindow, StepLoss, report_every
 
 Captions = Sequence[str] | Callable[[int], Sequence[str]]
@@ -97,7 +115,8 @@ class ClipEpochLog:
 @dataclass
 class ClipTrainResult:
     """What :func:`train_clip` returns: the trained model (eval mode), its history and where it was saved;
-    ``steps`` the mean loss every ``step_every`` optimiser steps of this call (resumed epochs excluded)."""
+    ``steps`` the mean loss every ``step_every`` optimiser steps of this call (resumed epochs excluded); ``mined``
+    with index mining the triplets the last epoch trained on (None with ``mining="batch"``)."""
 
     model: TwoTower
     history: list[ClipEpochLog]
@@ -106,6 +125,7 @@ class ClipTrainResult:
     seconds: float = 0.0
     checkpoint: Path | None = None
     steps: list[StepLoss] = field(default_factory=list)
+    mined: MinedTriplets | None = None
 
 
 # --------------------------------------------------------------------------- pieces
@@ -163,9 +183,12 @@ def find_checkpoint(checkpoint_dir: Path | str, config: ClipConfig) -> Checkpoin
 
 
 def _save_checkpoint(checkpoint_dir: Path | str, epoch: int, model: TwoTower, optimizer: torch.optim.Optimizer,
-                     history: list[ClipEpochLog]) -> Path:
-    """Write the state after ``epoch`` epochs atomically (model, optimiser, history); return its path."""
+                     history: list[ClipEpochLog], mined: MinedTriplets | None = None) -> Path:
+    """Write the state after ``epoch`` epochs atomically (model, optimiser, history, and with index mining the
+    triplets in use as ``"mined"``); return its path."""
     payload = {**model_state(model), "optimizer": optimizer.state_dict(), "history": [h.to_dict() for h in history]}
+    if mined is not None:
+        payload["mined"] = mined_record(mined)
     return save_checkpoint(checkpoint_dir, epoch, payload, key=_checkpoint_key(model.config), fmt=TORCH)
 
 
@@ -205,6 +228,7 @@ class _ClipRun:
     optimizer: torch.optim.Optimizer
     loss_fn: ClipLoss
     x_all: torch.Tensor                                                          # (N, C, H, W) float32, CPU
+    classes: np.ndarray | None                                                   # (N,) caption classes (mining)
     caption_fn: Callable[[int], Sequence[str]]
     first: list[str]                                                             # the captions of epoch 0
     steps_per_epoch: int
@@ -217,8 +241,9 @@ class _ClipRun:
 
 def _setup_model(config: ClipConfig, model: TwoTower | None, vocab_captions: Sequence[str] | None, first: list[str],
                  checkpoint_dir: Path | str | None) -> tuple[TwoTower, torch.optim.Optimizer, list[ClipEpochLog], int,
-                                                              Path | None]:
-    """(model on its device, optimiser, history, epochs done, checkpoint): fresh, or from a matching checkpoint."""
+                                                              Path | None, MinedTriplets | None]:
+    """(model on its device, optimiser, history, epochs done, checkpoint, triplets in use): fresh, or from a matching
+    checkpoint."""
     found = find_checkpoint(checkpoint_dir, config) if checkpoint_dir is not None else None
     state = found.payload if found is not None else None
     if model is None:
@@ -233,13 +258,33 @@ def _setup_model(config: ClipConfig, model: TwoTower | None, vocab_captions: Seq
         model.text.precompute(list(vocab_captions), where="the vocabulary captions")
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
     if state is None:
-        return model, optimizer, [], 0, None
+        return model, optimizer, [], 0, None, None
     optimizer.load_state_dict(state["optimizer"])
-    return model, optimizer, [ClipEpochLog(**h) for h in state["history"]][:found.epoch], found.epoch, found.path
+    mined = mined_from_record(state["mined"]) if "mined" in state else None
+    return (model, optimizer, [ClipEpochLog(**h) for h in state["history"]][:found.epoch], found.epoch, found.path,
+            mined)
 
 
-def _train_epoch(run: _ClipRun, epoch: int, history: list[ClipEpochLog]) -> tuple[list[float], float]:
-    """One pass over the shuffled pairs (epoch 0-based); returns (per-batch losses, last learning rate)."""
+def _refresh(run: _ClipRun, epoch: int) -> MiningRefresh:
+    """Mine the hard-negative captions of epoch ``epoch`` (0-based) with the towers as they are
+    (:func:`~replearn.lib.clip.mining.refresh_caption_mining`); under torch.distributed rank 0 mines and every
+    rank gets its triplets (module docstring)."""
+    refresh = None
+    if run.rank == 0:
+        refresh = refresh_caption_mining(run.model, run.x_all, list(run.caption_fn(epoch)), run.classes,
+                                         k=run.config.mining_k, negatives=run.config.mining_negatives,
+                                         epoch=epoch + 1)
+    if run.world > 1:
+        box = [refresh]
+        dist.broadcast_object_list(box, src=0)
+        refresh = box[0]
+    return refresh
+
+
+def _train_epoch(run: _ClipRun, epoch: int, history: list[ClipEpochLog],
+                 mined: MinedTriplets | None = None) -> tuple[list[float], float]:
+    """One pass over the shuffled pairs (epoch 0-based), each batch with its hard-negative pairs when ``mined`` is
+    given (module docstring); returns (per-batch losses, last learning rate)."""
     config, model, N = run.config, run.model, len(run.x_all)
     texts = run.first if epoch == 0 else list(run.caption_fn(epoch))
     if len(texts) != N:
@@ -249,8 +294,12 @@ def _train_epoch(run: _ClipRun, epoch: int, history: list[ClipEpochLog]) -> tupl
     losses: list[float] = []
     lr = config.lr
     for b, idx in enumerate(epoch_batches(N, config.batch_size, config.seed, epoch)):
+        anchors = len(idx)
+        if mined is not None:
+            idx = batch_triplets(mined, idx)[0]                                  # anchors, then their negatives' pairs
         if run.world > 1:
             n_local = len(idx) // run.world
+            anchors = min(anchors, n_local * run.world)
             idx = idx[run.rank * n_local:(run.rank + 1) * n_local]               # this rank's shard
         lr = learning_rate(config, epoch * run.steps_per_epoch + b, run.steps_per_epoch)
         for g in run.optimizer.param_groups:
@@ -258,7 +307,10 @@ def _train_epoch(run: _ClipRun, epoch: int, history: list[ClipEpochLog]) -> tupl
         it = torch.from_numpy(idx)
         zi = model.encode_image(run.x_all[it].to(run.device))                    # (n, D)
         zt = model.encode_text(**{k: v[it].to(run.device) for k, v in prepared.items()})   # (n, D)
-        loss = run.loss_fn(zi, zt, model.logit_scale)
+        if mined is None:
+            loss = run.loss_fn(zi, zt, model.logit_scale)
+        else:
+            loss = _hard_negative_loss(run, zi, zt, anchors)
         if not bool(torch.isfinite(loss)):
             raise TrainingError(f"CLIP loss is {loss.item()} at epoch {epoch + 1}, batch {b + 1}/"
                                 f"{run.steps_per_epoch} (lr={lr:.3g}, logit scale={model.scale:.3g}); lower "
@@ -276,12 +328,29 @@ def _train_epoch(run: _ClipRun, epoch: int, history: list[ClipEpochLog]) -> tupl
     return losses, lr
 
 
+_ONE_PROCESS_LOSS = ClipLoss()
+
+
+def _hard_negative_loss(run: _ClipRun, zi: torch.Tensor, zt: torch.Tensor, anchors: int) -> torch.Tensor:
+    """The loss of a hard-negative batch (module docstring): this rank's (n, D) image and text features, the whole
+    batch's gathered under torch.distributed (gradient to the local rows); the first ``anchors`` rows are the
+    anchors, the rest their negatives' pairs. ``index``: the symmetric loss over all rows; ``both``: plus that of
+    the anchors alone."""
+    if run.world > 1:
+        zi, zt = gather_features(zi, zt)                                         # (M, D) each, the global batch
+    loss = _ONE_PROCESS_LOSS(zi, zt, run.model.logit_scale)
+    if run.config.mining == "both":
+        loss = loss + _ONE_PROCESS_LOSS(zi[:anchors], zt[:anchors], run.model.logit_scale)
+    return loss
+
+
 def train_clip(config: ClipConfig, images: np.ndarray, captions: Captions, *, model: TwoTower | None = None,
                vocab_captions: Sequence[str] | None = None, eval_pairs: ClipPairs | None = None,
                prompts: Sequence[Sequence[str]] | None = None, checkpoint_dir: Path | str | None = None,
                on_epoch: Callable[[ClipEpochLog], None] | None = None,
                on_step: Callable[[StepLoss], None] | None = None, step_every: int | None = None,
-               progress: bool = False) -> ClipTrainResult:
+               labels: np.ndarray | None = None, on_refresh: Callable[[MiningRefresh], None] | None = None,
+               mined: MinedTriplets | None = None, progress: bool = False) -> ClipTrainResult:
     """Train a two-tower model on (image, caption) pairs (module docstring).
 
     Args:
@@ -302,13 +371,21 @@ def train_clip(config: ClipConfig, images: np.ndarray, captions: Captions, *, mo
             the same with or without it.
         step_every: optimiser steps per report, >= 1; default
             :func:`~replearn.lib.step_loss.report_every` of ``epochs * steps per epoch`` (about 100 points).
+        labels: int (N,) class ids of the pairs where known (digits): with index mining no caption of an image's
+            class is its negative; None: pairs whose captions read the same are one class
+            (:func:`~replearn.lib.clip.mining.caption_classes`).
+        on_refresh: with index mining, called with each
+            :class:`~replearn.lib.metric.mining_refresh.MiningRefresh` before the epoch that trains on it.
+        mined: with index mining, the triplets epoch 1 trains on (pair rows; the mine stage's table) in place of
+            the refresh before it; a run resumed from a checkpoint trains on the checkpoint's. None: mined too.
         progress: tqdm bar over batches.
 
     Returns:
         :class:`ClipTrainResult` with the model in eval mode.
 
     Raises:
-        ReplearnInputError: bad images, a caption count different from the image count, ``step_every < 1``.
+        ReplearnInputError: bad images, a caption count different from the image count, ``step_every < 1``;
+            ``mined`` given with ``mining="batch"`` or not mined over these pairs with these settings.
         CaptionError: a caption with no token (naming the row).
         TrainingError: a non-finite loss (``err.history`` holds the epochs logged so far).
     """
@@ -319,33 +396,48 @@ def train_clip(config: ClipConfig, images: np.ndarray, captions: Captions, *, mo
     if len(first) != N:
         raise ReplearnInputError(f"train_clip: {N} images but {len(first)} captions; give one caption per image")
 
+    classes = caption_classes(first, labels) if config.mining != "batch" else None
+    if mined is not None:
+        if config.mining == "batch":
+            raise ReplearnInputError("train_clip: mined triplets were given but mining='batch' does not use them; "
+                                     "set mining to 'index' or 'both', or pass mined=None")
+        check_mined(mined, classes, negatives=config.mining_negatives, distance=CAPTION_DISTANCE, where="train_clip")
     distributed = dist.is_available() and dist.is_initialized()
     world, rank = (dist.get_world_size(), dist.get_rank()) if distributed else (1, 0)
-    model, optimizer, history, start_epoch, last_ckpt = _setup_model(config, model, vocab_captions, first,
-                                                                     checkpoint_dir)
+    model, optimizer, history, start_epoch, last_ckpt, resumed = _setup_model(config, model, vocab_captions, first,
+                                                                              checkpoint_dir)
+    mined = resumed if start_epoch > 0 else mined                               # epoch 1's, when given
     steps_per_epoch = len(epoch_batches(N, config.batch_size, config.seed, 0))
     window = LossWindow(report_every(config.epochs * steps_per_epoch) if step_every is None else step_every, on_step)
     t_start = time.perf_counter()
     bar = tqdm(total=(config.epochs - start_epoch) * steps_per_epoch, disable=not progress or rank != 0,
                desc="clip", unit="batch")
-    run = _ClipRun(config, model, optimizer, ClipLoss(world, rank), torch.from_numpy(x_np), caption_fn, first,
-                   steps_per_epoch, world, rank, torch.device(config.device), bar, window)
+    run = _ClipRun(config, model, optimizer, ClipLoss(world, rank), torch.from_numpy(x_np), classes, caption_fn,
+                   first, steps_per_epoch, world, rank, torch.device(config.device), bar, window)
+    mining = config.mining != "batch"
     try:
         for epoch in range(start_epoch, config.epochs):
+            given = epoch == 0 and mined is not None                             # the mine stage's triplets
+            if mining and not given and (epoch % config.mining_refresh == 0 or mined is None):
+                refresh = _refresh(run, epoch)
+                mined = refresh.triplets
+                if on_refresh is not None:
+                    on_refresh(refresh)
             t0 = time.perf_counter()
-            losses, lr = _train_epoch(run, epoch, history)
+            losses, lr = _train_epoch(run, epoch, history, mined if mining else None)
             metrics = evaluate_clip(model, eval_pairs, prompts).to_dict() if eval_pairs is not None else {}
             log = ClipEpochLog(epoch + 1, float(np.mean(losses)), model.scale, lr, time.perf_counter() - t0, metrics)
             history.append(log)
             if on_epoch is not None:
                 on_epoch(log)
             if checkpoint_dir is not None and rank == 0:
-                last_ckpt = _save_checkpoint(checkpoint_dir, epoch + 1, model, optimizer, history)
+                last_ckpt = _save_checkpoint(checkpoint_dir, epoch + 1, model, optimizer, history,
+                                             mined if mining else None)
     finally:
         bar.close()
     model.eval()
     return ClipTrainResult(model, history, config, start_epoch, time.perf_counter() - t_start, last_ckpt,
-                           window.reports)
+                           window.reports, mined if mining else None)
 
 
 def train_digits(config: ClipConfig, pairs: DigitPairs, **kwargs) -> ClipTrainResult:
@@ -357,4 +449,5 @@ def train_digits(config: ClipConfig, pairs: DigitPairs, **kwargs) -> ClipTrainRe
     """
     kwargs.setdefault("eval_pairs", pairs.test)
     kwargs.setdefault("vocab_captions", all_captions(pairs.train_templates))
+    kwargs.setdefault("labels", pairs.train_labels)
     return train_clip(config, pairs.train_images, pairs.train_captions, **kwargs)

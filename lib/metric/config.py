@@ -45,7 +45,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from replearn.lib.dataclass_config import Config, ConfigError, check_fields, range_checks, setting
 from replearn.lib.errors import ReplearnInputError
@@ -67,6 +67,34 @@ MINERS: tuple[str, ...] = ("all", "batch_hard", "semi_hard")
 MINING: tuple[str, ...] = typing.get_args(MiningKind)
 #: the settings of index mining, which a ``mining="batch"`` run ignores (left out of its checkpoint key)
 MINING_SETTINGS: tuple[str, ...] = ("mining_refresh", "mining_k", "mining_negatives")
+
+
+# The index-mining settings shared by every config that mines from an index (MetricTrainConfig, ClipConfig):
+# declared once here (default, help, range); each config has its own ``mining`` field, whose words differ.
+
+def mining_refresh_setting() -> Any:
+    """The ``mining_refresh`` field: epochs between refreshes, 1..1000 (default 1)."""
+    return setting(1, help="Epochs between refreshes of the index-mined negatives with the current model (mining "
+                           "index or both)", ge=1, le=1000)
+
+
+def mining_k_setting() -> Any:
+    """The ``mining_k`` field: nearest neighbours searched per anchor at once, 1..2048 (default 100)."""
+    return setting(100, help="Nearest neighbours searched per anchor at once for its negatives (mining index or "
+                             "both; anchors with none among them are searched again)", ge=1, le=2048)
+
+
+def mining_negatives_setting() -> Any:
+    """The ``mining_negatives`` field: hardest negatives kept per anchor, 1..100 (default 1)."""
+    return setting(1, help="Hardest negatives kept per anchor (mining index or both)", ge=1, le=100)
+
+
+def without_mining(settings: dict) -> dict:
+    """``settings`` without ``mining`` and :data:`MINING_SETTINGS` when its ``mining`` is ``"batch"`` (or absent):
+    what a batch run's checkpoint and stage keys hold, those of a run made before index mining existed."""
+    if settings.get("mining", "batch") != "batch":
+        return settings
+    return {k: v for k, v in settings.items() if k not in ("mining", *MINING_SETTINGS)}
 
 
 @dataclass(frozen=True)
@@ -212,13 +240,9 @@ class MetricTrainConfig(Config):
                                                "(hard negatives from a FAISS index over the whole training set, "
                                                "refreshed with the current encoder), both (the two losses added); "
                                                "index and both need a triplet or smooth loss")
-    mining_refresh: int = setting(1, help="Epochs between refreshes of the index-mined triplets (mining index or "
-                                          "both)", ge=1, le=1000)
-    mining_k: int = setting(100, help="Nearest neighbours searched per anchor at once for its negatives (mining "
-                                      "index or both; anchors with none among them are searched again)", ge=1,
-                            le=2048)
-    mining_negatives: int = setting(1, help="Hardest negatives kept per anchor (mining index or both)", ge=1,
-                                    le=100)
+    mining_refresh: int = mining_refresh_setting()
+    mining_k: int = mining_k_setting()
+    mining_negatives: int = mining_negatives_setting()
     distance: DistanceKind | None = setting(None, help="Distance of the loss (empty = euclidean for the triplet "
                                                        "losses, cosine_distance for infonce / supcon)")
     margin: float = setting(0.2, help="Triplet margin (also the semi-hard window)", ge=0.0)
@@ -316,8 +340,4 @@ class MetricTrainConfig(Config):
         which such a run ignores) are left out, so its checkpoints are those of a
         run made before index mining existed.
         """
-        key = {**super().training_key(), "distance": self.resolved_distance}
-        if self.mining == "batch":
-            for name in ("mining", *MINING_SETTINGS):
-                key.pop(name)
-        return key
+        return without_mining({**super().training_key(), "distance": self.resolved_distance})

@@ -49,14 +49,15 @@ from a FAISS index when ``use_faiss=True``).
    triplet (``anchors_without_positive``).
 
 **Pairs** (:func:`mine_pair_negatives`; the CLIP flow's image-caption pairs,
-lib/clip/mining.py). N pairs (query i, candidate i), e.g. image i and its caption,
-with one class per pair. The index is built over the candidates (the captions)
-and searched with the queries (the images); each query's positive is its own
-candidate, and the guard removes every candidate of the query's class (its own
-included: a caption of the same class text is never a negative). Steps 1-3 are
-as above with "other items" read as "all N candidates": a negative's rank
-counts the candidates ahead of it in the query's retrieval list, its own
-among them. Nothing is drawn (``seed`` 0); every query has a positive.
+lib/clip/mining.py). Queries and candidates of two kinds, e.g. the images and
+the distinct captions, each with a class. The index is built over the
+candidates and searched with the queries; each query's positive candidate is
+given (its own caption), and the guard removes every candidate of the query's
+class (the positive included: a caption of the same class text is never a
+negative). Steps 1-3 are as above with "other items" read as "all
+candidates": a negative's rank counts the candidates ahead of it in the
+query's retrieval list, its positive among them. Nothing is drawn (``seed``
+0).
 
 The result, :class:`MinedTriplets`, is one row per (anchor, negative):
 ``anchor_id, positive_id, negative_id, d_ap, d_an, negative_rank``, sorted by
@@ -87,8 +88,8 @@ from replearn.lib.store.atomic import atomic_path
 from replearn.lib.store.faiss_index import build_index, search
 from replearn.lib.store.knn_graph import knn_graph
 
-__all__ = ["COLUMNS", "MINED_METADATA_KEY", "MinedTriplets", "batch_triplets", "draw_positives", "index_metric",
-           "mine_pair_negatives", "mine_triplets", "read_mined", "write_mined"]
+__all__ = ["COLUMNS", "MINED_METADATA_KEY", "MinedTriplets", "batch_triplets", "check_mined", "draw_positives",
+           "index_metric", "mine_pair_negatives", "mine_triplets", "read_mined", "write_mined"]
 
 COLUMNS = ("anchor_id", "positive_id", "negative_id", "d_ap", "d_an", "negative_rank")
 """The columns of the mined table, in order."""
@@ -339,48 +340,57 @@ def mine_triplets(embeddings: np.ndarray, labels: np.ndarray, *, k: int = 100, n
             for zero vectors with ``cosine_distance``.
     """
     x, y = _check(embeddings, labels, k, negatives, seed)
-    return _mine(x, x, y, draw_positives(y, seed), int(k), int(negatives), distance, int(seed))
+    return _mine(x, x, y, y, draw_positives(y, seed), int(k), int(negatives), distance, int(seed))
 
 
-def mine_pair_negatives(queries: np.ndarray, candidates: np.ndarray, labels: np.ndarray, *, k: int = 100,
-                        negatives: int = 1, distance: str = "cosine_distance") -> MinedTriplets:
-    """Hard negatives for N pairs (query i, candidate i), e.g. (image i, caption i): each query's positive is its
-    own candidate, its negatives the nearest candidates of another label (module docstring, "Pairs").
+def mine_pair_negatives(queries: np.ndarray, candidates: np.ndarray, query_labels: np.ndarray,
+                        candidate_labels: np.ndarray, positive: np.ndarray, *, k: int = 100, negatives: int = 1,
+                        distance: str = "cosine_distance") -> MinedTriplets:
+    """Hard negatives of N queries among M candidates of another kind, e.g. images among captions: each query's
+    positive is given, its negatives are the nearest candidates of another label (module docstring, "Pairs").
 
     Args:
         queries: float (N, D) (the images' embeddings), N >= 2, finite.
-        candidates: float (N, D) (the captions' embeddings, row i the caption of pair i), finite.
-        labels: int (N,) the class of each pair (shared by its query and its candidate): the false-negative guard
-            never takes a candidate of the query's class (e.g. a caption of the same class text).
-        k: candidates searched per query at once, >= 1 (truncated to N); queries with fewer than ``negatives``
+        candidates: float (M, D) (the captions' embeddings), M >= 2, finite, the queries' D.
+        query_labels: int (N,), candidate_labels: int (M,): the class of each; the false-negative guard never
+            takes a candidate of the query's class (e.g. a caption of the same class text).
+        positive: int (N,) the row of each query's positive in ``candidates`` (its own caption), in 0..M-1.
+        k: candidates searched per query at once, >= 1 (truncated to M); queries with fewer than ``negatives``
             negatives among them are searched again among the other classes.
         negatives: negatives kept per query, >= 1. distance: :data:`~replearn.lib.metric.config.DISTANCES`
             (``cosine_distance`` for CLIP's towers, whose similarity is the cosine).
 
     Returns:
-        :class:`MinedTriplets` with ``anchor`` = ``positive`` = the query's row (its own candidate), ``negative``
-        rows of ``candidates``, ``negative_rank`` the rank among all N candidates (the query's own included),
-        ``seed`` 0 (nothing is drawn), sorted by (anchor, negative_rank).
+        :class:`MinedTriplets` over the N queries: ``anchor`` query rows, ``positive`` and ``negative`` candidate
+        rows, ``negative_rank`` the rank among all M candidates (the positive included), ``seed`` 0 (nothing is
+        drawn), sorted by (anchor, negative_rank).
 
     Raises:
-        ReplearnInputError: as :func:`mine_triplets`, and ``candidates`` not of the queries' shape.
+        ReplearnInputError: as :func:`mine_triplets`; candidates of another dimension, labels not one integer per
+            row, ``positive`` not (N,) rows of ``candidates``.
     """
-    x, y = _check(queries, labels, k, negatives, 0)
+    x, yq = _check(queries, query_labels, k, negatives, 0)
     c = _check_embeddings(candidates, "candidates")
-    if c.shape != x.shape:
-        raise ReplearnInputError(f"candidates must be one per query with the queries' dimension, {x.shape}; got "
-                                 f"{c.shape}: pass row i the candidate paired with query i")
-    return _mine(x, c, y, np.arange(len(x), dtype=np.int64), int(k), int(negatives), distance, 0)
+    yc = np.asarray(candidate_labels)
+    if c.shape[1] != x.shape[1] or yc.shape != (len(c),) or yc.dtype.kind not in "iu":
+        raise ReplearnInputError(f"candidates must be (M, {x.shape[1]}) float with (M,) integer labels; got "
+                                 f"{c.shape} and labels {yc.dtype} {yc.shape}")
+    pos = np.asarray(positive)
+    if pos.shape != (len(x),) or pos.dtype.kind not in "iu" or (len(pos) and (pos.min() < 0 or pos.max() >= len(c))):
+        raise ReplearnInputError(f"positive must be (N,) = ({len(x)},) rows of the {len(c)} candidates, one per "
+                                 f"query; got {pos.dtype} {pos.shape}")
+    return _mine(x, c, yq, yc.astype(np.int64), pos.astype(np.int64), int(k), int(negatives), distance, 0)
 
 
-def _mine(xq: np.ndarray, xc: np.ndarray, y: np.ndarray, positive: np.ndarray, k: int, negatives: int,
-          distance: str, seed: int) -> MinedTriplets:
-    """The miner (module docstring, steps 1-3) of queries ``xq`` (N, D) over candidates ``xc`` (N, D): the same
-    array for :func:`mine_triplets` (the query itself is no candidate), pairs for :func:`mine_pair_negatives`.
-    ``y`` (N,) labels of query i and candidate i; ``positive`` (N,) the positive candidate of each query, -1: none."""
+def _mine(xq: np.ndarray, xc: np.ndarray, yq: np.ndarray, yc: np.ndarray, positive: np.ndarray, k: int,
+          negatives: int, distance: str, seed: int) -> MinedTriplets:
+    """The miner (module docstring, steps 1-3) of queries ``xq`` (N, D) over candidates ``xc`` (M, D): the same
+    array for :func:`mine_triplets` (the query itself is no candidate), other items for :func:`mine_pair_negatives`.
+    ``yq`` (N,), ``yc`` (M,) their labels; ``positive`` (N,) the positive candidate of each query, -1: none."""
     metric = index_metric(distance)
     n, same = len(xq), xq is xc
-    k_eff = min(k, n - 1 if same else n)
+    m = len(xc) - 1 if same else len(xc)                                         # candidates per query
+    k_eff = min(k, m)
     if same:
         _, dst, sim = knn_graph(xq, k_eff, metric, index=build_index(xq, metric, "Flat"))
         cand, sim = dst.reshape(n, k_eff), sim.reshape(n, k_eff)                 # (N, k) nearest first
@@ -388,18 +398,19 @@ def _mine(xq: np.ndarray, xc: np.ndarray, y: np.ndarray, positive: np.ndarray, k
         D, cand = search(build_index(xc, metric, "Flat"), xq, k_eff, metric)    # (N, k) nearest first
         sim = -D if metric == "l2" else D
     d_cand = _as_distance(sim, distance)                                         # (N, k)
-    other = ~(y[cand] == y[:, None])                                             # (N, k) what the guard keeps
+    other = ~(yc[cand] == yq[:, None])                                           # (N, k) what the guard keeps
     has_pos = positive >= 0
-    _, cls, size = np.unique(y, return_inverse=True, return_counts=True)
-    n_other = n - size[cls.reshape(-1)]                                          # (N,) candidates of other labels
-    want = np.minimum(negatives, n_other)                                        # (N,) negatives to keep
+    labels, size = np.unique(yc, return_counts=True)
+    at = np.minimum(np.searchsorted(labels, yq), len(labels) - 1)
+    same_label = np.where(labels[at] == yq, size[at], 0) - (1 if same else 0)    # (N,) candidates of its label
+    want = np.minimum(negatives, m - same_label)                                 # (N,) negatives to keep
     kept = other & has_pos[:, None]
     kept &= np.cumsum(kept, axis=1) <= want[:, None]                             # the hardest ones among the k
     fallback = has_pos & (kept.sum(axis=1) < want)                               # (N,) need a search beyond k
     a, col = np.nonzero(kept & ~fallback[:, None])                               # row-major: anchor, then rank
     neg, d_an, rank = cand[a, col], d_cand[a, col], col + 1
     if fallback.any():
-        fa, fn, fd, fr = _fallback_negatives(xq, xc, y, np.flatnonzero(fallback), negatives, distance, metric)
+        fa, fn, fd, fr = _fallback_negatives(xq, xc, yq, yc, np.flatnonzero(fallback), negatives, distance, metric)
         order = np.lexsort((np.concatenate([rank, fr]), np.concatenate([a, fa])))  # by anchor, then rank
         a, neg = np.concatenate([a, fa])[order], np.concatenate([neg, fn])[order]
         d_an, rank = np.concatenate([d_an, fd])[order], np.concatenate([rank, fr])[order]
@@ -414,17 +425,17 @@ def _mine(xq: np.ndarray, xc: np.ndarray, y: np.ndarray, positive: np.ndarray, k
         anchors_without_negative=int((has_pos & (want == 0)).sum()), fallback_anchors=int(fallback.sum()))
 
 
-def _fallback_negatives(xq: np.ndarray, xc: np.ndarray, y: np.ndarray, anchors: np.ndarray, negatives: int,
-                        distance: str, metric: str) -> tuple[np.ndarray, ...]:
+def _fallback_negatives(xq: np.ndarray, xc: np.ndarray, yq: np.ndarray, yc: np.ndarray, anchors: np.ndarray,
+                        negatives: int, distance: str, metric: str) -> tuple[np.ndarray, ...]:
     """``(anchor, negative, d_an, rank)`` (each (F,)) of the ``anchors`` whose ``k`` candidates were too few: per
     class, an exact index over the candidates of the other classes gives their ``negatives`` nearest negatives;
     each negative's rank counts the same-class candidates nearer than it exactly (the query itself not, when
     ``xq is xc``; blocks of about 2**24 distances)."""
     out: list[list[np.ndarray]] = [[], [], [], []]
-    for c in np.unique(y[anchors]):
-        fa = anchors[y[anchors] == c]                                            # (f,) anchors of class c
-        others = np.flatnonzero(y != c)
-        members = np.flatnonzero(y == c)
+    for c in np.unique(yq[anchors]):
+        fa = anchors[yq[anchors] == c]                                           # (f,) anchors of class c
+        others = np.flatnonzero(yc != c)
+        members = np.flatnonzero(yc == c)
         D, I = search(build_index(xc[others], metric, "Flat", ids=others), xq[fa], negatives, metric)
         d_an = _as_distance(-D if metric == "l2" else D, distance)               # (f, m) nearest first
         nearer = np.empty(d_an.shape, dtype=np.int64)                             # same-class candidates nearer
@@ -440,6 +451,35 @@ def _fallback_negatives(xq: np.ndarray, xc: np.ndarray, y: np.ndarray, anchors: 
         out[2].append(d_an.ravel())
         out[3].append((nearer + np.arange(1, m + 1)[None, :]).ravel())
     return tuple(np.concatenate(parts) for parts in out)
+
+
+def check_mined(mined: MinedTriplets, labels: np.ndarray | None, *, negatives: int, distance: str,
+                where: str) -> None:
+    """Refuse triplets given to a trainer that were not mined over its items with its settings: another item count,
+    distance or number of negatives, positions out of range, or a negative of its anchor's label (other labels).
+
+    Args:
+        mined: the triplets given. labels: (N,) the labels the trainer guards with (the metric trainer's class ids,
+            the CLIP trainer's caption classes). negatives / distance: the trainer's ``mining_negatives`` and distance.
+        where: the trainer, for the message (``train_metric``).
+
+    Raises:
+        ReplearnInputError: naming what differs and the fix (mine again with this run's settings).
+    """
+    n = 0 if labels is None else len(labels)
+    differ = [f"{what} {got!r} (this run: {want!r})" for what, got, want in (
+        ("items", mined.n, n), ("distance", mined.distance, distance),
+        ("negatives per anchor", mined.negatives, negatives)) if got != want]
+    if not differ and len(mined):
+        ids = np.concatenate([mined.anchor, mined.positive, mined.negative])
+        if ids.min() < 0 or ids.max() >= n:
+            differ.append(f"positions in [{ids.min()}, {ids.max()}] (this run: 0..{n - 1})")
+        elif (labels[mined.negative] == labels[mined.anchor]).any():
+            differ.append("negatives of their anchor's label (mined over other labels)")
+    if differ:
+        raise ReplearnInputError(f"{where}: the mined triplets given do not fit this run: {'; '.join(differ)}; mine "
+                                 f"them over these items with this run's settings, or pass mined=None to mine before "
+                                 f"epoch 1")
 
 
 def batch_triplets(mined: MinedTriplets, anchors: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:

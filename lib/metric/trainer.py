@@ -109,7 +109,7 @@ from replearn.lib.metric.ddp import (average_buffers, broadcast_state, gather_vi
                                      sync_batchnorm, world)
 from replearn.lib.metric.distances import mean_pairwise_distance
 from replearn.lib.metric.encoders import embed
-from replearn.lib.metric.index_mining import MinedTriplets, batch_triplets
+from replearn.lib.metric.index_mining import MinedTriplets, batch_triplets, check_mined
 from replearn.lib.metric.losses import InfoNCELoss, MetricLoss, SmoothTripletLoss, SupConLoss, TripletHingeLoss
 from replearn.lib.metric.miners import batch_hard, semi_hard
 from replearn.lib.metric.mining_refresh import MiningRefresh, mined_from_record, mined_record, refresh_mining
@@ -426,30 +426,16 @@ def _check_inputs(images, labels, config: MetricTrainConfig) -> tuple[np.ndarray
 
 
 def _check_mined(mined: MinedTriplets, y: np.ndarray | None, config: MetricTrainConfig) -> None:
-    """Refuse triplets given to :func:`train_metric` that were not mined over these images with ``config``'s
-    settings: ``mining="batch"``, another item count, distance or number of negatives, positions out of range, or
-    a negative of its anchor's label (other labels).
+    """Refuse triplets given to :func:`train_metric` with ``mining="batch"`` or not mined over these images with
+    ``config``'s settings (:func:`~replearn.lib.metric.index_mining.check_mined`).
 
     Raises:
-        ReplearnInputError: naming what differs and the fix (mine again with this run's settings).
+        ReplearnInputError: naming what differs and the fix.
     """
     if config.mining == "batch":
         raise ReplearnInputError("train_metric: mined triplets were given but mining='batch' does not use them; set "
                                  "mining to 'index' or 'both', or pass mined=None")
-    n = 0 if y is None else len(y)
-    differ = [f"{what} {got!r} (this run: {want!r})" for what, got, want in (
-        ("items", mined.n, n), ("distance", mined.distance, config.resolved_distance),
-        ("negatives per anchor", mined.negatives, config.mining_negatives)) if got != want]
-    if not differ and len(mined):
-        ids = np.concatenate([mined.anchor, mined.positive, mined.negative])
-        if ids.min() < 0 or ids.max() >= n:
-            differ.append(f"positions in [{ids.min()}, {ids.max()}] (this run: 0..{n - 1})")
-        elif (y[mined.negative] == y[mined.anchor]).any():
-            differ.append("negatives of their anchor's label (mined over other labels)")
-    if differ:
-        raise ReplearnInputError(f"train_metric: the mined triplets given do not fit this run: {'; '.join(differ)}; "
-                                 f"mine them over these images with this config (refresh_mining), or pass "
-                                 f"mined=None to mine before epoch 1")
+    check_mined(mined, y, negatives=config.mining_negatives, distance=config.resolved_distance, where="train_metric")
 
 
 def _fail(msg: str, history: list[EpochLog]) -> TrainingError:

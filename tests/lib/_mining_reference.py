@@ -44,20 +44,19 @@ def brute_force(x, y, negatives, kind, seed):
     return rows, guard
 
 
-def brute_force_pairs(q, c, y, negatives, kind):
-    """:func:`mine_pair_negatives` as plain loops: query i's positive is candidate i; every candidate (its own
-    included) sorted by distance to query i, those of its label skipped (and counted until the last negative
-    kept)."""
-    n = len(q)
+def brute_force_pairs(q, c, yq, yc, positive, negatives, kind):
+    """:func:`mine_pair_negatives` as plain loops: query i's positive is candidate positive[i]; every candidate
+    sorted by distance to query i (ties by lower row), those of its label skipped (and counted until the last
+    negative kept)."""
     rows, guard = [], 0
-    for i in range(n):
-        ranked = sorted((plain_distance(q[i], c[j], kind), j) for j in range(n))
+    for i in range(len(q)):
+        ranked = sorted((plain_distance(q[i], c[j], kind), j) for j in range(len(c)))
         kept = skipped = skipped_before_last = 0
         for r, (dj, j) in enumerate(ranked, start=1):
-            if y[j] == y[i]:
+            if yc[j] == yq[i]:
                 skipped += 1
                 continue
-            rows.append((i, i, j, plain_distance(q[i], c[i], kind), dj, r))
+            rows.append((i, positive[i], j, plain_distance(q[i], c[positive[i]], kind), dj, r))
             kept, skipped_before_last = kept + 1, skipped
             if kept == negatives:
                 break

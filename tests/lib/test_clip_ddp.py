@@ -8,6 +8,7 @@ normalises each rank's shard with its own statistics unless the model is wrapped
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +102,43 @@ def test_torchrun_two_processes_match_one(tmp_path):
     m2 = load_model(tmp_path / "two" / "checkpoints" / "epoch-0003.pt")
     x = load_digits_8x8().images[:8]
     np.testing.assert_allclose(m2.embed_images(x), m1.embed_images(x), atol=1e-3)
+
+
+MINING = dataclasses.replace(TINY, mining="both", mining_k=8, mining_negatives=2)
+
+
+def _mining_rank(rank: int, world: int, port: int, out: str, pairs) -> None:
+    import torch.distributed as dist
+
+    from replearn.lib.metric.ddp import sync_batchnorm
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        model = _model(pairs)
+        refreshes = []
+        with sync_batchnorm(model):
+            res = train_digits(MINING, pairs, model=model, eval_pairs=None, on_refresh=refreshes.append)
+        torch.save({"loss": [h.loss for h in res.history],
+                    "negatives": [torch.from_numpy(r.triplets.negative) for r in refreshes]}, f"{out}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_hard_negative_batches_under_two_ranks(pairs, tmp_path):
+    """Rank 0 mines and every rank trains on its triplets: the ranks agree on every refresh and every loss, and the
+    first refresh (the initial towers) is one process's. (The losses differ from one process's: a global batch of
+    an odd number of pairs loses its last negative pair to the equal shards.)"""
+    import torch.multiprocessing as mp
+
+    torch.set_num_threads(1)
+    single_refreshes = []
+    single = train_digits(MINING, pairs, model=_model(pairs), eval_pairs=None, on_refresh=single_refreshes.append)
+    mp.spawn(_mining_rank, args=(2, free_port(), str(tmp_path), pairs), nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert len(r0["negatives"]) == len(r1["negatives"]) == MINING.epochs
+    for a, b in zip(r0["negatives"], r1["negatives"]):
+        assert torch.equal(a, b)                                                 # the same triplets on every rank
+    np.testing.assert_array_equal(r0["negatives"][0].numpy(), single_refreshes[0].triplets.negative)
+    np.testing.assert_allclose(r0["loss"], r1["loss"], rtol=1e-6)
+    assert np.isfinite(r0["loss"]).all() and len(single.history) == len(r0["loss"])
