@@ -207,7 +207,8 @@ def _quiet_input_errors() -> None:
 
 def print_outputs(s: dict, embeddings: str, index: str) -> None:
     """Where a flow run put its outputs: Parquet, FAISS index, MLflow run (and its page in the MLflow UI, in the
-    "Model training" view), registered version; for a warm start, what it continued and the what-changed report."""
+    "Model training" view), registered version; for a warm start, what it continued and the what-changed report;
+    with index mining, the mined table and its figures."""
     from replearn.infra.tracking import LOCAL_MLFLOW_UI, ui_run_url
 
     model = s["model"]
@@ -227,6 +228,11 @@ def print_outputs(s: dict, embeddings: str, index: str) -> None:
         rows.insert(0, ("continued", f"{s['init_from']}{on}"))
     if s.get("what_changed"):
         rows.append(("changes", f"{s['what_changed']} (and report/what_changed.md, .png in the MLflow run)"))
+    if m := s.get("mining"):  # --mining index / both: the mine stage's table and figures (metric, CLIP)
+        rows.append(("mined", f"{s['stage_outputs']['mined']} ({int(m['triplets']):,} triplets, "
+                              f"{100 * m['margin_violations']:.1f} % violate the margin, the guard removed "
+                              f"{int(m['guard_removed']):,} same-class candidates; mining/hardness.png in the MLflow "
+                              f"run)"))
     for name, value in rows:
         console.print(f"{name:<11}: {value}", soft_wrap=True, highlight=False)
 

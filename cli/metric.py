@@ -22,11 +22,6 @@ def run_metric(json_out: Path | None = None, **options) -> None:
     s = cli.run_flow("replearn.flows.metric:metric_flow", params, json_out)
     _metric_tables(s["table"])
     cli.print_outputs(s, s["embeddings"], s["index"])
-    if m := s.get("mining"):  # --mining index / both: the mine-negatives stage's table and figures
-        cli.console.print(f"{'mined':<11}: {s['stage_outputs']['mined']} ({int(m['triplets']):,} triplets, "
-                          f"{100 * m['margin_violations']:.1f} % violate the margin, the guard removed "
-                          f"{int(m['guard_removed']):,} same-class candidates; mining/hardness.png in the MLflow "
-                          f"run)", soft_wrap=True, highlight=False)
 
 
 cli.run_app.command("metric")(generated_command(run_metric, MetricParams))

@@ -1,4 +1,5 @@
-"""The two-tower flow: pairs -> train -> evaluate (zero-shot, Recall@K) -> export (both modalities) -> publish."""
+"""The two-tower flow: pairs -> [mine hard-negative captions] -> train -> evaluate (zero-shot, Recall@K) -> export
+(both modalities) -> publish."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from replearn.infra.caching import reuse_or_rerun
 from replearn.infra.run_context import family_run
 from replearn.tasks.clip import evaluate_clip_task, export_clip_embeddings_task, load_pairs_task, train_clip_task
 from replearn.tasks.inputs import data_key_task, image_source_task
+from replearn.tasks.mining import mine_caption_negatives_task
 
 
 @flow(name="clip", log_prints=True)
@@ -27,6 +29,13 @@ def clip_flow(params: ClipParams = ClipParams()) -> dict:
     (the same tower settings needed; caption tokens keep their rows by token), with a fresh optimiser and learning
     rate schedule; the champion gate decides as for any run. When no model of that name is registered yet, the run
     trains from scratch.
+
+    With ``params.mining`` index or both, the ``mine-caption-negatives`` stage runs before training: with the towers
+    training starts from, it mines each training image's nearest captions of another class from a FAISS index over
+    the captions, writes ``mined.parquet`` and reports them (MLflow ``mining.*``, ``mining/hardness.png``; the
+    Prefect artifact ``mined-negatives``), as the metric flow's ``mine-negatives`` does; the train stage takes that
+    table as an input, its first epoch's batches hold exactly those hard negatives, and it mines again with the
+    current towers every ``mining_refresh`` epochs (``train.mining.*``).
     """
     source_hash = image_source_task(params.data)
     tags = {"data": params.data, "text_tower": params.text_tower, "source_hash": source_hash}
@@ -40,10 +49,15 @@ def clip_flow(params: ClipParams = ClipParams()) -> dict:
         if (init := continue_from(run, params.init_from, ["model"], params.model_name)) is not None:
             settings = {**cfg, "init_from": [init.name, init.version]}  # never resumes a scratch checkpoint
         init_from = init.label if init else None
+        mined = None
+        if params.mining != "batch":
+            mined = reuse_or_rerun(mine_caption_negatives_task, data.path, cfg, run.stage_out("mined.parquet"),
+                                   run.tracking_uri, run.run_id, init=init.files["model"] if init else None,
+                                   init_from=init_from)
         key = data_key_task(data.path, settings).key
         trained = reuse_or_rerun(train_clip_task, data.path, cfg, run.checkpoint_dir(key), run.stage_out("model.pt"),
                                  run.tracking_uri, run.run_id, init=init.files["model"] if init else None,
-                                 init_from=init_from)
+                                 init_from=init_from, mined_path=mined.path if mined else None)
         ev = reuse_or_rerun(evaluate_clip_task, data.path, trained.path, run.tracking_uri, run.run_id)
         exported = reuse_or_rerun(export_clip_embeddings_task, data.path, trained.path,
                                   run.stage_out("embeddings", "clip.parquet"), {"train": cfg, "data": params.data},
@@ -57,4 +71,6 @@ def clip_flow(params: ClipParams = ClipParams()) -> dict:
     return run_summary(run, published, zero_shot_accuracy=ev.metrics["zero_shot_accuracy"],
                        table=ev.tables["retrieval"], train_pairs=data.info["train_pairs"],
                        test_pairs=data.info["test_pairs"], init_from=init_from,
-                       stage_outputs={"pairs": data.path, "model": trained.path})
+                       mining=mined.stats if mined else None,
+                       stage_outputs={"pairs": data.path, "model": trained.path,
+                                      **({"mined": mined.path} if mined else {})})

@@ -17,14 +17,17 @@ from replearn.infra.plots import log_step_loss
 from replearn.infra.stage_outputs import Dataset, Embeddings, Evaluation, Trained
 from replearn.infra.tracking import client, log_metrics, log_params
 from replearn.lib.clip.evaluate import evaluate_clip
+from replearn.lib.clip.mining import caption_margin
 from replearn.lib.clip.model import (ClipConfig, TwoTower, architecture_differences, build_model, load_model,
                                      model_state, read_model_state, warm_start)
 from replearn.lib.clip.pairs import epoch_captions, held_out_pairs, load_pair_split
 from replearn.lib.clip.trainer import ClipEpochLog, train_clip
 from replearn.lib.errors import ReplearnInputError
+from replearn.lib.metric.mining_refresh import MiningRefresh
 from replearn.lib.step_loss import StepLoss
 from replearn.lib.store.atomic import atomic_path, atomic_write_npz, read_npz
 from replearn.lib.store.embeddings_table import EmbeddingsMetadata, write_embeddings
+from replearn.infra.mining_report import log_refresh, stage_triplets
 
 DATA_FILE = "pairs.npz"
 
@@ -55,7 +58,8 @@ def load_pairs_task(source: str, out_dir: str, image_column: str, caption_column
 
 @task(name="train-clip", cache_policy=STAGE_CACHE, persist_result=True)
 def train_clip_task(data_path: str, config: dict, checkpoint_dir: str, out_path: str, tracking_uri: str,
-                    run_id: str, init: str | None = None, init_from: str | None = None) -> Trained:
+                    run_id: str, init: str | None = None, init_from: str | None = None,
+                    mined_path: str | None = None) -> Trained:
     """Train the two towers; per epoch log loss, logit scale, zero-shot accuracy and recalls, the mean loss every N
     optimiser steps (``train.step_loss``, about 100 points a run) and its chart (``plots/loss.png``); save the model.
 
@@ -70,12 +74,19 @@ def train_clip_task(data_path: str, config: dict, checkpoint_dir: str, out_path:
     rate schedule start afresh. The checkpoint folder must be one for this start (flows/clip.py keys it on the
     version).
 
+    With ``mining`` index or both (``config``) each batch also holds its images' hard-negative captions' pairs
+    (lib/clip/trainer.py, lib/clip/mining.py): ``mined_path`` is the mine-caption-negatives stage's
+    ``mined.parquet`` (tasks/mining.py), which the first epoch trains on exactly; the later refreshes mine with the
+    towers being trained, each logged as ``train.mining.*`` at the epoch that trains on it. None (``mining``
+    batch, or a caller without the stage): the trainer mines epoch 1's too.
+
     Raises:
         ReplearnInputError: ``init`` is not a CLIP model file, or its towers differ from those this run builds
             (dimension, tower settings, or the image size the data gives); the message names the options.
+            The mined table was mined over other pairs or with other settings.
     """
     with training_checkpoints(checkpoint_dir) as folder:
-        return _train(data_path, config, folder, out_path, tracking_uri, run_id, init, init_from)
+        return _train(data_path, config, folder, out_path, tracking_uri, run_id, init, init_from, mined_path)
 
 
 #: ClipConfig setting (lib/clip/model.py :func:`architecture_differences`) -> the option that sets it; the image
@@ -121,13 +132,26 @@ def _warm_start(cfg: ClipConfig, vocab_captions: list[str], init: str, init_from
     return model
 
 
+def initial_model(cfg: ClipConfig, vocab_captions: list[str], init: str | None = None,
+                  init_from: str | None = None) -> TwoTower:
+    """The towers training starts from: fresh under ``cfg.seed`` (:func:`~replearn.lib.clip.model.build_model`,
+    vocabulary from ``vocab_captions``), or the warm start's weights when ``init`` names a model file. The
+    mine-caption-negatives stage (tasks/mining.py) mines with these same towers.
+
+    Raises:
+        ReplearnInputError: ``init`` does not fit (:func:`_warm_start`).
+    """
+    return _warm_start(cfg, vocab_captions, init, init_from) if init else build_model(cfg, vocab_captions)
+
+
 def _train(data_path: str, config: dict, checkpoint_dir: Path, out_path: str, tracking_uri: str,
-           run_id: str, init: str | None = None, init_from: str | None = None) -> Trained:
+           run_id: str, init: str | None = None, init_from: str | None = None,
+           mined_path: str | None = None) -> Trained:
     """The body of :func:`train_clip_task`, with the checkpoint folder locked."""
     d = read_npz(data_path)
     cfg = ClipConfig.from_dict(config)
     vocab_captions = [str(c) for c in d["vocab_captions"]]
-    model = _warm_start(cfg, vocab_captions, init, init_from) if init else None
+    model = initial_model(cfg, vocab_captions, init, init_from)
     log_params(tracking_uri, run_id, {k: (json.dumps(v) if isinstance(v, dict) else v)
                                       for k, v in cfg.to_dict().items()}, prefix="train.")
     captions = d["train_captions"]
@@ -139,9 +163,17 @@ def _train(data_path: str, config: dict, checkpoint_dir: Path, out_path: str, tr
     def on_step(s: StepLoss) -> None:
         log_metrics(tracking_uri, run_id, {"train.step_loss": s.loss}, step=s.step)
 
+    def on_refresh(r: MiningRefresh) -> None:
+        log_refresh(tracking_uri, run_id, r)
+
+    mined = None
+    if mined_path is not None and cfg.mining != "batch":                      # ids: rows of the training pairs
+        mined = stage_triplets(mined_path, None, caption_margin(model), tracking_uri, run_id)
     result = train_clip(cfg, d["train_images"], lambda epoch: epoch_captions(captions, epoch), model=model,
                         vocab_captions=vocab_captions, eval_pairs=held_out_pairs(d),
-                        checkpoint_dir=checkpoint_dir, on_epoch=on_epoch, on_step=on_step, progress=True)
+                        checkpoint_dir=checkpoint_dir, on_epoch=on_epoch, on_step=on_step,
+                        labels=d["train_labels"] if "train_labels" in d else None, on_refresh=on_refresh,
+                        mined=mined, progress=True)
     with atomic_path(Path(out_path)) as tmp:
         torch.save(model_state(result.model), tmp)
     h = result.history

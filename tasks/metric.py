@@ -24,13 +24,12 @@ from replearn.lib.metric.datasets import dataset_arrays, load_dataset, probe_spl
 from replearn.lib.metric.encoder_file import (encoder_differences, load_encoder, read_encoder_file, save_encoder,
                                               untrained_encoder)
 from replearn.lib.metric.encoders import EncoderConfig, build_encoder, embed
-from replearn.lib.metric.index_mining import MinedTriplets, read_mined
 from replearn.lib.metric.mining_refresh import MiningRefresh
-from replearn.lib.metric.mining_stats import mining_stats
 from replearn.lib.metric.sizing import encoder_settings, sized_train_config
 from replearn.lib.metric.trainer import classifier_accuracy, train_classifier, train_metric
 from replearn.lib.step_loss import StepLoss
 from replearn.lib.store.atomic import atomic_write_npz, read_npz
+from replearn.infra.mining_report import log_refresh, stage_triplets
 
 DATA_FILE = "images.npz"
 
@@ -169,15 +168,12 @@ def _train(data_path: str, train_config: dict, encoder: dict, checkpoint_dir: Pa
         log_metrics(tracking_uri, run_id, {"train.step_loss": s.loss}, step=s.step)
 
     def on_refresh(r: MiningRefresh) -> None:
-        log_metrics(tracking_uri, run_id, {**{f"train.mining.{k}": v for k, v in r.stats.metrics().items()},
-                                           "train.mining.seconds": r.seconds}, step=r.epoch)
+        log_refresh(tracking_uri, run_id, r)
 
     tr = d["train_idx"]
     mined = None
-    if mined_path is not None and cfg.mining != "batch":
-        mined = MinedTriplets.from_arrow(*read_mined(mined_path), ids=tr)       # ids: rows of images.npz
-        log_metrics(tracking_uri, run_id, {f"train.mining.{k}": v
-                                           for k, v in mining_stats(mined, cfg.margin).metrics().items()}, step=1)
+    if mined_path is not None and cfg.mining != "batch":                      # ids: rows of images.npz
+        mined = stage_triplets(mined_path, tr, cfg.margin, tracking_uri, run_id)
     result = train_metric(model, d["images"][tr], d["labels"][tr], cfg, checkpoint_dir=checkpoint_dir,
                           on_epoch=on_epoch, on_step=on_step, on_refresh=on_refresh, mined=mined, progress=True)
     save_encoder(out_path, model, enc_cfg, cfg)

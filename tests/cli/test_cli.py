@@ -129,6 +129,22 @@ def test_run_metric_with_index_mining_prints_where_the_mined_table_is(monkeypatc
             "guard removed 10,577 same-class candidates") in " ".join(result.output.split())
 
 
+def test_run_clip_with_index_mining_prints_where_the_mined_table_is(monkeypatch, tmp_path):
+    from replearn.cli import main as cli
+
+    summary = {"mlflow_run_id": "r", "mlflow_experiment_id": "1", "tracking_uri": "sqlite:///x", "embeddings": "e",
+               "index": "i", "zero_shot_accuracy": 0.9,
+               "table": [{"direction": "image -> text", "R@1": 0.2, "R@5": 0.9, "R@10": 0.99}],
+               "model": {"name": "replearn-clip", "version": "1", "champion": True},
+               "mining": {"triplets": 1438.0, "margin_violations": 0.5, "guard_removed": 30.0},
+               "stage_outputs": {"mined": "/h/stages/mine-caption-negatives/k/r/mined.parquet"}}
+    monkeypatch.setattr(cli, "run_flow", lambda ref, params, json_out=None: summary)
+    result = runner.invoke(app, ["run", "clip", "--mining", "index", "--home", str(tmp_path / "h")])
+    assert result.exit_code == 0, result.output
+    assert ("mined : /h/stages/mine-caption-negatives/k/r/mined.parquet (1,438 triplets, 50.0 % violate the margin, "
+            "the guard removed 30 same-class candidates") in " ".join(result.output.split())
+
+
 def test_search_with_an_empty_image_file_says_so(tmp_path):
     from typer.testing import CliRunner
 
@@ -155,6 +171,8 @@ def test_search_with_an_empty_image_file_says_so(tmp_path):
      {"loss": "triplet_hinge", "mining": "both", "mining_refresh": 3, "mining_k": 50, "mining_negatives": 2}),
     (["run", "clip", "--image-channels", "16", "32", "--text-tower", "transformer", "--epochs", "3"],
      {"image_channels": (16, 32), "text_tower": "transformer", "epochs": 3}),
+    (["run", "clip", "--mining", "both", "--mining-refresh", "2", "--mining-k", "40", "--mining-negatives", "3"],
+     {"mining": "both", "mining_refresh": 2, "mining_k": 40, "mining_negatives": 3}),
     (["run", "multisense", "--estep", "sample", "--warmup-epochs", "0", "--probes", "bank"],
      {"estep": "sample", "warmup_epochs": 0, "probes": ["bank"]}),
 ])
