@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _mining_report import check_mining_report
 
 from replearn.flows.params import ClipParams
-from replearn.infra.tracking import client, tracking_uri
 from replearn.lib.metric.index_mining import COLUMNS, read_mined
 from replearn.lib.store.atomic import read_npz
 
@@ -20,8 +20,6 @@ SMALL = dict(epochs=2, dim=16, mining="index", mining_k=20, mining_negatives=2)
 
 
 def test_the_flow_mines_reports_and_trains_on_hard_negative_captions(prefect_harness, home, one_thread):
-    from prefect.client.orchestration import get_client
-
     from replearn.flows.clip import clip_flow
 
     s = clip_flow(ClipParams(home=str(home), **SMALL))
@@ -36,21 +34,7 @@ def test_the_flow_mines_reports_and_trains_on_hard_negative_captions(prefect_har
     assert (captions[n[::2]] != captions[n[1::2]]).all()                        # two distinct captions per image
     assert meta["model"] == "fresh towers (seed 0)" and meta["distance"] == "cosine_distance"
 
-    uri = tracking_uri(home)
-    c = client(uri)
-    run = c.get_run(s["mlflow_run_id"])
-    stage = {k.removeprefix("mining."): v for k, v in run.data.metrics.items() if k.startswith("mining.")}
-    assert {"margin_violations", "order_violations", "guard_removed", "triplets", "seconds"} <= set(stage)
-    assert 0 <= stage["margin_violations"] <= 1 and stage["guard_removed"] > 0
-    # epoch 1 trained on the stage's table (read, not mined again), epoch 2 on a refresh with the trained towers
-    for name in ("triplets", "margin_violations", "guard_removed", "mean_d_ap", "mean_d_an"):
-        history = sorted(c.get_metric_history(run.info.run_id, f"train.mining.{name}"), key=lambda m: m.step)
-        assert [m.step for m in history] == [1, 2]
-        assert history[0].value == pytest.approx(stage[name], rel=1e-6), name
-    assert [m.step for m in c.get_metric_history(run.info.run_id, "train.mining.seconds")] == [2]
-    assert {"mining/hardness.png", "mining/summary.md"} <= {a.path for a in c.list_artifacts(run.info.run_id, "mining")}
-    with get_client(sync_client=True) as pc:
-        assert "mined-negatives" in {art.key for art in pc.read_artifacts()}
+    run = check_mining_report(home, s)
     # the mining mode is recorded with the model (its saved config) and as the run's parameters
     saved = torch.load(s["stage_outputs"]["model"], map_location="cpu", weights_only=True)["config"]
     assert (saved["mining"], saved["mining_k"], saved["mining_negatives"]) == ("index", 20, 2)

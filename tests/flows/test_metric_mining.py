@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _mining_report import check_mining_report
 
 from replearn.flows.params import MetricParams
-from replearn.infra.tracking import client, tracking_uri
 from replearn.lib.metric.index_mining import COLUMNS, read_mined
 from replearn.lib.store.atomic import read_npz
 
@@ -20,8 +20,6 @@ SMALL = dict(epochs=2, loss="triplet_max", batch_size=64, dim=8, mining="index",
 
 @pytest.mark.slow
 def test_the_flow_mines_reports_and_trains_on_index_mined_triplets(prefect_harness, home, one_thread):
-    from prefect.client.orchestration import get_client
-
     from replearn.flows.metric import metric_flow
 
     s = metric_flow(MetricParams(home=str(home), **SMALL))
@@ -35,21 +33,7 @@ def test_the_flow_mines_reports_and_trains_on_index_mined_triplets(prefect_harne
     assert (y[n] != y[a]).all() and (y[p] == y[a]).all() and (p != a).all()
     assert meta["encoder"] == "a fresh encoder (seed 0)" and meta["k"] == 20
 
-    uri = tracking_uri(home)
-    c = client(uri)
-    run = c.get_run(s["mlflow_run_id"])
-    stage = {k.removeprefix("mining."): v for k, v in run.data.metrics.items() if k.startswith("mining.")}
-    assert {"margin_violations", "guard_removed", "triplets", "seconds", "order_violations"} <= set(stage)
-    assert 0 <= stage["margin_violations"] <= 1 and stage["guard_removed"] > 0
-    # epoch 1 trained on the stage's table (read, not mined again: no refresh time at step 1), epoch 2 on a refresh
-    for name in ("triplets", "margin_violations", "guard_removed", "mean_d_ap", "mean_d_an", "mean_negative_rank"):
-        history = sorted(c.get_metric_history(run.info.run_id, f"train.mining.{name}"), key=lambda m: m.step)
-        assert [m.step for m in history] == [1, 2]
-        assert history[0].value == pytest.approx(stage[name], rel=1e-6), name
-    assert [m.step for m in c.get_metric_history(run.info.run_id, "train.mining.seconds")] == [2]
-    assert {"mining/hardness.png", "mining/summary.md"} <= {a.path for a in c.list_artifacts(run.info.run_id, "mining")}
-    with get_client(sync_client=True) as pc:
-        assert "mined-negatives" in {art.key for art in pc.read_artifacts()}
+    run = check_mining_report(home, s)
     # the mining mode is recorded with the model: the encoder file's train config, the run's parameters
     saved = torch.load(s["stage_outputs"]["encoder"], map_location="cpu", weights_only=True)["train_config"]
     assert (saved["mining"], saved["mining_k"], saved["mining_refresh"]) == ("index", 20, 1)
