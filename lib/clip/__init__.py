@@ -9,6 +9,7 @@ Modules, one concept each:
 * :mod:`~replearn.lib.clip.config`: ``ClipConfig`` and the tower configs (no torch).
 * :mod:`~replearn.lib.clip.model`: ``TwoTower``, checkpoint loading.
 * :mod:`~replearn.lib.clip.data`: digit pairs and users' Parquet / CSV pairs.
+* :mod:`~replearn.lib.clip.mining`: hard-negative captions from an index over the training captions.
 * :mod:`~replearn.lib.clip.trainer`: ``train_clip`` / ``train_digits``.
 * :mod:`~replearn.lib.clip.evaluate`: zero-shot accuracy and Recall@K.
 """
