@@ -451,6 +451,8 @@ def train_multisense(corpus: EncodedCorpus, counts: np.ndarray, config: MultiSen
     pool = ThreadPoolExecutor(config.threads) if config.threads > 1 else None
     run = _Run(corpus, counts, config, keep_prob, noise, total, pool, on_step, bar, checkpoint_dir,
                0 if init is not None else config.warmup_epochs, key)
+    if start_epoch == 0 and init is None and run.warmup_epochs == 0:  # EM from the first epoch
+        state.prev = _even_counts(run, state.start)
     t0 = time.perf_counter()
     try:
         for epoch in range(start_epoch, config.epochs):

@@ -185,9 +185,11 @@ def test_after_sense_init_hook_is_called_once_and_its_rows_are_trained_on(tmp_pa
 
 
 @pytest.mark.slow
-def test_stick_breaking_prior_splits_two_senses_with_the_most_used_sense_first(tmp_path):
+@pytest.mark.parametrize("warmup", [1, 0])
+def test_stick_breaking_prior_splits_two_senses_with_the_most_used_sense_first(tmp_path, warmup):
+    """With or without the skip-gram warm-up, EM starts from even counts: the second stick is not starved."""
     corpus, counts, _ = toy_corpus(tmp_path)
-    cfg = MultiSenseConfig(dim=16, window=3, negative=3, sample=0, epochs=6, warmup_epochs=1, alpha=0.05,
+    cfg = MultiSenseConfig(dim=16, window=3, negative=3, sample=0, epochs=6, warmup_epochs=warmup, alpha=0.05,
                            max_senses=2, sense_min_count=100, threads=1, prune_threshold=0.05, chunk_tokens=1000,
                            prior="stick_breaking", dp_alpha=0.1)
     res = train_multisense(corpus, counts, cfg, keep_prob=keep_probability(counts, 0), noise_probs=noise_distribution(counts))
