@@ -11,7 +11,7 @@ keeps a pair only when that cosine is below its ``max_cosine`` (0.2).
 
 from __future__ import annotations
 
-from replearn.lib.multisense.pseudowords import choose_pairs, merged_token, pair_cosine
+from replearn.lib.multisense.pseudowords import NoEligiblePairs, choose_pairs, merged_token, pair_cosine
 from replearn.lib.text.vocab import Vocabulary, keep_probability, noise_distribution
 from replearn.lib.word2vec.config import Word2VecConfig
 from replearn.lib.word2vec.corpus import EncodedCorpus
@@ -45,11 +45,20 @@ def choose_unrelated_pairs(corpus: EncodedCorpus, vocab: Vocabulary, n_pairs: in
         ``{merged_token(a, b): cos(v_a, v_b)}`` in the reference vectors, rounded to 3 decimals (each < 0.2).
 
     Raises:
-        ReplearnInputError: ``n_pairs < 1`` or no eligible pair (see ``choose_pairs``).
+        ReplearnInputError: ``n_pairs < 1``.
+        NoEligiblePairs: no eligible pair (see ``choose_pairs``); the message names ``--pseudo-pairs`` and a
+            larger corpus as the fix.
     """
     ref = train_sgns(corpus, vocab.counts, reference_config(seed, threads),
                      keep_prob=keep_probability(vocab.counts, REFERENCE_SAMPLE),
                      noise_probs=noise_distribution(vocab.counts))
-    pairs = choose_pairs(list(vocab.words), n_pairs=n_pairs, vectors=ref.syn0)
+    try:
+        pairs = choose_pairs(list(vocab.words), n_pairs=n_pairs, vectors=ref.syn0)
+    except NoEligiblePairs as e:
+        raise NoEligiblePairs(
+            f"no pair of unrelated words for --pseudo-pairs in this corpus ({len(vocab.words):,} words, "
+            f"{corpus.n_tokens:,} tokens): pairs need words of rank 500-5,000 whose reference skip-gram vectors "
+            f"have cosine < 0.2, and on a corpus this small all such vectors are alike. Use a larger corpus (the "
+            f"books corpus, the default, has 4.9 M tokens) or --pseudo-pairs 0 ({e})") from None
     cosines = {merged_token(a, b): round(pair_cosine(ref.syn0, vocab.index[a], vocab.index[b]), 3) for a, b in pairs}
     return pairs, cosines

@@ -99,6 +99,10 @@ def pair_cosine(vectors: np.ndarray, i: int, j: int) -> float:
     return float(a @ b) / n if n > 0 else 0.0
 
 
+class NoEligiblePairs(ReplearnInputError):
+    """No pair of words meets :func:`choose_pairs`' rule (rank band, letters, cosine)."""
+
+
 def choose_pairs(words: Sequence[str], n_pairs: int = 8, rank_lo: int = 500, rank_hi: int = 5000,
                  min_len: int = 5, stopwords: frozenset[str] = STOPWORDS,
                  exclude_suffixes: tuple[str, ...] = EXCLUDE_SUFFIXES, vectors: np.ndarray | None = None,
@@ -118,7 +122,8 @@ def choose_pairs(words: Sequence[str], n_pairs: int = 8, rank_lo: int = 500, ran
         Up to ``n_pairs`` (a, b) pairs, a more frequent (or equal) than b.
 
     Raises:
-        ReplearnInputError: n_pairs < 1, partner_window < 1, vectors of the wrong length, or no eligible pair.
+        ReplearnInputError: n_pairs < 1, partner_window < 1, vectors of the wrong length.
+        NoEligiblePairs: no eligible pair.
     """
     if n_pairs < 1 or partner_window < 1:
         raise ReplearnInputError(f"n_pairs and partner_window must be >= 1, got {n_pairs}, {partner_window}")
@@ -146,7 +151,7 @@ def choose_pairs(words: Sequence[str], n_pairs: int = 8, rank_lo: int = 500, ran
                 used |= {a, b}
                 break
     if not pairs:
-        raise ReplearnInputError(f"no eligible word pairs in ranks [{rank_lo}, {rank_hi}) of a vocabulary of "
+        raise NoEligiblePairs(f"no eligible word pairs in ranks [{rank_lo}, {rank_hi}) of a vocabulary of "
                                  f"{len(words)} words; widen the band, lower min_len or raise max_cosine")
     return pairs
 

@@ -61,5 +61,9 @@ def test_pairs_and_cosines_equal_the_reference_skip_gram_by_hand(tmp_path):
 
 def test_no_eligible_pair_is_an_input_error(tmp_path):
     corpus, vocab = topic_corpus(tmp_path, n_words=300)   # every rank below 500: no candidate
-    with pytest.raises(ReplearnInputError, match="no eligible word pairs"):
+    with pytest.raises(ReplearnInputError, match="no eligible word pairs") as e:
         choose_unrelated_pairs(corpus, vocab, n_pairs=2, seed=1, threads=1)
+    # the user's fix, not the function's arguments: the option and a larger corpus
+    assert "--pseudo-pairs" in str(e.value) and "larger corpus" in str(e.value) and "300 words" in str(e.value)
+    with pytest.raises(ReplearnInputError, match="n_pairs"):  # other input errors keep their own message
+        choose_unrelated_pairs(corpus, vocab, n_pairs=0, seed=1, threads=1)
