@@ -175,9 +175,10 @@ class MultiSenseConfig(Config):
                                                  "factor", gt=1.0)
     prior: PriorKind = setting("dirichlet", help="Prior over a word's senses: 'dirichlet' (smoothed counts) or "
                                                  "'stick_breaking' (AdaGram's Dirichlet process: unused senses fade)")
-    prior_smoothing: float = setting(1.0, help="Pseudo-count per sense in the Dirichlet prior's M-step", gt=0.0)
-    dp_alpha: float = setting(0.1, help="Concentration of the stick-breaking prior (larger keeps more senses)",
-                              gt=0.0, le=100.0)
+    prior_smoothing: float = setting(1.0, help="Pseudo-count per sense in the Dirichlet prior's M-step (--prior "
+                                                      "dirichlet only)", gt=0.0)
+    dp_alpha: float = setting(0.1, help="Concentration of the stick-breaking prior, larger keeps more senses "
+                                        "(--prior stick_breaking only)", gt=0.0, le=100.0)
     prune_threshold: float = setting(0.02, help="Senses whose prior falls below this are pruned (0 = off)",
                                      ge=0.0, lt=1.0)
     prune_from_epoch: int = setting(1, help="First epoch after which senses are pruned", ge=1)
@@ -197,7 +198,7 @@ class MultiSenseConfig(Config):
                                         "window)", ge=0)
     kernel: Kernel = setting("pair", help="Noise words: 'pair' (negative per context word, as word2vec.c) or "
                                           "'shared' (one draw per centre word shared by its window: faster)")
-    noise_share: int = setting(3, help="Context words per draw of noise words with the 'shared' kernel", ge=1,
+    noise_share: int = setting(3, help="Context words per draw of noise words (--kernel shared only)", ge=1,
                                le=100)
     max_sentence_tokens: int | None = setting(1000, help="Join consecutive lines (documents) into pseudo-sentences "
                                                          "of up to this many tokens when encoding the corpus; 0 or "
