@@ -165,8 +165,8 @@ def mining_hardness_figure(stats: MiningStats, title: str = "Index-mined triplet
     ax.set_xlabel("d(anchor, negative) - d(anchor, positive)   (smaller = harder)")
     ax.set_ylabel("triplets")
     ax.legend(loc="best", frameon=True, framealpha=0.9, fontsize=8)
-    ax.set_title(f"{title}: {stats.triplets:,} triplets over {stats.anchors:,} anchors; the guard removed "
-                 f"{stats.guard_removed:,} same-label candidates", fontsize=9)
+    ax.set_title(f"{title}: {stats.triplets:,} triplets over {stats.anchors:,} anchors\n"  # two lines: fits 8 in
+                 f"the guard removed {stats.guard_removed:,} same-label candidates", fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig

@@ -51,7 +51,7 @@ import numpy as np
 from replearn.lib.clip.model import TwoTower
 from replearn.lib.errors import ReplearnInputError
 from replearn.lib.metric.index_mining import mine_pair_negatives
-from replearn.lib.metric.mining_refresh import MiningRefresh
+from replearn.lib.metric.mining_refresh import MiningRefresh, require_triplets
 from replearn.lib.metric.mining_stats import mining_stats
 
 __all__ = ["CAPTION_DISTANCE", "caption_classes", "caption_key", "caption_margin", "refresh_caption_mining"]
@@ -115,7 +115,8 @@ def refresh_caption_mining(model: TwoTower, images: np.ndarray, captions: Sequen
 
     Raises:
         ReplearnInputError: a count of images, captions and classes that differ, NaN/Inf embeddings
-            (:func:`~replearn.lib.metric.index_mining.mine_pair_negatives`).
+            (:func:`~replearn.lib.metric.index_mining.mine_pair_negatives`), captions of a single class or text,
+            no triplet.
         CaptionError: a caption with no token.
     """
     if not len(images) == len(captions) == len(classes):
@@ -125,11 +126,17 @@ def refresh_caption_mining(model: TwoTower, images: np.ndarray, captions: Sequen
     y = np.asarray(classes, dtype=np.int64)
     _, first, text_of = np.unique(np.array([caption_key(c) for c in captions], dtype=np.str_), return_index=True,
                                   return_inverse=True)                           # (M,) first pair, (N,) its text
+    if len(first) < 2 or len(np.unique(y)) < 2:
+        raise ReplearnInputError(
+            f"caption mining found no caption that can be a negative: the {len(captions)} training pairs hold "
+            f"{len(first)} distinct caption(s) of {len(np.unique(y))} class(es), and a caption of the image's own "
+            f"class is never its negative; use pairs with captions of 2 or more classes, or --mining batch")
     zi = model.embed_images(images)                                              # (N, D) unit rows
     zt = model.embed_texts([captions[i] for i in first], where=f"the training captions (epoch {epoch})")  # (M, D)
     mined = mine_pair_negatives(zi, zt, y, y[first], text_of.reshape(-1), k=k, negatives=negatives,
                                 distance=CAPTION_DISTANCE)
     # caption rows -> pair rows: the positive is the image's own pair, a negative caption its first pair
     mined = dataclasses.replace(mined, positive=mined.anchor.copy(), negative=first[mined.negative].astype(np.int64))
+    require_triplets(mined, "training pairs", "captions of 2 or more classes")
     stats = mining_stats(mined, caption_margin(model))
     return MiningRefresh(int(epoch), mined, stats, time.perf_counter() - t0)

@@ -301,10 +301,10 @@ class MetricTrainConfig(Config):
                                      f"{self.loss} uses every pair of the batch, so set miner='all' (miners "
                                      f"apply to {', '.join(TRIPLET_LOSSES)})")
         if self.mining != "batch" and self.loss not in TRIPLET_LOSSES:
-            raise ReplearnInputError(f"invalid MetricTrainConfig: mining={self.mining!r} with loss={self.loss!r}; "
-                                     f"index-mined triplets train a triplet loss: set loss to one of "
-                                     f"{', '.join(TRIPLET_LOSSES)}, or mining='batch' ({self.loss} uses every pair "
-                                     f"of the batch)")
+            raise ReplearnInputError(f"mining={self.mining!r} (--mining) needs a triplet loss, and loss is "
+                                     f"{self.loss!r} (--loss), which trains on the pairs of each batch and has no "
+                                     f"triplets to mine: set loss to one of {', '.join(TRIPLET_LOSSES)} (e.g. "
+                                     f"--loss triplet_hinge), or mining='batch'")
         if self.loss == "infonce" and self.augment is None:
             raise ReplearnInputError("invalid MetricTrainConfig: loss='infonce' needs augment (two random views "
                                      "of each image are its positive pair); pass augment={} for the default "

@@ -122,7 +122,8 @@ class MinedTriplets:
     Attributes:
         anchor, positive, negative: int64 (T,) positions 0..N-1 in the embeddings mined.
         d_ap, d_an: float32 (T,) distances anchor-positive and anchor-negative (the loss's ``distance``).
-        negative_rank: int32 (T,) 1-based rank of the negative among the anchor's ``k`` candidates, >= 1.
+        negative_rank: int32 (T,) 1-based rank of the negative among all other items by distance (the
+            anchor's retrieval list before the guard, beyond the ``k`` candidates too), >= 1.
         n: N, the items mined over. k: candidates searched per anchor (``min(k, N - 1)``).
         negatives: negatives kept per anchor (at most). distance: the loss's distance kind. seed: of the positives.
         guard_removed: same-label items ranked ahead of each anchor's last kept negative, summed (>= 0).

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from replearn.lib.errors import ReplearnInputError
 from replearn.lib.metric.config import MetricTrainConfig
 from replearn.lib.metric.encoders import embed
 from replearn.lib.metric.index_mining import MinedTriplets, mine_triplets
@@ -74,14 +75,33 @@ def refresh_mining(encoder: torch.nn.Module, images: np.ndarray | torch.Tensor, 
 
     Raises:
         ReplearnInputError: the embeddings hold NaN/Inf, labels not (N,) integers
-            (:func:`~replearn.lib.metric.index_mining.mine_triplets`).
+            (:func:`~replearn.lib.metric.index_mining.mine_triplets`); no triplet (:func:`require_triplets`).
     """
     t0 = time.perf_counter()
     z = embed(encoder, images, device=device)                                    # (N, D) float32
     mined = mine_triplets(z, labels, k=config.mining_k, negatives=config.mining_negatives,
                           distance=config.resolved_distance, seed=refresh_seed(config.seed, epoch))
+    require_triplets(mined, "training images", "--train-classes 2 or more")
     stats = mining_stats(mined, config.margin)
     return MiningRefresh(int(epoch), mined, stats, time.perf_counter() - t0)
+
+
+def require_triplets(mined: MinedTriplets, items: str, more: str) -> None:
+    """Raise when mining found no triplet, so that a run never trains (and registers) an encoder on nothing.
+
+    Args:
+        mined: a mining result. items: what was mined over, for the message. more: how to get more classes.
+
+    Raises:
+        ReplearnInputError: no row; the message counts the anchors without positive and without negative and
+            names the fix (more classes, ``more``, or ``--mining batch``).
+    """
+    if len(mined) == 0:
+        raise ReplearnInputError(
+            f"index mining found no triplet over {mined.n} {items}: {mined.anchors_without_negative} anchors have "
+            f"nothing of another class to be a negative, {mined.anchors_without_positive} have no positive. It "
+            f"needs 2 or more classes with 2 or more items each; use data with more classes ({more}) or "
+            f"--mining batch")
 
 
 _MINED_ARRAYS = ("anchor", "positive", "negative", "d_ap", "d_an", "negative_rank")

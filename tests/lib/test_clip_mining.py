@@ -206,3 +206,12 @@ def test_batch_mining_keeps_the_checkpoint_key_and_index_mining_has_its_own():
     assert TINY.training_key()["mining"] == "index" and TINY.training_key() != batch.training_key()
     with pytest.raises(ReplearnInputError, match="mining"):
         ClipConfig(mining="ann")
+
+
+def test_captions_of_one_class_cannot_be_negatives_and_say_so(pairs):
+    one = np.flatnonzero(pairs.train_labels == pairs.train_labels[0])
+    model = build_model(TINY, all_captions(pairs.train_templates))
+    caps = [pairs.train_captions(0)[i] for i in one]
+    with pytest.raises(ReplearnInputError, match=r"no caption that can be a negative.*--mining batch"):
+        refresh_caption_mining(model, pairs.train_images[one], caps, caption_classes(caps, pairs.train_labels[one]),
+                               k=5, negatives=1, epoch=1)

@@ -160,11 +160,21 @@ def test_batch_mining_keeps_its_checkpoint_key_and_index_mining_has_its_own():
 
 
 @pytest.mark.parametrize("kw, match", [
-    (dict(loss="supcon", mining="index"), "mining='index' with loss='supcon'.*set loss to one of triplet_hinge"),
-    (dict(loss="infonce", mining="both", augment={}), "mining='both' with loss='infonce'.*or mining='batch'"),
+    (dict(loss="supcon", mining="index"), r"mining='index' \(--mining\) needs a triplet loss.*'supcon' \(--loss\)"
+                                          r".*set loss to one of triplet_hinge"),
+    (dict(loss="infonce", mining="both", augment={}), "mining='both'.*'infonce'.*or mining='batch'"),
     (dict(loss="triplet_max", mining="ann"), "mining: one of batch, index, both"),
     (dict(loss="triplet_max", mining="index", mining_refresh=0), "mining_refresh=0"),
 ])
 def test_index_mining_is_refused_where_it_does_not_apply(kw, match):
     with pytest.raises(ReplearnInputError, match=match):
         MetricTrainConfig(**kw)
+
+
+def test_training_images_of_one_class_give_no_triplet_and_a_clear_error(small):
+    """Without a second class nothing can be a negative: an error naming the fix, not an encoder trained on nothing."""
+    images, labels = small
+    one = labels == 0
+    cfg = MetricTrainConfig(loss="triplet_max", mining="index", epochs=1, batch_size=12, classes_per_batch=1)
+    with pytest.raises(ReplearnInputError, match=r"no triplet over 24 training images.*--train-classes.*--mining batch"):
+        refresh_mining(fresh_encoder(), images[one], labels[one], cfg, epoch=1)
