@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from prefect.logging import get_run_logger
 from replearn.lib.errors import ReplearnInputError
 from replearn.lib.eval.analogy import evaluate_analogies
 from replearn.lib.eval.neighbours import default_probes, nearest_neighbours
-from replearn.lib.eval.similarity import evaluate_word_pairs, simlex999_path, wordsim353_path
+from replearn.lib.eval.similarity import SimilarityResult, evaluate_word_pairs, simlex999_path, wordsim353_path
 from replearn.lib.text.vocab import read_vocabulary
 from replearn.lib.vectors import KeyedVectors
 from replearn.infra.caching import STAGE_CACHE
@@ -28,14 +29,20 @@ def load_keyed_vectors(vectors_path: str, vocab_path: str, matrix: str = "input"
     return KeyedVectors(vocab.words, m)
 
 
-def _similarity(kv: KeyedVectors, path, prefix: str) -> dict[str, float]:
-    """Spearman / Pearson on a word-pair set; NaN (with a warning) when the vocabulary covers fewer than 2 pairs:
-    a small or specialised corpus is not an error, its vectors just cannot be scored on this set."""
+def similarity_or_nan(score: Callable[[], SimilarityResult], prefix: str) -> dict[str, float]:
+    """``score()``'s Spearman / Pearson / pairs as ``{prefix}spearman`` ...; NaN (with a warning) when the vocabulary
+    covers fewer than 2 pairs of the set: a small or specialised corpus is not an error, its vectors just cannot be
+    scored on it (word2vec and multi-sense alike)."""
     try:
-        return evaluate_word_pairs(kv, path).to_dict(prefix)
+        return score().to_dict(prefix)
     except ReplearnInputError as e:
         get_run_logger().warning("%s not scored: %s", prefix.rstrip("_"), e)
         return {f"{prefix}spearman": float("nan"), f"{prefix}pearson": float("nan"), f"{prefix}n_pairs": 0.0}
+
+
+def _similarity(kv: KeyedVectors, path, prefix: str) -> dict[str, float]:
+    """:func:`similarity_or_nan` of the word vectors ``kv`` on the word-pair set ``path``."""
+    return similarity_or_nan(lambda: evaluate_word_pairs(kv, path), prefix)
 
 
 @task(name="evaluate-word-vectors", cache_policy=STAGE_CACHE, persist_result=True)

@@ -17,6 +17,7 @@ from replearn.lib.multisense.pseudoword_store import VOCAB_FILE, load_pseudoword
 from replearn.lib.multisense.pair_choice import choose_unrelated_pairs
 from replearn.lib.multisense.pseudowords import build_pseudoword_corpus
 from replearn.lib.multisense.similarity import evaluate_average, evaluate_maxsim
+from replearn.tasks.evaluate_words import similarity_or_nan
 from replearn.lib.multisense.trainer import StartState, StepLog, train_multisense
 from replearn.lib.multisense.warm_start import grow_state
 from replearn.lib.multisense.wsi_mapping import MAP_FRACTION, evaluate_mapped, mean_scores
@@ -135,8 +136,9 @@ def evaluate_multisense_task(model_path: str, tracking_uri: str, run_id: str, pr
     model = MultiSenseVectors.load(Path(model_path))
     metrics: dict[str, float] = {}
     for name, path in (("wordsim353", wordsim353_path()), ("simlex999", simlex999_path())):
-        metrics[f"{name}_avg_spearman"] = evaluate_average(model, path).spearman
-        metrics[f"{name}_maxsim_spearman"] = evaluate_maxsim(model, path).spearman
+        for kind, score in (("avg", evaluate_average), ("maxsim", evaluate_maxsim)):
+            metrics[f"{name}_{kind}_spearman"] = similarity_or_nan(lambda: score(model, path), f"{name}_{kind}_")[
+                f"{name}_{kind}_spearman"]
     table = []
     for word in probes or AMBIGUOUS:
         if word not in model:
@@ -157,8 +159,9 @@ def evaluate_multisense_task(model_path: str, tracking_uri: str, run_id: str, pr
         metrics.update({"pseudoword_mapped_accuracy": means["mapped"], "pseudoword_one_to_one": means["one_to_one"],
                         "pseudoword_majority": means["majority"]})
         if not any(r.n_eval for r in results):
-            get_run_logger().warning("no pseudo-word has a held-out occurrence to score (%s held out in all): the "
-                                     "corpus is too small for pseudo-word figures; use a larger corpus",
+            get_run_logger().warning("no pseudo-word has a held-out occurrence left to score: all %d held-out "
+                                     "occurrences fell in the 80 %% that maps senses to words, so the corpus is too "
+                                     "small for pseudo-word figures (nan); use a larger corpus",
                                      sum(r.n_map for r in results))
     log_metrics(tracking_uri, run_id, metrics)
     c = client(tracking_uri)

@@ -63,7 +63,8 @@ def promote(uri: str, name: str, version: str, metric: str, value: float, eval_d
 
     Otherwise the version is tagged ``role=challenger`` with a ``comparison`` saying why: a lower or equal score,
     a champion without this metric, or a champion evaluated on other data (scores on different data do not
-    compare; give the model its own ``--model-name``). Higher is better. NaN never wins.
+    compare; give the model its own ``--model-name``). Higher is better. NaN never wins, and a champion scored NaN
+    (e.g. on a corpus too small for the metric) gives way to the first version with a score.
     Returns ``{"champion": bool, "previous_champion", "previous_value", "reason"}``.
     """
     c = client(uri)
@@ -76,7 +77,13 @@ def promote(uri: str, name: str, version: str, metric: str, value: float, eval_d
                                  f"{eval_data!r}: not comparable; use another --model-name for this data")
     elif prev_value is None:
         better, reason = False, f"champion v{prev.version} has no {metric}; promote by hand if this one is better"
-    elif value == value and value > prev_value:
+    elif prev_value != prev_value and value == value:  # a champion scored nan (a corpus too small) must not stay
+        better, reason = True, (f"{metric}={_score(value)}; champion v{prev.version} has no score "
+                                f"({metric}=nan)")
+    elif value != value:
+        better, reason = False, (f"{metric}=nan: this version has no score; champion v{prev.version} "
+                                 f"{metric}={_score(prev_value)} stays")
+    elif value > prev_value:
         better, reason = True, f"{metric}={_score(value)} > champion v{prev.version} {metric}={_score(prev_value)}"
     else:
         better, reason = False, f"{metric}={_score(value)} <= champion v{prev.version} {metric}={_score(prev_value)}"

@@ -99,3 +99,17 @@ def test_a_second_identical_run_reuses_every_stage(prefect_harness, home, lee_co
     assert tags["replearn.registry"] == "unchanged" and tags["replearn.model_run_id"] == first["mlflow_run_id"]
     assert f"runs/{first['mlflow_run_id']}" in tags["mlflow.note.content"]
     assert len(c.search_model_versions(f"name = '{second['model']['name']}'")) == 1
+
+
+def test_a_corpus_without_benchmark_words_trains_and_reports_nan_similarity(prefect_harness, home, tmp_path):
+    """As word2vec: WordSim-353 / SimLex-999 that the vocabulary cannot cover are nan with a warning, not a failure
+    after training."""
+    from replearn.flows.multisense import multisense_flow
+
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text("the zork sat on the blip and the quux sat on the flim\n" * 300)
+    s = multisense_flow(MultisenseParams(corpus=str(corpus), home=str(home), dim=8, epochs=2, min_count=1,
+                                         sense_min_count=100, max_senses=2, threads=1))
+    m = s["metrics"]
+    assert all(np.isnan(m[f"{n}_{k}_spearman"]) for n in ("wordsim353", "simlex999") for k in ("avg", "maxsim"))
+    assert str(s["model"]["version"]) == "1"

@@ -9,7 +9,10 @@ from replearn.infra.tracking import client, experiment_id, log_metrics, tracking
 def _version(uri, home, name, value):
     c = client(uri)
     run = c.create_run(experiment_id(uri, "promo", home))
-    log_metrics(uri, run.info.run_id, {"analogy_total": value})
+    if value == value:
+        log_metrics(uri, run.info.run_id, {"analogy_total": value})
+    else:  # as register_task logs the champion metric, NaN included
+        c.log_metric(run.info.run_id, "analogy_total", value)
     try:
         c.create_registered_model(name)
     except Exception:
@@ -31,6 +34,23 @@ def test_first_version_becomes_champion_then_only_better_ones(home):
     v3 = _version(uri, home, "m", 0.25)
     assert promote(uri, "m", v3, "analogy_total", 0.25)["champion"]
     assert str(c.get_model_version_by_alias("m", "champion").version) == str(v3)
+
+
+def test_a_champion_scored_nan_is_replaced_by_the_first_finite_score_and_nan_never_wins(home):
+    """A first run on a corpus too small to score (nan) must not hold the champion alias for ever."""
+    uri = tracking_uri(home)
+    c = client(uri)
+    v1 = _version(uri, home, "n", float("nan"))
+    assert promote(uri, "n", v1, "analogy_total", float("nan"))["champion"]  # nothing else to serve
+    v2 = _version(uri, home, "n", float("nan"))
+    out = promote(uri, "n", v2, "analogy_total", float("nan"))
+    assert not out["champion"] and "no score" in out["reason"]
+    v3 = _version(uri, home, "n", 0.10)
+    out = promote(uri, "n", v3, "analogy_total", 0.10)
+    assert out["champion"] and "nan" in out["reason"]
+    assert str(c.get_model_version_by_alias("n", "champion").version) == str(v3)
+    v4 = _version(uri, home, "n", float("nan"))
+    assert not promote(uri, "n", v4, "analogy_total", float("nan"))["champion"]
 
 
 def test_tracking_uri_is_sqlite_under_home_unless_overridden(home, monkeypatch):
