@@ -17,7 +17,6 @@ from replearn.lib.multisense.pseudoword_store import VOCAB_FILE, load_pseudoword
 from replearn.lib.multisense.pair_choice import choose_unrelated_pairs
 from replearn.lib.multisense.pseudowords import build_pseudoword_corpus
 from replearn.lib.multisense.similarity import evaluate_average, evaluate_maxsim
-from replearn.tasks.evaluate_words import similarity_or_nan
 from replearn.lib.multisense.trainer import StartState, StepLog, train_multisense
 from replearn.lib.multisense.warm_start import grow_state
 from replearn.lib.multisense.wsi_mapping import MAP_FRACTION, evaluate_mapped, mean_scores
@@ -29,6 +28,7 @@ from replearn.infra.checkpoints import training_checkpoints
 from replearn.infra.plots import log_step_loss
 from replearn.infra.stage_outputs import Embeddings, Evaluation, Pseudowords, Trained
 from replearn.infra.tracking import client, log_metrics, log_params
+from replearn.tasks.evaluate_words import similarity_or_nan
 
 AMBIGUOUS = ("bank", "spring", "bear", "fair", "light", "ring", "well", "bark", "match", "rock")
 
