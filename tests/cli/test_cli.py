@@ -204,8 +204,8 @@ def test_every_family_reports_invalid_options_one_line_each(family, option):
     (["run", "word2vec", "--alpha", "0.01", "--min-alpha", "0.5"], "min_alpha=0.5 does not fit: Final learning rate"),
     (["run", "multisense", "--epochs", "1"], "warmup_epochs=1 does not fit: First epochs trained as plain skip-gram"),
     (["run", "metric", "--augment-scale-min", "2"], "augment_scale_min=2.0 does not fit: Smallest random scale"),
-    (["run", "metric", "--mining", "index"], "mining='index' with loss='supcon'; index-mined triplets train a "
-                                             "triplet loss: set loss to one of triplet_hinge"),
+    (["run", "metric", "--mining", "index"], "mining='index' (--mining) needs a triplet loss, and loss is "
+                                             "'supcon' (--loss)"),
     (["run", "word2vec", "--ns-exponent", "-0.5"], "--ns-exponent: Input should be greater than or equal to 0"),
 ])
 def test_a_rule_between_options_fails_before_the_run_naming_the_option(argv, says, tmp_path):
