@@ -44,7 +44,7 @@ def test_the_flow_mines_reports_and_trains_on_index_mined_triplets(prefect_harne
 
 
 def test_the_parameters_refuse_index_mining_where_every_pair_is_used():
-    with pytest.raises(ValueError, match="mining='index' \(--mining\) needs a triplet loss.*'supcon'.*set loss to one of triplet_hinge"):
+    with pytest.raises(ValueError, match=r"mining='index' \(--mining\) needs a triplet loss.*'supcon'.*set loss to one of triplet_hinge"):
         MetricParams(mining="index")                                            # supcon is the default loss
     assert MetricParams(mining="both", loss="smooth_softmax").train_config()["mining"] == "both"
 
