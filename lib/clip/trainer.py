@@ -74,8 +74,8 @@ from replearn.lib.clip.loss import ClipLoss, gather_features
 from replearn.lib.clip.mining import CAPTION_DISTANCE, caption_classes, refresh_caption_mining
 from replearn.lib.clip.model import ClipConfig, TwoTower, build_model, model_from_state, model_state
 from replearn.lib.errors import ReplearnInputError, TrainingError
-from replearn.lib.metric.index_mining import MinedTriplets, batch_triplets, check_mined
-from replearn.lib.metric.mining_refresh import MiningRefresh, mined_from_record, mined_record
+from replearn.lib.metric.index_mining import MinedTriplets, batch_triplets
+from replearn.lib.metric.mining_refresh import MiningRefresh, check_given, mined_from_record, mined_record, refresh_due
 from replearn.lib.step_loss import LossWindow, StepLoss, report_every
 
 Captions = Sequence[str] | Callable[[int], Sequence[str]]
@@ -398,10 +398,8 @@ def train_clip(config: ClipConfig, images: np.ndarray, captions: Captions, *, mo
 
     classes = caption_classes(first, labels) if config.mining != "batch" else None
     if mined is not None:
-        if config.mining == "batch":
-            raise ReplearnInputError("train_clip: mined triplets were given but mining='batch' does not use them; "
-                                     "set mining to 'index' or 'both', or pass mined=None")
-        check_mined(mined, classes, negatives=config.mining_negatives, distance=CAPTION_DISTANCE, where="train_clip")
+        check_given(mined, config.mining, classes, negatives=config.mining_negatives, distance=CAPTION_DISTANCE,
+                    where="train_clip")
     distributed = dist.is_available() and dist.is_initialized()
     world, rank = (dist.get_world_size(), dist.get_rank()) if distributed else (1, 0)
     model, optimizer, history, start_epoch, last_ckpt, resumed = _setup_model(config, model, vocab_captions, first,
@@ -418,7 +416,7 @@ def train_clip(config: ClipConfig, images: np.ndarray, captions: Captions, *, mo
     try:
         for epoch in range(start_epoch, config.epochs):
             given = epoch == 0 and mined is not None                             # the mine stage's triplets
-            if mining and not given and (epoch % config.mining_refresh == 0 or mined is None):
+            if refresh_due(config.mining, config.mining_refresh, epoch, mined, given):
                 refresh = _refresh(run, epoch)
                 mined = refresh.triplets
                 if on_refresh is not None:

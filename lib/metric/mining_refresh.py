@@ -33,7 +33,7 @@ import torch
 from replearn.lib.errors import ReplearnInputError
 from replearn.lib.metric.config import MetricTrainConfig
 from replearn.lib.metric.encoders import embed
-from replearn.lib.metric.index_mining import MinedTriplets, mine_triplets
+from replearn.lib.metric.index_mining import MinedTriplets, check_mined, mine_triplets
 from replearn.lib.metric.mining_stats import MiningStats, mining_stats
 
 __all__ = ["MiningRefresh", "mined_from_record", "mined_record", "refresh_mining", "refresh_seed"]
@@ -117,3 +117,24 @@ def mined_record(mined: MinedTriplets) -> dict:
 def mined_from_record(record: dict) -> MinedTriplets:
     """:func:`mined_record` read back (tensors on any device)."""
     return MinedTriplets(**{k: (record[k].cpu().numpy() if k in _MINED_ARRAYS else record[k]) for k in record})
+
+
+def refresh_due(mining: str, mining_refresh: int, epoch: int, current: MinedTriplets | None, given: bool) -> bool:
+    """Whether a trainer mines before epoch ``epoch`` (0-based), the same rule for both families: with index mining
+    before epochs 1, 1 + ``mining_refresh``, ... and whenever it holds no triplets, but never before an epoch 1
+    that trains on triplets ``given`` (the mine stage's table)."""
+    return mining != "batch" and not given and (epoch % mining_refresh == 0 or current is None)
+
+
+def check_given(mined: MinedTriplets, mining: str, labels: np.ndarray | None, *, negatives: int, distance: str,
+                where: str) -> None:
+    """Refuse triplets given to a trainer (``where``) that ``mining`` does not use or that were not mined over its
+    items with its settings (:func:`~replearn.lib.metric.index_mining.check_mined`).
+
+    Raises:
+        ReplearnInputError: naming what differs and the fix.
+    """
+    if mining == "batch":
+        raise ReplearnInputError(f"{where}: mined triplets were given but mining='batch' does not use them; set "
+                                 f"mining to 'index' or 'both', or pass mined=None")
+    check_mined(mined, labels, negatives=negatives, distance=distance, where=where)

@@ -109,10 +109,11 @@ from replearn.lib.metric.ddp import (average_buffers, broadcast_state, gather_vi
                                      sync_batchnorm, world)
 from replearn.lib.metric.distances import mean_pairwise_distance
 from replearn.lib.metric.encoders import embed
-from replearn.lib.metric.index_mining import MinedTriplets, batch_triplets, check_mined
+from replearn.lib.metric.index_mining import MinedTriplets, batch_triplets
 from replearn.lib.metric.losses import InfoNCELoss, MetricLoss, SmoothTripletLoss, SupConLoss, TripletHingeLoss
 from replearn.lib.metric.miners import batch_hard, semi_hard
-from replearn.lib.metric.mining_refresh import MiningRefresh, mined_from_record, mined_record, refresh_mining
+from replearn.lib.metric.mining_refresh import (MiningRefresh, check_given, mined_from_record, mined_record, refresh_due,
+                                              refresh_mining)
 from replearn.lib.step_loss import LossWindow, StepLoss, report_every
 
 PROBE_SIZE = 512  # images in the fixed collapse-diagnostic batch
@@ -425,19 +426,6 @@ def _check_inputs(images, labels, config: MetricTrainConfig) -> tuple[np.ndarray
     return x, y.astype(np.int64)
 
 
-def _check_mined(mined: MinedTriplets, y: np.ndarray | None, config: MetricTrainConfig) -> None:
-    """Refuse triplets given to :func:`train_metric` with ``mining="batch"`` or not mined over these images with
-    ``config``'s settings (:func:`~replearn.lib.metric.index_mining.check_mined`).
-
-    Raises:
-        ReplearnInputError: naming what differs and the fix.
-    """
-    if config.mining == "batch":
-        raise ReplearnInputError("train_metric: mined triplets were given but mining='batch' does not use them; set "
-                                 "mining to 'index' or 'both', or pass mined=None")
-    check_mined(mined, y, negatives=config.mining_negatives, distance=config.resolved_distance, where="train_metric")
-
-
 def _fail(msg: str, history: list[EpochLog]) -> TrainingError:
     return TrainingError(msg, history=history)
 
@@ -592,13 +580,15 @@ def train_metric(encoder: nn.Module, images: np.ndarray, labels: np.ndarray | No
     Raises:
         ReplearnInputError: images not (N, C, H, W) float or with NaN/Inf, fewer than 2
             images, labels missing or not one integer per image, ``step_every < 1``; ``mined`` given with
-            ``mining="batch"``, or not mined over these images with these settings (:func:`_check_mined`).
+            ``mining="batch"``, or not mined over these images with these settings
+            (:func:`~replearn.lib.metric.mining_refresh.check_given`).
         TrainingError: non-finite loss or embeddings, or collapsed embeddings
             (``err.history`` holds the epochs logged so far).
     """
     x_np, y_np = _check_inputs(images, labels, config)
     if mined is not None:
-        _check_mined(mined, y_np, config)
+        check_given(mined, config.mining, y_np, negatives=config.mining_negatives, distance=config.resolved_distance,
+                    where="train_metric")
     device = torch.device(config.device)
     encoder.to(device)
     was_training = encoder.training
@@ -630,7 +620,7 @@ def train_metric(encoder: nn.Module, images: np.ndarray, labels: np.ndarray | No
         stack.enter_context(sync_batchnorm(encoder))  # global-batch statistics under DDP; a no-op otherwise
         for epoch in range(start_epoch, config.epochs):
             given = epoch == 0 and mined is not None                             # the mine stage's triplets
-            if config.mining != "batch" and not given and (epoch % config.mining_refresh == 0 or mined is None):
+            if refresh_due(config.mining, config.mining_refresh, epoch, mined, given):
                 refresh = refresh_mining(encoder, x_all, y_np, config, epoch + 1, device=device)
                 mined = refresh.triplets
                 if on_refresh is not None:
