@@ -150,14 +150,17 @@ def reference_vectors(corpus_path: Path, corpus, vocab, wcfg, cache: Path):
 
 
 def seed_figures(model, kv, ms_result, sg_result) -> dict:
-    """SimLex-999 (multi-sense average and MaxSim, skip-gram of the same seed) and words/s of one seed's models."""
-    from replearn.lib.eval.similarity import evaluate_word_pairs, simlex999_path
+    """WS-353 and SimLex-999 (multi-sense average and MaxSim, skip-gram of the same seed) and words/s of one seed's
+    models: ``{ws353,simlex}_{avg,maxsim,sg}``, ``ms_wps``, ``sg_wps``."""
+    from replearn.lib.eval.similarity import evaluate_word_pairs, simlex999_path, wordsim353_path
     from replearn.lib.multisense.similarity import evaluate_average, evaluate_maxsim
 
-    path = simlex999_path()
-    return {"simlex_avg": evaluate_average(model, path).spearman, "simlex_maxsim": evaluate_maxsim(model, path).spearman,
-            "simlex_sg": evaluate_word_pairs(kv, path).spearman, "ms_wps": ms_result.words_per_second,
-            "sg_wps": sg_result.words_per_second}
+    out = {"ms_wps": ms_result.words_per_second, "sg_wps": sg_result.words_per_second}
+    for name, path in (("ws353", wordsim353_path()), ("simlex", simlex999_path())):
+        out.update({f"{name}_avg": evaluate_average(model, path).spearman,
+                    f"{name}_maxsim": evaluate_maxsim(model, path).spearman,
+                    f"{name}_sg": evaluate_word_pairs(kv, path).spearman})
+    return out
 
 
 def report_seeds(per_seed: dict[int, dict], fig: dict) -> None:
@@ -183,12 +186,10 @@ def report_seeds(per_seed: dict[int, dict], fig: dict) -> None:
 
 
 def main() -> None:
-    from replearn.lib.eval.similarity import evaluate_word_pairs, simlex999_path, wordsim353_path
     from replearn.lib.multisense.config import MultiSenseConfig
     from replearn.lib.multisense.pseudowords import (build_pseudoword_corpus, ceiling_accuracy, ceiling_predictions,
                                                      choose_pairs, evaluate_pseudowords, pair_cosine)
     from replearn.lib.multisense.wsi_mapping import evaluate_mapped
-    from replearn.lib.multisense.similarity import evaluate_average, evaluate_maxsim
     from replearn.lib.multisense.trainer import train_multisense
     from replearn.lib.text.tokenize import tokenize_corpus
     from replearn.lib.text.vocab import build_vocabulary, count_tokens, keep_probability, noise_distribution
@@ -333,10 +334,10 @@ def main() -> None:
     print(f"senses pruned: {len(res.pruned)} (first 10: "
           f"{[(v2.words[p.word], p.sense, round(p.prior, 4)) for p in res.pruned[:10]]})")
 
-    for name, path in (("ws353", wordsim353_path()), ("simlex", simlex999_path())):
-        fig[f"{name}_sg"] = evaluate_word_pairs(kv, path).spearman
-        fig[f"{name}_ms_avg"] = evaluate_average(model, path).spearman
-        fig[f"{name}_ms_maxsim"] = evaluate_maxsim(model, path).spearman
+    first = per_seed[seeds[0]]  # the first seed's models, scored once in seed_figures
+    for name in ("ws353", "simlex"):
+        fig[f"{name}_sg"], fig[f"{name}_ms_avg"] = first[f"{name}_sg"], first[f"{name}_avg"]
+        fig[f"{name}_ms_maxsim"] = first[f"{name}_maxsim"]
         print(f"{name}: skip-gram {fig[f'{name}_sg']:.4f}  multisense avg {fig[f'{name}_ms_avg']:.4f}  "
               f"maxSim {fig[f'{name}_ms_maxsim']:.4f}  (avg - sg = {fig[f'{name}_ms_avg'] - fig[f'{name}_sg']:+.4f})")
     print(f"words/s: multisense {fig['ms_words_per_s']:,.0f} ({fig['ms_seconds']:.0f} s), "
