@@ -54,11 +54,11 @@ def choose_unrelated_pairs(corpus: EncodedCorpus, vocab: Vocabulary, n_pairs: in
                      noise_probs=noise_distribution(vocab.counts))
     try:
         pairs = choose_pairs(list(vocab.words), n_pairs=n_pairs, vectors=ref.syn0)
-    except NoEligiblePairs as e:
+    except NoEligiblePairs:
         raise NoEligiblePairs(
-            f"no pair of unrelated words for --pseudo-pairs in this corpus ({len(vocab.words):,} words, "
+            f"no eligible word pairs for --pseudo-pairs in this corpus ({len(vocab.words):,} words, "
             f"{corpus.n_tokens:,} tokens): pairs need words of rank 500-5,000 whose reference skip-gram vectors "
             f"have cosine < 0.2, and on a corpus this small all such vectors are alike. Use a larger corpus (the "
-            f"books corpus, the default, has 4.9 M tokens) or --pseudo-pairs 0 ({e})") from None
+            f"books corpus, the default, has 4.9 M tokens) or --pseudo-pairs 0") from None
     cosines = {merged_token(a, b): round(pair_cosine(ref.syn0, vocab.index[a], vocab.index[b]), 3) for a, b in pairs}
     return pairs, cosines
